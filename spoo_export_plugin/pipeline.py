@@ -1,0 +1,195 @@
+"""Aggregation pipelines as plain data, built from a frozen :class:`QuerySpec`.
+
+One export is one aggregation and one scan of the matched clicks:
+
+1. ``$match`` on the owner (or short codes) and the ``clicked_at`` range first, so an index
+   on ``meta.owner_id``/``meta.short_code`` + ``clicked_at`` serves it;
+2. ``$project`` each click to its visitor (ip, user agent), its dimension labels and the
+   local date parts of its time bucket;
+3. fan each click out to one key per breakdown (``$objectToArray`` + ``$unwind``);
+4. ``$group`` by (breakdown key, visitor), then ``$group`` by breakdown key: the first
+   group's count sums to clicks, the number of first groups is the unique visitors. No
+   per-group array of visitors is ever built, so no 16 MB document limit is in reach;
+5. ``$sort`` so every breakdown arrives in report order and a row cap keeps the top rows.
+
+Only operators that MongoDB 5.0+ and mongomock 4.3 both run are used: date parts with
+``timezone``, ``$dateFromParts`` without it, and ``$subtract`` of milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Optional
+
+from .settings import ClickFields
+from .timebuckets import DAY, HOUR, MONTH, WEEK
+
+SUMMARY_KEY = "summary"
+#: Label of clicks with no value; ``Direct`` for the referrer.
+UNKNOWN = "Unknown"
+DIRECT = "Direct"
+_MS_PER_DAY = 86_400_000
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    """Which clicks, and which breakdowns of them. Dates are aware UTC datetimes."""
+
+    start: datetime
+    end: datetime
+    timezone: str
+    granularity: str
+    #: Breakdown names: a dimension (``browser``) or ``time,<dimension>``.
+    breakdowns: tuple[str, ...]
+    owner_id: Any = None
+    short_code: Optional[str] = None
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    exclude_bots: bool = False
+    fields: ClickFields = ClickFields()
+
+
+def breakdown_names(group_by: tuple[str, ...]) -> tuple[str, ...]:
+    """One breakdown per dimension, plus ``time,<dim>`` for each other dimension with time."""
+    names = list(group_by)
+    if "time" in group_by:
+        names += [f"time,{dim}" for dim in group_by if dim != "time"]
+    return tuple(names)
+
+
+def _path(field: str) -> str:
+    return "$" + field
+
+
+def unknown_label(dimension: str) -> str:
+    return DIRECT if dimension == "referrer" else UNKNOWN
+
+
+def _dimension_field(fields: ClickFields, dimension: str) -> str:
+    return getattr(fields, dimension)
+
+
+def build_match(spec: QuerySpec, *, with_range: bool = True) -> dict[str, Any]:
+    """The first stage: owner or short code, then the time range, then filters.
+
+    Every client value is placed inside ``$in`` or as an equality on a string, so none
+    can act as an operator.
+    """
+    fields = spec.fields
+    match: dict[str, Any] = {}
+    if spec.owner_id is not None:
+        match[fields.owner_id] = spec.owner_id
+    if spec.short_code is not None:
+        match[fields.short_code] = str(spec.short_code)
+    if with_range:
+        match[fields.clicked_at] = {"$gte": spec.start, "$lte": spec.end}
+    for dimension, values in spec.filters:
+        wanted: list[Any] = [str(v) for v in values]
+        if dimension != "short_code" and unknown_label(dimension) in wanted:
+            wanted += [None, ""]
+        match[_dimension_field(fields, dimension)] = {"$in": wanted}
+    if spec.exclude_bots:
+        match[fields.bot_name] = {"$in": [None, ""]}
+    return match
+
+
+def _label_expr(field: str, missing: str) -> dict[str, Any]:
+    return {"$cond": [{"$eq": [{"$ifNull": [_path(field), ""]}, ""]}, missing, _path(field)]}
+
+
+_PART_OPERATORS = {
+    "y": "$year", "m": "$month", "d": "$dayOfMonth", "h": "$hour",
+    "mi": "$minute", "s": "$second", "ms": "$millisecond", "dow": "$dayOfWeek",
+}
+_PARTS_FOR = {
+    HOUR: ("y", "m", "d", "h", "mi", "s", "ms"),
+    DAY: ("y", "m", "d"),
+    WEEK: ("y", "m", "d", "dow"),
+    MONTH: ("y", "m"),
+}
+
+
+def _time_key(granularity: str) -> dict[str, Any]:
+    """Bucket start as a naive local wall time (``t``), plus the UTC offset for hours (``o``)."""
+    day = {"$dateFromParts": {"year": "$y", "month": "$m", "day": "$d"}}
+    if granularity == HOUR:
+        hour = {"$dateFromParts": {"year": "$y", "month": "$m", "day": "$d", "hour": "$h"}}
+        local = {"$dateFromParts": {"year": "$y", "month": "$m", "day": "$d", "hour": "$h",
+                                    "minute": "$mi", "second": "$s", "millisecond": "$ms"}}
+        return {"t": hour, "o": {"$subtract": [local, "$at"]}}
+    if granularity == DAY:
+        return {"t": day}
+    if granularity == WEEK:
+        # $dayOfWeek: 1 = Sunday ... 7 = Saturday; days back to Monday = (dow + 5) mod 7.
+        back = {"$multiply": [{"$mod": [{"$add": ["$dow", 5]}, 7]}, _MS_PER_DAY]}
+        return {"t": {"$subtract": [day, back]}}
+    return {"t": {"$dateFromParts": {"year": "$y", "month": "$m", "day": 1}}}
+
+
+def build_export_pipeline(spec: QuerySpec) -> list[dict[str, Any]]:
+    """The one aggregation of an export: summary plus every breakdown, as sorted rows.
+
+    Each output document is ``{"_id": {"b": breakdown, "t": bucket, "o": offset_ms,
+    "d": label}, "clicks": n, "uniques": n, "first": date, "last": date}`` (``t``/``o``/``d``
+    only where they apply; ``first``/``last`` only on the summary row).
+    """
+    fields = spec.fields
+    dimensions = sorted({dim for name in spec.breakdowns for dim in name.split(",") if dim != "time"})
+    uses_time = any(name.split(",")[0] == "time" for name in spec.breakdowns)
+
+    shaped: dict[str, Any] = {
+        "_id": 0,
+        "at": _path(fields.clicked_at),
+        "ip": {"$ifNull": [_path(fields.ip_address), None]},
+        "ua": {"$ifNull": [_path(fields.user_agent), None]},
+    }
+    for dim in dimensions:
+        shaped["l_" + dim] = _label_expr(_dimension_field(fields, dim), unknown_label(dim))
+    if uses_time:
+        for part in _PARTS_FOR[spec.granularity]:
+            shaped[part] = {_PART_OPERATORS[part]: {"date": _path(fields.clicked_at), "timezone": spec.timezone}}
+
+    keys: dict[str, Any] = {SUMMARY_KEY: {"at": "$at"}}
+    time_key = _time_key(spec.granularity) if uses_time else {}
+    for name in spec.breakdowns:
+        key: dict[str, Any] = {}
+        for dim in name.split(","):
+            if dim == "time":
+                key.update(time_key)
+            else:
+                key["d"] = "$l_" + dim
+        keys[name] = key
+
+    return [
+        {"$match": build_match(spec)},
+        {"$project": shaped},
+        {"$project": {"ip": 1, "ua": 1, "k": keys}},
+        {"$project": {"ip": 1, "ua": 1, "k": {"$objectToArray": "$k"}}},
+        {"$unwind": "$k"},
+        {"$group": {
+            "_id": {"b": "$k.k", "t": "$k.v.t", "o": "$k.v.o", "d": "$k.v.d", "ip": "$ip", "ua": "$ua"},
+            "n": {"$sum": 1},
+            "first": {"$min": "$k.v.at"},
+            "last": {"$max": "$k.v.at"},
+        }},
+        {"$group": {
+            "_id": {"b": "$_id.b", "t": "$_id.t", "o": "$_id.o", "d": "$_id.d"},
+            "clicks": {"$sum": "$n"},
+            "uniques": {"$sum": 1},
+            "first": {"$min": "$first"},
+            "last": {"$max": "$last"},
+        }},
+        {"$sort": {"_id.b": 1, "_id.t": 1, "_id.o": -1, "clicks": -1, "_id.d": 1}},
+    ]
+
+
+def build_first_click_pipeline(spec: QuerySpec) -> list[dict[str, Any]]:
+    """When no start date is known: the earliest matching click up to the end date."""
+    match = build_match(spec, with_range=False)
+    match[spec.fields.clicked_at] = {"$lte": spec.end}
+    return [
+        {"$match": match},
+        {"$sort": {spec.fields.clicked_at: 1}},
+        {"$limit": 1},
+        {"$project": {"_id": 0, "at": _path(spec.fields.clicked_at)}},
+    ]

@@ -1,0 +1,32 @@
+"""The Falcon resource serving ``GET <route>``."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import falcon
+
+from . import hooks
+from .params import parse_export_request
+from .service import Exporter
+from .settings import ExportSettings
+from .store import Store
+
+
+class ExportResource:
+    """``GET`` returns the statistics file; hosts that are Falcon apps can mount it directly."""
+
+    def __init__(self, settings: ExportSettings, *, store: Optional[Store] = None):
+        self.settings = settings
+        self.store = store or Store(settings)
+        self.exporter = Exporter(settings, self.store)
+        self.authenticator: Optional[Callable[[falcon.Request], Any]] = settings.authenticator
+
+    @falcon.before(hooks.identify_caller)
+    @falcon.after(hooks.render_report)
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if req.context.auth_error is not None:
+            raise req.context.auth_error
+        request = parse_export_request(req.params)
+        req.context.export_request = request
+        resp.context.report = self.exporter.export(request, req.context.owner_id)

@@ -1,0 +1,129 @@
+"""From a validated request and a caller to a :class:`Report`. No web framework here."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Optional
+
+from .exceptions import BadRequest, Forbidden, NotFound, Unauthorized
+from .params import ExportRequest
+from .pipeline import QuerySpec, breakdown_names, build_export_pipeline, build_first_click_pipeline
+from .report import Report, assemble_report
+from .settings import ExportSettings
+from .store import Store, UrlInfo
+from .timebuckets import check_bucket_count, choose_granularity
+from .timezones import get_zone
+
+_MS = timedelta(milliseconds=1)
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _ceil_ms(value: datetime) -> datetime:
+    """MongoDB keeps milliseconds: round an inclusive start up so no earlier click slips in."""
+    floored = value.replace(microsecond=value.microsecond // 1000 * 1000)
+    return floored if floored == value else floored + _MS
+
+
+def _floor_ms(value: datetime) -> datetime:
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+class Exporter:
+    """Checks access to the clicks asked for, resolves defaults, runs the one aggregation."""
+
+    def __init__(self, settings: ExportSettings, store: Optional[Store] = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self.settings = settings
+        self.store = store or Store(settings)
+        self.clock = clock
+
+    def authorize(self, request: ExportRequest, owner_id: Any) -> Optional[UrlInfo]:
+        """Who may read what: raise 401/403/404, return the URL for ``scope=anon``."""
+        if request.scope == "all":
+            if owner_id is None:
+                raise Unauthorized("scope=all needs credentials: send Authorization: Bearer spoo_<key>",
+                                   "scope")
+            return None
+        url = self.store.find_url(request.short_codes[0])
+        if url is None:
+            raise NotFound(f"no short URL {request.short_codes[0][:64]!r}", "short_code")
+        if url.private_stats:
+            if owner_id is None:
+                raise Unauthorized("this URL's statistics are private; send the owner's credentials",
+                                   "short_code")
+            if url.owner_id is None or str(url.owner_id) != str(owner_id):
+                raise Forbidden("this URL's statistics are private to its owner", "short_code")
+        return url
+
+    def query_spec(self, request: ExportRequest, owner_id: Any, url: Optional[UrlInfo]) -> QuerySpec:
+        """Resolve default dates and granularity; 400 when the range holds too many buckets."""
+        zone = get_zone(request.timezone)
+        end = _floor_ms(request.end or self.clock().astimezone(timezone.utc))
+        spec = QuerySpec(
+            start=end,  # placeholder until the default start is known
+            end=end,
+            timezone=request.timezone,
+            granularity="day",
+            breakdowns=breakdown_names(request.group_by),
+            owner_id=owner_id if request.scope == "all" else None,
+            short_code=url.short_code if url is not None else None,
+            filters=request.filters,
+            exclude_bots=request.exclude_bots,
+            fields=self.settings.fields,
+        )
+        start = request.start
+        if start is None:
+            start = self._default_start(spec, url)
+            start = min(start, end)
+        start = _ceil_ms(_utc(start))
+        if start > end:
+            if request.start is not None and request.end is None:
+                raise BadRequest("start_date is in the future", "start_date")
+            start = end
+        granularity = request.granularity or choose_granularity(start, end)
+        check_bucket_count(start, end, granularity, zone, self.settings.max_buckets)
+        return QuerySpec(**{**spec.__dict__, "start": start, "granularity": granularity})
+
+    def _default_start(self, spec: QuerySpec, url: Optional[UrlInfo]) -> datetime:
+        created: Optional[datetime] = None
+        if url is not None:
+            created = url.created_at
+        elif spec.owner_id is not None:
+            created = self.store.oldest_url_created(spec.owner_id)
+        if created is not None:
+            return _utc(created)
+        first = next(iter(self.store.aggregate(build_first_click_pipeline(spec))), None)
+        return _utc(first["at"]) if first else spec.end
+
+    def export(self, request: ExportRequest, owner_id: Any = None) -> Report:
+        """The whole report for a caller (``owner_id`` None = anonymous)."""
+        url = self.authorize(request, owner_id)
+        spec = self.query_spec(request, owner_id, url)
+        return self.run(request, spec)
+
+    def run(self, request: ExportRequest, spec: QuerySpec) -> Report:
+        zone = get_zone(spec.timezone)
+        generated_at = self.clock().astimezone(zone)
+        return assemble_report(
+            rows=self.store.aggregate(build_export_pipeline(spec)),
+            breakdowns=spec.breakdowns,
+            zone=zone,
+            granularity=spec.granularity,
+            start=spec.start,
+            end=spec.end,
+            metrics=request.metrics,
+            row_cap=self.settings.row_cap,
+            header={
+                "scope": request.scope,
+                "short_code": request.short_code,
+                "timezone": request.timezone,
+                "group_by": request.group_by,
+                "filters": request.filter_dict(),
+                "generated_at": generated_at,
+            },
+        )

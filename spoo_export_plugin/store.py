@@ -1,0 +1,132 @@
+"""MongoDB access: collections, lookups and aggregations.
+
+Driver errors are wrapped in the plugin's own :class:`Unavailable` here, the only module
+that talks to the driver, so callers never see a pymongo exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterator, Optional
+
+from .exceptions import Unavailable
+from .settings import ExportSettings
+
+try:  # pymongo is a runtime dependency; the guard keeps mongomock-only setups importable.
+    from pymongo import MongoClient, ReadPreference
+    from pymongo import errors as pymongo_errors
+except ImportError:  # pragma: no cover
+    MongoClient = ReadPreference = pymongo_errors = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class UrlInfo:
+    """What the export needs to know about one short URL."""
+
+    short_code: str
+    owner_id: Any
+    created_at: Optional[datetime]
+    private_stats: bool
+
+
+_TIMEOUT_MESSAGE = ("the export took longer than its time budget; "
+                    "try a shorter date range or fewer group_by dimensions")
+_UNREACHABLE_MESSAGE = "the statistics database is unreachable; try again shortly"
+
+
+@contextlib.contextmanager
+def driver_errors(retry_after: int) -> Iterator[None]:
+    """Turn driver failures into :class:`Unavailable` (503 + Retry-After)."""
+    if pymongo_errors is None:  # pragma: no cover
+        yield
+        return
+    try:
+        yield
+    except pymongo_errors.ExecutionTimeout:
+        raise Unavailable(_TIMEOUT_MESSAGE, retry_after=retry_after) from None
+    except (pymongo_errors.ConnectionFailure, pymongo_errors.ServerSelectionTimeoutError):
+        raise Unavailable(_UNREACHABLE_MESSAGE, retry_after=retry_after) from None
+    except pymongo_errors.OperationFailure as exc:
+        if exc.code == 50:  # MaxTimeMSExpired
+            raise Unavailable(_TIMEOUT_MESSAGE, retry_after=retry_after) from None
+        raise
+
+
+class Store:
+    """The collections of one deployment, opened lazily (after a gunicorn fork)."""
+
+    def __init__(self, settings: ExportSettings):
+        self.settings = settings
+        self._database = settings.database
+        self._lock = threading.Lock()
+
+    @property
+    def database(self) -> Any:
+        if self._database is None:
+            with self._lock:
+                if self._database is None:
+                    s = self.settings
+                    client = MongoClient(
+                        s.mongodb_uri,
+                        serverSelectionTimeoutMS=s.server_selection_timeout_ms,
+                        connectTimeoutMS=s.server_selection_timeout_ms,
+                        appname="spoo-export",
+                    )
+                    self._database = client.get_database(s.database_name)
+        return self._database
+
+    def collection(self, name: str) -> Any:
+        preference = None
+        if ReadPreference is not None and self.settings.read_preference != "primary":
+            mode = "".join("_" + c if c.isupper() else c.upper() for c in self.settings.read_preference)
+            preference = getattr(ReadPreference, mode)
+        if preference is None:
+            return self.database[name]
+        return self.database.get_collection(name, read_preference=preference)
+
+    @property
+    def clicks(self) -> Any:
+        return self.collection(self.settings.clicks_collection)
+
+    def _guard(self) -> contextlib.AbstractContextManager[None]:
+        return driver_errors(self.settings.retry_after_seconds)
+
+    def find_url(self, short_code: str) -> Optional[UrlInfo]:
+        """The URL by alias in urlsV2, else by ``_id`` in the legacy collection (public stats)."""
+        code = str(short_code)
+        with self._guard():
+            doc = self.collection(self.settings.urls_collection).find_one(
+                {"alias": code}, {"owner_id": 1, "created_at": 1, "private_stats": 1})
+            if doc is not None:
+                return UrlInfo(code, doc.get("owner_id"), _date_or_none(doc.get("created_at")),
+                               bool(doc.get("private_stats", False)))
+            legacy = self.collection(self.settings.legacy_urls_collection).find_one({"_id": code})
+        if legacy is not None:
+            created = legacy.get("created_at") or legacy.get("creation-date")
+            return UrlInfo(code, None, _date_or_none(created), False)
+        return None
+
+    def oldest_url_created(self, owner_id: Any) -> Optional[datetime]:
+        with self._guard():
+            docs = list(self.collection(self.settings.urls_collection)
+                        .find({"owner_id": owner_id, "created_at": {"$type": "date"}}, {"created_at": 1})
+                        .sort("created_at", 1).limit(1))
+        return docs[0]["created_at"] if docs else None
+
+    def aggregate(self, pipeline: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Run a pipeline with the time budget and disk use allowed; rows stream from the cursor."""
+        with self._guard():
+            cursor = self.clicks.aggregate(pipeline, allowDiskUse=True, maxTimeMS=self.settings.max_time_ms)
+            for doc in cursor:
+                yield doc
+
+    def find_api_key(self, token_hash: str) -> Optional[dict[str, Any]]:
+        with self._guard():
+            return self.collection(self.settings.api_keys_collection).find_one({"token_hash": str(token_hash)})
+
+
+def _date_or_none(value: Any) -> Optional[datetime]:
+    return value if isinstance(value, datetime) else None
