@@ -1,62 +1,15 @@
-"""Shared fixtures: a mongomock database, the real Falcon app over it, data factories."""
+"""Shared fixtures: a mongomock database, the real Falcon app over it, a SecantusDB server."""
 
 from __future__ import annotations
 
 import hashlib
-import secrets
-from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any
 
 import falcon.testing
 import mongomock
 import pytest
-from bson import ObjectId
 
 from spoo_export_plugin import ExportSettings, create_app
-
-ROUTE = "/api/v1/export"
-
-
-def add_api_key(db: Any, owner_id: Any, *, scopes=("stats:read",), revoked: bool = False,
-                expires_at: Optional[datetime] = None) -> str:
-    """Insert an API key document the way spoo.me stores it; return the full key text."""
-    secret = secrets.token_urlsafe(24)
-    doc = {"user_id": owner_id, "token_hash": hashlib.sha256(secret.encode()).hexdigest(),
-           "scopes": list(scopes), "revoked": revoked}
-    if expires_at is not None:
-        doc["expires_at"] = expires_at
-    db["api-keys"].insert_one(doc)
-    return "spoo_" + secret
-
-
-def add_url(db: Any, alias: str, owner_id: Any = None, *, created_at: Optional[datetime] = None,
-            private_stats: bool = False) -> None:
-    doc = {"_id": ObjectId(), "alias": alias, "created_at": created_at or datetime(2025, 1, 1),
-           "private_stats": private_stats}
-    if owner_id is not None:
-        doc["owner_id"] = owner_id
-    db.urlsV2.insert_one(doc)
-
-
-def make_click(short_code: str, owner_id: Any, clicked_at: datetime, **fields: Any) -> dict[str, Any]:
-    """A spoo.me-shaped click; pass a field as None to leave it out of the document."""
-    if clicked_at.tzinfo is not None:
-        clicked_at = clicked_at.astimezone(timezone.utc).replace(tzinfo=None)
-    doc = {
-        "clicked_at": clicked_at,
-        "meta": {"url_id": ObjectId(), "short_code": short_code, "owner_id": owner_id},
-        "ip_address": "203.0.113.1",
-        "user_agent": "Mozilla/5.0",
-        "browser": "Chrome",
-        "os": "Windows",
-        "country": "United States",
-        "city": "New York",
-        "referrer": "https://google.com",
-        "redirect_ms": 12,
-        "bot_name": None,
-    }
-    doc.update(fields)
-    return {k: v for k, v in doc.items() if v is not None or k in ("referrer", "bot_name") and k not in fields}
 
 
 @pytest.fixture
@@ -72,3 +25,26 @@ def settings(db: Any) -> ExportSettings:
 @pytest.fixture
 def client(settings: ExportSettings) -> falcon.testing.TestClient:
     return falcon.testing.TestClient(create_app(settings))
+
+
+@pytest.fixture(scope="session")
+def secantus_uri(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A SecantusDB server (MongoDB wire protocol over TCP, standalone) for the session."""
+    secantus = pytest.importorskip("secantus", reason="secantusdb (test-only, GPL-2.0) is not installed")
+    server = secantus.SecantusDBServer(host="127.0.0.1", port=0, storage_path=":memory:", replica_set_name=None)
+    server.start()
+    uri = server.uri if isinstance(server.uri, str) else server.uri()
+    yield uri
+    server.stop()
+
+
+@pytest.fixture
+def mongo_db(secantus_uri: str, request: pytest.FixtureRequest) -> Any:
+    """A fresh database on the SecantusDB server, dropped afterwards."""
+    import pymongo
+
+    client = pymongo.MongoClient(secantus_uri, directConnection=True, serverSelectionTimeoutMS=3000)
+    name = "t_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16]
+    yield client.get_database(name)
+    client.drop_database(name)
+    client.close()

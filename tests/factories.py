@@ -1,0 +1,57 @@
+"""Data factories shaped like spoo.me's documents."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from bson import ObjectId
+
+ROUTE = "/api/v1/export"
+
+
+def add_api_key(db: Any, owner_id: Any, *, scopes=("stats:read",), revoked: bool = False,
+                expires_at: Optional[datetime] = None) -> str:
+    """Insert an API key document the way spoo.me stores it; return the full key text."""
+    secret = secrets.token_urlsafe(24)
+    doc = {"user_id": owner_id, "token_hash": hashlib.sha256(secret.encode()).hexdigest(),
+           "scopes": list(scopes), "revoked": revoked}
+    if expires_at is not None:
+        doc["expires_at"] = expires_at
+    db["api-keys"].insert_one(doc)
+    return "spoo_" + secret
+
+
+def add_url(db: Any, alias: str, owner_id: Any = None, *, created_at: Optional[datetime] = None,
+            private_stats: bool = False) -> None:
+    doc = {"_id": ObjectId(), "alias": alias, "created_at": created_at or datetime(2025, 1, 1),
+           "private_stats": private_stats}
+    if owner_id is not None:
+        doc["owner_id"] = owner_id
+    db.urlsV2.insert_one(doc)
+
+
+def make_click(short_code: str, owner_id: Any, clicked_at: datetime, **fields: Any) -> dict[str, Any]:
+    """A spoo.me-shaped click; pass a field as None to leave it out of the document.
+
+    ``bot_name`` defaults to an explicit null, as spoo.me stores human clicks.
+    """
+    if clicked_at.tzinfo is not None:
+        clicked_at = clicked_at.astimezone(timezone.utc).replace(tzinfo=None)
+    doc = {
+        "clicked_at": clicked_at,
+        "meta": {"url_id": ObjectId(), "short_code": short_code, "owner_id": owner_id},
+        "ip_address": "203.0.113.1",
+        "user_agent": "Mozilla/5.0",
+        "browser": "Chrome",
+        "os": "Windows",
+        "country": "United States",
+        "city": "New York",
+        "referrer": "https://google.com",
+        "redirect_ms": 12,
+        "bot_name": None,
+    }
+    doc.update(fields)
+    return {k: v for k, v in doc.items() if not (k in fields and v is None)}
