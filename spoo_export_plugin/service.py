@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional
 
@@ -87,7 +88,7 @@ class Exporter:
             start = end
         granularity = request.granularity or choose_granularity(start, end)
         check_bucket_count(start, end, granularity, zone, self.settings.max_buckets)
-        return QuerySpec(**{**spec.__dict__, "start": start, "granularity": granularity})
+        return dataclasses.replace(spec, start=start, granularity=granularity)
 
     def _default_start(self, spec: QuerySpec, url: Optional[UrlInfo]) -> datetime:
         created: Optional[datetime] = None
