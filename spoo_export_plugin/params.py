@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -26,6 +27,10 @@ GRANULARITIES = ("hour", "day", "week", "month")
 
 MAX_FILTER_VALUES = 1_000
 MAX_VALUE_LENGTH = 2_048
+# Unix seconds: ASCII digits only (float() would also take "1_000", "1e3", "nan" or non-ASCII digits).
+_UNIX_SECONDS = re.compile(r"[+-]?[0-9]+(?:\.[0-9]*)?", re.ASCII)
+# "T12:00:00 05:00": a '+' of a UTC offset that query-string decoding turned into a space.
+_SPACE_FOR_PLUS = re.compile(r"(T[0-9:.,]+) ([0-9]{2}(?::?[0-9]{2})?)$", re.ASCII)
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}
 
@@ -174,11 +179,8 @@ def parse_datetime(text: str) -> datetime:
     text = text.strip()
     if not text:
         raise ValueError("empty")
-    try:
+    if _UNIX_SECONDS.fullmatch(text):
         seconds = float(text)
-    except ValueError:
-        seconds = None
-    if seconds is not None:
         if not math.isfinite(seconds):
             raise ValueError("not finite")
         try:
@@ -187,6 +189,7 @@ def parse_datetime(text: str) -> datetime:
             raise ValueError(str(exc)) from None
     if text.endswith(("z", "Z")):
         text = text[:-1] + "+00:00"
+    text = _SPACE_FOR_PLUS.sub(r"\1+\2", text)
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
@@ -219,7 +222,7 @@ def _filters(params: Mapping[str, QueryValue], scope: str,
     if raw:
         try:
             decoded = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # deeply nested arrays exhaust the decoder's stack
             raise BadRequest('filters must be a JSON object such as {"browser": ["Chrome"]}', "filters") from None
         if not isinstance(decoded, dict):
             raise BadRequest('filters must be a JSON object such as {"browser": ["Chrome"]}', "filters")

@@ -8,7 +8,8 @@ import zoneinfo
 
 @functools.lru_cache(maxsize=1)
 def _names_by_folded_case() -> dict[str, str]:
-    return {name.casefold(): name for name in zoneinfo.available_timezones()}
+    # "localtime" is the host's /etc/localtime link that zoneinfo finds on TZPATH, not an IANA name.
+    return {name.casefold(): name for name in zoneinfo.available_timezones() if name != "localtime"}
 
 
 @functools.lru_cache(maxsize=512)
