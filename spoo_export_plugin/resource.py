@@ -27,6 +27,8 @@ class ExportResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         if req.context.auth_error is not None:
             raise req.context.auth_error
-        request = parse_export_request(req.params)
+        # Parsed from the raw query string, so a Falcon host's own req_options (auto_parse_qs_csv
+        # would split a filters JSON at its commas) cannot change what the plugin reads.
+        request = parse_export_request(falcon.uri.parse_query_string(req.query_string, keep_blank=True, csv=False))
         req.context.export_request = request
         resp.context.report = self.exporter.export(request, req.context.owner_id)
