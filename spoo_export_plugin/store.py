@@ -73,6 +73,9 @@ class Store:
                         s.mongodb_uri,
                         serverSelectionTimeoutMS=s.server_selection_timeout_ms,
                         connectTimeoutMS=s.server_selection_timeout_ms,
+                        # A backstop for a server that stops answering mid-query; maxTimeMS
+                        # normally ends a slow query first.
+                        socketTimeoutMS=s.max_time_ms + 5_000,
                         appname="spoo-export",
                     )
                     self._database = client.get_database(s.database_name)
@@ -125,7 +128,8 @@ class Store:
 
     def find_api_key(self, token_hash: str) -> Optional[dict[str, Any]]:
         with self._guard():
-            return self.collection(self.settings.api_keys_collection).find_one({"token_hash": str(token_hash)})
+            # Always the primary: a revoked key must stop working at once, not after replication.
+            return self.database[self.settings.api_keys_collection].find_one({"token_hash": str(token_hash)})
 
 
 def _date_or_none(value: Any) -> Optional[datetime]:
