@@ -16,9 +16,11 @@ from datetime import datetime, timezone
 from typing import Any, Mapping, Optional, Sequence, Union
 
 from .exceptions import BadRequest
+from .formats import FORMATS as _REGISTERED_FORMATS
 from .timezones import resolve_timezone
 
-FORMATS = ("csv", "xlsx", "json", "xml")
+# The format registry decides which formats exist (formats/: one module per format).
+FORMATS = tuple(_REGISTERED_FORMATS)
 SCOPES = ("all", "anon")
 DIMENSIONS = ("time", "browser", "os", "country", "city", "referrer", "short_code")
 FILTER_DIMENSIONS = ("browser", "os", "country", "city", "referrer", "short_code")
@@ -65,7 +67,7 @@ class ExportRequest:
 
 def parse_export_request(params: Mapping[str, QueryValue]) -> ExportRequest:
     """Validate raw query parameters; raise :class:`BadRequest` naming the culprit."""
-    fmt = _choice(params, "format", FORMATS, default=None)
+    fmt = _choice(params, "format", tuple(_REGISTERED_FORMATS), default=None)
     scope = _choice(params, "scope", SCOPES, default="all")
     short_codes = _list(params, "short_code")
     if scope == "anon":

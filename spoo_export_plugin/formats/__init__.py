@@ -2,11 +2,14 @@
 
 A format is a name, a media type, a file extension and a function that renders a
 :class:`~spoo_export_plugin.report.Report` as an iterable of byte chunks (so files stream).
-Adding a format means adding one module that calls :func:`register`.
+Adding a format means adding one module here that calls :func:`register`: every module of
+this package is imported below, in name order, so no other file needs to change.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
@@ -27,8 +30,12 @@ FORMATS: dict[str, Format] = {}
 
 
 def register(fmt: Format) -> Format:
+    if fmt.name in FORMATS and FORMATS[fmt.name] != fmt:
+        raise ValueError(f"two formats are named {fmt.name!r}")
     FORMATS[fmt.name] = fmt
     return fmt
 
 
-from . import _json  # noqa: E402,F401  (registration side effect)
+for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    importlib.import_module(f"{__name__}.{_module.name}")  # registration side effect
+del _module

@@ -1,30 +1,38 @@
-"""JSON: the report tree, streamed breakdown by breakdown."""
+"""JSON: the report tree, streamed breakdown by breakdown.
+
+Rows are encoded a chunk at a time (one C-level ``encode`` of a list of rows, brackets cut
+off), so the speed is that of one ``json.dumps`` while memory stays at one chunk.
+"""
 
 from __future__ import annotations
 
 import json
+from itertools import islice
 from typing import Iterator
 
 from ..report import Report
 from ..settings import ExportSettings
 from . import Format, register
 
-_ROWS_PER_CHUNK = 2_000
+_ROWS_PER_CHUNK = 5_000
 
 
 def render_json(report: Report, settings: ExportSettings) -> Iterator[bytes]:
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     head = encode(report.header())
-    yield (head[:-1] + ',"breakdowns":{').encode()
+    # "replace": a lone surrogate (possible only from a lax driver) must not abort the stream
+    yield (head[:-1] + ',"breakdowns":{').encode("utf-8", "replace")
     for index, (name, breakdown) in enumerate(report.breakdowns.items()):
-        parts = [("," if index else "") + encode(name) + ":["]
-        for number, row in enumerate(breakdown.dicts()):
-            parts.append(("," if number else "") + encode(row))
-            if len(parts) >= _ROWS_PER_CHUNK:
-                yield "".join(parts).encode()
-                parts = []
-        parts.append("]")
-        yield "".join(parts).encode()
+        opening = ("," if index else "") + encode(name) + ":["
+        rows = breakdown.dicts()
+        separator = ""
+        while True:
+            chunk = list(islice(rows, _ROWS_PER_CHUNK))
+            if not chunk:
+                break
+            yield (opening + separator + encode(chunk)[1:-1]).encode("utf-8", "replace")
+            opening, separator = "", ","
+        yield (opening + "]").encode()
     yield b"}}"
 
 

@@ -1,0 +1,158 @@
+"""xlsx: sheet ``Summary``, then one sheet per breakdown, written in openpyxl's write-only mode.
+
+Write-only mode streams every sheet to a temporary file as rows are appended, so memory
+stays flat however many rows; the finished workbook is then read back in chunks.
+
+- Sheet titles are the breakdown names (``time``, ``time,browser``) made valid for Excel by
+  :func:`sheet_title`; a breakdown longer than one sheet (1,048,575 data rows) continues
+  on ``<title> (2)``.
+- Row 1 is the bold header and is frozen; counts are numbers; time buckets are real Excel
+  dates (day, week = its Monday, month) or datetimes (hour: local wall time, with the UTC
+  offset of the bucket shown by the number format, e.g. ``2025-11-02 01:00 (UTC-04:00)``,
+  so the repeated hour of a DST fall-back stays distinguishable).
+- No text becomes a formula or an error value: text that openpyxl would store as one
+  (``=HYPERLINK(...)``, ``#N/A``) is written as a string cell. Characters XML 1.0 forbids
+  are removed, since a workbook is XML inside.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from typing import Any, Callable, Iterator, Sequence
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ERROR_CODES
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from ..report import Report
+from ..settings import ExportSettings
+from ..timebuckets import TimeBucket
+from . import Format, register
+from ._text import XML_ILLEGAL, xml_safe
+
+EXCEL_MAX_ROWS = 1_048_576
+TITLE_MAX = 31
+_TITLE_ILLEGAL = re.compile(r"[\[\]:*?/\\]")
+_RESERVED_TITLES = {"history"}  # Excel keeps this name for itself
+_DATE_FORMATS = {"day": "yyyy-mm-dd", "week": "yyyy-mm-dd", "month": "yyyy-mm"}
+_WIDTH_SAMPLE = 1_000
+_READ_CHUNK = 256 * 1024
+_BOLD = Font(bold=True)
+
+
+def sheet_title(name: str, taken: set[str]) -> str:
+    """A title Excel accepts for ``name``, not in ``taken`` (casefolded titles; updated).
+
+    At most 31 characters, none of ``[]:*?/\\``, no apostrophe at either end, not the
+    reserved ``History``, unique regardless of case (`` (2)``, `` (3)``... when needed).
+    """
+    base = _TITLE_ILLEGAL.sub("_", xml_safe(name)).strip("'").strip() or "Sheet"
+    title = base[:TITLE_MAX].rstrip("'")
+    number = 1
+    while title.casefold() in taken or title.casefold() in _RESERVED_TITLES:
+        number += 1
+        suffix = f" ({number})"
+        title = base[:TITLE_MAX - len(suffix)].rstrip("'") + suffix
+    taken.add(title.casefold())
+    return title
+
+
+def _text_cell(ws: Any, value: str) -> Any:
+    """``value`` as plain text: a string cell when openpyxl would guess formula or error."""
+    if XML_ILLEGAL.search(value):
+        value = XML_ILLEGAL.sub("", value)
+    if value[:1] == "=" or value in ERROR_CODES:
+        cell = WriteOnlyCell(ws, value=value)
+        cell.data_type = "s"
+        return cell
+    return value
+
+
+def _cell_converter(ws: Any) -> Callable[[Any], Any]:
+    """value -> what to append: time buckets as formatted dates (one cell per bucket)."""
+    buckets: dict[str, WriteOnlyCell] = {}
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, str):
+            return _text_cell(ws, value)
+        if isinstance(value, TimeBucket):
+            cell = buckets.get(value.label)
+            if cell is None:
+                # a styled write-only cell is written at once and never reused by openpyxl,
+                # so one cell per bucket can be appended again and again
+                cell = buckets[value.label] = _time_cell(ws, value)
+            return cell
+        return value
+
+    return convert
+
+
+def _time_cell(ws: Any, bucket: TimeBucket) -> WriteOnlyCell:
+    if bucket.granularity == "hour":
+        offset = bucket.label[19:] or "+00:00"
+        cell = WriteOnlyCell(ws, value=bucket.start)
+        cell.number_format = f'yyyy-mm-dd hh:mm" (UTC{offset})"'
+    else:
+        cell = WriteOnlyCell(ws, value=bucket.start.date())
+        cell.number_format = _DATE_FORMATS.get(bucket.granularity, "yyyy-mm-dd")
+    return cell
+
+
+def _display_width(value: Any) -> int:
+    if isinstance(value, TimeBucket):
+        return 25 if value.granularity == "hour" else len(value.label)
+    return len(str(value)) if value is not None else 0
+
+
+def _new_sheet(wb: Workbook, title: str, columns: Sequence[str], sample: Sequence[Sequence[Any]]) -> Any:
+    """A sheet with column widths from a sample of rows, then its bold, frozen header."""
+    ws = wb.create_sheet(title)
+    for index, column in enumerate(columns):
+        widest = max([len(column)] + [_display_width(row[index]) for row in sample[:_WIDTH_SAMPLE]])
+        ws.column_dimensions[get_column_letter(index + 1)].width = min(max(widest + 2, 10), 60)
+    ws.freeze_panes = "A2"  # must precede the first row in write-only mode
+    header = []
+    for column in columns:
+        cell = WriteOnlyCell(ws, value=xml_safe(column))
+        cell.data_type = "s"
+        cell.font = _BOLD
+        header.append(cell)
+    ws.append(header)
+    return ws
+
+
+def build_workbook(report: Report, path: Any) -> None:
+    """Write the workbook to ``path`` (a file name or a writable binary file)."""
+    wb = Workbook(write_only=True)
+    wb.properties.creator = "spoo_export_plugin"
+    taken: set[str] = set()
+    summary = report.summary_items()
+    ws = _new_sheet(wb, sheet_title("Summary", taken), ("field", "value"), summary)
+    for key, value in summary:
+        ws.append([key, (_text_cell(ws, value) if value else None) if isinstance(value, str) else value])
+    per_sheet = EXCEL_MAX_ROWS - 1
+    for name, breakdown in report.breakdowns.items():
+        rows = breakdown.rows
+        for start in range(0, max(len(rows), 1), per_sheet):
+            part = rows[start:start + per_sheet]
+            ws = _new_sheet(wb, sheet_title(name, taken), breakdown.columns, part)
+            convert = _cell_converter(ws)
+            append = ws.append
+            for row in part:
+                append([convert(value) for value in row])
+    wb.save(path)
+
+
+def render_xlsx(report: Report, settings: ExportSettings) -> Iterator[bytes]:
+    with tempfile.TemporaryFile() as spool:
+        build_workbook(report, spool)
+        spool.seek(0)
+        while chunk := spool.read(_READ_CHUNK):
+            yield chunk
+
+
+XLSX = register(Format("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                       "xlsx", render_xlsx))
