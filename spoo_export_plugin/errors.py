@@ -26,8 +26,16 @@ def _write(resp: falcon.Response, status: int, message: str, param: Optional[str
         resp.set_header("Retry-After", str(retry_after))
 
 
+def _keep_rate_limit_headers(req: falcon.Request, resp: falcon.Response) -> None:
+    """Error bodies carry the X-RateLimit-* headers the rate-limit hook computed for this request."""
+    headers = getattr(req.context, "ratelimit_headers", None)
+    if headers:
+        resp.set_headers(headers)
+
+
 def handle_export_error(req: falcon.Request, resp: falcon.Response, exc: ExportError, params: Any) -> None:
     _write(resp, exc.status, exc.message, exc.param, exc.retry_after if exc.status in (429, 503) else None)
+    _keep_rate_limit_headers(req, resp)
 
 
 def handle_http_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError, params: Any) -> None:
@@ -36,11 +44,13 @@ def handle_http_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HT
     _write(resp, exc.status_code, message, None)
     for name, value in (exc.headers or {}).items():
         resp.set_header(name, value)
+    _keep_rate_limit_headers(req, resp)
 
 
 def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params: Any) -> None:
     log.exception("export failed unexpectedly")
     _write(resp, 500, "internal error; the export could not be produced", None)
+    _keep_rate_limit_headers(req, resp)
 
 
 def install(app: falcon.App) -> None:

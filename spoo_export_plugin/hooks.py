@@ -6,9 +6,9 @@ from typing import Any
 
 import falcon
 
-from .auth import API_KEY_PREFIX, bearer_token, owner_from_api_key
+from .auth import identify
 from .disposition import content_disposition, export_filename
-from .exceptions import ExportError, Unauthorized
+from .exceptions import ExportError, RateLimited, Unavailable
 from .formats import FORMATS
 
 
@@ -21,16 +21,29 @@ def identify_caller(req: falcon.Request, resp: falcon.Response, resource: Any, p
     req.context.owner_id = None
     req.context.auth_error = None
     try:
-        header = req.get_header("Authorization")
-        token = bearer_token(header) if header else None
-        if token is not None and token.startswith(API_KEY_PREFIX):
-            req.context.owner_id = owner_from_api_key(resource.store, token)
-        elif resource.authenticator is not None:
-            req.context.owner_id = resource.authenticator(req)
-        elif token is not None:
-            raise Unauthorized("the bearer token is not a spoo_ API key", "Authorization")
+        req.context.owner_id = identify(resource.store, resource.authenticator,
+                                        req.get_header("Authorization"), req)
     except ExportError as exc:
+        req.context.owner_id = None
         req.context.auth_error = exc
+
+
+def rate_limit(req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:
+    """Count the request against its tier (after :func:`identify_caller`); 429 or 503 when refused.
+
+    The ``X-RateLimit-*`` headers go on the response now and are kept in
+    ``req.context.ratelimit_headers``, so the error handlers put them on error bodies too.
+    """
+    decision = resource.throttle.check(resource.settings.route, req.context.owner_id, req.env)
+    req.context.ratelimit_headers = decision.headers()
+    resp.set_headers(req.context.ratelimit_headers)
+    if decision.allowed:
+        return
+    if decision.storage_failed:
+        raise Unavailable("the rate-limit store is unreachable; try again shortly",
+                          retry_after=decision.retry_after)
+    raise RateLimited(f"rate limit exceeded ({decision.window} for exports); "
+                      f"retry in {decision.retry_after} s", None, retry_after=decision.retry_after)
 
 
 def render_report(req: falcon.Request, resp: falcon.Response, resource: Any) -> None:

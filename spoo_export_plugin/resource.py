@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Optional
 
 import falcon
 
 from . import hooks
+from .auth import Authenticator, build_authenticator
 from .params import parse_export_request
+from .ratelimit import Throttle
 from .service import Exporter
 from .settings import ExportSettings
 from .store import Store
@@ -20,9 +22,12 @@ class ExportResource:
         self.settings = settings
         self.store = store or Store(settings)
         self.exporter = Exporter(settings, self.store)
-        self.authenticator: Optional[Callable[[falcon.Request], Any]] = settings.authenticator
+        self.authenticator: Optional[Authenticator] = build_authenticator(settings)
+        # One rate-limit store per resource (so per app), never one per request.
+        self.throttle = Throttle(settings)
 
     @falcon.before(hooks.identify_caller)
+    @falcon.before(hooks.rate_limit)
     @falcon.after(hooks.render_report)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         if req.context.auth_error is not None:

@@ -87,7 +87,8 @@ class ExportSettings:
     authenticator: Optional[Callable[..., Any]] = None
     jwt_secret: Optional[str] = None
     jwt_public_key: Optional[str] = None
-    jwt_algorithms: str = "HS256"
+    # Accepted only where the matching key is set (HS* jwt_secret, RS*/ES*/PS* jwt_public_key).
+    jwt_algorithms: str = "HS256,RS256"
     jwt_issuer: Optional[str] = None
     jwt_audience: Optional[str] = None
     jwt_cookie: str = "access_token"
@@ -105,6 +106,11 @@ class ExportSettings:
                 raise ConfigurationError(f"{name}={value!r} is not valid limits notation: {exc}") from None
             if not parsed:
                 raise ConfigurationError(f"{name}={value!r} names no limit")
+        _check_ratelimit_storage(self.ratelimit_storage_uri, self.ratelimit_strategy)
+        if self.authenticator is None and (self.jwt_secret or self.jwt_public_key):
+            from .jwt_auth import JWTAuthenticator
+
+            JWTAuthenticator(self)  # a bad key or algorithm list fails here, at start-up
         for name in ("row_cap", "max_buckets", "max_time_ms", "server_selection_timeout_ms",
                      "max_concurrent_exports", "retry_after_seconds"):
             if int(getattr(self, name)) < 1:
@@ -133,6 +139,22 @@ class ExportSettings:
             values[f.name] = _convert(f.name, raw, f.default)
         values.update(overrides)
         return cls(**values)
+
+
+def _check_ratelimit_storage(uri: str, strategy: str) -> None:
+    """Fail start-up on an unknown storage scheme, a missing driver or a strategy it cannot run."""
+    from .ratelimit import build_storage, build_strategy
+
+    try:
+        storage = build_storage(uri)  # lazy: no connection is opened here
+    except Exception as exc:
+        raise ConfigurationError(
+            f"ratelimit_storage_uri={uri!r} is not usable ({exc}); use memory://, redis://host:6379 "
+            "(pip install 'spoo_export_plugin[redis]') or mongodb://host:27017") from None
+    try:
+        build_strategy(storage, strategy)
+    except ValueError as exc:
+        raise ConfigurationError(f"ratelimit_strategy={strategy!r}: {exc}") from None
 
 
 _READ_PREFERENCES = {"primary", "primaryPreferred", "secondary", "secondaryPreferred", "nearest"}

@@ -1,0 +1,97 @@
+"""The built-in JWT authenticator (optional extra ``jwt``: PyJWT).
+
+It reads ``Authorization: Bearer <jwt>`` or, failing that, the session cookie
+(``access_token`` by default) that spoo.me's dashboard sends, so the dashboard's export
+button works unchanged. The token's ``sub`` is the owner id. A token that is present but
+invalid, expired, or from the wrong issuer or audience is a 401, never anonymous access.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+from .auth import API_KEY_PREFIX, AUTH_PARAM, bearer_token, owner_id_from_text
+from .exceptions import ConfigurationError, Unauthorized
+
+#: Algorithms verified with ``jwt_secret``; every other accepted one uses ``jwt_public_key``.
+HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+PUBLIC_KEY_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                                   "ES256", "ES384", "ES512", "EdDSA"})
+
+
+def parse_algorithms(value: Any) -> tuple[str, ...]:
+    """``"HS256,RS256"`` (or a list) as a tuple; ``none`` and unknown names are configuration errors."""
+    names = re.split(r"[\s,]+", value.strip()) if isinstance(value, str) else list(value or ())
+    names = [n for n in names if n]
+    if not names:
+        raise ConfigurationError("jwt_algorithms names no algorithm")
+    for name in names:
+        if name not in HMAC_ALGORITHMS | PUBLIC_KEY_ALGORITHMS:
+            raise ConfigurationError(
+                f"jwt_algorithms: {name!r} is not supported; use HS256/384/512, RS256/384/512, "
+                "PS256/384/512, ES256/384/512 or EdDSA")
+    return tuple(dict.fromkeys(names))
+
+
+class JWTAuthenticator:
+    """``(req) -> owner id | None`` from a signed JWT; built once at start-up."""
+
+    def __init__(self, settings: Any):
+        try:
+            import jwt
+        except ImportError:  # pragma: no cover - depends on the install
+            raise ConfigurationError(
+                "jwt_secret/jwt_public_key need PyJWT: pip install 'spoo_export_plugin[jwt]'") from None
+        self._jwt = jwt
+        self.cookie = settings.jwt_cookie
+        self.issuer: Optional[str] = settings.jwt_issuer or None
+        self.audience: Optional[str] = settings.jwt_audience or None
+        algorithms = jwt.algorithms.get_default_algorithms()
+        self.keys: dict[str, Any] = {}
+        for name in parse_algorithms(settings.jwt_algorithms):
+            raw = settings.jwt_secret if name in HMAC_ALGORITHMS else settings.jwt_public_key
+            if not raw:
+                continue  # only algorithms whose key is configured are accepted
+            if name not in algorithms:  # pragma: no cover - PyJWT without cryptography
+                raise ConfigurationError(f"jwt_algorithms: {name} needs 'PyJWT[crypto]'")
+            try:
+                self.keys[name] = algorithms[name].prepare_key(raw)
+            except Exception as exc:
+                which = "jwt_secret" if name in HMAC_ALGORITHMS else "jwt_public_key"
+                raise ConfigurationError(f"{which} cannot be used for {name}: {exc}") from None
+        if not self.keys:
+            raise ConfigurationError(
+                f"jwt_algorithms={settings.jwt_algorithms!r} has no algorithm whose key is configured "
+                "(HS* need jwt_secret; RS*, PS*, ES*, EdDSA need jwt_public_key)")
+
+    def token(self, req: Any) -> tuple[Optional[str], str]:
+        """The raw token and where it came from (the header wins over the cookie)."""
+        token = bearer_token(req.get_header("Authorization"))
+        if token is not None:
+            return (None if token.startswith(API_KEY_PREFIX) else token), AUTH_PARAM
+        cookie = (req.cookies or {}).get(self.cookie) if self.cookie else None
+        return (cookie.strip() or None if isinstance(cookie, str) else None), self.cookie
+
+    def __call__(self, req: Any) -> Any:
+        token, source = self.token(req)
+        if token is None:
+            return None
+        jwt = self._jwt
+        try:
+            alg = jwt.get_unverified_header(token).get("alg")
+            key = self.keys.get(alg) if isinstance(alg, str) else None
+            if key is None:
+                raise Unauthorized("the session token is signed with an algorithm this server does not accept",
+                                   source)
+            claims = jwt.decode(
+                token, key, algorithms=[alg], issuer=self.issuer, audience=self.audience,
+                options={"require": ["sub"], "verify_aud": self.audience is not None})
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("the session token has expired", source) from None
+        except jwt.PyJWTError:
+            raise Unauthorized("the session token is not valid", source) from None
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject.strip():
+            raise Unauthorized("the session token names no user", source)
+        return owner_id_from_text(subject.strip())
