@@ -1,0 +1,21 @@
+"""A minimal host app wrapped with ExportMiddleware, to try the gunicorn config::
+
+    SPOO_EXPORT_MONGODB_URI=mongodb://localhost:27017 \\
+    gunicorn -c python:spoo_export_plugin.contrib.gunicorn_conf spoo_export_plugin.contrib.example_host:app
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from spoo_export_plugin import ExportMiddleware, ExportSettings
+
+
+def host_app(environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """Stands for the shortener itself: every path but the export route lands here."""
+    body = b"the host app answered " + environ.get("PATH_INFO", "").encode("latin-1")
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+app = ExportMiddleware(host_app, ExportSettings.from_env())
