@@ -46,6 +46,14 @@ def rate_limit(req: falcon.Request, resp: falcon.Response, resource: Any, params
                       f"retry in {decision.retry_after} s", None, retry_after=decision.retry_after)
 
 
+def claim_export_slot(req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:
+    """Take one of the worker's export slots (after :func:`rate_limit`, so a 503 still carries the
+    X-RateLimit-* headers); :class:`~spoo_export_plugin.guard.ExportGuard` releases it."""
+    slots = req.context.get("export_slots")
+    if slots is not None:
+        req.context.export_slot = slots.acquire()  # 503 + Retry-After when all are taken
+
+
 def render_report(req: falcon.Request, resp: falcon.Response, resource: Any) -> None:
     """Emit ``resp.context.report`` in the requested format, chosen from the registry."""
     report = resp.context.get("report")

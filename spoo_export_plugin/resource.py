@@ -28,6 +28,7 @@ class ExportResource:
 
     @falcon.before(hooks.identify_caller)
     @falcon.before(hooks.rate_limit)
+    @falcon.before(hooks.claim_export_slot)
     @falcon.after(hooks.render_report)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         if req.context.auth_error is not None:

@@ -173,6 +173,7 @@ def test_export_cap_answers_503_until_a_running_export_finishes(db):
     status, headers, body = open_export(app, ANON)
     assert status == 503
     assert headers["retry-after"] == "7"
+    assert {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"} <= set(headers)
     payload = json.loads(b"".join(body))
     assert payload["param"] is None and "too many exports" in payload["error"]
 
