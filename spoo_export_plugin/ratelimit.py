@@ -110,14 +110,17 @@ class Throttle:
     """Counts requests of one route against the caller's tier; build one per app."""
 
     def __init__(self, settings: Any, *, storage: Optional[Storage] = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Optional[Callable[[], float]] = None):
         self.settings = settings
         self.storage = storage or build_storage(settings.ratelimit_storage_uri,
                                                 settings.server_selection_timeout_ms)
         self.strategy = build_strategy(self.storage, settings.ratelimit_strategy)
         self.authenticated: tuple[RateLimitItem, ...] = tuple(parse_many(settings.authenticated_limits))
         self.anonymous: tuple[RateLimitItem, ...] = tuple(parse_many(settings.anonymous_limits))
-        self.clock = clock
+        self._clock = clock
+
+    def clock(self) -> float:
+        return (self._clock or time.time)()
 
     def identity(self, route: str, owner_id: Any, environ: Mapping[str, Any]) -> tuple[
             tuple[RateLimitItem, ...], tuple[str, ...]]:
