@@ -356,7 +356,8 @@ def test_timezones_accepted(name, expected):
 
 
 @pytest.mark.parametrize("name", ["Nowhere/City", "../../etc/passwd", "/etc/localtime", "..", "America/",
-                                  "right/UTC", "posixrules", "localtime", "America/New_York/../../x", "Europe/Berlin\x00"])
+                                  "right/UTC", "posixrules", "localtime", "America/New_York/../../x",
+                                  "Europe/Berlin\x00"])
 def test_timezones_refused(name):
     assert _bad({"format": "json", "timezone": name}).param == "timezone"
 
