@@ -23,6 +23,7 @@ from werkzeug.test import Client, EnvironBuilder
 
 from spoo_export_plugin import ExportError, ExportMiddleware, ExportResource, ExportSettings
 from spoo_export_plugin.errors import handle_export_error
+from spoo_export_plugin.guard import ExportGuard
 
 from .factories import ROUTE, add_api_key, add_url, make_click
 
@@ -359,7 +360,7 @@ class Hello:
 
 def make_falcon_host(settings: ExportSettings, **req_options: Any) -> falcon.App:
     """The README's recipe for a Falcon host."""
-    app = falcon.App()
+    app = falcon.App(middleware=[ExportGuard(settings)])
     for name, value in req_options.items():
         setattr(app.req_options, name, value)
     app.add_route("/hello", Hello())
@@ -405,3 +406,29 @@ def test_falcon_host_query_options_do_not_change_parsing(export_settings, seeded
     # An empty required parameter is still "required", whatever keep_blank_qs_values says.
     resp = client.simulate_get(ROUTE, query_string="format=&scope=all")
     assert (resp.status_code, resp.json["param"]) == (400, "format")
+
+
+def test_falcon_host_gets_the_concurrency_cap(db, seeded):
+    """With ExportGuard in the host's middleware, a streamed export holds its slot until the body closes."""
+    settings = ExportSettings(database=db, max_concurrent_exports=1, retry_after_seconds=7)
+    app = make_falcon_host(settings)
+    query = "format=json&scope=anon&short_code=abc&start_date=2025-03-09&end_date=2025-03-11"
+
+    def call() -> tuple[list[str], list[tuple[str, str]], Any]:
+        seen: list[Any] = []
+        environ = EnvironBuilder(path=ROUTE, query_string=query).get_environ()
+        body = app(environ, lambda status, headers, exc_info=None: seen.extend([status, headers]))
+        return seen[0], seen[1], body
+
+    status, _, first = call()
+    assert status == "200 OK"
+    status, headers, busy = call()  # the first body is not sent yet: its slot is taken
+    assert status == "503 Service Unavailable"
+    assert ("Retry-After", "7") in [(k.title(), v) for k, v in headers]
+    busy_body = json.loads(b"".join(busy))
+    assert set(busy_body) == {"error", "param"} and busy_body["param"] is None
+    assert json.loads(b"".join(first))["summary"]["total_clicks"] == 3
+    first.close()
+    status, _, third = call()
+    assert status == "200 OK"
+    third.close()
