@@ -1,0 +1,1 @@
+"""WSGI apps that test servers (gunicorn) import in their worker processes."""
