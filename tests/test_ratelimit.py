@@ -409,3 +409,18 @@ def test_apps_sharing_redis_share_a_budget_per_route(db):
     assert [get(c, route=route_a).status_code for c in (one, two, one)] == [404, 404, 404]
     assert_429(get(two, route=route_a), 3)
     assert get(other_route, route=route_b).status_code == 404
+
+
+def test_headers_through_the_middleware_and_host_routes_untouched(db):
+    from spoo_export_plugin import ExportMiddleware
+
+    def host(environ: dict, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"host"]
+
+    client = falcon.testing.TestClient(ExportMiddleware(host, ExportSettings(database=db, anonymous_limits="2/minute")))
+    for _ in range(5):  # the host's routes are never counted
+        resp = client.simulate_get("/elsewhere")
+        assert resp.text == "host" and "x-ratelimit-limit" not in resp.headers
+    assert [get(client).status_code for _ in range(2)] == [404, 404]
+    assert_429(get(client), 2)
