@@ -45,9 +45,10 @@ def build_storage(uri: str, timeout_ms: int = 1_000) -> Storage:
     scheme = urllib.parse.urlparse(uri).scheme
     seconds = timeout_ms / 1000
     if scheme in ("mongodb", "mongodb+srv"):
-        from pymongo.uri_parser import parse_uri
+        if scheme == "mongodb":  # (an SRV URI would need DNS here; it is checked at first use)
+            from pymongo.uri_parser import parse_uri
 
-        parse_uri(uri)  # a malformed URI fails now, not at the first request
+            parse_uri(uri)  # a malformed URI fails now, not at the first request
         return _LazyMongoDBStorage(uri, wrap_exceptions=True, serverSelectionTimeoutMS=timeout_ms,
                                    connectTimeoutMS=timeout_ms, socketTimeoutMS=max(timeout_ms, 2_000))
     if scheme.startswith(("redis", "rediss", "valkey")):
