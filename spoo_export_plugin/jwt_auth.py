@@ -3,7 +3,8 @@
 It reads ``Authorization: Bearer <jwt>`` or, failing that, the session cookie
 (``access_token`` by default) that spoo.me's dashboard sends, so the dashboard's export
 button works unchanged. The token's ``sub`` is the owner id. A token that is present but
-invalid, expired, or from the wrong issuer or audience is a 401, never anonymous access.
+invalid, expired, from the wrong issuer or audience, or a refresh token is a 401, never
+anonymous access; a delegated token whose ``scp`` claim lacks an export scope is a 403.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from .auth import API_KEY_PREFIX, AUTH_PARAM, bearer_token, owner_id_from_text
-from .exceptions import ConfigurationError, Unauthorized
+from .auth import API_KEY_PREFIX, AUTH_PARAM, EXPORT_SCOPES, bearer_token, owner_id_from_text
+from .exceptions import ConfigurationError, Forbidden, Unauthorized
 
 #: Algorithms verified with ``jwt_secret``; every other accepted one uses ``jwt_public_key``.
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
@@ -94,4 +95,13 @@ class JWTAuthenticator:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject.strip():
             raise Unauthorized("the session token names no user", source)
+        if claims.get("type") == "refresh":
+            raise Unauthorized("a refresh token cannot be used as an access token", source)
+        # Delegated (device-app) tokens carry their scopes in "scp", like API keys;
+        # a malformed claim grants nothing. Interactive sessions have no "scp".
+        scopes = claims.get("scp")
+        if scopes is not None:
+            granted = {s for s in scopes if isinstance(s, str)} if isinstance(scopes, list) else set()
+            if not granted & EXPORT_SCOPES:
+                raise Forbidden("the token lacks the stats:read, urls:read or admin:all scope", source)
         return owner_id_from_text(subject.strip())

@@ -99,6 +99,10 @@ def bad_tokens() -> dict[str, str]:
         "alg_none": jwt.encode(claims(), None, algorithm="none"),
         "tampered": _tamper(hs(claims())),
         "garbage": "not.a.jwt",
+        "refresh_token": hs(claims(type="refresh")),
+        "sub_not_a_string": jwt.api_jws.encode(
+            f'{{"sub": 42, "iss": "{ISSUER}", "aud": "{AUDIENCE}", "exp": {now + 60}}}'.encode(), SECRET,
+            algorithm="HS256"),
     }
 
 
@@ -110,7 +114,8 @@ def _tamper(token: str) -> str:
 
 
 BAD = ["expired", "not_yet_valid", "wrong_secret", "wrong_issuer", "no_issuer", "wrong_audience", "no_audience",
-       "no_sub", "empty_sub", "hs512_not_accepted", "rs256_other_key", "alg_none", "tampered", "garbage"]
+       "no_sub", "empty_sub", "hs512_not_accepted", "rs256_other_key", "alg_none", "tampered", "garbage",
+       "refresh_token", "sub_not_a_string"]
 
 
 @pytest.mark.parametrize("scope, code", [("all", None), ("anon", "pub_me"), ("anon", "legacy"), ("anon", "priv_me")])
@@ -209,3 +214,22 @@ def test_jwt_settings_from_env(db, rsa_keys):
     client = falcon.testing.TestClient(create_app(ExportSettings.from_env(env, database=db)))
     assert call(client, "all", cookie=hs(claims())).status_code == 200
     assert_error(call(client, "all", cookie=hs(claims(iss="x"))), 401, "access_token")
+
+
+@pytest.mark.parametrize("scp, status", [
+    (None, 200),                          # an interactive session: not scope-restricted
+    (["stats:read"], 200),
+    (["urls:read", "shorten:create"], 200),
+    (["admin:all"], 200),
+    (["shorten:create"], 403),
+    ([], 403),
+    ("stats:read", 403),                  # malformed: grants nothing
+])
+def test_delegated_token_scopes(app, scp, status):
+    token = hs(claims(scp=scp, app_id="app-1" if scp is not None else None, type="access"))
+    resp = call(app, "all", header=token)
+    if status == 200:
+        assert resp.status_code == 200, resp.text
+    else:
+        assert_error(resp, 403, "Authorization")
+        assert_error(call(app, "anon", "pub_me", cookie=token), 403, "access_token")
