@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import logging
 import sys
 from typing import Any, Callable, Iterable, Optional
 from urllib.parse import quote, urlencode
@@ -171,8 +172,16 @@ def run(args: argparse.Namespace) -> int:
     def when_ready(server: Any) -> None:
         print(text, flush=True)
 
+    # One JSON line per export (status, rows, bytes, ms) beside gunicorn's access log.
+    logger = logging.getLogger("spoo_export_plugin")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[%(process)d] %(name)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
     options = {
         "bind": [bind],
+        "preload_app": False,  # load() (which seeds the database) runs in each worker, after the fork
         "workers": args.workers,
         "worker_class": "sync",
         "timeout": 60,
