@@ -1,8 +1,8 @@
 """Settings on the command line: one ``--flag`` per :class:`ExportSettings` field.
 
 Every value comes from a flag, else from its ``SPOO_EXPORT_*`` environment variable, else
-the default: flags override the environment. The same descriptions feed ``--help`` and
-the settings table in the README (``settings_table()``), so they cannot drift apart.
+the default: flags override the environment. README.md's Configuration table lists them all
+(a test checks that every setting is there).
 """
 
 from __future__ import annotations
@@ -95,12 +95,3 @@ def settings_from_args(args: argparse.Namespace, environ: Optional[Mapping[str, 
         raise ConfigurationError(f"give {flag('mongodb_uri')} URI or set {env_var('mongodb_uri')}")
     return ExportSettings.from_env(environ, **overrides)
 
-
-def markdown_rows(names: Optional[Iterable[str]] = None) -> list[str]:
-    rows = []
-    for name in names or setting_names():
-        default = default_of(name)
-        shown = "" if default in (None, "") else f"`{str(default).lower() if isinstance(default, bool) else default}`"
-        rows.append(f"| `{flag(name)}` | `{env_var(name)}` | {shown} | "
-                    f"{SETTING_HELP.get(name, name.replace('_', ' '))} |")
-    return rows
