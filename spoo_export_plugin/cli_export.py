@@ -74,7 +74,7 @@ def owner_id(text: str) -> Any:
 def build_query(args: argparse.Namespace) -> dict[str, str]:
     """The query mapping the endpoint would receive for these flags."""
     if not args.owner and not args.short_code:
-        raise BadRequest("give --owner ID (all of an owner's URLs) or --short-code CODE (one URL)", "owner")
+        raise BadRequest("give --owner ID (all of an owner's URLs) or --short-code CODE (one URL)")
     query = {"format": args.format, "scope": "all" if args.owner else "anon"}
     if args.short_code:
         query["short_code"] = args.short_code

@@ -224,9 +224,11 @@ def test_ensure_indexes_creates_then_reports_existing(data, tmp_path):
     assert check.returncode == 1
     assert check.stdout.decode().count("MISSING") == 5
 
+    db.urlsV2.create_index([("alias", 1)], unique=True, name="alias_unique")  # the host's own
     first = cli("ensure-indexes", *data["db_args"], env=env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.decode().count(": created (") == 5
+    assert first.stdout.decode().count(": created (") == 4
+    assert "urlsV2 {alias: 1} for short code lookups: already exists (alias_unique)" in first.stdout.decode()
     keys = {tuple(info["key"]) for coll in ("clicks", "urlsV2", "api-keys")
             for info in db[coll].index_information().values()}
     assert {(("meta.owner_id", 1), ("clicked_at", 1)), (("meta.short_code", 1), ("clicked_at", 1)),
