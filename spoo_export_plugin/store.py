@@ -47,6 +47,8 @@ def driver_errors(retry_after: int) -> Iterator[None]:
         yield
     except pymongo_errors.ExecutionTimeout:
         raise Unavailable(_TIMEOUT_MESSAGE, retry_after=retry_after) from None
+    except pymongo_errors.NetworkTimeout:  # the socket timeout ended a query the server did not stop
+        raise Unavailable(_TIMEOUT_MESSAGE, retry_after=retry_after) from None
     except (pymongo_errors.ConnectionFailure, pymongo_errors.ServerSelectionTimeoutError):
         raise Unavailable(_UNREACHABLE_MESSAGE, retry_after=retry_after) from None
     except pymongo_errors.OperationFailure as exc:
@@ -74,8 +76,9 @@ class Store:
                         serverSelectionTimeoutMS=s.server_selection_timeout_ms,
                         connectTimeoutMS=s.server_selection_timeout_ms,
                         # A backstop for a server that stops answering mid-query; maxTimeMS
-                        # normally ends a slow query first.
-                        socketTimeoutMS=s.max_time_ms + 5_000,
+                        # normally ends a slow query first. (pymongo retries a read once, so
+                        # the worst case is twice this.)
+                        socketTimeoutMS=s.max_time_ms + 2_000,
                         appname="spoo-export",
                     )
                     self._database = client.get_database(s.database_name)

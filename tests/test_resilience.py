@@ -281,3 +281,25 @@ def test_log_line_for_an_export_closed_early_and_unknown_values(db, caplog):
     assert [r["outcome"] for r in records] == ["aborted", "error"]
     assert records[0]["bytes"] == 0
     assert records[1]["format"] == "invalid" and records[1]["scope"] == "invalid"
+
+
+@pytest.mark.integration
+def test_server_that_stops_answering_mid_query_is_a_503_not_a_hang(own_server):
+    """The socket timeout (max_time_ms + 2 s) is the backstop when the server overruns its budget;
+    pymongo retries the read once, so the worst case is twice that."""
+    admin = pymongo.MongoClient(own_server.test_uri)
+    seed(admin.get_database("spoo"))
+    client = falcon.testing.TestClient(create_app(
+        ExportSettings(mongodb_uri=own_server.test_uri, database_name="spoo", max_time_ms=500, **GENEROUS)))
+    admin.admin.command("configureFailPoint", "failCommand", mode="alwaysOn",
+                        data={"failCommands": ["aggregate"], "blockConnection": True, "blockTimeMS": 5_500})
+    started = time.monotonic()
+    try:
+        resp = client.simulate_get(ROUTE, params=ANON)
+        elapsed = time.monotonic() - started
+    finally:
+        admin.admin.command("configureFailPoint", "failCommand", mode="off")
+        # let the server finish the blocked (retried) command before the fixture stops it
+        time.sleep(max(0.0, started + 8.5 - time.monotonic()))
+    assert_503(resp, mentions="time budget")
+    assert 2.5 <= elapsed < 6.5, f"answered after {elapsed:.2f}s"
