@@ -72,19 +72,21 @@ def _text_cell(ws: Any, value: str) -> Any:
 
 
 def _cell_converter(ws: Any) -> Callable[[Any], Any]:
-    """value -> what to append: time buckets as formatted dates (one cell per bucket)."""
-    buckets: dict[str, WriteOnlyCell] = {}
+    """value -> what to append: time buckets as formatted dates.
+
+    A styled write-only cell is written at once and never reused by openpyxl, so the cell of
+    the latest bucket is appended again while the bucket repeats (rows come sorted by time):
+    one cell in memory, not one per bucket.
+    """
+    latest: list[Any] = [None, None]  # [bucket label, cell]
 
     def convert(value: Any) -> Any:
         if isinstance(value, str):
             return _text_cell(ws, value)
         if isinstance(value, TimeBucket):
-            cell = buckets.get(value.label)
-            if cell is None:
-                # a styled write-only cell is written at once and never reused by openpyxl,
-                # so one cell per bucket can be appended again and again
-                cell = buckets[value.label] = _time_cell(ws, value)
-            return cell
+            if latest[0] != value.label:
+                latest[:] = [value.label, _time_cell(ws, value)]
+            return latest[1]
         return value
 
     return convert
