@@ -114,9 +114,11 @@ def _time_key(granularity: str) -> dict[str, Any]:
     day = {"$dateFromParts": {"year": "$y", "month": "$m", "day": "$d"}}
     if granularity == HOUR:
         hour = {"$dateFromParts": {"year": "$y", "month": "$m", "day": "$d", "hour": "$h"}}
-        local = {"$dateFromParts": {"year": "$y", "month": "$m", "day": "$d", "hour": "$h",
-                                    "minute": "$mi", "second": "$s", "millisecond": "$ms"}}
-        return {"t": hour, "o": {"$subtract": [local, "$at"]}}
+        # Offset = local wall time - instant. Seconds and milliseconds are added as numbers:
+        # mongomock's $dateFromParts reads "millisecond" as microseconds.
+        local = {"$dateFromParts": {"year": "$y", "month": "$m", "day": "$d", "hour": "$h", "minute": "$mi"}}
+        offset = {"$add": [{"$subtract": [local, "$at"]}, {"$multiply": ["$s", 1000]}, "$ms"]}
+        return {"t": hour, "o": offset}
     if granularity == DAY:
         return {"t": day}
     if granularity == WEEK:

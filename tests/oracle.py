@@ -1,0 +1,234 @@
+"""A plain-Python oracle for SPEC's numbers, computed straight from raw click documents.
+
+Written independently of the package: it imports nothing from ``spoo_export_plugin`` and
+uses only ``datetime`` and ``zoneinfo``. It walks every click in Python, so it is meant
+for the small datasets of property tests, and it is deliberately naive (minute-by-minute
+enumeration of hour buckets, day-by-day enumeration of the others) so that it is easy to
+believe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Optional
+from zoneinfo import ZoneInfo
+
+UTC = timezone.utc
+DIMENSIONS = ("time", "browser", "os", "country", "city", "referrer", "short_code")
+FILTER_ORDER = ("browser", "os", "country", "city", "referrer", "short_code")
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a caller asked for, in plain terms (dates aware)."""
+
+    scope: str
+    start: datetime
+    end: datetime
+    timezone: str = "UTC"
+    owner_id: Any = None  # scope=all
+    short_code: Optional[str] = None  # scope=anon: the URL
+    granularity: Optional[str] = None
+    group_by: tuple[str, ...] = ("time",)
+    metrics: tuple[str, ...] = ("clicks", "unique_clicks")
+    #: dimension -> accepted labels (short_code included for scope=all)
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    exclude_bots: bool = False
+    row_cap: int = 100_000
+
+
+# ---------------------------------------------------------------- per-click facts
+
+def click_instant(doc: dict[str, Any]) -> datetime:
+    """The click's instant, aware UTC (documents hold naive UTC, as MongoDB returns them)."""
+    at = doc["clicked_at"]
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def raw_value(doc: dict[str, Any], dim: str) -> Any:
+    if dim == "short_code":
+        return (doc.get("meta") or {}).get("short_code")
+    return doc.get(dim)
+
+
+def label(doc: dict[str, Any], dim: str) -> str:
+    """What a report shows for the click: the value, or Unknown (Direct for referrer)."""
+    value = raw_value(doc, dim)
+    if value is None or value == "":
+        return "Direct" if dim == "referrer" else "Unknown"
+    return value
+
+
+def visitor(doc: dict[str, Any]) -> tuple[Any, Any]:
+    """(ip_address, user_agent); an absent field counts as null."""
+    return (doc.get("ip_address"), doc.get("user_agent"))
+
+
+def is_bot(doc: dict[str, Any]) -> bool:
+    name = doc.get("bot_name")
+    return name is not None and name != ""
+
+
+def format_offset(offset: timedelta) -> str:
+    minutes = int(offset.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    minutes = abs(minutes)
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def time_label(instant: datetime, granularity: str, zone: ZoneInfo) -> tuple[datetime, str]:
+    """(sort instant, label) of the bucket holding ``instant``.
+
+    The sort instant of an hour bucket is its wall hour read with the offset in force at
+    the click; day/week/month labels sort as strings, so their key is the local date.
+    """
+    local = instant.astimezone(zone)
+    if granularity == "hour":
+        offset = local.utcoffset()
+        text = (f"{local.year:04d}-{local.month:02d}-{local.day:02d}T{local.hour:02d}:00:00"
+                + format_offset(offset))
+        wall = datetime(local.year, local.month, local.day, local.hour)
+        return wall - offset, text
+    day = local.date()
+    if granularity == "day":
+        key = day
+        text = f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
+    elif granularity == "week":
+        key = day - timedelta(days=day.weekday())  # Monday
+        text = f"{key.year:04d}-{key.month:02d}-{key.day:02d}"
+    elif granularity == "month":
+        key = date(day.year, day.month, 1)
+        text = f"{day.year:04d}-{day.month:02d}"
+    else:
+        raise ValueError(granularity)
+    return datetime(key.year, key.month, key.day), text
+
+
+# ---------------------------------------------------------------- whole export
+
+def default_granularity(start: datetime, end: datetime) -> str:
+    span = end - start
+    if span <= timedelta(hours=48):
+        return "hour"
+    if span <= timedelta(days=92):
+        return "day"
+    if span <= timedelta(days=731):
+        return "week"
+    return "month"
+
+
+def all_buckets(start: datetime, end: datetime, granularity: str, zone: ZoneInfo) -> list[str]:
+    """Every bucket label from the one holding start to the one holding end, in time order."""
+    labels: list[str] = []
+
+    def see(instant: datetime) -> None:
+        text = time_label(instant, granularity, zone)[1]
+        if text not in labels[-1:]:
+            labels.append(text)
+
+    if granularity == "hour":
+        # Every local hour boundary falls on a whole UTC minute: visiting start, each whole
+        # minute after it and end visits every hour bucket in between.
+        see(start)
+        minute = start.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        while minute <= end:
+            see(minute)
+            minute += timedelta(minutes=1)
+        see(end)
+        return labels
+    day = start.astimezone(zone).date()
+    last = end.astimezone(zone).date()
+    while day <= last:
+        see(datetime(day.year, day.month, day.day, 12, tzinfo=zone))
+        day += timedelta(days=1)
+    return labels
+
+
+def selected(clicks: list[dict[str, Any]], q: Query) -> list[dict[str, Any]]:
+    """The clicks the export counts."""
+    out = []
+    for doc in clicks:
+        meta = doc.get("meta") or {}
+        if q.scope == "all":
+            if "owner_id" not in meta or meta["owner_id"] != q.owner_id:
+                continue
+        elif meta.get("short_code") != q.short_code:
+            continue
+        if not q.start <= click_instant(doc) <= q.end:
+            continue
+        if q.exclude_bots and is_bot(doc):
+            continue
+        if all(label(doc, dim) in values for dim, values in q.filters.items()):
+            out.append(doc)
+    return out
+
+
+def _metrics(docs: list[dict[str, Any]], metrics: tuple[str, ...]) -> dict[str, int]:
+    values = {"clicks": len(docs), "unique_clicks": len({visitor(d) for d in docs})}
+    return {m: values[m] for m in metrics}
+
+
+def _iso(instant: Optional[datetime], zone: ZoneInfo) -> Optional[str]:
+    return None if instant is None else instant.astimezone(zone).isoformat()
+
+
+def expected_export(clicks: list[dict[str, Any]], q: Query) -> dict[str, Any]:
+    """The parts of the JSON export that the clicks and the query determine."""
+    zone = ZoneInfo(q.timezone)
+    granularity = q.granularity or default_granularity(q.start, q.end)
+    docs = selected(clicks, q)
+    instants = [click_instant(d) for d in docs]
+
+    def dim_rows(dim: str) -> list[dict[str, Any]]:
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for doc in docs:
+            groups.setdefault(label(doc, dim), []).append(doc)
+        rows = [{dim: name, **_metrics(group, q.metrics)} for name, group in groups.items()]
+        rows.sort(key=lambda r: r[dim])
+        rows.sort(key=lambda r: -len(groups[r[dim]]))  # stable: clicks desc, then label asc
+        return rows
+
+    def time_rows() -> list[dict[str, Any]]:
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for doc in docs:
+            groups.setdefault(time_label(click_instant(doc), granularity, zone)[1], []).append(doc)
+        return [{"time": text, **_metrics(groups.get(text, []), q.metrics)}
+                for text in all_buckets(q.start, q.end, granularity, zone)]
+
+    def time_dim_rows(dim: str) -> list[dict[str, Any]]:
+        groups: dict[tuple[datetime, str, str], list[dict[str, Any]]] = {}
+        for doc in docs:
+            key, text = time_label(click_instant(doc), granularity, zone)
+            groups.setdefault((key, text, label(doc, dim)), []).append(doc)
+        order = sorted(groups, key=lambda k: (k[0], -len(groups[k]), k[2]))
+        return [{"time": k[1], dim: k[2], **_metrics(groups[k], q.metrics)} for k in order]
+
+    breakdowns: dict[str, list[dict[str, Any]]] = {}
+    for dim in q.group_by:
+        breakdowns[dim] = time_rows() if dim == "time" else dim_rows(dim)
+    if "time" in q.group_by:
+        for dim in q.group_by:
+            if dim != "time":
+                breakdowns[f"time,{dim}"] = time_dim_rows(dim)
+    truncated = [name for name, rows in breakdowns.items() if len(rows) > q.row_cap]
+    breakdowns = {name: rows[:q.row_cap] for name, rows in breakdowns.items()}
+
+    return {
+        "scope": q.scope,
+        "timezone": q.timezone,
+        "start_date": _iso(q.start, zone),
+        "end_date": _iso(q.end, zone),
+        "granularity": granularity,
+        "group_by": list(q.group_by),
+        "metrics": list(q.metrics),
+        "filters": {dim: list(q.filters[dim]) for dim in FILTER_ORDER if q.filters.get(dim)},
+        "summary": {
+            "total_clicks": len(docs),
+            "unique_clicks": len({visitor(d) for d in docs}),
+            "first_click": _iso(min(instants) if instants else None, zone),
+            "last_click": _iso(max(instants) if instants else None, zone),
+            "truncated": bool(truncated),
+        },
+        "breakdowns": breakdowns,
+    }

@@ -1,0 +1,245 @@
+"""Hypothesis strategies for oracle tests: click sets, queries, and the runner that compares.
+
+Shared by the mongomock tier (``test_properties.py``) and the SecantusDB tier
+(``integration/test_oracle_secantus.py``): the same scenarios, two databases.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Optional
+
+import falcon.testing
+from bson import ObjectId
+from hypothesis import strategies as st
+
+from spoo_export_plugin import ExportSettings, create_app
+
+from .factories import ROUTE, add_api_key
+from .oracle import Query, expected_export
+
+UTC = timezone.utc
+ABSENT = object()  # a field left out of the document
+
+OWNER_A = ObjectId("650000000000000000000001")
+OWNER_B = ObjectId("650000000000000000000002")
+URLS = {"a1": OWNER_A, "a2": OWNER_A, "ü🙂": OWNER_A, "b1": OWNER_B}
+
+ZONES = ("UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe")
+#: UTC instants of DST changes of those zones (2025), a year end, a local midnight.
+ANCHORS = (
+    datetime(2025, 3, 9, 7, 0, tzinfo=UTC),     # New York spring forward
+    datetime(2025, 11, 2, 6, 0, tzinfo=UTC),    # New York fall back
+    datetime(2025, 3, 30, 1, 0, tzinfo=UTC),    # Berlin spring forward
+    datetime(2025, 10, 26, 1, 0, tzinfo=UTC),   # Berlin fall back
+    datetime(2025, 4, 5, 15, 0, tzinfo=UTC),    # Lord Howe back 30 minutes
+    datetime(2025, 10, 4, 15, 30, tzinfo=UTC),  # Lord Howe forward 30 minutes
+    datetime(2025, 12, 31, 23, 30, tzinfo=UTC),  # year end (Monday 2025-12-29 week)
+    datetime(2025, 6, 14, 18, 30, tzinfo=UTC),  # Kolkata midnight
+)
+
+BROWSERS = ("Chrome", "Firefox", "chrome", "Safari", "Unknown", None, "", ABSENT)
+OSES = ("Windows", "macOS", "Linux", None, "", ABSENT)
+COUNTRIES = ("United States", "Germany", "India", "Côte d'Ivoire", None, ABSENT)
+CITIES = ("New York", "Berlin", "Mumbai", "", ABSENT)
+REFERRERS = ("https://google.com", "https://t.co/x", "Direct", None, "", ABSENT)
+IPS = ("203.0.113.1", "203.0.113.2", "2001:db8::1", "", None, ABSENT)
+AGENTS = ("Mozilla/5.0", "curl/8.0", None, ABSENT)
+BOTS = (None, None, None, "", ABSENT, "Googlebot")
+FIELD_POOLS = {"browser": BROWSERS, "os": OSES, "country": COUNTRIES, "city": CITIES,
+               "referrer": REFERRERS}
+#: Values a filter may ask for: real ones, the Unknown/Direct labels, one nobody has.
+FILTER_VALUES = {
+    "browser": ("Chrome", "Firefox", "chrome", "Unknown", "Opera"),
+    "os": ("Windows", "macOS", "Unknown", "BeOS"),
+    "country": ("United States", "Germany", "Côte d'Ivoire", "Unknown"),
+    "city": ("New York", "Berlin", "Unknown"),
+    "referrer": ("https://google.com", "Direct", "https://t.co/x"),
+    "short_code": ("a1", "a2", "ü🙂", "b1", "zz"),
+}
+
+#: Spans of the requested range, and the granularities worth asking for over each.
+SPANS = (
+    (timedelta(0), ("hour", "day", "week", "month")),
+    (timedelta(minutes=7), ("hour", "day")),
+    (timedelta(hours=3), ("hour", "day")),
+    (timedelta(hours=26), ("hour", "day", "week")),
+    (timedelta(hours=48), ("hour", "day")),
+    (timedelta(hours=48, milliseconds=1), ("hour", "day")),
+    (timedelta(days=4, hours=5), ("hour", "day", "week", "month")),
+    (timedelta(days=40), ("day", "week", "month")),
+    (timedelta(days=92), ("day", "week")),
+    (timedelta(days=92, seconds=1), ("day", "week", "month")),
+    (timedelta(days=400), ("week", "month")),
+    (timedelta(days=731), ("week", "month")),
+    (timedelta(days=800), ("month",)),
+)
+
+
+def _ms(value: datetime) -> datetime:
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+@dataclass
+class Scenario:
+    clicks: list[dict[str, Any]]
+    params: dict[str, Any]
+    query: Query
+    api_key: bool  # send the owner's key
+
+
+@st.composite
+def click_docs(draw: Any, lo: datetime, hi: datetime, edges: tuple[datetime, ...]) -> dict[str, Any]:
+    """One click between lo and hi (or on/next to an edge), fields sometimes absent/null/empty."""
+    if draw(st.integers(0, 5)) == 0:
+        at = draw(st.sampled_from(edges)) + timedelta(milliseconds=draw(st.sampled_from((-1, 0, 0, 1))))
+    else:
+        span_ms = int((hi - lo) / timedelta(milliseconds=1))
+        at = lo + timedelta(milliseconds=draw(st.integers(0, span_ms)))
+    code = draw(st.sampled_from(sorted(URLS)))
+    owner = URLS[code] if draw(st.integers(0, 9)) else draw(st.sampled_from((OWNER_A, OWNER_B)))
+    doc: dict[str, Any] = {
+        "clicked_at": _ms(at.astimezone(UTC).replace(tzinfo=None)),  # MongoDB keeps milliseconds
+        "meta": {"url_id": ObjectId(), "short_code": code, "owner_id": owner},
+        "redirect_ms": 7,
+    }
+    pools = dict(FIELD_POOLS, ip_address=IPS, user_agent=AGENTS, bot_name=BOTS)
+    for name, pool in pools.items():
+        value = draw(st.sampled_from(pool))
+        if value is not ABSENT:
+            doc[name] = value
+    return doc
+
+
+@st.composite
+def scenarios(draw: Any, *, max_clicks: int = 40) -> Scenario:
+    zone_name = draw(st.sampled_from(ZONES))
+    anchor = draw(st.sampled_from(ANCHORS))
+    span, grains = draw(st.sampled_from(SPANS))
+    # Put the anchor somewhere inside (or just outside) the range.
+    lead = draw(st.floats(-0.1, 1.1)) if span else 0.0
+    start = _ms(anchor - span * lead + timedelta(milliseconds=draw(st.integers(-90_000, 90_000))))
+    end = start + span
+    granularity = draw(st.one_of(st.none(), st.sampled_from(grains)))
+
+    margin = max(span / 4, timedelta(hours=2))
+    # Most clicks fall near the anchor (where DST changes), the rest anywhere around the range.
+    near = (anchor - timedelta(hours=3), anchor + timedelta(hours=3))
+    around = (start - margin, end + margin)
+    edges = (start, end, anchor)
+    n = draw(st.integers(0, max_clicks))
+    clicks = []
+    for _ in range(n):
+        lo, hi = near if draw(st.booleans()) else around
+        clicks.append(draw(click_docs(lo, hi, edges)))
+    # Repeated visitors: copy some clicks' visitor onto others.
+    for i in range(len(clicks)):
+        if i and draw(st.integers(0, 3)) == 0:
+            src = clicks[draw(st.integers(0, i - 1))]
+            for key in ("ip_address", "user_agent"):
+                clicks[i].pop(key, None)
+                if key in src:
+                    clicks[i][key] = src[key]
+
+    scope = draw(st.sampled_from(("all", "all", "anon")))
+    dims = ["time", "browser", "os", "country", "city", "referrer"] + (["short_code"] if scope == "all" else [])
+    group_by = draw(st.one_of(st.none(), st.lists(st.sampled_from(dims), min_size=1, max_size=7, unique=True)))
+    metrics = draw(st.one_of(st.none(), st.lists(st.sampled_from(("clicks", "unique_clicks")),
+                                                 min_size=1, max_size=2, unique=True)))
+
+    params: dict[str, Any] = {"format": "json", "scope": scope, "timezone": zone_name,
+                              "start_date": _iso_param(draw, start), "end_date": _iso_param(draw, end)}
+    short_code: Optional[str] = None
+    if scope == "anon":
+        short_code = draw(st.sampled_from(("a1", "ü🙂", "b1")))
+        params["short_code"] = short_code
+    if granularity:
+        params["granularity"] = granularity
+    if group_by is not None:
+        params["group_by"] = ",".join(group_by)
+    if metrics is not None:
+        params["metrics"] = ",".join(metrics)
+    exclude = draw(st.sampled_from((None, "true", "1", "false", "0")))
+    if exclude is not None:
+        params["exclude_bots"] = exclude
+
+    filters: dict[str, list[str]] = {}
+    json_filters: dict[str, list[str]] = {}
+    filter_dims = [d for d in FILTER_VALUES if scope == "all" or d != "short_code"]
+    for dim in draw(st.lists(st.sampled_from(filter_dims), max_size=3, unique=True)):
+        values = draw(st.lists(st.sampled_from(FILTER_VALUES[dim]), min_size=1, max_size=3, unique=True))
+        cut = draw(st.integers(0, len(values)))  # some through JSON, the rest as a parameter
+        as_json, as_param = values[:cut], values[cut:]
+        if as_json:
+            json_filters[dim] = as_json
+        if as_param:
+            params["short_code" if dim == "short_code" else dim] = ",".join(as_param)
+        filters[dim] = as_json + [v for v in as_param if v not in as_json]
+    if json_filters:
+        params["filters"] = json.dumps(json_filters)
+
+    query = Query(scope=scope, start=start, end=end, timezone=zone_name,
+                  owner_id=OWNER_A if scope == "all" else None, short_code=short_code,
+                  granularity=granularity, group_by=tuple(group_by or ("time",)),
+                  metrics=tuple(metrics or ("clicks", "unique_clicks")), filters=filters,
+                  exclude_bots=exclude in ("true", "1"))
+    api_key = scope == "all" or draw(st.booleans())
+    return Scenario(clicks, params, query, api_key)
+
+
+def _iso_param(draw: Any, instant: datetime) -> str:
+    """The same instant written as UTC ISO, ISO with another offset, naive ISO or Unix seconds."""
+    style = draw(st.integers(0, 3))
+    if style == 0:
+        return instant.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if style == 1:
+        return instant.astimezone(timezone(timedelta(hours=-7, minutes=-30))).isoformat(timespec="milliseconds")
+    if style == 2:
+        return instant.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
+    return f"{instant.timestamp():.3f}"
+
+
+# ---------------------------------------------------------------- the app and the comparison
+
+def make_client(db: Any, **settings: Any) -> falcon.testing.TestClient:
+    """The real app over ``db``, with rate limits far out of the way of test loops."""
+    settings.setdefault("authenticated_limits", "1000000/minute")
+    settings.setdefault("anonymous_limits", "1000000/minute")
+    return falcon.testing.TestClient(create_app(ExportSettings(database=db, **settings)))
+
+
+def load(db: Any, clicks: list[dict[str, Any]]) -> str:
+    """Empty the collections, insert URLs, a key for OWNER_A and the clicks; return the key."""
+    for name in ("clicks", "urlsV2", "urls", "api-keys"):
+        db[name].delete_many({})
+    db.urlsV2.insert_many([{"_id": ObjectId(), "alias": code, "owner_id": owner,
+                            "created_at": datetime(2024, 1, 1), "private_stats": False}
+                           for code, owner in URLS.items()])
+    if clicks:
+        db.clicks.insert_many([dict(c, meta=dict(c["meta"])) for c in clicks])
+    return add_api_key(db, OWNER_A)
+
+
+def check(client: falcon.testing.TestClient, db: Any, scenario: Scenario) -> dict[str, Any]:
+    """Run the scenario through the app and assert the JSON equals the oracle's."""
+    key = load(db, scenario.clicks)
+    headers = {"Authorization": f"Bearer {key}"} if scenario.api_key else {}
+    resp = client.simulate_get(ROUTE, params=scenario.params, headers=headers)
+    assert resp.status_code == 200, (resp.status_code, resp.text, scenario.params)
+    assert resp.headers["content-type"] == "application/json"
+    body = resp.json
+    expected = expected_export(scenario.clicks, scenario.query)
+    assert body["summary"].pop("truncated_breakdowns") == []  # no row cap reached here
+    for key_name in ("scope", "timezone", "start_date", "end_date", "granularity", "group_by",
+                     "metrics", "filters", "summary"):
+        assert body[key_name] == expected[key_name], (key_name, body[key_name], expected[key_name],
+                                                      scenario.params, scenario.clicks)
+    assert body["short_code"] == scenario.params.get("short_code")
+    assert list(body["breakdowns"]) == list(expected["breakdowns"]), scenario.params
+    for name, rows in expected["breakdowns"].items():
+        got = body["breakdowns"][name]
+        assert got == rows, (name, scenario.params)
+        assert all(list(g) == list(r) for g, r in zip(got, rows)), ("column order", name)
+    return body

@@ -1,0 +1,23 @@
+"""Property tests: the endpoint's JSON equals the plain-Python oracle (mongomock tier).
+
+Clicks cluster around DST changes of New York, Berlin and Lord Howe (30-minute DST), a
+year end and Kolkata's midnight (+05:30); queries draw filters, group_by, metrics,
+granularities, timezones and both scopes. The same scenarios run over TCP against
+SecantusDB in ``integration/test_oracle_secantus.py``.
+"""
+
+from __future__ import annotations
+
+import mongomock
+from hypothesis import HealthCheck, given, settings
+
+from .scenarios import Scenario, check, make_client, scenarios
+
+_DB = mongomock.MongoClient().get_database("oracle")
+_CLIENT = make_client(_DB)
+
+
+@settings(max_examples=int(__import__("os").environ.get("ORACLE_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_export_matches_oracle(scenario: Scenario) -> None:
+    check(_CLIENT, _DB, scenario)
