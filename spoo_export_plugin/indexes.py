@@ -52,7 +52,8 @@ def _serving_index(spec: IndexSpec, existing: dict[str, Any]) -> Optional[str]:
     return None
 
 
-def ensure_indexes(store: Store, settings: ExportSettings, *, create: bool = True) -> Iterator[tuple[IndexSpec, str, str]]:
+def ensure_indexes(store: Store, settings: ExportSettings, *,
+                   create: bool = True) -> Iterator[tuple[IndexSpec, str, str]]:
     """Yield ``(spec, state, detail)``; state is ``exists``, ``created``, ``missing`` or ``skipped``."""
     with driver_errors(settings.retry_after_seconds):
         present = set(store.database.list_collection_names())

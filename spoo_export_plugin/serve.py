@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
@@ -133,8 +134,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     given = {o.name: getattr(args, "server_" + o.name, None) for o in SERVER_OPTIONS}
     try:
         settings = settings_from_args(args)
