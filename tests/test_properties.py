@@ -8,6 +8,8 @@ SecantusDB in ``integration/test_oracle_secantus.py``.
 
 from __future__ import annotations
 
+import os
+
 import mongomock
 from hypothesis import HealthCheck, given, settings
 
@@ -17,7 +19,12 @@ _DB = mongomock.MongoClient().get_database("oracle")
 _CLIENT = make_client(_DB)
 
 
-@settings(max_examples=int(__import__("os").environ.get("ORACLE_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: ORACLE_EXAMPLES=1000 for a longer hunt.
+EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES", 150))
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_export_matches_oracle(scenario: Scenario) -> None:
     check(_CLIENT, _DB, scenario)

@@ -1,0 +1,28 @@
+"""The oracle property tests over a real TCP connection (SecantusDB, MongoDB wire protocol).
+
+Same scenarios as ``tests/test_properties.py``; one database for the test, its
+collections emptied before each example.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from ..scenarios import Scenario, check, make_client, scenarios
+
+pytestmark = pytest.mark.integration
+
+
+#: ORACLE_EXAMPLES=1000 for a longer hunt.
+EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES", 60))
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(scenario=scenarios())
+def test_export_matches_oracle_over_tcp(mongo_db: Any, scenario: Scenario) -> None:
+    check(make_client(mongo_db), mongo_db, scenario)
