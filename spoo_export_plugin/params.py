@@ -238,7 +238,8 @@ def _filters(params: Mapping[str, QueryValue], scope: str,
                 raise BadRequest(f"filters.{dim} must be a list of strings", "filters")
             if any(len(v) > MAX_VALUE_LENGTH for v in values):
                 raise BadRequest(f"a value of filters.{dim} is too long", "filters")
-            add(dim, values)
+            # A blank value names nothing (blank clicks show as Unknown/Direct), as in a comma list.
+            add(dim, [v for v in values if v != ""])
     for dim in FILTER_DIMENSIONS:
         if dim == "short_code":
             continue  # the short_code parameter is read separately

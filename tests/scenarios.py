@@ -52,11 +52,11 @@ FIELD_POOLS = {"browser": BROWSERS, "os": OSES, "country": COUNTRIES, "city": CI
                "referrer": REFERRERS}
 #: Values a filter may ask for: real ones, the Unknown/Direct labels, one nobody has.
 FILTER_VALUES = {
-    "browser": ("Chrome", "Firefox", "chrome", "Unknown", "Opera"),
+    "browser": ("Chrome", "Firefox", "chrome", "Unknown", "Opera", ""),
     "os": ("Windows", "macOS", "Unknown", "BeOS"),
     "country": ("United States", "Germany", "Côte d'Ivoire", "Unknown"),
     "city": ("New York", "Berlin", "Unknown"),
-    "referrer": ("https://google.com", "Direct", "https://t.co/x"),
+    "referrer": ("https://google.com", "Direct", "https://t.co/x", ""),
     "short_code": ("a1", "a2", "ü🙂", "b1", "zz"),
 }
 
@@ -178,7 +178,10 @@ def scenarios(draw: Any, *, max_clicks: int = 40) -> Scenario:
             json_filters[dim] = as_json
         if as_param:
             params["short_code" if dim == "short_code" else dim] = ",".join(as_param)
-        filters[dim] = as_json + [v for v in as_param if v not in as_json]
+        # A blank value is no value (as in a comma list): it filters nothing.
+        wanted = [v for v in as_json + [v for v in as_param if v not in as_json] if v]
+        if wanted:
+            filters[dim] = wanted
     if json_filters:
         params["filters"] = json.dumps(json_filters)
 
