@@ -134,13 +134,13 @@ def run_engine(name: str, args: argparse.Namespace, formats: list[str], deadline
                 note = (f"linear estimate from {last[0]:,} clicks, a lower bound where the engine is "
                         f"superlinear")
                 if est_plugin > left:
-                    print(f"[{name} {size:,}] skipped: seeding + plugin exports need ~{est_plugin / 60:.0f} min "
-                          f"({note}); {max(left, 0) / 60:.0f} min left of the run budget")
+                    print(f"[{name} {size:,}] skipped: seeding + plugin exports need ~{_duration(est_plugin)} "
+                          f"({note}); {_duration(left)} left of the run budget")
                     continue
                 if with_baseline and est_plugin + est_baseline > left:
                     with_baseline = False
-                    print(f"[{name} {size:,}] baseline skipped: its exports need ~{est_baseline / 60:.0f} min "
-                          f"({note}); {left / 60:.0f} min left of the run budget; the plugin runs alone")
+                    print(f"[{name} {size:,}] baseline skipped: its exports need ~{_duration(est_baseline)} "
+                          f"({note}); {_duration(left)} left of the run budget; the plugin runs alone")
             t0 = time.perf_counter()
             owner, key = _dataset.seed(db, size, args.seed)
             seeded = time.perf_counter() - t0
@@ -151,18 +151,29 @@ def run_engine(name: str, args: argparse.Namespace, formats: list[str], deadline
             baseline = _baseline.create_baseline_app(db)
             json_bodies: dict[str, bytes] = {}
             spent = [0.0, 0.0]
+            previous: Optional[tuple[float, float]] = None  # the last format's (plugin, baseline) s
             for fmt in formats:
+                if previous is not None and time.monotonic() + previous[0] * args.repeat > deadline:
+                    print(f"[{name} {size:,}] {fmt} skipped: ~{previous[0]:.0f} s per export, past the run budget")
+                    continue
                 p = timed(plugin, settings.route, fmt, key, calls, args.repeat)
                 spent[0] += p["seconds"] * args.repeat
                 b = None
                 if fmt in _baseline.RENDERERS and with_baseline:
-                    b = timed(baseline, _baseline.ROUTE, fmt, key, calls, args.repeat)
-                    spent[1] += b["seconds"] * args.repeat
+                    if previous is not None and time.monotonic() + previous[1] * args.repeat > deadline:
+                        print(f"[{name} {size:,}] {fmt} baseline skipped: ~{previous[1]:.0f} s per export, "
+                              f"past the run budget")
+                    else:
+                        b = timed(baseline, _baseline.ROUTE, fmt, key, calls, args.repeat)
+                        spent[1] += b["seconds"] * args.repeat
+                previous = (p["seconds"], b["seconds"] if b else (previous or (0.0, 0.0))[1])
                 if fmt == "json":
                     json_bodies = {"plugin": p["body"], "baseline": b["body"] if b else b""}
                 rows.append(_row(name, size, fmt, p, b))
                 print("  " + " | ".join(rows[-1]), flush=True)
-            if json_bodies.get("baseline"):
+            if not json_bodies.get("baseline"):
+                print(f"[{name} {size:,}] JSON numbers not compared (no json export of both designs in this run)")
+            else:
                 problems = compare_json(json_bodies["plugin"], json_bodies["baseline"])
                 agreed = agreed and not problems
                 verdict = "AGREE" if not problems else "DISAGREE:\n    " + "\n    ".join(problems)
@@ -172,6 +183,11 @@ def run_engine(name: str, args: argparse.Namespace, formats: list[str], deadline
     finally:
         engine.close()
     return agreed
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def _row(engine: str, size: int, fmt: str, p: dict[str, Any], b: Optional[dict[str, Any]]) -> list[str]:
@@ -207,6 +223,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args(argv)
     formats = args.formats or list(FORMATS)
+    formats.sort(key=lambda f: f != "json")  # json first: it is the file both designs are checked on
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or any(e not in ENGINES for e in args.engines):
         parser.error(f"unknown format or engine: {unknown or args.engines}; formats: {list(FORMATS)}")
