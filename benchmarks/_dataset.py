@@ -2,7 +2,8 @@
 
 One owner with ~50 links; ~30 browsers, ~15 OSes, ~120 countries, ~2000 cities, ~300
 referrers (null, "" and absent included); a few per cent bots; visitors (ip, user agent)
-repeating with a Zipf-like distribution, each visitor keeping its browser/OS/place.
+repeating with a Zipf-like distribution, each visitor keeping its browser/OS/place, a fifth
+of them sharing an IP with another (so counting IPs alone would give other numbers).
 A tenth as many clicks of another owner sit beside them, so the ``$match`` has work to do.
 """
 
@@ -49,8 +50,9 @@ class Universe:
 
 def _visitor(rng: random.Random, u: Universe, number: int) -> dict[str, Any]:
     city, country = rng.choices(u.cities, cum_weights=_CITY_CUM)[0]
+    ip = number - 1 if number % 5 == 1 else number  # a fifth of visitors share an IP (NAT, households)
     doc: dict[str, Any] = {
-        "ip_address": f"10.{number >> 16 & 255}.{number >> 8 & 255}.{number & 255}",
+        "ip_address": f"10.{ip >> 16 & 255}.{ip >> 8 & 255}.{ip & 255}",
         "browser": rng.choices(u.browsers, cum_weights=_BROWSER_CUM)[0],
         "os": rng.choices(u.oses, cum_weights=_OS_CUM)[0],
         "country": country,

@@ -177,8 +177,9 @@ def run_engine(name: str, args: argparse.Namespace, formats: list[str], deadline
                 problems = compare_json(json_bodies["plugin"], json_bodies["baseline"])
                 agreed = agreed and not problems
                 verdict = "AGREE" if not problems else "DISAGREE:\n    " + "\n    ".join(problems)
-                print(f"[{name} {size:,}] JSON numbers (summary totals, every breakdown's clicks "
-                      f"and uniques): {verdict}")
+                tables = json.loads(json_bodies["plugin"])["breakdowns"]
+                print(f"[{name} {size:,}] JSON numbers (summary totals, clicks and uniques of all "
+                      f"{sum(map(len, tables.values())):,} rows in {len(tables)} breakdowns): {verdict}")
             last = (size, seeded, spent[0], spent[1] if with_baseline else float("inf"))
     finally:
         engine.close()
