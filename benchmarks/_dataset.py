@@ -60,7 +60,7 @@ def _visitor(rng: random.Random, u: Universe, number: int) -> dict[str, Any]:
     }
     if rng.random() >= 0.01:  # 1 % of visitors send no User-Agent
         doc["user_agent"] = f"Mozilla/5.0 ({doc['os']}) {doc['browser']}/{rng.randint(90, 130)}.0 v{number % 7}"
-    if rng.random() < 0.03:
+    if rng.random() < 0.06:
         doc["bot_name"] = rng.choice(["Googlebot", "bingbot", "facebookexternalhit", "Twitterbot"])
     else:
         doc["bot_name"] = None
