@@ -85,7 +85,7 @@ def build_match(spec: QuerySpec, *, with_range: bool = True) -> dict[str, Any]:
         match[fields.clicked_at] = {"$gte": spec.start, "$lte": spec.end}
     for dimension, values in spec.filters:
         wanted: list[Any] = [str(v) for v in values]
-        if dimension != "short_code" and unknown_label(dimension) in wanted:
+        if unknown_label(dimension) in wanted:  # short_code too: it is labelled Unknown when absent
             wanted += [None, ""]
         match[_dimension_field(fields, dimension)] = {"$in": wanted}
     if spec.exclude_bots:

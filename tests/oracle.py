@@ -229,6 +229,7 @@ def expected_export(clicks: list[dict[str, Any]], q: Query) -> dict[str, Any]:
             "first_click": _iso(min(instants) if instants else None, zone),
             "last_click": _iso(max(instants) if instants else None, zone),
             "truncated": bool(truncated),
+            "truncated_breakdowns": truncated,
         },
         "breakdowns": breakdowns,
     }

@@ -17,6 +17,7 @@ from .scenarios import Scenario, check, make_client, scenarios
 
 _DB = mongomock.MongoClient().get_database("oracle")
 _CLIENT = make_client(_DB)
+_CAPPED = make_client(_DB, row_cap=3)
 
 
 #: ORACLE_EXAMPLES=1000 for a longer hunt.
@@ -28,3 +29,11 @@ EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES", 150))
 @given(scenarios())
 def test_export_matches_oracle(scenario: Scenario) -> None:
     check(_CLIENT, _DB, scenario)
+
+
+@settings(max_examples=EXAMPLES // 3, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(row_cap=3))
+def test_row_cap_matches_oracle(scenario: Scenario) -> None:
+    """With row_cap=3 every breakdown keeps its first three rows and the summary names the cut ones."""
+    check(_CAPPED, _DB, scenario)
