@@ -266,3 +266,19 @@ def test_default_start_else_first_click(db: Any, env: Any) -> None:
     # No clicks at all: the range collapses to the end date.
     empty = env.get(end_date="2025-03-10", filters='{"browser": ["Nobody"]}')
     assert empty["summary"]["total_clicks"] == 0
+
+
+@pytest.mark.parametrize(("end", "granularity"), [
+    ("2025-01-03T00:00:00.000Z", "hour"),   # exactly 48 hours
+    ("2025-01-03T00:00:00.001Z", "day"),
+    ("2025-04-03T00:00:00.000Z", "day"),    # exactly 92 days
+    ("2025-04-03T00:00:00.001Z", "week"),
+    ("2027-01-02T00:00:00.000Z", "week"),   # exactly 731 days
+    ("2027-01-02T00:00:00.001Z", "month"),
+])
+def test_default_granularity_from_the_span(env: Any, end: str, granularity: str) -> None:
+    body = env.get(start_date="2025-01-01T00:00:00Z", end_date=end, metrics="clicks")
+    assert body["granularity"] == granularity
+    assert body["breakdowns"]["time"][0] == {"time": {"hour": "2025-01-01T00:00:00+00:00", "day": "2025-01-01",
+                                                      "week": "2024-12-30", "month": "2025-01"}[granularity],
+                                             "clicks": 0}
