@@ -27,7 +27,7 @@ OWNER_A = ObjectId("650000000000000000000001")
 OWNER_B = ObjectId("650000000000000000000002")
 URLS = {"a1": OWNER_A, "a2": OWNER_A, "ü🙂": OWNER_A, "b1": OWNER_B}
 
-ZONES = ("UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe")
+ZONES = ("UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham")
 #: UTC instants of DST changes of those zones (2025), a year end, a local midnight.
 ANCHORS = (
     datetime(2025, 3, 9, 7, 0, tzinfo=UTC),     # New York spring forward
@@ -36,6 +36,7 @@ ANCHORS = (
     datetime(2025, 10, 26, 1, 0, tzinfo=UTC),   # Berlin fall back
     datetime(2025, 4, 5, 15, 0, tzinfo=UTC),    # Lord Howe back 30 minutes
     datetime(2025, 10, 4, 15, 30, tzinfo=UTC),  # Lord Howe forward 30 minutes
+    datetime(2025, 4, 5, 14, 0, tzinfo=UTC),    # Chatham +13:45 -> +12:45
     datetime(2025, 12, 31, 23, 30, tzinfo=UTC),  # year end (Monday 2025-12-29 week)
     datetime(2025, 6, 14, 18, 30, tzinfo=UTC),  # Kolkata midnight
 )

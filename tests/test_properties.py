@@ -1,8 +1,8 @@
 """Property tests: the endpoint's JSON equals the plain-Python oracle (mongomock tier).
 
-Clicks cluster around DST changes of New York, Berlin and Lord Howe (30-minute DST), a
-year end and Kolkata's midnight (+05:30); queries draw filters, group_by, metrics,
-granularities, timezones and both scopes. The same scenarios run over TCP against
+Clicks cluster around DST changes of New York, Berlin, Lord Howe (30-minute DST) and
+Chatham (+13:45 -> +12:45), a year end and Kolkata's midnight (+05:30); queries draw
+filters, group_by, metrics, granularities, timezones and both scopes. The same scenarios run over TCP against
 SecantusDB in ``integration/test_oracle_secantus.py``.
 """
 
