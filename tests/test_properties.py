@@ -31,7 +31,7 @@ def test_export_matches_oracle(scenario: Scenario) -> None:
     check(_CLIENT, _DB, scenario)
 
 
-@settings(max_examples=EXAMPLES // 3, deadline=None,
+@settings(max_examples=max(EXAMPLES // 3, 1), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios(row_cap=3))
 def test_row_cap_matches_oracle(scenario: Scenario) -> None:

@@ -26,3 +26,10 @@ EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES", 60))
 @given(scenario=scenarios())
 def test_export_matches_oracle_over_tcp(mongo_db: Any, scenario: Scenario) -> None:
     check(make_client(mongo_db), mongo_db, scenario)
+
+
+@settings(max_examples=max(EXAMPLES // 3, 1), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(scenario=scenarios(row_cap=3))
+def test_row_cap_matches_oracle_over_tcp(mongo_db: Any, scenario: Scenario) -> None:
+    check(make_client(mongo_db, row_cap=3), mongo_db, scenario)
