@@ -10,7 +10,8 @@ One export is one aggregation and one scan of the matched clicks:
 4. ``$group`` by (breakdown key, visitor), then ``$group`` by breakdown key: the first
    group's count sums to clicks, the number of first groups is the unique visitors. No
    per-group array of visitors is ever built, so no 16 MB document limit is in reach;
-5. ``$sort`` so every breakdown arrives in report order and a row cap keeps the top rows.
+5. ``$sort`` so every breakdown arrives in report order and a row cap keeps the top rows
+   (hour buckets by real time, which a DST change can make differ from wall-clock order).
 
 Only operators that MongoDB 5.0+ and mongomock 4.3 both run are used: date parts with
 ``timezone``, ``$dateFromParts`` without it, and ``$subtract`` of milliseconds.
@@ -181,7 +182,29 @@ def build_export_pipeline(spec: QuerySpec) -> list[dict[str, Any]]:
             "first": {"$min": "$first"},
             "last": {"$max": "$last"},
         }},
-        {"$sort": {"_id.b": 1, "_id.t": 1, "_id.o": -1, "clicks": -1, "_id.d": 1}},
+    ] + _sort_stages(spec.timezone, spec.granularity if uses_time else None)
+
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _sort_stages(timezone: str, granularity: Optional[str]) -> list[dict[str, Any]]:
+    """Breakdown, then time, then clicks descending, then label.
+
+    Hour buckets sort by real time: ``s`` = wall hour read with its offset. Two buckets can
+    share ``s`` around a change in a zone with 45-minute offsets (Chatham's 03:45 -> 02:45
+    makes 03:00+13:45 and 02:00+12:45 both 13:15Z); the one whose wall hour is really in
+    force at ``s`` (``r`` = 0) comes first, the other starts at the change.
+    """
+    if granularity != HOUR:
+        return [{"$sort": {"_id.b": 1, "_id.t": 1, "clicks": -1, "_id.d": 1}}]
+    wall = {"$ifNull": ["$_id.t", _EPOCH]}
+    hour_at_s = {"$hour": {"date": "$s", "timezone": timezone}}
+    wall_hour = {"$hour": {"date": wall, "timezone": "UTC"}}
+    return [
+        {"$addFields": {"s": {"$subtract": [wall, {"$ifNull": ["$_id.o", 0]}]}}},
+        {"$addFields": {"r": {"$cond": [{"$eq": [hour_at_s, wall_hour]}, 0, 1]}}},
+        {"$sort": {"_id.b": 1, "s": 1, "r": 1, "clicks": -1, "_id.d": 1}},
     ]
 
 

@@ -78,18 +78,18 @@ def format_offset(offset: timedelta) -> str:
 
 
 def time_label(instant: datetime, granularity: str, zone: ZoneInfo) -> tuple[datetime, str]:
-    """(sort instant, label) of the bucket holding ``instant``.
+    """(sort key, label) of the bucket holding ``instant``.
 
-    The sort instant of an hour bucket is its wall hour read with the offset in force at
-    the click; day/week/month labels sort as strings, so their key is the local date.
+    The key of an hour bucket is the first real instant it holds (by brute force: the
+    first minute from its wall hour read with its offset on, that lands in it); after a
+    45-minute zone's change two buckets can share that wall-hour instant. Day/week/month
+    labels sort as dates.
     """
     local = instant.astimezone(zone)
     if granularity == "hour":
-        offset = local.utcoffset()
-        text = (f"{local.year:04d}-{local.month:02d}-{local.day:02d}T{local.hour:02d}:00:00"
-                + format_offset(offset))
-        wall = datetime(local.year, local.month, local.day, local.hour)
-        return wall - offset, text
+        text = _hour_text(instant, zone)
+        wall = datetime(local.year, local.month, local.day, local.hour, tzinfo=UTC)
+        return _first_instant(wall - local.utcoffset(), text, zone), text
     day = local.date()
     if granularity == "day":
         key = day
@@ -103,6 +103,26 @@ def time_label(instant: datetime, granularity: str, zone: ZoneInfo) -> tuple[dat
     else:
         raise ValueError(granularity)
     return datetime(key.year, key.month, key.day), text
+
+
+_FIRST: dict[tuple[str, str], datetime] = {}
+
+
+def _first_instant(nominal: datetime, text: str, zone: ZoneInfo) -> datetime:
+    key = (str(zone), text)
+    if key not in _FIRST:
+        minute = nominal
+        while _hour_text(minute, zone) != text:
+            minute += timedelta(minutes=1)
+            assert minute < nominal + timedelta(hours=1), text
+        _FIRST[key] = minute
+    return _FIRST[key]
+
+
+def _hour_text(instant: datetime, zone: ZoneInfo) -> str:
+    local = instant.astimezone(zone)
+    return (f"{local.year:04d}-{local.month:02d}-{local.day:02d}T{local.hour:02d}:00:00"
+            + format_offset(local.utcoffset()))
 
 
 # ---------------------------------------------------------------- whole export

@@ -253,6 +253,6 @@ def check(client: falcon.testing.TestClient, db: Any, scenario: Scenario) -> dic
     assert list(body["breakdowns"]) == list(expected["breakdowns"]), scenario.params
     for name, rows in expected["breakdowns"].items():
         got = body["breakdowns"][name]
-        assert got == rows, (name, scenario.params)
+        assert got == rows, (name, scenario.params, got, rows, scenario.clicks)
         assert all(list(g) == list(r) for g, r in zip(got, rows)), ("column order", name)
     return body

@@ -282,3 +282,37 @@ def test_default_granularity_from_the_span(env: Any, end: str, granularity: str)
     assert body["breakdowns"]["time"][0] == {"time": {"hour": "2025-01-01T00:00:00+00:00", "day": "2025-01-01",
                                                       "week": "2024-12-30", "month": "2025-01"}[granularity],
                                              "clicks": 0}
+
+
+def test_chatham_45_minute_changes_order_buckets_by_real_time(db: Any, env: Any) -> None:
+    """Chatham goes back from +13:45 to +12:45 at 14:00Z (local 03:45 -> 02:45).
+
+    The buckets 03:00+13:45 (13:15-14:00Z) and 02:00+12:45 (14:00-14:15Z) share the
+    nominal instant 13:15Z; the later one must come later, whatever its click count.
+    """
+    click(db, datetime(2025, 4, 5, 13, 59, 59, 999000), ip_address="1")
+    click(db, datetime(2025, 4, 5, 14, 6), ip_address="2", browser="Firefox")
+    click(db, datetime(2025, 4, 5, 14, 7), ip_address="3", browser="Firefox")
+    click(db, datetime(2025, 4, 5, 14, 20), ip_address="4")
+    body = env.get(start_date="2025-04-05T13:00:00Z", end_date="2025-04-05T14:30:00Z",
+                   timezone="Pacific/Chatham", granularity="hour", group_by="time,browser")
+    assert rows(body) == [
+        ("2025-04-06T02:00:00+13:45", 0, 0),
+        ("2025-04-06T03:00:00+13:45", 1, 1),
+        ("2025-04-06T02:00:00+12:45", 2, 2),
+        ("2025-04-06T03:00:00+12:45", 1, 1),
+    ]
+    assert rows(body, "time,browser") == [
+        ("2025-04-06T03:00:00+13:45", "Chrome", 1, 1),
+        ("2025-04-06T02:00:00+12:45", "Firefox", 2, 2),
+        ("2025-04-06T03:00:00+12:45", "Chrome", 1, 1),
+    ]
+    # Forward again at 2025-09-27 14:00Z (local 02:45 -> 03:45): 02:00+12:45 comes first.
+    click(db, datetime(2025, 9, 27, 13, 59), ip_address="5")
+    click(db, datetime(2025, 9, 27, 14, 1), ip_address="6", browser="Firefox")
+    click(db, datetime(2025, 9, 27, 14, 2), ip_address="7", browser="Firefox")
+    spring = env.get(start_date="2025-09-27T13:30:00Z", end_date="2025-09-27T14:10:00Z",
+                     timezone="Pacific/Chatham", granularity="hour", group_by="time,browser")
+    assert rows(spring) == [("2025-09-28T02:00:00+12:45", 1, 1), ("2025-09-28T03:00:00+13:45", 2, 2)]
+    assert rows(spring, "time,browser") == [("2025-09-28T02:00:00+12:45", "Chrome", 1, 1),
+                                            ("2025-09-28T03:00:00+13:45", "Firefox", 2, 2)]
