@@ -55,3 +55,26 @@ def make_click(short_code: str, owner_id: Any, clicked_at: datetime, **fields: A
     }
     doc.update(fields)
     return {k: v for k, v in doc.items() if not (k in fields and v is None)}
+
+
+def unused_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_url_or_skip() -> str:
+    """The machine's Redis server, or a visible skip when nothing answers on 127.0.0.1:6379."""
+    import socket
+
+    import pytest
+
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            pass
+    except OSError:
+        pytest.skip("Redis is not reachable on 127.0.0.1:6379 (start redis-server to run this test)")
+    return "redis://127.0.0.1:6379/0"

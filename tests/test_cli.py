@@ -27,7 +27,7 @@ import openpyxl
 import pytest
 from bson import ObjectId
 
-from .factories import add_url, make_click
+from .factories import add_url, make_click, unused_port
 
 pytestmark = pytest.mark.integration
 
@@ -174,9 +174,7 @@ def test_export_without_database_and_with_unreachable_database(tmp_path):
     assert done.returncode == 2
     assert done.stderr.decode().strip() == "spoo-export: error: give --mongodb-uri URI or set SPOO_EXPORT_MONGODB_URI"
 
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = unused_port()
     started = time.monotonic()
     done = cli("export", "--owner", "X", "--format", "json", "-o", str(tmp_path / "x.json"),
                env=clean_env(tmp_path, SPOO_EXPORT_MONGODB_URI=f"mongodb://127.0.0.1:{port}/"))
@@ -251,11 +249,6 @@ def test_ensure_indexes_leaves_missing_collections_alone(mongo_db, secantus_uri,
 
 # --- serve and the gunicorn config for hosts --------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def wait_until_up(port: int, proc: subprocess.Popen, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
@@ -289,9 +282,9 @@ def stop(proc: subprocess.Popen) -> str:
 
 @pytest.mark.slow
 def test_serve_runs_gunicorn_with_flags_over_env_and_no_control_socket(data, tmp_path):
-    port = free_port()
+    port = unused_port()
     env = clean_env(tmp_path, SPOO_EXPORT_ROUTE="/from-env", SPOO_EXPORT_WORKERS="1",
-                    SPOO_EXPORT_BIND=f"127.0.0.1:{free_port()}", SPOO_EXPORT_ANONYMOUS_LIMITS="100/minute")
+                    SPOO_EXPORT_BIND=f"127.0.0.1:{unused_port()}", SPOO_EXPORT_ANONYMOUS_LIMITS="100/minute")
     proc = subprocess.Popen([SCRIPT, "serve", *data["db_args"], "--bind", f"127.0.0.1:{port}",
                              "--route", "/from-flag", "--threads", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -326,7 +319,7 @@ def test_serve_bad_setting_is_one_line(tmp_path):
 @pytest.mark.slow
 def test_gunicorn_config_for_a_host_app(data, tmp_path):
     assert GUNICORN, "gunicorn is not installed"
-    port = free_port()
+    port = unused_port()
     env = clean_env(tmp_path, SPOO_EXPORT_BIND=f"127.0.0.1:{port}", SPOO_EXPORT_WORKERS="1",
                     SPOO_EXPORT_MONGODB_URI=data["db_args"][1], SPOO_EXPORT_DATABASE_NAME=data["db_args"][3])
     proc = subprocess.Popen([GUNICORN, "-c", "python:spoo_export_plugin.contrib.gunicorn_conf",

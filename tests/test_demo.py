@@ -12,7 +12,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ import pytest
 
 from spoo_export_plugin import demo
 from spoo_export_plugin.demo_data import LEGACY_CODE, build_dataset
+
+from .factories import unused_port
 
 ANCHOR = datetime(2025, 11, 1, 12)
 ROUTE = "/api/v1/export"
@@ -187,15 +188,10 @@ def test_printed_curl_commands_work(client, dataset):
     assert any("scope=anon" in c and dataset.public_code in c and "Authorization" not in c for c in commands)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.mark.slow
 def test_demo_command_serves_over_http(tmp_path):
-    port = _free_port()
+    port = unused_port()
     script = Path(sys.executable).with_name("spoo-export")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "spoo_export_plugin.cli"]
     env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}

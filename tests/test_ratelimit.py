@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import socket
 import time
 import uuid
 from datetime import datetime
@@ -24,7 +23,7 @@ import spoo_export_plugin.ratelimit as ratelimit
 from spoo_export_plugin import ConfigurationError, ExportSettings, create_app
 from spoo_export_plugin.ratelimit import client_ip
 
-from .factories import ROUTE, add_api_key, add_url, make_click
+from .factories import ROUTE, add_api_key, add_url, make_click, redis_url_or_skip, unused_port
 
 OWNER = ObjectId()
 MISSING = {"format": "json", "scope": "anon", "short_code": "no-such-code"}
@@ -205,7 +204,7 @@ def test_headers_on_success_and_every_error(db):
 
 
 def test_headers_on_503_when_mongodb_is_down():
-    closed = _closed_port()
+    closed = unused_port()
     client = falcon.testing.TestClient(create_app(ExportSettings(
         mongodb_uri=f"mongodb://127.0.0.1:{closed}", server_selection_timeout_ms=100)))
     resp = get(client)
@@ -345,16 +344,10 @@ def test_bad_rate_limit_settings_from_env(db):
     assert (s.ratelimit_strategy, s.trusted_proxies, s.ratelimit_fail_open) == ("fixed-window", 2, False)
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize("scheme", ["redis", "mongodb"])
 def test_storage_down_fails_open_with_a_warning(db, scheme, caplog):
-    uri = f"{scheme}://:secret@127.0.0.1:{_closed_port()}" if scheme == "redis" else \
-        f"mongodb://127.0.0.1:{_closed_port()}"
+    uri = f"{scheme}://:secret@127.0.0.1:{unused_port()}" if scheme == "redis" else \
+        f"mongodb://127.0.0.1:{unused_port()}"
     client = app(db, ratelimit_storage_uri=uri, server_selection_timeout_ms=200, anonymous_limits="1/minute")
     with caplog.at_level(logging.WARNING, logger="spoo_export_plugin.ratelimit"):
         for _ in range(3):
@@ -368,7 +361,7 @@ def test_storage_down_fails_open_with_a_warning(db, scheme, caplog):
 
 @pytest.mark.parametrize("scheme", ["redis", "mongodb"])
 def test_storage_down_fails_closed_when_configured(db, scheme):
-    client = app(db, ratelimit_storage_uri=f"{scheme}://127.0.0.1:{_closed_port()}", ratelimit_fail_open=False,
+    client = app(db, ratelimit_storage_uri=f"{scheme}://127.0.0.1:{unused_port()}", ratelimit_fail_open=False,
                  server_selection_timeout_ms=200, retry_after_seconds=7)
     resp = get(client)
     assert resp.status_code == 503
@@ -391,17 +384,8 @@ def test_storage_that_raises_anything_never_crashes(db, monkeypatch):
 # Shared stores: Redis (and the per-route key)
 # --------------------------------------------------------------------------------------
 
-def redis_or_skip() -> str:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            pass
-    except OSError:
-        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
-    return "redis://127.0.0.1:6379/0"
-
-
 def test_apps_sharing_redis_share_a_budget_per_route(db):
-    uri = redis_or_skip()
+    uri = redis_url_or_skip()
     route_a, route_b = f"/t-{uuid.uuid4().hex}/export", f"/t-{uuid.uuid4().hex}/export"
     one = app(db, route=route_a, ratelimit_storage_uri=uri, anonymous_limits="3/minute")
     two = app(db, route=route_a, ratelimit_storage_uri=uri, anonymous_limits="3/minute")

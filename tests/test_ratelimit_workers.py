@@ -11,7 +11,6 @@ import concurrent.futures
 import contextlib
 import http.client
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,17 +20,13 @@ from typing import Iterator
 
 import pytest
 
+from .factories import redis_url_or_skip, unused_port
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 WORKERS = 3
 ALLOWANCE = 12
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(port: int, path: str) -> tuple[int, dict[str, str]]:
@@ -48,7 +43,7 @@ def _get(port: int, path: str) -> tuple[int, dict[str, str]]:
 @contextlib.contextmanager
 def gunicorn(tmp_path: Path, **settings: str) -> Iterator[int]:
     """gunicorn serving tests/apps/ratelimit_app.py with ``SPOO_EXPORT_*`` settings; yields the port."""
-    port = _free_port()
+    port = unused_port()
     env = dict(os.environ)
     env.update({f"SPOO_EXPORT_{k.upper()}": v for k, v in settings.items()})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
@@ -107,18 +102,9 @@ def _assert_exact_allowance(results: list[tuple[int, dict[str, str]]]) -> None:
     assert len(served_by) >= 2, f"requests were not spread over the workers: {served_by}"
 
 
-def _redis_or_skip() -> str:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            pass
-    except OSError:
-        pytest.skip("Redis is not reachable on 127.0.0.1:6379 (start redis-server to run this test)")
-    return "redis://127.0.0.1:6379/0"
-
-
 @pytest.mark.parametrize("strategy", ["moving-window", "fixed-window"])
 def test_three_workers_share_a_redis_budget(tmp_path, strategy):
-    uri = _redis_or_skip()
+    uri = redis_url_or_skip()
     route = f"/rl-{uuid.uuid4().hex[:16]}/export"  # a fresh key space on every run
     with gunicorn(tmp_path, route=route, ratelimit_storage_uri=uri, ratelimit_strategy=strategy,
                   anonymous_limits=f"{ALLOWANCE}/hour") as port:
