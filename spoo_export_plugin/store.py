@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterator, Optional
 
-from .exceptions import Unavailable
+from .exceptions import BadRequest, Unavailable
 from .settings import ExportSettings
 
 try:  # pymongo is a runtime dependency; the guard keeps mongomock-only setups importable.
@@ -35,6 +35,13 @@ class UrlInfo:
 _TIMEOUT_MESSAGE = ("the export took longer than its time budget; "
                     "try a shorter date range or fewer group_by dimensions")
 _UNREACHABLE_MESSAGE = "the statistics database is unreachable; try again shortly"
+_MEMORY_MESSAGE = ("the export needs more memory than the database allows for one query; "
+                   "try a shorter date range or fewer group_by dimensions")
+#: Server codes for "a stage ran out of its memory budget": ExceededMemoryLimit,
+#: QueryExceededMemoryLimitNoDiskUseAllowed, the sort limits, and BSONObjectTooLarge.
+_MEMORY_CODES = frozenset({146, 292, 16819, 16820, 16945, 10334})
+#: The server does not know a timezone name Python's tz database accepted.
+_TIMEZONE_CODES = frozenset({40485, 40517})
 
 
 @contextlib.contextmanager
@@ -54,6 +61,11 @@ def driver_errors(retry_after: int) -> Iterator[None]:
     except pymongo_errors.OperationFailure as exc:
         if exc.code == 50:  # MaxTimeMSExpired
             raise Unavailable(_TIMEOUT_MESSAGE, retry_after=retry_after) from None
+        if exc.code in _MEMORY_CODES:
+            raise Unavailable(_MEMORY_MESSAGE, retry_after=retry_after) from None
+        if exc.code in _TIMEZONE_CODES:
+            raise BadRequest("the database does not know this timezone; use another IANA name",
+                             "timezone") from None
         raise
 
 

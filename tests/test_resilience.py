@@ -126,6 +126,36 @@ def test_max_time_always_time_out_failpoint_answers_503(own_server):
     assert client.simulate_get(ROUTE, params=ANON).status_code == 200
 
 
+@pytest.mark.integration
+def test_stage_past_the_server_memory_limit_answers_503(mongo_db, monkeypatch):
+    """A real refusal: the server will not hold the fan-out of 40 clicks x 14 keys in one stage."""
+    secantus_aggregate = pytest.importorskip("secantus.aggregate")
+    seed(mongo_db, clicks=40)
+    monkeypatch.setattr(secantus_aggregate, "MAX_PIPELINE_DOCS", 100)  # the in-process server's cap
+    client = falcon.testing.TestClient(create_app(ExportSettings(database=mongo_db, **GENEROUS)))
+    params = {**ANON, "group_by": "time,browser,os,country,city,referrer"}
+    assert_503(client.simulate_get(ROUTE, params=params), mentions="fewer group_by dimensions")
+    monkeypatch.undo()
+    resp = client.simulate_get(ROUTE, params=params)
+    assert resp.status_code == 200 and resp.json["summary"]["total_clicks"] == 40
+
+
+@pytest.mark.parametrize("code, status, param", [(292, 503, None), (146, 503, None), (40485, 400, "timezone")])
+def test_server_refusals_map_to_client_errors_not_500(db, monkeypatch, code, status, param):
+    seed(db)
+
+    class Refusing(_TimingOutCollection):
+        def aggregate(self, *args: Any, **kwargs: Any) -> Any:
+            raise pymongo.errors.OperationFailure("refused", code)
+
+    monkeypatch.setattr(Store, "clicks", property(lambda self: Refusing(self.database.clicks)))
+    resp = falcon.testing.TestClient(create_app(ExportSettings(database=db, **GENEROUS))).simulate_get(
+        ROUTE, params=ANON)
+    assert resp.status_code == status, resp.text
+    assert resp.json["param"] == param
+    assert ("retry-after" in resp.headers) == (status == 503)
+
+
 class _TimingOutCollection:
     """Extra unit case: the driver's own ExecutionTimeout from a collection."""
 
