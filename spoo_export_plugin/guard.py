@@ -1,9 +1,10 @@
 """Falcon middleware around the export resource: the concurrency cap and the log line.
 
 It is middleware rather than a hook because ``process_response`` runs for every outcome,
-errors included, and sees the final status. The resource's ``claim_export_slot`` hook takes
-a slot (after authentication and rate limiting); this middleware hands it to the streamed
-body and releases it only when the server has sent or closed that body.
+errors included, and sees the final status. The responder takes a slot
+(``hooks.claim_export_slot``) once the request is authenticated, rate-limited, valid and
+permitted; this middleware hands it to the streamed body and releases it only when the
+server has sent or closed that body.
 Falcon hosts mounting :class:`ExportResource` directly add ``ExportGuard(settings)`` to
 their app's middleware to get the same behaviour.
 """
@@ -29,7 +30,7 @@ class ExportGuard:
             return
         req.context.export_timer = ExportTimer()
         req.context.export_slot = None
-        req.context.export_slots = self.slots  # claimed by hooks.claim_export_slot after rate limiting
+        req.context.export_slots = self.slots  # claimed once the request is valid and permitted
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any,
                          req_succeeded: bool) -> None:

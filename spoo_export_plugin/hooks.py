@@ -24,7 +24,6 @@ def identify_caller(req: falcon.Request, resp: falcon.Response, resource: Any, p
         req.context.owner_id = identify(resource.store, resource.authenticator,
                                         req.get_header("Authorization"), req)
     except ExportError as exc:
-        req.context.owner_id = None
         req.context.auth_error = exc
 
 
@@ -46,12 +45,16 @@ def rate_limit(req: falcon.Request, resp: falcon.Response, resource: Any, params
                       f"retry in {decision.retry_after} s", None, retry_after=decision.retry_after)
 
 
-def claim_export_slot(req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:
-    """Take one of the worker's export slots (after :func:`rate_limit`, so a 503 still carries the
-    X-RateLimit-* headers); :class:`~spoo_export_plugin.guard.ExportGuard` releases it."""
+def claim_export_slot(req: falcon.Request) -> None:
+    """Take one of the worker's export slots (503 + Retry-After when all are taken).
+
+    Called by the responder once credentials and parameters have passed, so a bad request
+    gets its own 4xx, never a busy 503, and never holds a slot real exports could use.
+    :class:`~spoo_export_plugin.guard.ExportGuard` releases the slot when the body is done.
+    """
     slots = req.context.get("export_slots")
     if slots is not None:
-        req.context.export_slot = slots.acquire()  # 503 + Retry-After when all are taken
+        req.context.export_slot = slots.acquire()
 
 
 def render_report(req: falcon.Request, resp: falcon.Response, resource: Any) -> None:

@@ -28,7 +28,6 @@ class ExportResource:
 
     @falcon.before(hooks.identify_caller)
     @falcon.before(hooks.rate_limit)
-    @falcon.before(hooks.claim_export_slot)
     @falcon.after(hooks.render_report)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         if req.context.auth_error is not None:
@@ -37,4 +36,8 @@ class ExportResource:
         # would split a filters JSON at its commas) cannot change what the plugin reads.
         request = parse_export_request(falcon.uri.parse_query_string(req.query_string, keep_blank=True, csv=False))
         req.context.export_request = request
-        resp.context.report = self.exporter.export(request, req.context.owner_id)
+        owner_id = req.context.owner_id
+        url = self.exporter.authorize(request, owner_id)
+        spec = self.exporter.query_spec(request, owner_id, url)
+        hooks.claim_export_slot(req)  # only a valid, permitted request takes a slot
+        resp.context.report = self.exporter.run(request, spec)

@@ -237,6 +237,25 @@ def test_errors_do_not_hold_export_slots(db):
     body.close()
 
 
+def test_bad_requests_get_their_own_error_while_every_slot_is_busy(db):
+    """A full worker answers a bad key 401, bad input 400 and an unknown link 404, not 503."""
+    seed(db)
+    app = create_app(ExportSettings(database=db, max_concurrent_exports=1, **GENEROUS))
+    status, _, running = open_export(app, ANON)
+    assert status == 200
+    for params, expected in (({**ANON, "format": "nope"}, 400), ({**ANON, "short_code": "missing"}, 404),
+                             ({"scope": "all", "format": "json"}, 401)):
+        status, _, body = open_export(app, params)
+        assert status == expected, json.loads(b"".join(body))
+    environ = falcon.testing.create_environ(path=ROUTE, query_string=urlencode(ANON),
+                                            headers={"Authorization": "Bearer spoo_not-a-key"})
+    seen: dict[str, str] = {}
+    app(environ, lambda status, headers, exc_info=None: seen.update(status=status))
+    assert seen["status"].startswith("401")
+    assert open_export(app, ANON)[0] == 503  # a valid export still waits for the slot
+    running.close()
+
+
 # --- read preference -------------------------------------------------------------------------------
 
 @pytest.mark.integration
