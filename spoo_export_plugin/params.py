@@ -31,6 +31,8 @@ MAX_FILTER_VALUES = 1_000
 MAX_VALUE_LENGTH = 2_048
 # Unix seconds: ASCII digits only (float() would also take "1_000", "1e3", "nan" or non-ASCII digits).
 _UNIX_SECONDS = re.compile(r"[+-]?[0-9]+(?:\.[0-9]*)?", re.ASCII)
+# ...except eight digits, which ISO 8601 reads as a basic-format date (20250309).
+_BASIC_DATE = re.compile(r"[0-9]{8}", re.ASCII)
 # "T12:00:00 05:00": a '+' of a UTC offset that query-string decoding turned into a space.
 _SPACE_FOR_PLUS = re.compile(r"(T[0-9:.,]+) ([0-9]{2}(?::?[0-9]{2})?)$", re.ASCII)
 _TRUE = {"true", "1"}
@@ -181,7 +183,7 @@ def parse_datetime(text: str) -> datetime:
     text = text.strip()
     if not text:
         raise ValueError("empty")
-    if _UNIX_SECONDS.fullmatch(text):
+    if _UNIX_SECONDS.fullmatch(text) and not _BASIC_DATE.fullmatch(text):
         seconds = float(text)
         if not math.isfinite(seconds):
             raise ValueError("not finite")

@@ -26,7 +26,7 @@ def _utc(value: datetime) -> datetime:
 
 def _ceil_ms(value: datetime) -> datetime:
     """MongoDB keeps milliseconds: round an inclusive start up so no earlier click slips in."""
-    floored = value.replace(microsecond=value.microsecond // 1000 * 1000)
+    floored = _floor_ms(value)
     return floored if floored == value else floored + _MS
 
 
@@ -87,7 +87,8 @@ class Exporter:
                 raise BadRequest("start_date is in the future", "start_date")
             start = end
         granularity = request.granularity or choose_granularity(start, end)
-        check_bucket_count(start, end, granularity, zone, self.settings.max_buckets)
+        if "time" in request.group_by:  # buckets only exist in time breakdowns
+            check_bucket_count(start, end, granularity, zone, self.settings.max_buckets)
         return dataclasses.replace(spec, start=start, granularity=granularity)
 
     def _default_start(self, spec: QuerySpec, url: Optional[UrlInfo]) -> datetime:

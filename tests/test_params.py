@@ -433,3 +433,18 @@ def test_single_filter_parameters():
     assert req.filters == (("country", ("United States", "Germany")),
                            ("referrer", ("https://google.com", "https://t.co")))
     assert _bad({"format": "json", "city": "x" * 2049}).param == "city"
+
+
+def test_eight_digits_are_an_iso_basic_date_not_unix_seconds(app_client, seeded):
+    assert parse_datetime("20250309") == datetime(2025, 3, 9, tzinfo=timezone.utc)
+    assert parse_datetime("1741478400") == datetime(2025, 3, 9, tzinfo=timezone.utc)
+    body = _export(app_client, {**ANON, "start_date": "20250309", "end_date": "20250310"})
+    assert body["start_date"] == "2025-03-09T00:00:00+00:00"
+    assert body["summary"]["total_clicks"] == 4
+
+
+def test_bucket_limit_only_applies_when_time_is_a_breakdown(app_client, seeded):
+    wide = {**ANON, "granularity": "hour", "start_date": "2020-01-01", "end_date": "2025-03-10"}
+    _assert_400(_get(app_client, {**wide, "group_by": "time,browser"}), "granularity")
+    body = json.loads(_get(app_client, {**wide, "group_by": "browser"}).text)
+    assert sum(row["clicks"] for row in body["breakdowns"]["browser"]) == 4
