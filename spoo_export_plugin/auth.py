@@ -78,12 +78,16 @@ def owner_from_api_key(store: Store, token: str, now: Optional[datetime] = None)
     if owner is None:
         raise Unauthorized("the API key has no owner", AUTH_PARAM)
     scopes = doc.get("scopes")
-    if isinstance(scopes, str):
-        scopes = [scopes]
-    if not isinstance(scopes, (list, tuple)) or not EXPORT_SCOPES.intersection(
-            s for s in scopes if isinstance(s, str)):
+    if not has_export_scope([scopes] if isinstance(scopes, str) else scopes):  # a lone string is one scope
         raise Forbidden("the API key lacks the stats:read, urls:read or admin:all scope", AUTH_PARAM)
     return owner
+
+
+def has_export_scope(scopes: Any) -> bool:
+    """Whether granted scopes (a list of strings) allow an export; anything else grants nothing."""
+    if not isinstance(scopes, (list, tuple)):
+        return False
+    return bool(EXPORT_SCOPES.intersection(s for s in scopes if isinstance(s, str)))
 
 
 def owner_id_from_text(value: str) -> Any:

@@ -19,9 +19,7 @@ def _write(resp: falcon.Response, status: int, message: str, param: Optional[str
     resp.content_type = falcon.MEDIA_JSON
     resp.data = json.dumps({"error": message, "param": param}).encode()
     resp.stream = None
-    resp.downloadable_as = None
-    if resp.get_header("Content-Disposition"):
-        resp.delete_header("Content-Disposition")
+    resp.downloadable_as = None  # also drops a Content-Disposition set before the error
     if retry_after is not None:
         resp.set_header("Retry-After", str(retry_after))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from .auth import API_KEY_PREFIX, AUTH_PARAM, EXPORT_SCOPES, bearer_token, owner_id_from_text
+from .auth import API_KEY_PREFIX, AUTH_PARAM, bearer_token, has_export_scope, owner_id_from_text
 from .exceptions import ConfigurationError, Forbidden, Unauthorized
 
 #: Algorithms verified with ``jwt_secret``; every other accepted one uses ``jwt_public_key``.
@@ -100,8 +100,6 @@ class JWTAuthenticator:
         # Delegated (device-app) tokens carry their scopes in "scp", like API keys;
         # a malformed claim grants nothing. Interactive sessions have no "scp".
         scopes = claims.get("scp")
-        if scopes is not None:
-            granted = {s for s in scopes if isinstance(s, str)} if isinstance(scopes, list) else set()
-            if not granted & EXPORT_SCOPES:
-                raise Forbidden("the token lacks the stats:read, urls:read or admin:all scope", source)
+        if scopes is not None and not has_export_scope(scopes):
+            raise Forbidden("the token lacks the stats:read, urls:read or admin:all scope", source)
         return owner_id_from_text(subject.strip())

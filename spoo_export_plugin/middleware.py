@@ -25,10 +25,10 @@ class ExportMiddleware:
         self.settings = settings
         # The plugin's own Falcon app; built here unless the host supplies one.
         self.plugin_app = plugin_app or create_app(settings)
-        self._route = settings.route.rstrip("/") or "/"
+        self._paths = {settings.route, settings.route.rstrip("/") + "/openapi.json"}  # as create_app routes them
 
     def matches(self, path: str) -> bool:
-        return path == self._route or path == self._route + "/openapi.json"
+        return path in self._paths
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         if self.matches(environ.get("PATH_INFO", "")):

@@ -153,10 +153,9 @@ class Throttle:
                     exhausted.append(i)
                     break
         if exhausted:
-            resets = [self._reset(stats[i].reset_time, tier[i], now) for i in exhausted]
-            worst = max(exhausted, key=lambda i: self._reset(stats[i].reset_time, tier[i], now))
-            wait = max(1, math.ceil(max(resets) - now))
-            return Decision(False, tier[worst].amount, 0, math.ceil(max(resets)), retry_after=wait,
+            reset, worst = max((self._reset(stats[i].reset_time, tier[i], now), i) for i in exhausted)
+            wait = max(1, math.ceil(reset - now))
+            return Decision(False, tier[worst].amount, 0, math.ceil(reset), retry_after=wait,
                             window=str(tier[worst]))
         after = [(s.remaining - 1, self._reset(s.reset_time, item, now), item)
                  for s, item in zip(stats, tier)]
