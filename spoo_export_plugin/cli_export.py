@@ -116,7 +116,9 @@ def write_file(report: Report, settings: ExportSettings, fmt_name: str, output: 
             for chunk in fmt.render(report, settings):
                 sink.write(chunk)
                 progress.add_bytes(len(chunk))
-        os.chmod(temporary, 0o644)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # as open() would make it (mkstemp makes 0600)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):

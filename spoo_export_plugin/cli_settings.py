@@ -13,10 +13,8 @@ from dataclasses import MISSING, fields
 from typing import Any, Iterable, Mapping, Optional
 
 from .exceptions import ConfigurationError
+from .settings import _NOT_FROM_ENV as NOT_ON_COMMAND_LINE  # Python objects, set in code
 from .settings import ENV_PREFIX, ExportSettings, _convert
-
-#: Settings that are Python objects, not text: set them in code, not on a command line.
-NOT_ON_COMMAND_LINE = frozenset({"database", "fields", "authenticator"})
 
 SETTING_HELP: dict[str, str] = {
     "mongodb_uri": "MongoDB connection string (required unless a host passes `database=`)",

@@ -11,7 +11,7 @@ import argparse
 import html
 import logging
 import sys
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable
 from urllib.parse import quote, urlencode
 
 from .demo_data import DEFAULT_CLICKS, DEMO_SEED, DemoDataset, build_dataset, default_anchor, seed_database

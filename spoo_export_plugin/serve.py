@@ -69,6 +69,8 @@ def gunicorn_options(environ: Mapping[str, str], given: Optional[Mapping[str, Op
     for name in ("workers", "threads"):
         if values[name] < 1:
             raise ConfigurationError(f"{name} must be at least 1")
+    if not isinstance(logging.getLevelName(str(values["log_level"]).upper()), int):
+        raise ConfigurationError(f"unknown log level {values['log_level']!r}")
     return {
         "bind": [values["bind"]],
         "workers": values["workers"],
@@ -138,8 +140,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args)
         options = gunicorn_options(os.environ, given)
-        if not isinstance(logging.getLevelName(options["loglevel"].upper()), int):
-            raise ConfigurationError(f"unknown log level {options['loglevel']!r}")
     except ConfigurationError as exc:
         sys.stderr.write(f"spoo-export: error: {exc}\n")
         return EXIT_BAD_INPUT

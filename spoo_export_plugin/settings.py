@@ -96,6 +96,14 @@ class ExportSettings:
     def __post_init__(self) -> None:
         if self.database is None and not self.mongodb_uri:
             raise ConfigurationError("ExportSettings needs database= or mongodb_uri=")
+        if self.database is None and self.mongodb_uri.startswith("mongodb://"):
+            from pymongo.errors import PyMongoError
+            from pymongo.uri_parser import parse_uri
+
+            try:  # a malformed URI fails here, not at the first export (SRV URIs need DNS: checked then)
+                parse_uri(self.mongodb_uri)
+            except (ValueError, TypeError, PyMongoError) as exc:
+                raise ConfigurationError(f"mongodb_uri is not valid: {exc}") from None
         if not self.route.startswith("/"):
             raise ConfigurationError(f"route must start with '/': {self.route!r}")
         for name in ("authenticated_limits", "anonymous_limits"):
@@ -158,7 +166,7 @@ def _check_ratelimit_storage(uri: str, strategy: str) -> None:
 
 
 _READ_PREFERENCES = {"primary", "primaryPreferred", "secondary", "secondaryPreferred", "nearest"}
-_NOT_FROM_ENV = {"database", "fields", "authenticator"}
+_NOT_FROM_ENV = frozenset({"database", "fields", "authenticator"})
 
 
 def _convert(name: str, raw: str, default: Any) -> Any:

@@ -351,3 +351,20 @@ def test_readme_documents_every_setting_and_server_option():
         assert row in production, f"README.md lacks the serve row: {row}"
     for name in cli_settings.setting_names():  # each is a --flag; the Configuration table explains it
         assert f"| `{name}` | `{cli_settings.env_var(name)}` |" in text, f"README.md lacks the setting {name}"
+
+
+@pytest.mark.parametrize("uri", ["mongodb://x:99999", "mongodb://[::1"])
+def test_malformed_mongodb_uri_is_a_one_line_error(tmp_path, uri):
+    done = cli("export", "--owner", "X", "--format", "json", "-o", str(tmp_path / "x.json"),
+               env=clean_env(tmp_path, SPOO_EXPORT_MONGODB_URI=uri))
+    assert done.returncode == 2
+    message = done.stderr.decode().strip()
+    assert message.startswith("spoo-export: error: mongodb_uri is not valid") and "\n" not in message
+
+
+def test_unknown_log_level_fails_for_serve_and_the_host_config_alike():
+    from spoo_export_plugin.exceptions import ConfigurationError
+    from spoo_export_plugin.serve import gunicorn_options
+
+    with pytest.raises(ConfigurationError, match="unknown log level 'bogus'"):
+        gunicorn_options({"SPOO_EXPORT_LOG_LEVEL": "bogus"})

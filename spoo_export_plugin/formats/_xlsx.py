@@ -31,7 +31,7 @@ from ..report import Report
 from ..settings import ExportSettings
 from ..timebuckets import TimeBucket
 from . import Format, register
-from ._text import XML_ILLEGAL, xml_safe
+from ._text import xml_safe
 
 EXCEL_MAX_ROWS = 1_048_576
 TITLE_MAX = 31
@@ -62,8 +62,7 @@ def sheet_title(name: str, taken: set[str]) -> str:
 
 def _text_cell(ws: Any, value: str) -> Any:
     """``value`` as plain text: a string cell when openpyxl would guess formula or error."""
-    if XML_ILLEGAL.search(value):
-        value = XML_ILLEGAL.sub("", value)
+    value = xml_safe(value)
     if value[:1] == "=" or value in ERROR_CODES:
         cell = WriteOnlyCell(ws, value=value)
         cell.data_type = "s"

@@ -28,7 +28,7 @@ import xmltodict
 from ..report import Report
 from ..settings import ExportSettings
 from . import Format, register
-from ._text import XML_ILLEGAL, xml_safe
+from ._text import xml_safe
 
 _ROWS_PER_CHUNK = 2_000
 ROOT, LIST_ITEM, BREAKDOWN, ROW = "report", "item", "breakdown", "row"
@@ -44,8 +44,7 @@ def _tree(value: Any) -> Any:
 
 
 def _clean(text: str) -> bytes:
-    if XML_ILLEGAL.search(text):
-        text = XML_ILLEGAL.sub("", text)
+    text = xml_safe(text)
     if "\r" in text:  # only data can hold one (no pretty-printing): keep it through parsing
         text = text.replace("\r", "&#13;")
     return text.encode("utf-8")
