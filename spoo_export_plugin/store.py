@@ -76,6 +76,11 @@ class Store:
         self.settings = settings
         self._database = settings.database
         self._lock = threading.Lock()
+        # "secondaryPreferred" -> ReadPreference.SECONDARY_PREFERRED, once; None = the default (primary).
+        self._read_preference = None
+        if ReadPreference is not None and settings.read_preference != "primary":
+            mode = "".join("_" + c if c.isupper() else c.upper() for c in settings.read_preference)
+            self._read_preference = getattr(ReadPreference, mode)
 
     @property
     def database(self) -> Any:
@@ -97,13 +102,9 @@ class Store:
         return self._database
 
     def collection(self, name: str) -> Any:
-        preference = None
-        if ReadPreference is not None and self.settings.read_preference != "primary":
-            mode = "".join("_" + c if c.isupper() else c.upper() for c in self.settings.read_preference)
-            preference = getattr(ReadPreference, mode)
-        if preference is None:
+        if self._read_preference is None:
             return self.database[name]
-        return self.database.get_collection(name, read_preference=preference)
+        return self.database.get_collection(name, read_preference=self._read_preference)
 
     @property
     def clicks(self) -> Any:
