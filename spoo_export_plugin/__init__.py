@@ -1,11 +1,22 @@
-"""Click-statistics export (json, xml, xlsx, csv) for self-hosted URL shorteners on MongoDB."""
+"""Click-statistics export (json, xml, xlsx, csv) for self-hosted URL shorteners on MongoDB.
 
-from .app import create_app
-from .exceptions import (BadRequest, ConfigurationError, ExportError, Forbidden, NotFound, RateLimited,
-                         Unauthorized, Unavailable)
-from .middleware import ExportMiddleware
-from .resource import ExportResource
-from .settings import ClickFields, ExportSettings
+The package is layered (see docs/architecture.md): ``core`` (the query, no web framework),
+``access`` (who may export, how often), ``formats`` (one module per file format), ``web``
+(the Falcon/WSGI adapter) and ``ops`` (command line, server, demo). The names below are
+the public API.
+"""
+
+import sys as _sys
+
+from .core.exceptions import (BadRequest, ConfigurationError, ExportError, Forbidden, NotFound, RateLimited,
+                              Unauthorized, Unavailable)
+from .core.settings import ClickFields, ExportSettings
+from .web import errors as _errors
+from .web import guard as _guard
+from .web import openapi as _openapi
+from .web.app import create_app
+from .web.middleware import ExportMiddleware
+from .web.resource import ExportResource
 
 __version__ = "0.1.0"
 
@@ -14,3 +25,10 @@ __all__ = [
     "ExportSettings", "Forbidden", "NotFound", "RateLimited", "Unauthorized", "Unavailable", "create_app",
     "__version__",
 ]
+
+# Module paths documented before the package had layers; they stay importable as the same modules.
+from .access import auth as _auth  # noqa: E402
+
+DOCUMENTED_ALIASES = {"auth": _auth, "errors": _errors, "guard": _guard, "openapi": _openapi}
+for _name, _module in DOCUMENTED_ALIASES.items():
+    _sys.modules.setdefault(f"{__name__}.{_name}", _module)

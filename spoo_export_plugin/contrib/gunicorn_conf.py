@@ -17,8 +17,8 @@ client lazily, in each worker after the fork, and pymongo clients must not cross
 
 import os as _os
 
-from spoo_export_plugin.serve import configure_logging as _configure_logging
-from spoo_export_plugin.serve import gunicorn_options as _gunicorn_options
+from spoo_export_plugin.ops.serve import configure_logging as _configure_logging
+from spoo_export_plugin.ops.serve import gunicorn_options as _gunicorn_options
 
 _options = _gunicorn_options(_os.environ)
 

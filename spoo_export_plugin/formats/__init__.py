@@ -1,7 +1,7 @@
 """File formats, one module each, registered by name.
 
 A format is a name, a media type, a file extension and a function that renders a
-:class:`~spoo_export_plugin.report.Report` as an iterable of byte chunks (so files stream).
+:class:`~spoo_export_plugin.core.report.Report` as an iterable of byte chunks (so files stream).
 Adding a format means adding one module here that calls :func:`register`: every module of
 this package is imported below, in name order, so no other file needs to change.
 """
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
 if TYPE_CHECKING:
-    from ..report import Report
-    from ..settings import ExportSettings
+    from ..core.report import Report
+    from ..core.settings import ExportSettings
 
 
 @dataclass(frozen=True)

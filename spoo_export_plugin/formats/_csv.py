@@ -18,12 +18,14 @@ import io
 import re
 import zipfile
 from operator import itemgetter
-from typing import Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from ..report import Report
-from ..settings import ExportSettings
+from ..core.report import Report
 from . import Format, register
 from ._text import FORMULA_TRIGGERS, neutralise
+
+if TYPE_CHECKING:  # formats read settings values; at run time they import only the report
+    from ..core.settings import ExportSettings
 
 _ROWS_PER_CHUNK = 10_000
 # zip64 records only for entries that could pass 4 GB (some old unzippers dislike them)

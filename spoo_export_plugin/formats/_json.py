@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 from itertools import islice
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from ..report import Report
-from ..settings import ExportSettings
+from ..core.report import Report
 from . import Format, register
+
+if TYPE_CHECKING:  # formats read settings values; at run time they import only the report
+    from ..core.settings import ExportSettings
 
 _ROWS_PER_CHUNK = 5_000
 

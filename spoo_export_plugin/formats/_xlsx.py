@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -27,11 +27,12 @@ from openpyxl.cell.cell import ERROR_CODES
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from ..report import Report
-from ..settings import ExportSettings
-from ..timebuckets import TimeBucket
+from ..core.report import Report, TimeBucket
 from . import Format, register
 from ._text import xml_safe
+
+if TYPE_CHECKING:  # formats read settings values; at run time they import only the report
+    from ..core.settings import ExportSettings
 
 EXCEL_MAX_ROWS = 1_048_576
 TITLE_MAX = 31

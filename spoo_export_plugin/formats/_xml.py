@@ -20,15 +20,17 @@ Rows go through :func:`xmltodict.unparse` a chunk at a time, so memory holds one
 from __future__ import annotations
 
 from itertools import islice
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 from xml.sax.saxutils import quoteattr
 
 import xmltodict
 
-from ..report import Report
-from ..settings import ExportSettings
+from ..core.report import Report
 from . import Format, register
 from ._text import xml_safe
+
+if TYPE_CHECKING:  # formats read settings values; at run time they import only the report
+    from ..core.settings import ExportSettings
 
 _ROWS_PER_CHUNK = 2_000
 ROOT, LIST_ITEM, BREAKDOWN, ROW = "report", "item", "breakdown", "row"

@@ -16,7 +16,7 @@ from bson import ObjectId
 from hypothesis import HealthCheck, settings
 
 from spoo_export_plugin import ExportSettings, create_app
-from spoo_export_plugin.openapi import load_document
+from spoo_export_plugin.web.openapi import load_document
 
 from ..factories import add_api_key, add_url, make_click
 

@@ -1,0 +1,1 @@
+"""The query core: request parsing, access rules, pipelines, store, report, time buckets. No web framework."""

@@ -1,0 +1,63 @@
+"""The plugin's own exception tree.
+
+Every layer raises these; :mod:`spoo_export_plugin.web.errors` is the one place that turns
+them into HTTP responses, so the query layer never imports the web framework.
+"""
+
+from __future__ import annotations
+
+
+class ExportError(Exception):
+    """Base class: an error a client can be told about."""
+
+    status: int = 400
+    #: Seconds a client should wait before retrying (429 and 503 only).
+    retry_after: int | None = None
+
+    def __init__(self, message: str, param: str | None = None, *, retry_after: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if retry_after is not None:
+            self.retry_after = retry_after
+
+
+class BadRequest(ExportError):
+    """A query parameter is missing, malformed or not allowed here."""
+
+    status = 400
+
+
+class Unauthorized(ExportError):
+    """Credentials are missing where required, or are not valid."""
+
+    status = 401
+
+
+class Forbidden(ExportError):
+    """Credentials are valid but do not allow this export."""
+
+    status = 403
+
+
+class NotFound(ExportError):
+    """The short code does not exist."""
+
+    status = 404
+
+
+class RateLimited(ExportError):
+    """The caller's tier allowance is used up."""
+
+    status = 429
+
+
+class Unavailable(ExportError):
+    """MongoDB cannot answer in time, or the worker is at its export limit."""
+
+    status = 503
+    retry_after = 5
+
+
+class ConfigurationError(ValueError):
+    """Settings that cannot work; raised at start-up, never per request."""

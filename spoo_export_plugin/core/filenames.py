@@ -1,0 +1,23 @@
+"""The export's file name: what is inside, readable on every system.
+
+``spoo-export_<short code or scope>_<start>_<end>.<ext>`` with the dates as YYYYMMDD in the
+report's timezone. Short codes may be emoji (spoo.me allows them): the name keeps them, and
+:mod:`spoo_export_plugin.web.disposition` sends an ASCII fallback beside it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .report import Report
+
+#: Short codes may be a comma list of up to 1,000 codes: keep the name short.
+MAX_SUBJECT = 48
+# Characters no file name should hold on common systems (and controls), whatever the script.
+_UNSAFE_IN_FILE_NAMES = re.compile(r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|]+')
+
+
+def export_filename(report: Report, extension: str) -> str:
+    """``spoo-export_<short code or scope>_<start>_<end>.<ext>`` with dates as YYYYMMDD."""
+    subject = _UNSAFE_IN_FILE_NAMES.sub("_", report.short_code or "")[:MAX_SUBJECT].strip(" ._")
+    return f"spoo-export_{subject or report.scope}_{report.start:%Y%m%d}_{report.end:%Y%m%d}.{extension}"

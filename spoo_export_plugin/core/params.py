@@ -1,0 +1,259 @@
+"""Turn query parameters into a validated, frozen :class:`ExportRequest`.
+
+Works on a plain mapping (``str -> str | list[str]``) so it is testable without a web
+framework. Every problem raises :class:`BadRequest` naming the parameter. Filter values
+only ever leave here as plain strings, so nothing a client sends can become a MongoDB
+operator.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Collection, Mapping, Optional, Sequence, Union
+
+from .exceptions import BadRequest
+from .timezones import resolve_timezone
+
+SCOPES = ("all", "anon")
+DIMENSIONS = ("time", "browser", "os", "country", "city", "referrer", "short_code")
+FILTER_DIMENSIONS = ("browser", "os", "country", "city", "referrer", "short_code")
+METRICS = ("clicks", "unique_clicks")
+GRANULARITIES = ("hour", "day", "week", "month")
+
+MAX_FILTER_VALUES = 1_000
+MAX_VALUE_LENGTH = 2_048
+# Unix seconds: ASCII digits only (float() would also take "1_000", "1e3", "nan" or non-ASCII digits).
+_UNIX_SECONDS = re.compile(r"[+-]?[0-9]+(?:\.[0-9]*)?", re.ASCII)
+# ...except eight digits, which ISO 8601 reads as a basic-format date (20250309).
+_BASIC_DATE = re.compile(r"[0-9]{8}", re.ASCII)
+# "T12:00:00 05:00": a '+' of a UTC offset that query-string decoding turned into a space.
+_SPACE_FOR_PLUS = re.compile(r"(T[0-9:.,]+) ([0-9]{2}(?::?[0-9]{2})?)$", re.ASCII)
+_TRUE = {"true", "1"}
+_FALSE = {"false", "0"}
+
+QueryValue = Union[str, Sequence[str]]
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What the caller asked for, validated. Dates are aware UTC datetimes or None."""
+
+    format: str
+    scope: str = "all"
+    short_codes: tuple[str, ...] = ()
+    start: Optional[datetime] = None
+    end: Optional[datetime] = None
+    group_by: tuple[str, ...] = ("time",)
+    metrics: tuple[str, ...] = METRICS
+    timezone: str = "UTC"
+    granularity: Optional[str] = None
+    exclude_bots: bool = False
+    #: ``((dimension, (value, ...)), ...)`` in FILTER_DIMENSIONS order.
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def short_code(self) -> Optional[str]:
+        """The short code as shown in reports (comma-joined for several)."""
+        return ",".join(self.short_codes) if self.short_codes else None
+
+    def filter_dict(self) -> dict[str, list[str]]:
+        return {dim: list(values) for dim, values in self.filters}
+
+
+def parse_export_request(params: Mapping[str, QueryValue], formats: Collection[str]) -> ExportRequest:
+    """Validate raw query parameters; raise :class:`BadRequest` naming the culprit.
+
+    ``formats`` are the names the format registry holds: the web and CLI layers pass
+    ``FORMATS``, so the core never imports a format module.
+    """
+    fmt = _choice(params, "format", tuple(formats), default=None)
+    scope = _choice(params, "scope", SCOPES, default="all")
+    short_codes = _list(params, "short_code")
+    if scope == "anon":
+        if not short_codes:
+            raise BadRequest("short_code is required when scope=anon", "short_code")
+        if len(short_codes) > 1:
+            raise BadRequest("scope=anon takes exactly one short_code", "short_code")
+
+    start = _date(params, "start_date")
+    end = _date(params, "end_date")
+    if start is not None and end is not None and start > end:
+        raise BadRequest("start_date is after end_date", "start_date")
+
+    group_by = _list(params, "group_by") or ["time"]
+    for dim in group_by:
+        if dim not in DIMENSIONS:
+            raise BadRequest(f"unknown group_by dimension {dim!r}; expected some of {', '.join(DIMENSIONS)}",
+                             "group_by")
+    if scope == "anon" and "short_code" in group_by:
+        raise BadRequest("group_by=short_code is only available with scope=all", "group_by")
+
+    metrics = _list(params, "metrics") or list(METRICS)
+    for metric in metrics:
+        if metric not in METRICS:
+            raise BadRequest(f"unknown metric {metric!r}; expected some of {', '.join(METRICS)}", "metrics")
+
+    tz_name = _single(params, "timezone") or "UTC"
+    try:
+        tz_name = resolve_timezone(tz_name)
+    except LookupError:
+        raise BadRequest(f"unknown timezone {tz_name[:64]!r}; use an IANA name such as America/New_York",
+                         "timezone") from None
+
+    granularity = _choice(params, "granularity", GRANULARITIES, default="")
+    exclude_bots = _bool(params, "exclude_bots")
+    filters = _filters(params, scope, short_codes)
+
+    return ExportRequest(
+        format=fmt,
+        scope=scope,
+        short_codes=tuple(short_codes),
+        start=start,
+        end=end,
+        group_by=tuple(group_by),
+        metrics=tuple(metrics),
+        timezone=tz_name,
+        granularity=granularity or None,
+        exclude_bots=exclude_bots,
+        filters=filters,
+    )
+
+
+def _single(params: Mapping[str, QueryValue], name: str) -> Optional[str]:
+    value = params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        values = [v for v in value if v != ""]
+        if len(set(values)) > 1:
+            raise BadRequest(f"{name} was given more than once", name)
+        value = values[0] if values else ""
+    value = value.strip()
+    if len(value) > MAX_VALUE_LENGTH:
+        raise BadRequest(f"{name} is too long", name)
+    return value
+
+
+def _choice(params: Mapping[str, QueryValue], name: str, allowed: Sequence[str], default: Optional[str]) -> Any:
+    value = _single(params, name)
+    if not value:
+        if default is None:
+            raise BadRequest(f"{name} is required; expected one of {', '.join(allowed)}", name)
+        return default
+    if value not in allowed:
+        raise BadRequest(f"invalid {name} {value[:64]!r}; expected one of {', '.join(allowed)}", name)
+    return value
+
+
+def _list(params: Mapping[str, QueryValue], name: str) -> list[str]:
+    """A comma list (repeating the parameter adds to it); blanks dropped, order kept, deduplicated."""
+    raw = params.get(name)
+    if raw is None:
+        return []
+    chunks = [raw] if isinstance(raw, str) else list(raw)
+    items: list[str] = []
+    for chunk in chunks:
+        for item in chunk.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            if len(item) > MAX_VALUE_LENGTH:
+                raise BadRequest(f"a value of {name} is too long", name)
+            if item not in items:
+                items.append(item)
+    if len(items) > MAX_FILTER_VALUES:
+        raise BadRequest(f"{name} lists too many values (at most {MAX_FILTER_VALUES})", name)
+    return items
+
+
+def _bool(params: Mapping[str, QueryValue], name: str) -> bool:
+    value = (_single(params, name) or "false").lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise BadRequest(f"{name} must be true, false, 1 or 0", name)
+
+
+def parse_datetime(text: str) -> datetime:
+    """ISO 8601 (naive means UTC) or Unix seconds -> aware UTC datetime. Raises ValueError."""
+    text = text.strip()
+    if not text:
+        raise ValueError("empty")
+    if _UNIX_SECONDS.fullmatch(text) and not _BASIC_DATE.fullmatch(text):
+        seconds = float(text)
+        if not math.isfinite(seconds):
+            raise ValueError("not finite")
+        try:
+            return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ValueError(str(exc)) from None
+    if text.endswith(("z", "Z")):
+        text = text[:-1] + "+00:00"
+    text = _SPACE_FOR_PLUS.sub(r"\1+\2", text)
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _date(params: Mapping[str, QueryValue], name: str) -> Optional[datetime]:
+    value = _single(params, name)
+    if not value:
+        return None
+    try:
+        parsed = parse_datetime(value)
+    except (ValueError, OverflowError):
+        raise BadRequest(f"{name} must be an ISO 8601 date-time or Unix seconds, got {value[:64]!r}",
+                         name) from None
+    if not 1970 <= parsed.year <= 9998:
+        raise BadRequest(f"{name} is out of range (years 1970 to 9998)", name)
+    return parsed
+
+
+def _filters(params: Mapping[str, QueryValue], scope: str,
+             short_codes: Sequence[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    merged: dict[str, list[str]] = {}
+
+    def add(dim: str, values: Sequence[str]) -> None:
+        bucket = merged.setdefault(dim, [])
+        bucket.extend(v for v in values if v not in bucket)
+
+    raw = _single(params, "filters")
+    if raw:
+        try:
+            decoded = json.loads(raw)
+        except (ValueError, RecursionError):  # deeply nested arrays exhaust the decoder's stack
+            raise BadRequest('filters must be a JSON object such as {"browser": ["Chrome"]}', "filters") from None
+        if not isinstance(decoded, dict):
+            raise BadRequest('filters must be a JSON object such as {"browser": ["Chrome"]}', "filters")
+        for dim, values in decoded.items():
+            if dim not in FILTER_DIMENSIONS:
+                raise BadRequest(f"unknown filter dimension {str(dim)[:64]!r}; expected some of "
+                                 f"{', '.join(FILTER_DIMENSIONS)}", "filters")
+            if isinstance(values, str):
+                values = [values]
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise BadRequest(f"filters.{dim} must be a list of strings", "filters")
+            if any(len(v) > MAX_VALUE_LENGTH for v in values):
+                raise BadRequest(f"a value of filters.{dim} is too long", "filters")
+            # A blank value names nothing (blank clicks show as Unknown/Direct), as in a comma list.
+            add(dim, [v for v in values if v != ""])
+    for dim in FILTER_DIMENSIONS:
+        if dim == "short_code":
+            continue  # the short_code parameter is read separately
+        values = _list(params, dim)
+        if values:
+            add(dim, values)
+
+    if scope == "anon" and merged.get("short_code"):
+        raise BadRequest("a short_code filter is only available with scope=all", "filters")
+    if scope == "all" and short_codes:
+        add("short_code", short_codes)
+    if sum(len(v) for v in merged.values()) > MAX_FILTER_VALUES:
+        raise BadRequest(f"filters list too many values (at most {MAX_FILTER_VALUES})", "filters")
+    return tuple((dim, tuple(merged[dim])) for dim in FILTER_DIMENSIONS if merged.get(dim))

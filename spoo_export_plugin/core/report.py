@@ -1,0 +1,213 @@
+"""The report: one object that every file format renders.
+
+Built from the export pipeline's sorted rows with a row cap per breakdown, so memory is
+bounded by ``row_cap`` x breakdowns, never by the number of clicks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Iterator, Optional
+from zoneinfo import ZoneInfo
+
+from .pipeline import SUMMARY_KEY
+from .timebuckets import TimeBucket, bucket_from_wall, iter_buckets
+
+__all__ = ["Breakdown", "Report", "Summary", "TimeBucket", "assemble_report"]  # a time cell is a TimeBucket
+
+METRIC_FIELDS = {"clicks": "clicks", "unique_clicks": "uniques"}
+
+Cell = Any  # str | int | TimeBucket
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """One table: dimension columns then metric columns."""
+
+    name: str
+    columns: tuple[str, ...]
+    rows: list[tuple[Cell, ...]]
+    #: Rows before the cap was applied.
+    total_rows: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.total_rows > len(self.rows)
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        return tuple(self.name.split(","))
+
+    def dicts(self) -> Iterator[dict[str, Any]]:
+        """Rows as ``{column: value}`` with time buckets as their labels."""
+        for row in self.rows:
+            yield {col: (str(cell) if isinstance(cell, TimeBucket) else cell)
+                   for col, cell in zip(self.columns, row)}
+
+
+@dataclass(frozen=True)
+class Summary:
+    total_clicks: int = 0
+    unique_clicks: int = 0
+    first_click: Optional[datetime] = None
+    last_click: Optional[datetime] = None
+    truncated_breakdowns: tuple[str, ...] = ()
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self.truncated_breakdowns)
+
+
+@dataclass(frozen=True)
+class Report:
+    scope: str
+    short_code: Optional[str]
+    timezone: str
+    start: datetime
+    end: datetime
+    granularity: str
+    group_by: tuple[str, ...]
+    metrics: tuple[str, ...]
+    filters: dict[str, list[str]]
+    generated_at: datetime
+    summary: Summary
+    breakdowns: dict[str, Breakdown] = field(default_factory=dict)
+
+    def header(self) -> dict[str, Any]:
+        """Everything but the breakdowns, JSON-ready (dates as ISO 8601 in the timezone)."""
+        s = self.summary
+        return {
+            "scope": self.scope,
+            "short_code": self.short_code,
+            "timezone": self.timezone,
+            "start_date": _iso(self.start),
+            "end_date": _iso(self.end),
+            "granularity": self.granularity,
+            "group_by": list(self.group_by),
+            "metrics": list(self.metrics),
+            "filters": {k: list(v) for k, v in self.filters.items()},
+            "generated_at": _iso(self.generated_at),
+            "summary": {
+                "total_clicks": s.total_clicks,
+                "unique_clicks": s.unique_clicks,
+                "first_click": _iso(s.first_click),
+                "last_click": _iso(s.last_click),
+                "truncated": s.truncated,
+                "truncated_breakdowns": list(s.truncated_breakdowns),
+            },
+        }
+
+    def summary_items(self) -> list[tuple[str, Any]]:
+        """The summary as (name, value) pairs for tabular formats; lists joined by commas."""
+        header = self.header()
+        items: list[tuple[str, Any]] = []
+        for key, value in header.items():
+            if key == "summary":
+                items += list(value.items())
+            elif key == "filters":
+                items.append((key, "; ".join(f"{dim}={','.join(vals)}" for dim, vals in value.items())))
+            else:
+                items.append((key, value))
+        return [(k, ",".join(v) if isinstance(v, list) else v) for k, v in items]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole report as a JSON-ready tree."""
+        tree = self.header()
+        tree["breakdowns"] = {name: list(b.dicts()) for name, b in self.breakdowns.items()}
+        return tree
+
+
+def _iso(value: Optional[datetime]) -> Optional[str]:
+    return value.isoformat() if value is not None else None
+
+
+def _aware(value: datetime, zone: ZoneInfo) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(zone)
+
+
+def assemble_report(
+    *,
+    rows: Iterable[dict[str, Any]],
+    breakdowns: tuple[str, ...],
+    zone: ZoneInfo,
+    granularity: str,
+    start: datetime,
+    end: datetime,
+    metrics: tuple[str, ...],
+    row_cap: int,
+    header: dict[str, Any],
+) -> Report:
+    """Fold the pipeline's sorted rows into a :class:`Report`.
+
+    ``header`` carries scope, short_code, timezone, group_by, filters and generated_at.
+    """
+    metric_fields = [METRIC_FIELDS[m] for m in metrics]
+    collected: dict[str, list[tuple[Cell, ...]]] = {name: [] for name in breakdowns}
+    counts: dict[str, int] = {name: 0 for name in breakdowns}
+    time_rows: dict[str, tuple[Cell, ...]] = {}
+    summary_doc: dict[str, Any] = {}
+
+    for doc in rows:
+        key = doc["_id"]
+        name = key["b"]
+        if name == SUMMARY_KEY:
+            summary_doc = doc
+            continue
+        if name not in collected:
+            continue
+        cells: list[Cell] = []
+        for dim in name.split(","):
+            if dim == "time":
+                cells.append(bucket_from_wall(granularity, key["t"], key.get("o")))
+            else:
+                label = key.get("d")
+                cells.append(label if isinstance(label, str) else str(label))
+        cells += [doc[f] for f in metric_fields]
+        if name == "time":
+            time_rows[cells[0].label] = tuple(cells)
+            continue
+        counts[name] += 1
+        if len(collected[name]) < row_cap:
+            collected[name].append(tuple(cells))
+
+    if "time" in collected:
+        zero = (0,) * len(metric_fields)
+        filled = [time_rows.pop(b.label, (b,) + zero) for b in iter_buckets(start, end, granularity, zone)]
+        if time_rows:  # buckets the server placed outside the enumeration (tz database skew)
+            filled += time_rows.values()
+            filled.sort(key=lambda row: _bucket_instant(row[0]))
+        counts["time"] = len(filled)
+        collected["time"] = filled[:row_cap]
+
+    tables = {}
+    for name in breakdowns:
+        columns = tuple(name.split(",")) + tuple(metrics)
+        tables[name] = Breakdown(name, columns, collected[name], counts[name])
+
+    first, last = summary_doc.get("first"), summary_doc.get("last")
+    summary = Summary(
+        total_clicks=int(summary_doc.get("clicks", 0)),
+        unique_clicks=int(summary_doc.get("uniques", 0)),
+        first_click=_aware(first, zone) if first else None,
+        last_click=_aware(last, zone) if last else None,
+        truncated_breakdowns=tuple(name for name, table in tables.items() if table.truncated),
+    )
+    return Report(
+        start=start.astimezone(zone),
+        end=end.astimezone(zone),
+        granularity=granularity,
+        metrics=tuple(metrics),
+        summary=summary,
+        breakdowns=tables,
+        **header,
+    )
+
+
+def _bucket_instant(bucket: TimeBucket) -> datetime:
+    offset = timedelta(0)
+    if bucket.granularity == "hour":
+        offset = datetime.fromisoformat(bucket.label).utcoffset() or offset
+    return bucket.start - offset

@@ -1,0 +1,229 @@
+"""All configuration in one frozen object, validated when it is built.
+
+A typo in a rate-limit string or a storage URI fails start-up with a clear message
+instead of the first request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Mapping, Optional
+
+from limits import parse_many
+from limits.storage import SCHEMES as RATELIMIT_STORAGE_SCHEMES
+from limits.strategies import STRATEGIES as RATELIMIT_STRATEGIES
+
+from .exceptions import ConfigurationError
+
+ENV_PREFIX = "SPOO_EXPORT_"
+
+
+@dataclass(frozen=True)
+class ClickFields:
+    """Where each logical value lives in a click document (spoo.me's names by default)."""
+
+    clicked_at: str = "clicked_at"
+    owner_id: str = "meta.owner_id"
+    short_code: str = "meta.short_code"
+    ip_address: str = "ip_address"
+    user_agent: str = "user_agent"
+    browser: str = "browser"
+    os: str = "os"
+    country: str = "country"
+    city: str = "city"
+    referrer: str = "referrer"
+    bot_name: str = "bot_name"
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """Configuration of the export plugin.
+
+    Pass ``database=`` (a pymongo or mongomock ``Database``) or ``mongodb_uri=`` plus
+    ``database_name=``.
+    """
+
+    database: Any = None
+    mongodb_uri: Optional[str] = None
+    database_name: str = "url-shortener"
+
+    clicks_collection: str = "clicks"
+    urls_collection: str = "urlsV2"
+    legacy_urls_collection: str = "urls"
+    api_keys_collection: str = "api-keys"
+    fields: ClickFields = field(default_factory=ClickFields)
+
+    route: str = "/api/v1/export"
+
+    # Rate limits (``limits`` notation), checked per route.
+    authenticated_limits: str = "30/minute;1000/day"
+    anonymous_limits: str = "10/minute;200/day"
+    ratelimit_storage_uri: str = "memory://"
+    ratelimit_strategy: str = "moving-window"
+    # When the rate-limit storage is down: True lets requests through (logged), False answers 503.
+    ratelimit_fail_open: bool = True
+    # Proxy hops whose X-Forwarded-For is believed; 0 trusts none (the socket peer is the client).
+    trusted_proxies: int = 0
+
+    # Rows kept per breakdown; longer ones are cut and the summary says so.
+    row_cap: int = 100_000
+    # Time buckets one export may span.
+    max_buckets: int = 10_000
+    # Server-side budget of one aggregation.
+    max_time_ms: int = 30_000
+    # How long to wait for a reachable MongoDB before answering 503 (with mongodb_uri).
+    server_selection_timeout_ms: int = 1_000
+    # "primary", "primaryPreferred", "secondary", "secondaryPreferred" or "nearest".
+    read_preference: str = "primary"
+    # Exports allowed to run at once in one worker; the rest get 503 + Retry-After.
+    max_concurrent_exports: int = 4
+    # Retry-After sent with 503 answers.
+    retry_after_seconds: int = 5
+
+    # Write a UTF-8 byte-order mark at the start of each CSV (helps old Excel versions).
+    csv_bom: bool = False
+
+    # Authentication: a callable ``(req) -> owner_id | None`` replaces the built-in JWT one.
+    authenticator: Optional[Callable[..., Any]] = None
+    jwt_secret: Optional[str] = None
+    jwt_public_key: Optional[str] = None
+    # Accepted only where the matching key is set (HS* jwt_secret, RS*/ES*/PS* jwt_public_key).
+    jwt_algorithms: str = "HS256,RS256"
+    jwt_issuer: Optional[str] = None
+    jwt_audience: Optional[str] = None
+    jwt_cookie: str = "access_token"
+
+    def __post_init__(self) -> None:
+        if self.database is None and not self.mongodb_uri:
+            raise ConfigurationError("ExportSettings needs database= or mongodb_uri=")
+        if self.database is None and self.mongodb_uri.startswith("mongodb://"):
+            from pymongo.errors import PyMongoError
+            from pymongo.uri_parser import parse_uri
+
+            try:  # a malformed URI fails here, not at the first export (SRV URIs need DNS: checked then)
+                parse_uri(self.mongodb_uri)
+            except (ValueError, TypeError, PyMongoError) as exc:
+                raise ConfigurationError(f"mongodb_uri is not valid: {exc}") from None
+        if not self.route.startswith("/"):
+            raise ConfigurationError(f"route must start with '/': {self.route!r}")
+        for name in ("authenticated_limits", "anonymous_limits"):
+            value = getattr(self, name)
+            try:
+                parsed = parse_many(value)
+            except ValueError as exc:
+                raise ConfigurationError(f"{name}={value!r} is not valid limits notation: {exc}") from None
+            if not parsed:
+                raise ConfigurationError(f"{name}={value!r} names no limit")
+        _check_ratelimit_values(self.ratelimit_storage_uri, self.ratelimit_strategy)
+        if self.authenticator is None and (self.jwt_secret or self.jwt_public_key):
+            _check_jwt_values(self)
+        for name in ("row_cap", "max_buckets", "max_time_ms", "server_selection_timeout_ms",
+                     "max_concurrent_exports", "retry_after_seconds"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigurationError(f"{name} must be a positive integer")
+        if self.trusted_proxies < 0:
+            raise ConfigurationError("trusted_proxies must be 0 or more")
+        if self.read_preference not in _READ_PREFERENCES:
+            raise ConfigurationError(
+                f"read_preference={self.read_preference!r}; expected one of {sorted(_READ_PREFERENCES)}")
+
+    def replace(self, **changes: Any) -> "ExportSettings":
+        """A copy with some settings changed."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None, **overrides: Any) -> "ExportSettings":
+        """Build settings from ``SPOO_EXPORT_<NAME>`` variables (e.g. ``SPOO_EXPORT_ROW_CAP``)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in _NOT_FROM_ENV:
+                continue
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = _convert(f.name, raw, f.default)
+        values.update(overrides)
+        return cls(**values)
+
+
+def _check_ratelimit_values(uri: str, strategy: str) -> None:
+    """The storage scheme and strategy are names ``limits`` knows; a mongodb:// URI parses.
+
+    Only values are checked here. The storage itself is built when the app is composed
+    (:class:`~spoo_export_plugin.access.ratelimit.Throttle`), which reports a missing driver or a
+    strategy the storage cannot run, still at start-up.
+    """
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if scheme not in RATELIMIT_STORAGE_SCHEMES:
+        raise ConfigurationError(
+            f"ratelimit_storage_uri={uri!r} is not usable (unknown scheme {scheme!r}); use memory://, "
+            "redis://host:6379 (pip install 'spoo_export_plugin[redis]') or mongodb://host:27017")
+    if scheme == "mongodb":  # (an SRV URI would need DNS here; it is checked at first use)
+        from pymongo.errors import PyMongoError
+        from pymongo.uri_parser import parse_uri
+
+        try:
+            parse_uri(uri)
+        except (ValueError, TypeError, PyMongoError) as exc:
+            raise ConfigurationError(f"ratelimit_storage_uri={uri!r} is not usable ({exc})") from None
+    if strategy not in RATELIMIT_STRATEGIES:
+        raise ConfigurationError(
+            f"ratelimit_strategy={strategy!r}: unknown strategy; expected one of {sorted(RATELIMIT_STRATEGIES)}")
+
+
+#: Algorithms verified with ``jwt_secret``; every other accepted one uses ``jwt_public_key``.
+HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+PUBLIC_KEY_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                                   "ES256", "ES384", "ES512", "EdDSA"})
+
+
+def parse_algorithms(value: Any) -> tuple[str, ...]:
+    """``"HS256,RS256"`` (or a list) as a tuple; ``none`` and unknown names are configuration errors."""
+    names = re.split(r"[\s,]+", value.strip()) if isinstance(value, str) else list(value or ())
+    names = [n for n in names if n]
+    if not names:
+        raise ConfigurationError("jwt_algorithms names no algorithm")
+    for name in names:
+        if name not in HMAC_ALGORITHMS | PUBLIC_KEY_ALGORITHMS:
+            raise ConfigurationError(
+                f"jwt_algorithms: {name!r} is not supported; use HS256/384/512, RS256/384/512, "
+                "PS256/384/512, ES256/384/512 or EdDSA")
+    return tuple(dict.fromkeys(names))
+
+
+def keyed_algorithms(settings: "ExportSettings") -> tuple[str, ...]:
+    """The configured algorithms whose key is set (HS* need jwt_secret, the rest jwt_public_key)."""
+    return tuple(name for name in parse_algorithms(settings.jwt_algorithms)
+                 if (settings.jwt_secret if name in HMAC_ALGORITHMS else settings.jwt_public_key))
+
+
+def _check_jwt_values(settings: "ExportSettings") -> None:
+    """Algorithm names and key presence; the keys are parsed when the authenticator is built."""
+    if not keyed_algorithms(settings):
+        raise ConfigurationError(
+            f"jwt_algorithms={settings.jwt_algorithms!r} has no algorithm whose key is configured "
+            "(HS* need jwt_secret; RS*, PS*, ES*, EdDSA need jwt_public_key)")
+
+
+_READ_PREFERENCES = {"primary", "primaryPreferred", "secondary", "secondaryPreferred", "nearest"}
+_NOT_FROM_ENV = frozenset({"database", "fields", "authenticator"})
+
+
+def _convert(name: str, raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a boolean")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not an integer") from None
+    return raw

@@ -1,0 +1,1 @@
+"""Operations: the spoo-export command line, the gunicorn server, the demo, indexes."""

@@ -1,0 +1,41 @@
+"""``spoo-export``: the command line. Each subcommand lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Optional, Sequence
+
+#: subcommand -> (module, one-line help). Each module has ``add_arguments(parser)`` and ``run(args) -> int``.
+COMMANDS = {
+    "demo": ("spoo_export_plugin.ops.demo", "serve the plugin over an embedded demo dataset (no database needed)"),
+    "serve": ("spoo_export_plugin.ops.serve", "serve the export endpoint under gunicorn"),
+    "export": ("spoo_export_plugin.ops.cli_export", "write one export file (for operators and cron jobs; no API key)"),
+    "ensure-indexes": ("spoo_export_plugin.ops.indexes", "create the MongoDB indexes the export queries rely on"),
+}
+
+
+def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+    """All subcommands; with ``only``, import just that one's module (a cron job starts faster)."""
+    parser = argparse.ArgumentParser(prog="spoo-export", description="Click-statistics export for URL shorteners")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if only is not None and name != only:
+            continue
+        module = importlib.import_module(module_name)
+        module.add_arguments(command)
+        command.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(chosen if chosen in COMMANDS else None).parse_args(argv)
+    return int(args._module.run(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""``spoo-export export``: the endpoint's file, written by an operator or a cron job.
+
+The same parameters as ``GET <route>`` (they are turned into the same query mapping and
+validated by :func:`parse_export_request`), but no API key: ``--owner`` names the owner
+directly and private statistics are readable. Exit codes: 0 written, 2 bad input
+(including bad settings), 1 the export could not be produced (unknown short code,
+MongoDB unreachable or too slow, the file could not be written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+from typing import IO, Any, Optional
+
+from bson import ObjectId
+
+from ..core.exceptions import BadRequest, ConfigurationError, ExportError, NotFound
+from ..core.filenames import export_filename
+from ..core.params import ExportRequest, parse_export_request
+from ..core.report import Report
+from ..core.service import Exporter
+from ..core.settings import ExportSettings
+from ..formats import FORMATS
+from .cli_settings import add_setting_flags, settings_from_args
+from .progress import Progress, human_bytes
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+#: query parameter -> flag, for the parameters that are plain text.
+_TEXT_PARAMS = ("start_date", "end_date", "group_by", "metrics", "timezone", "granularity", "filters",
+                "browser", "os", "country", "city", "referrer")
+_SETTINGS = ("mongodb_uri", "database_name", "clicks_collection", "urls_collection", "legacy_urls_collection",
+             "max_time_ms", "server_selection_timeout_ms", "read_preference", "row_cap", "max_buckets", "csv_bom")
+_PARAM_HELP = {
+    "start_date": "start of the range: ISO 8601 (naive = UTC) or Unix seconds",
+    "end_date": "end of the range (inclusive); default now",
+    "group_by": "comma list of time,browser,os,country,city,referrer,short_code (default time)",
+    "metrics": "comma list of clicks,unique_clicks (default both)",
+    "timezone": "IANA time zone of the time buckets (default UTC)",
+    "granularity": "hour, day, week or month (default from the span)",
+    "filters": 'JSON object such as {"browser": ["Chrome"]}',
+}
+_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--owner", metavar="ID",
+                        help="export every URL of this owner (scope=all); a 24-hex id is an ObjectId")
+    parser.add_argument("--short-code", metavar="CODE",
+                        help="export one URL (scope=anon); with --owner, a filter (comma list allowed)")
+    parser.add_argument("--format", required=True, metavar="FORMAT",
+                        help=f"file format: {', '.join(sorted(FORMATS))}")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="file to write ('-' = standard output); default: the endpoint's file name "
+                             "in the current directory")
+    query = parser.add_argument_group("export parameters (as for the endpoint)")
+    for name in _TEXT_PARAMS:
+        query.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper(),
+                           help=_PARAM_HELP.get(name, f"comma list of {name} values to keep"))
+    query.add_argument("--exclude-bots", action="store_true", help="leave out clicks whose bot_name is set")
+    add_setting_flags(parser, _SETTINGS)
+
+
+def owner_id(text: str) -> Any:
+    """A 24-hex owner id is an ObjectId (spoo.me's ids); anything else is kept as text."""
+    return ObjectId(text) if _OBJECT_ID.match(text) else text
+
+
+def build_query(args: argparse.Namespace) -> dict[str, str]:
+    """The query mapping the endpoint would receive for these flags."""
+    if not args.owner and not args.short_code:
+        raise BadRequest("give --owner ID (all of an owner's URLs) or --short-code CODE (one URL)")
+    query = {"format": args.format, "scope": "all" if args.owner else "anon"}
+    if args.short_code:
+        query["short_code"] = args.short_code
+    for name in _TEXT_PARAMS:
+        value = getattr(args, name)
+        if value is not None:
+            query[name] = value
+    if args.exclude_bots:
+        query["exclude_bots"] = "true"
+    return query
+
+
+def operator_report(exporter: Exporter, request: ExportRequest, owner: Any) -> Report:
+    """The endpoint's report without the access check: the operator may read everything."""
+    url = None
+    if request.scope == "anon":
+        url = exporter.store.find_url(request.short_codes[0])
+        if url is None:
+            raise NotFound(f"no short URL {request.short_codes[0][:64]!r}", "short_code")
+    return exporter.run(request, exporter.query_spec(request, owner, url))
+
+
+def write_file(report: Report, settings: ExportSettings, fmt_name: str, output: Optional[str],
+               progress: Progress) -> tuple[str, int]:
+    """Render into ``output`` atomically (a temporary file renamed at the end); return (path, bytes)."""
+    fmt = FORMATS[fmt_name]
+    if output == "-":
+        sink = sys.stdout.buffer
+        for chunk in fmt.render(report, settings):
+            sink.write(chunk)
+            progress.add_bytes(len(chunk))
+        sink.flush()
+        return "-", progress.bytes
+    path = output or export_filename(report, fmt.extension)
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=".spoo-export-", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as sink:
+            for chunk in fmt.render(report, settings):
+                sink.write(chunk)
+                progress.add_bytes(len(chunk))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # as open() would make it (mkstemp makes 0600)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return path, progress.bytes
+
+
+def _flag_for(param: Optional[str]) -> str:
+    if param in (None, "Authorization"):
+        return ""
+    return f" (--{param.replace('_', '-')})"
+
+
+def fail(stream: IO[str], message: str, code: int) -> int:
+    stream.write(f"spoo-export: error: {' '.join(message.split())}\n")
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
+    err = sys.stderr
+    if args.format not in FORMATS:
+        return fail(err, f"unknown --format {args.format!r}; expected one of {', '.join(sorted(FORMATS))}",
+                    EXIT_BAD_INPUT)
+    try:
+        settings = settings_from_args(args)
+        request = parse_export_request(build_query(args), FORMATS)
+    except ConfigurationError as exc:
+        return fail(err, str(exc), EXIT_BAD_INPUT)
+    except ExportError as exc:
+        return fail(err, exc.message + _flag_for(exc.param), EXIT_BAD_INPUT)
+    owner = owner_id(args.owner) if args.owner else None
+    progress = Progress(err)
+    try:
+        with progress:
+            progress.set_phase("aggregating")
+            report = operator_report(Exporter(settings), request, owner)
+            progress.set_phase("writing")
+            path, size = write_file(report, settings, args.format, args.output, progress)
+    except BadRequest as exc:
+        return fail(err, exc.message + _flag_for(exc.param), EXIT_BAD_INPUT)
+    except ExportError as exc:
+        return fail(err, exc.message + _flag_for(exc.param), EXIT_FAILED)
+    except OSError as exc:
+        return fail(err, f"cannot write the file: {exc.strerror or exc}", EXIT_FAILED)
+    except KeyboardInterrupt:
+        return fail(err, "interrupted; no file written", 130)
+    rows = sum(len(b.rows) for b in report.breakdowns.values())
+    progress.done(f"spoo-export: wrote {path} ({human_bytes(size)}, {rows} rows, "
+                  f"{report.summary.total_clicks} clicks) in {progress.elapsed():.1f}s")
+    return 0

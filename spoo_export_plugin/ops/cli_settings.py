@@ -1,0 +1,95 @@
+"""Settings on the command line: one ``--flag`` per :class:`ExportSettings` field.
+
+Every value comes from a flag, else from its ``SPOO_EXPORT_*`` environment variable, else
+the default: flags override the environment. README.md's Configuration table lists them all
+(a test checks that every setting is there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import MISSING, fields
+from typing import Any, Iterable, Mapping, Optional
+
+from ..core.exceptions import ConfigurationError
+from ..core.settings import _NOT_FROM_ENV as NOT_ON_COMMAND_LINE  # Python objects, set in code
+from ..core.settings import ENV_PREFIX, ExportSettings, _convert
+
+SETTING_HELP: dict[str, str] = {
+    "mongodb_uri": "MongoDB connection string (required unless a host passes `database=`)",
+    "database_name": "database holding the collections",
+    "clicks_collection": "collection of click documents",
+    "urls_collection": "collection of short URLs (`alias`, `owner_id`, `created_at`, `private_stats`)",
+    "legacy_urls_collection": "legacy URL collection (`_id` is the short code; public stats)",
+    "api_keys_collection": "collection of API keys (`token_hash` = sha256 of the key after `spoo_`)",
+    "route": "path of the export endpoint (its OpenAPI document is at `<route>/openapi.json`)",
+    "authenticated_limits": "rate limits per owner (`limits` notation, `;`-separated)",
+    "anonymous_limits": "rate limits per client IP for requests without credentials",
+    "ratelimit_storage_uri": "rate-limit counters: `memory://` (per worker), `redis://...` or `mongodb://...` "
+                             "(shared by every worker and host)",
+    "ratelimit_strategy": "`moving-window`, `fixed-window` or `sliding-window-counter`",
+    "ratelimit_fail_open": "when the rate-limit storage is down: `true` lets requests through (logged), "
+                           "`false` answers 503",
+    "trusted_proxies": "proxy hops whose `X-Forwarded-For` is believed (0 = use the socket peer)",
+    "row_cap": "rows kept per breakdown; longer ones are cut and the summary says `truncated`",
+    "max_buckets": "time buckets one export may span (more is a 400)",
+    "max_time_ms": "server-side time budget (`maxTimeMS`) of one aggregation; past it: 503",
+    "server_selection_timeout_ms": "how long to wait for a reachable MongoDB before answering 503",
+    "read_preference": "`primary`, `primaryPreferred`, `secondary`, `secondaryPreferred` or `nearest` "
+                       "(click and URL reads; API keys are always read from the primary)",
+    "max_concurrent_exports": "exports running at once per worker; the rest get 503 + `Retry-After`",
+    "retry_after_seconds": "`Retry-After` sent with 503 answers",
+    "csv_bom": "start each CSV with a UTF-8 byte-order mark (for old Excel versions)",
+    "jwt_secret": "HS256 secret of the built-in JWT authenticator (`Authorization: Bearer` or cookie)",
+    "jwt_public_key": "PEM public key for RS256 JWTs",
+    "jwt_algorithms": "JWT algorithms accepted (comma list)",
+    "jwt_issuer": "required JWT `iss`",
+    "jwt_audience": "required JWT `aud`",
+    "jwt_cookie": "cookie read for a JWT when there is no `Authorization` header",
+}
+
+
+def setting_names() -> list[str]:
+    """Every setting that can come from a flag or the environment, in declaration order."""
+    return [f.name for f in fields(ExportSettings) if f.name not in NOT_ON_COMMAND_LINE]
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def env_var(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def default_of(name: str) -> Any:
+    f = next(f for f in fields(ExportSettings) if f.name == name)
+    return f.default if f.default is not MISSING else None
+
+
+def add_setting_flags(parser: argparse.ArgumentParser, names: Optional[Iterable[str]] = None) -> None:
+    """Add ``--<setting>`` flags (default None: "not given", so the environment can fill in)."""
+    group = parser.add_argument_group("settings (each also read from SPOO_EXPORT_<NAME>)")
+    for name in names or setting_names():
+        default = default_of(name)
+        shown = f" (default {default})" if default not in (None, "") else ""
+        group.add_argument(flag(name), dest=name, default=None, metavar=name.split("_")[-1].upper(),
+                           help=(SETTING_HELP.get(name, name.replace("_", " ")).replace("`", "")
+                                 + f"; env {env_var(name)}{shown}").replace("%", "%%"))
+
+
+def settings_from_args(args: argparse.Namespace, environ: Optional[Mapping[str, str]] = None,
+                       **extra: Any) -> ExportSettings:
+    """ExportSettings from the environment, then the flags that were given (flags win)."""
+    overrides: dict[str, Any] = {}
+    for name in setting_names():
+        raw = getattr(args, name, None)
+        if raw is not None:
+            overrides[name] = _convert(name, raw, default_of(name))
+    overrides.update(extra)
+    env = os.environ if environ is None else environ
+    if "database" not in overrides and not (overrides.get("mongodb_uri") or env.get(env_var("mongodb_uri"))):
+        raise ConfigurationError(f"give {flag('mongodb_uri')} URI or set {env_var('mongodb_uri')}")
+    return ExportSettings.from_env(environ, **overrides)
+

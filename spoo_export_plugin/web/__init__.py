@@ -1,0 +1,1 @@
+"""The Falcon/WSGI adapter: app, middleware, resource, hooks, guard, error mapping, OpenAPI."""

@@ -1,0 +1,36 @@
+"""``create_app``: a Falcon app serving the export route."""
+
+from __future__ import annotations
+
+import falcon
+
+from ..access.jwt_auth import build_authenticator
+from ..access.ratelimit import Throttle
+from ..core.settings import ExportSettings
+from . import errors
+from .guard import ExportGuard
+from .openapi import OpenAPIResource
+from .resource import ExportResource
+
+
+def check_composable(settings: ExportSettings) -> None:
+    """Build what the app builds from settings, and drop it: a bad key or storage fails here.
+
+    ``spoo-export serve`` calls this before gunicorn forks, so a configuration error is one
+    line and exit code 2, not a worker crash loop. ``create_app`` needs no call: it builds the
+    same pieces and fails the same way.
+    """
+    build_authenticator(settings)
+    Throttle(settings)
+
+
+def create_app(settings: ExportSettings) -> falcon.App:
+    """A WSGI Falcon app with the export resource at ``settings.route``."""
+    app = falcon.App(middleware=[ExportGuard(settings)])
+    app.req_options.keep_blank_qs_values = True
+    app.req_options.auto_parse_qs_csv = False
+    app.resp_options.secure_cookies_by_default = True
+    errors.install(app)
+    app.add_route(settings.route, ExportResource(settings))
+    app.add_route(settings.route.rstrip("/") + "/openapi.json", OpenAPIResource(settings))
+    return app

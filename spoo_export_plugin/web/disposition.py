@@ -1,0 +1,25 @@
+"""Content-Disposition with an ASCII fallback and RFC 6266 ``filename*`` for the rest.
+
+Short codes may be emoji (spoo.me allows them): such names travel in
+``filename*=UTF-8''...`` (RFC 5987 percent-encoding), with a plain ASCII ``filename=``
+beside it for old clients. The name itself comes from :mod:`spoo_export_plugin.core.filenames`.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+from ..core.filenames import export_filename
+
+__all__ = ["content_disposition", "export_filename"]
+
+_NOT_ASCII_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment; filename="..."`` plus ``filename*`` when the name is not plain ASCII."""
+    ascii_name = re.sub(r"_{2,}", "_", _NOT_ASCII_SAFE.sub("_", filename)).strip("_") or "export"
+    if ascii_name == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -1,0 +1,58 @@
+"""The one place exceptions become HTTP: ``{"error": ..., "param": ...}`` JSON, never a trace."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Optional
+
+import falcon
+
+from ..core.exceptions import ExportError
+
+log = logging.getLogger("spoo_export_plugin")
+
+
+def _write(resp: falcon.Response, status: int, message: str, param: Optional[str],
+           retry_after: Optional[int] = None) -> None:
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = json.dumps({"error": message, "param": param}).encode()
+    resp.stream = None
+    resp.downloadable_as = None  # also drops a Content-Disposition set before the error
+    if retry_after is not None:
+        resp.set_header("Retry-After", str(retry_after))
+
+
+def _keep_rate_limit_headers(req: falcon.Request, resp: falcon.Response) -> None:
+    """Error bodies carry the X-RateLimit-* headers the rate-limit hook computed for this request."""
+    headers = getattr(req.context, "ratelimit_headers", None)
+    if headers:
+        resp.set_headers(headers)
+
+
+def handle_export_error(req: falcon.Request, resp: falcon.Response, exc: ExportError, params: Any) -> None:
+    _write(resp, exc.status, exc.message, exc.param, exc.retry_after if exc.status in (429, 503) else None)
+    _keep_rate_limit_headers(req, resp)
+
+
+def handle_http_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError, params: Any) -> None:
+    """Falcon's own errors (unknown route, wrong method...) in the same JSON shape."""
+    message = exc.description or exc.title or "request failed"
+    _write(resp, exc.status_code, message, None)
+    for name, value in (exc.headers or {}).items():
+        resp.set_header(name, value)
+    _keep_rate_limit_headers(req, resp)
+
+
+def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params: Any) -> None:
+    log.exception("export failed unexpectedly")
+    _write(resp, 500, "internal error; the export could not be produced", None)
+    _keep_rate_limit_headers(req, resp)
+
+
+def install(app: falcon.App) -> None:
+    # Falcon picks the most specific handler for the exception's class.
+    app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(falcon.HTTPError, handle_http_error)
+    app.add_error_handler(ExportError, handle_export_error)

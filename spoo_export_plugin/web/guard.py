@@ -1,0 +1,62 @@
+"""Falcon middleware around the export resource: the concurrency cap and the log line.
+
+It is middleware rather than a hook because ``process_response`` runs for every outcome,
+errors included, and sees the final status. The responder takes a slot
+(``hooks.claim_export_slot``) once the request is authenticated, rate-limited, valid and
+permitted; this middleware hands it to the streamed body and releases it only when the
+server has sent or closed that body.
+Falcon hosts mounting :class:`ExportResource` directly add ``ExportGuard(settings)`` to
+their app's middleware to get the same behaviour.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from ..access.slots import ExportSlots
+from ..core.settings import ExportSettings
+from .observability import ExportTimer, ObservedBody, safe_choice
+from .resource import ExportResource
+
+
+class ExportGuard:
+    def __init__(self, settings: ExportSettings):
+        self.slots = ExportSlots(settings.max_concurrent_exports, settings.retry_after_seconds)
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:
+        if req.method != "GET" or not isinstance(resource, ExportResource):
+            return
+        req.context.export_timer = ExportTimer()
+        req.context.export_slot = None
+        req.context.export_slots = self.slots  # claimed once the request is valid and permitted
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any,
+                         req_succeeded: bool) -> None:
+        timer = req.context.get("export_timer")
+        if timer is None:
+            return
+        slot = req.context.get("export_slot")
+        request = req.context.get("export_request")
+        report = resp.context.get("report")
+        owner = req.context.get("owner_id")
+        timer.fields = {
+            "scope": request.scope if request else safe_choice("scope", req.get_param("scope") or "all"),
+            "format": request.format if request else safe_choice("format", req.get_param("format")),
+            "owner": str(owner) if owner is not None else None,
+            "rows": sum(len(b.rows) for b in report.breakdowns.values()) if report is not None else 0,
+        }
+        status = resp.status_code
+        if status < 400 and resp.stream is not None:
+            def finished(sent: int, completed: bool) -> None:
+                if slot is not None:
+                    slot.release()
+                timer.emit(status=status, outcome="ok" if completed else "aborted", bytes_sent=sent)
+
+            resp.stream = ObservedBody(resp.stream, finished)
+            return
+        if slot is not None:
+            slot.release()
+        body = resp.data or (resp.text.encode() if isinstance(resp.text, str) else b"")
+        timer.emit(status=status, outcome="ok" if status < 400 else "error", bytes_sent=len(body or b""))

@@ -1,0 +1,70 @@
+"""Falcon hooks of the export resource: plain ``(req, resp, resource)`` functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from ..access.auth import identify
+from ..core.exceptions import ExportError, RateLimited, Unavailable
+from ..formats import FORMATS
+from .disposition import content_disposition, export_filename
+
+
+def identify_caller(req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:
+    """Set ``req.context.owner_id`` (None = anonymous).
+
+    A credential error is kept in ``req.context.auth_error`` rather than raised, so the
+    rate limiter can still count the request against the client's IP before it is refused.
+    """
+    req.context.owner_id = None
+    req.context.auth_error = None
+    try:
+        req.context.owner_id = identify(resource.store, resource.authenticator,
+                                        req.get_header("Authorization"), req)
+    except ExportError as exc:
+        req.context.auth_error = exc
+
+
+def rate_limit(req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:
+    """Count the request against its tier (after :func:`identify_caller`); 429 or 503 when refused.
+
+    The ``X-RateLimit-*`` headers go on the response now and are kept in
+    ``req.context.ratelimit_headers``, so the error handlers put them on error bodies too.
+    """
+    decision = resource.throttle.check(resource.settings.route, req.context.owner_id, req.env)
+    req.context.ratelimit_headers = decision.headers()
+    resp.set_headers(req.context.ratelimit_headers)
+    if decision.allowed:
+        return
+    if decision.storage_failed:
+        raise Unavailable("the rate-limit store is unreachable; try again shortly",
+                          retry_after=decision.retry_after)
+    raise RateLimited(f"rate limit exceeded ({decision.window} for exports); "
+                      f"retry in {decision.retry_after} s", None, retry_after=decision.retry_after)
+
+
+def claim_export_slot(req: falcon.Request) -> None:
+    """Take one of the worker's export slots (503 + Retry-After when all are taken).
+
+    Called by the responder once credentials and parameters have passed, so a bad request
+    gets its own 4xx, never a busy 503, and never holds a slot real exports could use.
+    :class:`~spoo_export_plugin.web.guard.ExportGuard` releases the slot when the body is done.
+    """
+    slots = req.context.get("export_slots")
+    if slots is not None:
+        req.context.export_slot = slots.acquire()
+
+
+def render_report(req: falcon.Request, resp: falcon.Response, resource: Any) -> None:
+    """Emit ``resp.context.report`` in the requested format, chosen from the registry."""
+    report = resp.context.get("report")
+    if report is None:
+        return
+    fmt = FORMATS[req.context.export_request.format]
+    resp.content_type = fmt.media_type
+    resp.set_header("Content-Disposition", content_disposition(export_filename(report, fmt.extension)))
+    resp.set_header("X-Content-Type-Options", "nosniff")
+    resp.set_header("Cache-Control", "private, no-store")
+    resp.stream = iter(fmt.render(report, resource.settings))

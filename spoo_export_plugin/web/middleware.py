@@ -1,0 +1,36 @@
+"""``ExportMiddleware``: the export route to the plugin, everything else to the host app."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Optional
+
+from ..core.settings import ExportSettings
+from .app import create_app
+
+WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
+
+
+class ExportMiddleware:
+    """Wrap a host WSGI app (Flask, Falcon, Django...)::
+
+        app.wsgi_app = ExportMiddleware(app.wsgi_app, settings)
+
+    Requests for the export route (and its OpenAPI document) reach the plugin; every other
+    request is handed to the host app unchanged (the environ, the ``start_response`` and
+    the returned iterable are passed straight through, so streaming and ``close()`` work).
+    """
+
+    def __init__(self, application: WSGIApp, settings: ExportSettings, *, plugin_app: Optional[WSGIApp] = None):
+        self.application = application
+        self.settings = settings
+        # The plugin's own Falcon app; built here unless the host supplies one.
+        self.plugin_app = plugin_app or create_app(settings)
+        self._paths = {settings.route, settings.route.rstrip("/") + "/openapi.json"}  # as create_app routes them
+
+    def matches(self, path: str) -> bool:
+        return path in self._paths
+
+    def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self.matches(environ.get("PATH_INFO", "")):
+            return self.plugin_app(environ, start_response)
+        return self.application(environ, start_response)

@@ -1,0 +1,46 @@
+"""The Falcon resource serving ``GET <route>``."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import falcon
+
+from ..access.auth import Authenticator
+from ..access.jwt_auth import build_authenticator
+from ..access.ratelimit import Throttle
+from ..core.params import parse_export_request
+from ..core.service import Exporter
+from ..core.settings import ExportSettings
+from ..core.store import Store
+from ..formats import FORMATS
+from . import hooks
+
+
+class ExportResource:
+    """``GET`` returns the statistics file; hosts that are Falcon apps can mount it directly."""
+
+    def __init__(self, settings: ExportSettings, *, store: Optional[Store] = None):
+        self.settings = settings
+        self.store = store or Store(settings)
+        self.exporter = Exporter(settings, self.store)
+        self.authenticator: Optional[Authenticator] = build_authenticator(settings)
+        # One rate-limit store per resource (so per app), never one per request.
+        self.throttle = Throttle(settings)
+
+    @falcon.before(hooks.identify_caller)
+    @falcon.before(hooks.rate_limit)
+    @falcon.after(hooks.render_report)
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if req.context.auth_error is not None:
+            raise req.context.auth_error
+        # Parsed from the raw query string, so a Falcon host's own req_options (auto_parse_qs_csv
+        # would split a filters JSON at its commas) cannot change what the plugin reads.
+        query = falcon.uri.parse_query_string(req.query_string, keep_blank=True, csv=False)
+        request = parse_export_request(query, FORMATS)
+        req.context.export_request = request
+        owner_id = req.context.owner_id
+        url = self.exporter.authorize(request, owner_id)
+        spec = self.exporter.query_spec(request, owner_id, url)
+        hooks.claim_export_slot(req)  # only a valid, permitted request takes a slot
+        resp.context.report = self.exporter.run(request, spec)

@@ -1,0 +1,39 @@
+"""Property tests: the endpoint's JSON equals the plain-Python oracle (mongomock tier).
+
+Clicks cluster around DST changes of New York, Berlin, Lord Howe (30-minute DST) and
+Chatham (+13:45 -> +12:45), a year end and Kolkata's midnight (+05:30); queries draw
+filters, group_by, metrics, granularities, timezones and both scopes. The same scenarios run over TCP against
+SecantusDB in ``integration/test_oracle_secantus.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import mongomock
+from hypothesis import HealthCheck, given, settings
+
+from ..scenarios import Scenario, check, make_client, scenarios
+
+_DB = mongomock.MongoClient().get_database("oracle")
+_CLIENT = make_client(_DB)
+_CAPPED = make_client(_DB, row_cap=3)
+
+
+#: ORACLE_EXAMPLES=1000 for a longer hunt.
+EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES", 150))
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_export_matches_oracle(scenario: Scenario) -> None:
+    check(_CLIENT, _DB, scenario)
+
+
+@settings(max_examples=max(EXAMPLES // 3, 1), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(row_cap=3))
+def test_row_cap_matches_oracle(scenario: Scenario) -> None:
+    """With row_cap=3 every breakdown keeps its first three rows and the summary names the cut ones."""
+    check(_CAPPED, _DB, scenario)

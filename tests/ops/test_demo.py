@@ -1,0 +1,242 @@
+"""The demo: its dataset, the app it serves, the key and curl commands it prints, the command itself.
+
+Expected numbers are counted here in plain Python from the seeded documents, never through
+the plugin's pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import falcon.testing
+import pytest
+
+from spoo_export_plugin.ops import demo
+from spoo_export_plugin.ops.demo_data import LEGACY_CODE, build_dataset
+
+from ..factories import unused_port
+
+ANCHOR = datetime(2025, 11, 1, 12)
+ROUTE = "/api/v1/export"
+BASE = "http://127.0.0.1:8000"
+
+
+@pytest.fixture(scope="module")
+def dataset() -> Any:
+    return build_dataset(ANCHOR)
+
+
+@pytest.fixture
+def client(dataset: Any) -> falcon.testing.TestClient:
+    # A fresh app per test: the demo keeps the real rate limits (10/minute anonymous).
+    return falcon.testing.TestClient(demo.build_demo_app(dataset, BASE))
+
+
+def _clicks(dataset: Any, **meta: Any) -> list[dict[str, Any]]:
+    return [c for c in dataset.collections["clicks"] if all(c["meta"].get(k) == v for k, v in meta.items())]
+
+
+def _label(click: dict[str, Any], field: str) -> str:
+    value = click.get(field)
+    if field == "referrer":
+        return value if value else "Direct"
+    return value if value is not None else "Unknown"
+
+
+def _uniques(clicks: list[dict[str, Any]]) -> int:
+    return len({(c.get("ip_address"), c.get("user_agent")) for c in clicks})
+
+
+def _get(client: falcon.testing.TestClient, params: dict[str, str], key: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return client.simulate_get(ROUTE, params=params, headers=headers)
+
+
+def test_dataset_is_deterministic_and_spoo_shaped(dataset):
+    again = build_dataset(ANCHOR)
+    assert again.collections == dataset.collections
+    assert again.api_key == dataset.api_key and again.other_keys == dataset.other_keys
+    assert build_dataset(ANCHOR, seed=1).api_key != dataset.api_key
+
+    urls = dataset.collections["urlsV2"]
+    aliases = {u["alias"] for u in urls}
+    assert {dataset.public_code, dataset.private_code, dataset.emoji_code} <= aliases
+    assert not dataset.emoji_code.isascii()
+    assert any(u["private_stats"] for u in urls) and any(not u["private_stats"] for u in urls)
+    assert any("owner_id" not in u for u in urls)
+    assert len({u["owner_id"] for u in urls if "owner_id" in u}) == 3
+    assert dataset.collections["urls"][0]["_id"] == LEGACY_CODE
+
+    keys = dataset.collections["api-keys"]
+    main = [k for k in keys if k["token_hash"] == hashlib.sha256(dataset.api_key[5:].encode()).hexdigest()]
+    assert len(main) == 1 and main[0]["user_id"] == dataset.owner_id and "stats:read" in main[0]["scopes"]
+    assert all(re.fullmatch(r"[0-9a-f]{64}", k["token_hash"]) for k in keys)
+
+    clicks = dataset.collections["clicks"]
+    assert all(dataset.start <= c["clicked_at"] < ANCHOR for c in clicks)
+    assert all(c["clicked_at"].microsecond % 1000 == 0 and c["clicked_at"].tzinfo is None for c in clicks)
+    referrers = Counter("absent" if "referrer" not in c else repr(c["referrer"]) for c in clicks)
+    assert referrers["None"] and referrers["''"] and referrers["absent"]
+    assert any(c.get("bot_name") for c in clicks) and any(c.get("bot_name") is None for c in clicks)
+    assert any("user_agent" not in c for c in clicks) and any("city" not in c for c in clicks)
+    assert len({c["browser"] for c in clicks}) >= 6 and len({c["country"] for c in clicks}) >= 8
+    assert _clicks(dataset, short_code=LEGACY_CODE) and _clicks(dataset, short_code=dataset.emoji_code)
+
+
+def test_host_page_and_host_404(client, dataset):
+    resp = client.simulate_get("/")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"] == "text/html; charset=utf-8"
+    assert "spoo_export_plugin demo" in resp.text and ROUTE in resp.text and dataset.api_key in resp.text
+    resp = client.simulate_get("/elsewhere")
+    assert resp.status_code == 404 and resp.headers["content-type"].startswith("text/plain")
+
+
+def test_printed_key_exports_the_owners_clicks(client, dataset):
+    text = demo.banner(dataset, BASE)
+    key = re.search(r"API key of the demo owner.*?: (spoo_\S+)", text).group(1)
+    assert key == dataset.api_key
+    resp = _get(client, {"format": "json", "scope": "all", "group_by": "short_code,browser,referrer,city"}, key)
+    assert resp.status_code == 200, resp.text
+    body = resp.json
+    mine = _clicks(dataset, owner_id=dataset.owner_id)
+    assert body["summary"]["total_clicks"] == len(mine) > 100
+    assert body["summary"]["unique_clicks"] == _uniques(mine)
+    for dim, field in (("short_code", None), ("browser", "browser"), ("referrer", "referrer"), ("city", "city")):
+        expected = Counter(c["meta"]["short_code"] if field is None else _label(c, field) for c in mine)
+        assert {row[dim]: row["clicks"] for row in body["breakdowns"][dim]} == dict(expected)
+    assert "Direct" in {row["referrer"] for row in body["breakdowns"]["referrer"]}
+    assert "Unknown" in {row["city"] for row in body["breakdowns"]["city"]}
+
+
+def test_dashboard_request_of_seven_dimensions(client, dataset):
+    resp = _get(client, {"format": "json", "scope": "all", "group_by": demo.DASHBOARD_GROUP_BY,
+                         "start_date": dataset.start.isoformat() + "Z", "end_date": ANCHOR.isoformat() + "Z"},
+                dataset.api_key)
+    assert resp.status_code == 200, resp.text
+    body = resp.json
+    dims = demo.DASHBOARD_GROUP_BY.split(",")
+    assert set(body["breakdowns"]) == set(dims) | {f"time,{d}" for d in dims[1:]}
+    mine = _clicks(dataset, owner_id=dataset.owner_id)
+    assert body["granularity"] == "day"
+    assert len(body["breakdowns"]["time"]) == 61  # every day from start to the anchor, zeros included
+    for dim in dims:
+        assert sum(row["clicks"] for row in body["breakdowns"][dim]) == len(mine)
+        if dim != "time":
+            assert sum(row["clicks"] for row in body["breakdowns"][f"time,{dim}"]) == len(mine)
+    by_os = Counter(_label(c, "os") for c in mine)
+    assert {row["os"]: row["clicks"] for row in body["breakdowns"]["os"]} == dict(by_os)
+
+
+def test_anonymous_links_and_access_rules(client, dataset):
+    for code in (dataset.public_code, dataset.emoji_code, LEGACY_CODE):
+        resp = _get(client, {"format": "json", "scope": "anon", "short_code": code})
+        assert resp.status_code == 200, (code, resp.text)
+        expected = _clicks(dataset, short_code=code)
+        assert resp.json["summary"]["total_clicks"] == len(expected)
+        assert resp.json["summary"]["unique_clicks"] == _uniques(expected)
+    private = {"format": "json", "scope": "anon", "short_code": dataset.private_code}
+    assert _get(client, private).status_code == 401
+    assert _get(client, private, dataset.other_keys["second_owner"]).status_code == 403
+    resp = _get(client, private, dataset.api_key)
+    assert resp.status_code == 200
+    assert resp.json["summary"]["total_clicks"] == len(_clicks(dataset, short_code=dataset.private_code))
+    for name, status in (("revoked", 401), ("expired", 401), ("no_scope", 403)):
+        assert _get(client, {"format": "json", "scope": "all"}, dataset.other_keys[name]).status_code == status
+    resp = _get(client, {"format": "json", "scope": "all", "exclude_bots": "true"}, dataset.api_key)
+    humans = [c for c in _clicks(dataset, owner_id=dataset.owner_id) if not c.get("bot_name")]
+    assert resp.json["summary"]["total_clicks"] == len(humans)
+
+
+MEDIA_TYPES = {"json": "application/json", "xml": "application/xml", "csv": "application/zip",
+               "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def test_printed_curl_commands_work(client, dataset):
+    commands = [line for line in demo.banner(dataset, BASE).splitlines() if line.startswith("curl ")]
+    formats = set()
+    assert len(commands) == len(demo.curl_commands(dataset, BASE)) >= 8
+    for command in commands:
+        args = shlex.split(command)
+        url = urlsplit(args[-1])
+        assert (url.scheme, url.netloc, url.path) == ("http", "127.0.0.1:8000", ROUTE)
+        headers = dict(h.split(": ", 1) for flag, h in zip(args, args[1:]) if flag == "-H")
+        resp = client.simulate_get(url.path, query_string=url.query, headers=headers)
+        fmt = re.search(r"format=(\w+)", url.query).group(1)
+        if f"short_code={dataset.private_code}" in url.query and "Authorization" not in headers:
+            assert resp.status_code == 401
+            continue
+        assert resp.status_code == 200, (command, resp.text)
+        assert resp.headers["content-type"] == MEDIA_TYPES[fmt]
+        formats.add(fmt)
+    assert formats == set(MEDIA_TYPES)
+    assert any("group_by=" + demo.DASHBOARD_GROUP_BY in c for c in commands)
+    assert any("scope=anon" in c and dataset.public_code in c and "Authorization" not in c for c in commands)
+
+
+
+@pytest.mark.slow
+def test_demo_command_serves_over_http(tmp_path):
+    port = unused_port()
+    script = Path(sys.executable).with_name("spoo-export")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "spoo_export_plugin.ops.cli"]
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    env["HOME"] = str(tmp_path)
+    out = (tmp_path / "stdout").open("w+")
+    proc = subprocess.Popen(command + ["demo", "--port", str(port), "--workers", "2"], stdout=out,
+                            stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        text = ""
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "stdout").read_text()
+            text = (tmp_path / "stdout").read_text()
+            if "API key" in text:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+                        assert resp.status == 200
+                        break
+                except OSError:
+                    pass
+            time.sleep(0.2)
+        else:
+            pytest.fail("the demo did not answer within 60 s:\n" + text)
+        key = re.search(r"API key of the demo owner.*?: (spoo_\S+)", text).group(1)
+        anchor = datetime.strptime(re.search(r"to (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", text).group(1), "%Y-%m-%d %H:%M")
+        expected = build_dataset(anchor)  # the same documents the workers seeded after the fork
+        assert key == expected.api_key
+        mine = _clicks(expected, owner_id=expected.owner_id)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{ROUTE}?format=json&scope=all&group_by=browser",
+                                         headers={"Authorization": f"Bearer {key}"})
+        for _ in range(3):  # whichever worker answers has the same data
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                assert resp.status == 200
+                assert resp.headers["Content-Type"] == "application/json"
+                assert resp.headers["Content-Disposition"].startswith("attachment;")
+                body = json.loads(resp.read())
+            assert body["summary"]["total_clicks"] == len(mine)
+            assert body["summary"]["unique_clicks"] == _uniques(mine)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        out.close()
+    assert proc.returncode == 0, (tmp_path / "stdout").read_text()
+    assert not (tmp_path / ".gunicorn").exists()  # the control socket is disabled

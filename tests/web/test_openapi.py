@@ -1,0 +1,129 @@
+"""The OpenAPI 3.1 document: valid, served next to the route, and in step with the code
+(every parameter the parser reads, the formats' media types, the error shape)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from importlib import resources
+
+import falcon.testing
+import jsonschema
+import pytest
+
+from spoo_export_plugin import ExportMiddleware, ExportSettings, create_app
+from spoo_export_plugin.core import params
+from spoo_export_plugin.formats import FORMATS
+from spoo_export_plugin.web.openapi import load_document
+
+from ..factories import ROUTE, add_url, make_click
+
+PARAMETERS = {"format", "scope", "short_code", "start_date", "end_date", "group_by", "metrics", "timezone",
+              "granularity", "exclude_bots", "filters", "browser", "os", "country", "city", "referrer"}
+
+
+@pytest.fixture(scope="module")
+def document() -> dict:
+    return json.loads(resources.files("spoo_export_plugin.web").joinpath("openapi.json").read_text("utf-8"))
+
+
+def operation(document: dict) -> dict:
+    return document["paths"][ROUTE]["get"]
+
+
+def test_document_is_valid_openapi_3_1(document):
+    validator = pytest.importorskip("openapi_spec_validator")
+    assert document["openapi"].startswith("3.1")
+    validator.validate(document)  # raises on any violation
+
+
+def test_every_query_parameter_the_parser_reads_is_documented(document):
+    documented = {p["name"]: p for p in operation(document)["parameters"]}
+    assert set(documented) == PARAMETERS
+    assert all(p["in"] == "query" and p["description"] for p in documented.values())
+    assert [n for n, p in documented.items() if p["required"]] == ["format"]
+    # the parser's own source names exactly these parameters
+    source = inspect.getsource(params)
+    read = set(re.findall(r'params, "(\w+)"', source)) | set(params.FILTER_DIMENSIONS)
+    assert read == PARAMETERS
+
+
+@pytest.mark.parametrize("name, values, blank_ok", [
+    ("format", tuple(FORMATS), False),
+    ("scope", params.SCOPES, True),
+    ("granularity", params.GRANULARITIES, True),
+    ("exclude_bots", ("true", "false", "1", "0", "TRUE", "False"), True),
+])
+def test_choice_patterns_accept_exactly_what_the_parser_accepts(document, name, values, blank_ok):
+    schema = next(p["schema"] for p in operation(document)["parameters"] if p["name"] == name)
+    pattern = re.compile(schema["pattern"])
+    for value in values:
+        assert pattern.search(value) and pattern.search(f" \t{value}\u3000")
+    assert bool(pattern.search("")) is blank_ok
+    for wrong in ("nope", "json json", "x" + str(values[0]), "\x00" + str(values[0])):
+        assert not pattern.search(wrong)
+
+
+def test_responses_media_types_headers_and_error_schema(document):
+    responses = operation(document)["responses"]
+    assert set(responses) == {"200", "400", "401", "403", "404", "429", "503"}
+    assert set(responses["200"]["content"]) == {f.media_type for f in FORMATS.values()}
+    assert len(responses["200"]["content"]) == 4
+    for status, response in responses.items():
+        assert {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} <= set(response["headers"])
+        if status != "200":
+            assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+        assert ("Retry-After" in response["headers"]) is (status in ("429", "503"))
+    error = document["components"]["schemas"]["Error"]
+    assert error["required"] == ["error", "param"] and error["additionalProperties"] is False
+    headers = document["components"]["headers"]
+    assert all(headers[h]["required"] for h in headers)
+
+
+def _resolve(document: dict, name: str) -> dict:
+    """The named component schema with its references inlined (for jsonschema)."""
+    schemas = document["components"]["schemas"]
+    text = json.dumps(schemas[name])
+    for other in schemas:
+        text = text.replace(json.dumps({"$ref": f"#/components/schemas/{other}"}), json.dumps(schemas[other]))
+    return json.loads(text)
+
+
+def test_real_responses_match_the_schemas(db, document):
+    add_url(db, "abc", None)
+    from datetime import datetime
+    db.clicks.insert_many([make_click("abc", None, datetime(2025, 3, 9, h), browser=b) for h, b in
+                           ((6, "Chrome"), (7, "Firefox"), (8, None))])
+    client = falcon.testing.TestClient(create_app(ExportSettings(database=db, anonymous_limits="1000/minute")))
+    ok = client.simulate_get(ROUTE, params={"format": "json", "scope": "anon", "short_code": "abc",
+                                            "start_date": "2025-03-09", "end_date": "2025-03-10",
+                                            "group_by": "time,browser,referrer"})
+    assert ok.status_code == 200
+    jsonschema.validate(ok.json, _resolve(document, "Report"))
+    with pytest.raises(jsonschema.ValidationError):  # the schema is not vacuous
+        jsonschema.validate({**ok.json, "summary": {"total_clicks": "3"}}, _resolve(document, "Report"))
+    bad = client.simulate_get(ROUTE, params={"format": "json", "scope": "anon", "short_code": "abc",
+                                             "timezone": "Nowhere/Land"})
+    assert bad.status_code == 400
+    jsonschema.validate(bad.json, _resolve(document, "Error"))
+
+
+def test_served_next_to_the_route_with_the_configured_route(db):
+    client = falcon.testing.TestClient(create_app(ExportSettings(database=db, route="/stats/export")))
+    resp = client.simulate_get("/stats/export/openapi.json")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"] == "application/json"
+    assert list(resp.json["paths"]) == ["/stats/export"]
+    assert resp.json["paths"]["/stats/export"] == load_document()["paths"][ROUTE]
+
+
+def test_served_through_the_middleware_and_host_untouched(db):
+    def host(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"host"]
+
+    client = falcon.testing.TestClient(ExportMiddleware(host, ExportSettings(database=db)))
+    resp = client.simulate_get(ROUTE + "/openapi.json")
+    assert resp.status_code == 200 and resp.json["openapi"] == "3.1.0"
+    assert client.simulate_get("/openapi.json").text == "host"
