@@ -28,7 +28,8 @@ __all__ = [
 
 # Module paths documented before the package had layers; they stay importable as the same modules.
 from .access import auth as _auth  # noqa: E402
+from .ops import cli as _cli  # noqa: E402  (the console script's old home; it imports nothing else)
 
-DOCUMENTED_ALIASES = {"auth": _auth, "errors": _errors, "guard": _guard, "openapi": _openapi}
+DOCUMENTED_ALIASES = {"auth": _auth, "cli": _cli, "errors": _errors, "guard": _guard, "openapi": _openapi}
 for _name, _module in DOCUMENTED_ALIASES.items():
     _sys.modules.setdefault(f"{__name__}.{_name}", _module)

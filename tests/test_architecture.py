@@ -31,6 +31,7 @@ def test_public_api_is_importable_as_spec_says():
     ("spoo_export_plugin.errors", "spoo_export_plugin.web.errors", "install"),
     ("spoo_export_plugin.openapi", "spoo_export_plugin.web.openapi", "OpenAPIResource"),
     ("spoo_export_plugin.auth", "spoo_export_plugin.access.auth", "Authenticator"),
+    ("spoo_export_plugin.cli", "spoo_export_plugin.ops.cli", "main"),
 ])
 def test_documented_module_paths_still_import_the_same_objects(old, new, name):
     assert getattr(importlib.import_module(old), name) is getattr(importlib.import_module(new), name)

@@ -1,7 +1,7 @@
 """Settings on the command line: one ``--flag`` per :class:`ExportSettings` field.
 
 Every value comes from a flag, else from its ``SPOO_EXPORT_*`` environment variable, else
-the default: flags override the environment. README.md's Configuration table lists them all
+the default: flags override the environment. docs/configuration.md's table lists them all
 (a test checks that every setting is there).
 """
 
