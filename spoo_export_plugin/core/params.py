@@ -155,7 +155,7 @@ def _list(params: Mapping[str, QueryValue], name: str) -> list[str]:
     if raw is None:
         return []
     chunks = [raw] if isinstance(raw, str) else list(raw)
-    items: list[str] = []
+    items: dict[str, None] = {}  # an ordered set: linear de-duplication, whatever the length
     for chunk in chunks:
         for item in chunk.split(","):
             item = item.strip()
@@ -163,11 +163,10 @@ def _list(params: Mapping[str, QueryValue], name: str) -> list[str]:
                 continue
             if len(item) > MAX_VALUE_LENGTH:
                 raise BadRequest(f"a value of {name} is too long", name)
-            if item not in items:
-                items.append(item)
-    if len(items) > MAX_FILTER_VALUES:
-        raise BadRequest(f"{name} lists too many values (at most {MAX_FILTER_VALUES})", name)
-    return items
+            items[item] = None
+            if len(items) > MAX_FILTER_VALUES:  # refused as soon as it is known, not after the whole list
+                raise BadRequest(f"{name} lists too many values (at most {MAX_FILTER_VALUES})", name)
+    return list(items)
 
 
 def _bool(params: Mapping[str, QueryValue], name: str) -> bool:
@@ -217,11 +216,10 @@ def _date(params: Mapping[str, QueryValue], name: str) -> Optional[datetime]:
 
 def _filters(params: Mapping[str, QueryValue], scope: str,
              short_codes: Sequence[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    merged: dict[str, list[str]] = {}
+    merged: dict[str, dict[str, None]] = {}  # ordered sets: linear de-duplication
 
     def add(dim: str, values: Sequence[str]) -> None:
-        bucket = merged.setdefault(dim, [])
-        bucket.extend(v for v in values if v not in bucket)
+        merged.setdefault(dim, {}).update(dict.fromkeys(values))
 
     raw = _single(params, "filters")
     if raw:
