@@ -25,7 +25,9 @@ _options = _gunicorn_options(_os.environ)
 bind = _options["bind"]
 workers = _options["workers"]
 threads = _options["threads"]
-worker_class = _options["worker_class"]  # gthread: a slow download does not block the worker
+# gthread with request heads gathered in the main loop and idle limits on every thread's socket
+# (spoo_export_plugin.ops.worker): SPOO_EXPORT_HEADER_TIMEOUT, SPOO_EXPORT_SEND_TIMEOUT_SECONDS.
+worker_class = _options["worker_class"]
 timeout = _options["timeout"]
 graceful_timeout = _options["graceful_timeout"]
 keepalive = _options["keepalive"]

@@ -82,6 +82,10 @@ class ExportSettings:
     max_concurrent_exports: int = 4
     # Retry-After sent with 503 answers.
     retry_after_seconds: int = 5
+    # A client that makes no progress reading the response (or sending its request) for this long
+    # is cut off, freeing its thread and export slot. Applied by `spoo-export serve` and the
+    # shipped gunicorn config (their worker class); other servers need their own (docs/deploy.md).
+    send_timeout_seconds: int = 30
 
     # Write a UTF-8 byte-order mark at the start of each CSV (helps old Excel versions).
     csv_bom: bool = False
@@ -121,7 +125,7 @@ class ExportSettings:
         if self.authenticator is None and (self.jwt_secret or self.jwt_public_key):
             _check_jwt_values(self)
         for name in ("row_cap", "max_buckets", "max_time_ms", "server_selection_timeout_ms",
-                     "max_concurrent_exports", "retry_after_seconds"):
+                     "max_concurrent_exports", "retry_after_seconds", "send_timeout_seconds"):
             if int(getattr(self, name)) < 1:
                 raise ConfigurationError(f"{name} must be a positive integer")
         if self.trusted_proxies < 0:

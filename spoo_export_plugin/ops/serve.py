@@ -8,6 +8,7 @@ Every setting comes from a flag, else a ``SPOO_EXPORT_*`` variable, else its def
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
 from ..core.exceptions import ConfigurationError
-from ..core.settings import ENV_PREFIX, ExportSettings
+from ..core.settings import ENV_PREFIX, ExportSettings, _convert
 from ..web.app import check_composable
 from .cli_settings import add_setting_flags, settings_from_args
 
@@ -41,7 +42,10 @@ class ServerOption:
 SERVER_OPTIONS = (
     ServerOption("bind", "127.0.0.1:8000", str, "address to listen on (`HOST:PORT` or `unix:PATH`)"),
     ServerOption("workers", 2, int, "worker processes (each has its own export cap and MongoDB pool)"),
-    ServerOption("threads", 4, int, "threads per worker (`gthread` workers); keep it >= `max_concurrent_exports`"),
+    ServerOption("threads", 8, int, "threads per worker; keep it above `max_concurrent_exports`, so a full "
+                                    "export cap still leaves threads to answer 503s and cheap requests"),
+    ServerOption("header_timeout", 10, int, "seconds a connection gets to send its request line and headers; "
+                                            "waiting connections hold no thread"),
     ServerOption("timeout", 120, int, "seconds a worker may stay silent before gunicorn restarts it; "
                                       "keep it above `max_time_ms`"),
     ServerOption("graceful_timeout", 30, int, "seconds running exports get to finish on shutdown or reload"),
@@ -62,21 +66,41 @@ def _conf_value(option: ServerOption, raw: Optional[str]) -> Any:
         raise ConfigurationError(f"{option.env}/{option.flag}={raw!r} is not valid") from None
 
 
-def gunicorn_options(environ: Mapping[str, str], given: Optional[Mapping[str, Optional[str]]] = None) -> dict[str, Any]:
-    """gunicorn settings from flags (``given``), else the environment, else the defaults."""
+def send_timeout_from_env(environ: Mapping[str, str]) -> int:
+    """``SPOO_EXPORT_SEND_TIMEOUT_SECONDS`` as :class:`ExportSettings` reads it (for the host config)."""
+    default = next(f.default for f in dataclasses.fields(ExportSettings) if f.name == "send_timeout_seconds")
+    raw = environ.get(ENV_PREFIX + "SEND_TIMEOUT_SECONDS")
+    value = default if raw is None else _convert("send_timeout_seconds", raw, default)
+    if value < 1:
+        raise ConfigurationError("send_timeout_seconds must be a positive integer")
+    return value
+
+
+def gunicorn_options(environ: Mapping[str, str], given: Optional[Mapping[str, Optional[str]]] = None, *,
+                     send_timeout: Optional[int] = None) -> dict[str, Any]:
+    """gunicorn settings from flags (``given``), else the environment, else the defaults.
+
+    ``send_timeout`` is the settings' ``send_timeout_seconds``; without it the environment's.
+    """
     given = given or {}
     values = {o.name: _conf_value(o, given.get(o.name) if given.get(o.name) is not None else environ.get(o.env))
               for o in SERVER_OPTIONS}
-    for name in ("workers", "threads"):
+    for name in ("workers", "threads", "header_timeout"):
         if values[name] < 1:
             raise ConfigurationError(f"{name} must be at least 1")
+    from .worker import ExportWorker  # needs gunicorn (the `server` extra); `spoo-export --help` does not
+
+    worker = ExportWorker.configured(header_timeout=values["header_timeout"],
+                                     send_timeout=send_timeout if send_timeout is not None
+                                     else send_timeout_from_env(environ))
     if not isinstance(logging.getLevelName(str(values["log_level"]).upper()), int):
         raise ConfigurationError(f"unknown log level {values['log_level']!r}")
     return {
         "bind": [values["bind"]],
         "workers": values["workers"],
         "threads": values["threads"],
-        "worker_class": "gthread",
+        # gthread, with request heads gathered in the main loop and idle limits (ops/worker.py)
+        "worker_class": worker,
         "timeout": values["timeout"],
         "graceful_timeout": values["graceful_timeout"],
         "keepalive": values["keepalive"],
@@ -88,6 +112,16 @@ def gunicorn_options(environ: Mapping[str, str], given: Optional[Mapping[str, Op
         "control_socket_disable": True,
         "proc_name": "spoo-export",
     }
+
+
+def thread_warning(threads: int, settings: ExportSettings) -> Optional[str]:
+    """Exports held by stalled clients pin at most ``max_concurrent_exports`` threads: leave more."""
+    if threads > settings.max_concurrent_exports:
+        return None
+    return (f"threads={threads} does not exceed max_concurrent_exports={settings.max_concurrent_exports}: "
+            "while every export slot is busy (or held by clients that stopped reading, for up to "
+            f"send_timeout_seconds={settings.send_timeout_seconds}) no thread is left to answer 503 or "
+            "cheap requests; use more threads or a lower cap")
 
 
 def configure_logging(level: str) -> None:
@@ -140,8 +174,9 @@ def run(args: argparse.Namespace) -> int:
     given = {o.name: getattr(args, "server_" + o.name, None) for o in SERVER_OPTIONS}
     try:
         settings = settings_from_args(args)
-        options = gunicorn_options(os.environ, given)
+        options = gunicorn_options(os.environ, given, send_timeout=settings.send_timeout_seconds)
         check_composable(settings)  # a bad JWT key or rate-limit storage: one line here, not in every worker
+        warning = thread_warning(options["threads"], settings)
     except ConfigurationError as exc:
         sys.stderr.write(f"spoo-export: error: {exc}\n")
         return EXIT_BAD_INPUT
@@ -149,11 +184,13 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write("spoo-export: error: serve needs --mongodb-uri or SPOO_EXPORT_MONGODB_URI\n")
         return EXIT_BAD_INPUT
     configure_logging(options["loglevel"])
+    if warning:
+        logging.getLogger("spoo_export_plugin.server").warning(warning)
     _application_class()(settings, options).run()
     return 0
 
 
 def markdown_rows() -> list[str]:
-    """README rows for the server options (the settings' rows come from cli_settings)."""
+    """docs/configuration.md rows for the server options (the settings' rows come from cli_settings)."""
     return [f"| `{o.flag}` | `{o.env}` | {f'`{o.default}`' if o.default != '' else ''} | {o.help} |"
             for o in SERVER_OPTIONS]

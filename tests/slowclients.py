@@ -1,0 +1,136 @@
+"""Slow and hostile clients against a running server, over loopback.
+
+Used by tests/ops/test_slow_clients.py (against ``spoo-export serve``, and nginx in front of
+it) and usable by hand against any server: readers that request a large export and stop
+reading, connections that never finish their request head, and timed probes meanwhile.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from .factories import add_url, make_click
+
+BIG = "big"
+SMALL = "small"
+#: A real city field can hold 2,000 characters; long labels make a large response.
+LONG_LABEL = 2_000
+START, END = "2025-03-01", "2025-03-02T23:59:59"
+
+
+def seed(db: Any, *, big_clicks: int = 2_000) -> None:
+    """A public link whose export is large (one row per click, long city names) and a small one."""
+    add_url(db, BIG)
+    add_url(db, SMALL)
+    start = datetime(2025, 3, 1)
+    db.clicks.insert_many([make_click(BIG, None, start + timedelta(seconds=20 * i),
+                                      city=f"{i:06d}" + "c" * (LONG_LABEL - 6))
+                           for i in range(big_clicks)])
+    db.clicks.insert_many([make_click(SMALL, None, start + timedelta(hours=i)) for i in range(5)])
+
+
+def export_path(route: str, short_code: str, group_by: str) -> str:
+    return (f"{route}?format=json&scope=anon&short_code={short_code}&group_by={group_by}"
+            f"&start_date={START}&end_date={END}")
+
+
+def request_bytes(path: str, *, host: str = "localhost") -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+
+
+@dataclass
+class StalledReader:
+    """Sent a full request for a large export, read only the status line, then stopped reading."""
+
+    sock: socket.socket
+    status: int
+
+
+def stalled_reader(port: int, path: str, *, timeout: float = 60.0) -> StalledReader:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the server backs up
+    sock.settimeout(timeout)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(request_bytes(path))
+    first = sock.recv(12)  # "HTTP/1.1 200"
+    return StalledReader(sock, int(first[9:12]) if first.startswith(b"HTTP/1.") else 0)
+
+
+def half_sent(port: int, route: str) -> socket.socket:
+    """A request line and one header, then silence (no blank line ends the head)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(f"GET {route}?format=json HTTP/1.1\r\nHost: localhost\r\n".encode())
+    return sock
+
+
+@dataclass
+class Probe:
+    path: str
+    status: int
+    seconds: float
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def probe(port: int, path: str, *, method: str = "GET", limit: float = 10.0) -> Probe:
+    """One normal request, read to the end; status 0 when nothing came back within ``limit``."""
+    started = time.monotonic()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=limit) as sock:
+            sock.sendall(request_bytes(path).replace(b"GET ", method.encode() + b" ", 1))
+            data = bytearray()
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return Probe(path, 0, time.monotonic() - started)
+    head = bytes(data).split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    status = int(head[0][9:12]) if head and head[0].startswith("HTTP/1.") else 0
+    headers = dict(line.split(": ", 1) for line in head[1:] if ": " in line)
+    return Probe(path, status, time.monotonic() - started, {k.lower(): v for k, v in headers.items()})
+
+
+def closed_by_peer(sock: socket.socket, within: float) -> tuple[str, float, int]:
+    """Read and discard until the server ends the connection: ("reset" | "eof" | "open", seconds, bytes).
+
+    A server that gives up on a stalled reader resets the connection; one that finished the
+    response closes it normally ("eof").
+    """
+    started = time.monotonic()
+    deadline = started + within
+    received = 0
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return "open", time.monotonic() - started, received
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(1 << 20)
+        except TimeoutError:
+            return "open", time.monotonic() - started, received
+        except OSError:  # ECONNRESET (or EPIPE): the server cut it off
+            return "reset", time.monotonic() - started, received
+        if not chunk:
+            return "eof", time.monotonic() - started, received
+        received += len(chunk)
+
+
+def kept_alive_then_half_sent(port: int, route: str) -> socket.socket:
+    """One complete keep-alive request answered, then half of a second request on the same connection."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(f"GET {route}/openapi.json HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+    data = bytearray()
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, body = bytes(data).split(b"\r\n\r\n", 1)
+    length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    sock.sendall(f"GET {route}?format=json HTTP/1.1\r\nHost: localhost\r\n".encode())
+    return sock
