@@ -75,7 +75,7 @@ class DeadlineSocket(socket.socket):
             super().setblocking(False)
 
     def sendall(self, data: Any, flags: int = 0) -> None:
-        if self.gettimeout() == 0.0:  # the poller's side never sends; keep socket's own behaviour
+        if self.gettimeout() != self.idle:  # non-blocking, or a caller's own timeout: socket's behaviour
             return super().sendall(data, flags)
         with memoryview(data) as view, view.cast("B") as pending:
             sent, total = 0, len(pending)
@@ -85,10 +85,21 @@ class DeadlineSocket(socket.socket):
                 except TimeoutError:
                     raise self._stalled("stopped reading the response") from None
 
+    def sendfile(self, file: Any, offset: int = 0, count: Optional[int] = None) -> int:
+        """socket.sendfile already waits per chunk (progress); only the error is made ours."""
+        try:
+            return super().sendfile(file, offset, count)
+        except TimeoutError:
+            if self.gettimeout() != self.idle:
+                raise
+            raise self._stalled("stopped reading the response") from None
+
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         try:
             return super().recv(bufsize, flags)
         except TimeoutError:
+            if self.gettimeout() != self.idle:  # e.g. gunicorn's own linger with its 2 s timeout
+                raise
             raise self._stalled("stopped sending its request") from None
 
     def _stalled(self, what: str) -> StalledPeer:

@@ -110,6 +110,25 @@ def test_a_peer_that_stops_reading_is_given_up_after_the_idle_time(pair):
     assert 0.5 <= time.monotonic() - started < 10
 
 
+def test_sendfile_to_a_peer_that_stops_reading_is_given_up_too(pair, tmp_path):
+    """gunicorn sends wsgi.file_wrapper bodies with sendfile(): the same limit, the same error."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"z" * (32 << 20))
+    server, _peer = pair
+    with big.open("rb") as f, pytest.raises(StalledPeer):
+        server.sendfile(f)
+    assert server.stalled
+
+
+def test_a_callers_own_timeout_keeps_socket_behaviour(pair):
+    """gunicorn's graceful close reads with its own short timeout: that is no stalled client."""
+    server, _peer = pair
+    server.settimeout(0.1)
+    with pytest.raises(TimeoutError) as caught:
+        server.recv(10)
+    assert not isinstance(caught.value, StalledPeer) and not server.stalled
+
+
 def test_a_slow_reader_that_keeps_reading_is_served_past_the_idle_time(open_pair):
     server, peer = open_pair
     payload = b"y" * (12 << 20)  # well beyond what loopback buffers absorb (~3 MB)
