@@ -15,8 +15,9 @@ from typing import Any, Optional
 from zoneinfo import ZoneInfo
 
 UTC = timezone.utc
-DIMENSIONS = ("time", "browser", "os", "country", "city", "referrer", "short_code")
-FILTER_ORDER = ("browser", "os", "country", "city", "referrer", "short_code")
+UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+DIMENSIONS = ("time", "browser", "os", "country", "city", "referrer", "short_code") + UTM
+FIELD_DIMENSIONS = ("browser", "os", "country", "city", "referrer", "short_code") + UTM
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,18 @@ class Query:
     granularity: Optional[str] = None
     group_by: tuple[str, ...] = ("time",)
     metrics: tuple[str, ...] = ("clicks", "unique_clicks")
-    #: dimension -> accepted labels (short_code included for scope=all)
+    #: dimension -> accepted labels (short_code included for scope=all); "url_id" -> URL ids (hex)
     filters: dict[str, list[str]] = field(default_factory=dict)
+    #: dimension -> labels whose clicks are left out (wins over filters)
+    exclude: dict[str, list[str]] = field(default_factory=dict)
     exclude_bots: bool = False
     row_cap: int = 100_000
+    #: the host's declared dimensions: name -> dotted field path
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def selection_order(self) -> tuple[str, ...]:
+        """The order filters and exclusions are listed in: built-in, UTM, declared, url_id."""
+        return FIELD_DIMENSIONS + tuple(self.extra) + ("url_id",)
 
 
 # ---------------------------------------------------------------- per-click facts
@@ -46,18 +55,43 @@ def click_instant(doc: dict[str, Any]) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
-def raw_value(doc: dict[str, Any], dim: str) -> Any:
+def raw_value(doc: dict[str, Any], dim: str, extra: Optional[dict[str, str]] = None) -> Any:
     if dim == "short_code":
         return (doc.get("meta") or {}).get("short_code")
+    if dim == "url_id":
+        value = (doc.get("meta") or {}).get("url_id")
+        return None if value is None else str(value)
+    if extra and dim in extra:  # a dotted path into sub-documents
+        node: Any = doc
+        for part in extra[dim].split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
     return doc.get(dim)
 
 
-def label(doc: dict[str, Any], dim: str) -> str:
+def label(doc: dict[str, Any], dim: str, extra: Optional[dict[str, str]] = None) -> str:
     """What a report shows for the click: the value, or Unknown (Direct for referrer)."""
-    value = raw_value(doc, dim)
+    value = raw_value(doc, dim, extra)
     if value is None or value == "":
         return "Direct" if dim == "referrer" else "Unknown"
     return value
+
+
+def redirect_ms(doc: dict[str, Any]) -> Optional[float]:
+    """The redirect time where it is a number (booleans and text are not)."""
+    value = doc.get("redirect_ms")
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """First and last millisecond of a local day, found by walking UTC minutes (offsets are whole minutes)."""
+    minute = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(days=1)
+    while minute.astimezone(zone).date() < day:
+        minute += timedelta(minutes=1)
+    first = minute
+    while minute.astimezone(zone).date() <= day:
+        minute += timedelta(minutes=1)
+    return first, minute - timedelta(milliseconds=1)
 
 
 def visitor(doc: dict[str, Any]) -> tuple[Any, Any]:
@@ -179,13 +213,16 @@ def selected(clicks: list[dict[str, Any]], q: Query) -> list[dict[str, Any]]:
             continue
         if q.exclude_bots and is_bot(doc):
             continue
-        if all(label(doc, dim) in values for dim, values in q.filters.items()):
+        if any(label(doc, dim, q.extra) in values for dim, values in q.exclude.items()):
+            continue
+        if all(label(doc, dim, q.extra) in values for dim, values in q.filters.items()):
             out.append(doc)
     return out
 
 
-def _metrics(docs: list[dict[str, Any]], metrics: tuple[str, ...]) -> dict[str, int]:
-    values = {"clicks": len(docs), "unique_clicks": len({visitor(d) for d in docs})}
+def _metrics(docs: list[dict[str, Any]], metrics: tuple[str, ...], whole: int) -> dict[str, Any]:
+    share = round(len(docs) / whole, 4) if whole else None
+    values = {"clicks": len(docs), "unique_clicks": len({visitor(d) for d in docs}), "share": share}
     return {m: values[m] for m in metrics}
 
 
@@ -200,11 +237,16 @@ def expected_export(clicks: list[dict[str, Any]], q: Query) -> dict[str, Any]:
     docs = selected(clicks, q)
     instants = [click_instant(d) for d in docs]
 
+    by_bucket: dict[str, int] = {}
+    for doc in docs:
+        text = time_label(click_instant(doc), granularity, zone)[1]
+        by_bucket[text] = by_bucket.get(text, 0) + 1
+
     def dim_rows(dim: str) -> list[dict[str, Any]]:
         groups: dict[str, list[dict[str, Any]]] = {}
         for doc in docs:
-            groups.setdefault(label(doc, dim), []).append(doc)
-        rows = [{dim: name, **_metrics(group, q.metrics)} for name, group in groups.items()]
+            groups.setdefault(label(doc, dim, q.extra), []).append(doc)
+        rows = [{dim: name, **_metrics(group, q.metrics, len(docs))} for name, group in groups.items()]
         rows.sort(key=lambda r: r[dim])
         rows.sort(key=lambda r: -len(groups[r[dim]]))  # stable: clicks desc, then label asc
         return rows
@@ -213,16 +255,16 @@ def expected_export(clicks: list[dict[str, Any]], q: Query) -> dict[str, Any]:
         groups: dict[str, list[dict[str, Any]]] = {}
         for doc in docs:
             groups.setdefault(time_label(click_instant(doc), granularity, zone)[1], []).append(doc)
-        return [{"time": text, **_metrics(groups.get(text, []), q.metrics)}
+        return [{"time": text, **_metrics(groups.get(text, []), q.metrics, len(docs))}
                 for text in all_buckets(q.start, q.end, granularity, zone)]
 
     def time_dim_rows(dim: str) -> list[dict[str, Any]]:
         groups: dict[tuple[datetime, str, str], list[dict[str, Any]]] = {}
         for doc in docs:
             key, text = time_label(click_instant(doc), granularity, zone)
-            groups.setdefault((key, text, label(doc, dim)), []).append(doc)
+            groups.setdefault((key, text, label(doc, dim, q.extra)), []).append(doc)
         order = sorted(groups, key=lambda k: (k[0], -len(groups[k]), k[2]))
-        return [{"time": k[1], dim: k[2], **_metrics(groups[k], q.metrics)} for k in order]
+        return [{"time": k[1], dim: k[2], **_metrics(groups[k], q.metrics, by_bucket[k[1]])} for k in order]
 
     breakdowns: dict[str, list[dict[str, Any]]] = {}
     for dim in q.group_by:
@@ -242,10 +284,15 @@ def expected_export(clicks: list[dict[str, Any]], q: Query) -> dict[str, Any]:
         "granularity": granularity,
         "group_by": list(q.group_by),
         "metrics": list(q.metrics),
-        "filters": {dim: list(q.filters[dim]) for dim in FILTER_ORDER if q.filters.get(dim)},
+        "filters": {dim: list(q.filters[dim]) for dim in q.selection_order() if q.filters.get(dim)},
+        "exclude": {dim: list(q.exclude[dim]) for dim in q.selection_order() if q.exclude.get(dim)},
+        "exclude_bots": q.exclude_bots,
         "summary": {
             "total_clicks": len(docs),
             "unique_clicks": len({visitor(d) for d in docs}),
+            "unique_rate": round(len({visitor(d) for d in docs}) / len(docs), 4) if docs else None,
+            "avg_redirect_ms": (round(sum(timed) / len(timed), 1)
+                                if (timed := [v for d in docs if (v := redirect_ms(d)) is not None]) else None),
             "first_click": _iso(min(instants) if instants else None, zone),
             "last_click": _iso(max(instants) if instants else None, zone),
             "truncated": bool(truncated),

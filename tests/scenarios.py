@@ -26,6 +26,9 @@ ABSENT = object()  # a field left out of the document
 OWNER_A = ObjectId("650000000000000000000001")
 OWNER_B = ObjectId("650000000000000000000002")
 URLS = {"a1": OWNER_A, "a2": OWNER_A, "ü🙂": OWNER_A, "b1": OWNER_B}
+URL_IDS = {code: ObjectId(f"6600000000000000000000{i:02x}") for i, code in enumerate(sorted(URLS))}
+#: The host's declared dimension in every scenario: a nested field.
+EXTRA = {"device": "ua_info.device"}
 
 ZONES = ("UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham")
 #: UTC instants where each zone's offset changes (2025), where most clicks are placed.
@@ -38,6 +41,8 @@ ZONE_ANCHORS = {
     "Australia/Lord_Howe": (datetime(2025, 4, 5, 15, 0, tzinfo=UTC), datetime(2025, 10, 4, 15, 30, tzinfo=UTC)),
     "Pacific/Chatham": (datetime(2025, 4, 5, 14, 0, tzinfo=UTC), datetime(2025, 9, 27, 14, 0, tzinfo=UTC)),
 }
+#: Ranges end before this (the app reads an end after now as now, which the oracle cannot know).
+LATEST_END = datetime(2026, 6, 1, tzinfo=UTC)
 #: Anchors for any zone: a year end (week of Monday 2025-12-29) and everyone else's changes.
 ANCHORS = (datetime(2025, 12, 31, 23, 30, tzinfo=UTC),) + tuple(
     a for anchors in ZONE_ANCHORS.values() for a in anchors)
@@ -50,8 +55,14 @@ REFERRERS = ("https://google.com", "https://t.co/x", "Direct", None, "", ABSENT)
 IPS = ("203.0.113.1", "203.0.113.2", "2001:db8::1", "", None, ABSENT)
 AGENTS = ("Mozilla/5.0", "curl/8.0", None, ABSENT)
 BOTS = (None, None, None, "", ABSENT, "Googlebot")
+SOURCES = ("newsletter", "twitter", "Twitter", "", None, ABSENT, ABSENT)
+CAMPAIGNS = ("spring", "launch", None, ABSENT, ABSENT)
+MEDIUMS = ("email", "social", ABSENT)
+DEVICES = ("mobile", "desktop", "", None, ABSENT)
+#: redirect_ms as stored: numbers (exact in binary, so sums do not depend on order), and not-numbers
+REDIRECTS = (7, 12, 30, 7.5, 12.25, 0, None, "12", True, ABSENT)
 FIELD_POOLS = {"browser": BROWSERS, "os": OSES, "country": COUNTRIES, "city": CITIES,
-               "referrer": REFERRERS}
+               "referrer": REFERRERS, "utm_source": SOURCES, "utm_campaign": CAMPAIGNS, "utm_medium": MEDIUMS}
 #: Values a filter may ask for: real ones, the Unknown/Direct labels, one nobody has.
 FILTER_VALUES = {
     "browser": ("Chrome", "Firefox", "chrome", "Unknown", "Opera", ""),
@@ -60,7 +71,12 @@ FILTER_VALUES = {
     "city": ("New York", "Berlin", "Unknown"),
     "referrer": ("https://google.com", "Direct", "https://t.co/x", ""),
     "short_code": ("a1", "a2", "ü🙂", "b1", "zz", "Unknown"),
+    "utm_source": ("newsletter", "Twitter", "Unknown"),
+    "utm_campaign": ("spring", "Unknown", "summer"),
+    "device": ("mobile", "desktop", "Unknown"),
+    "url_id": tuple(str(i) for i in URL_IDS.values()) + ("6600000000000000000000ff",),
 }
+#: Exclusions draw from the same values (url_id only with scope=all, like short_code).
 
 #: Spans of the requested range, and the granularities worth asking for over each.
 SPANS = (
@@ -104,16 +120,22 @@ def click_docs(draw: Any, lo: datetime, hi: datetime, edges: tuple[datetime, ...
     owner = URLS[code] if draw(st.integers(0, 9)) else draw(st.sampled_from((OWNER_A, OWNER_B)))
     doc: dict[str, Any] = {
         "clicked_at": _ms(at.astimezone(UTC).replace(tzinfo=None)),  # MongoDB keeps milliseconds
-        "meta": {"url_id": ObjectId(), "short_code": code, "owner_id": owner},
-        "redirect_ms": 7,
+        "meta": {"url_id": URL_IDS[code], "short_code": code, "owner_id": owner},
     }
     if draw(st.integers(0, 19)) == 0:
         del doc["meta"]["short_code"]  # shows as Unknown in group_by=short_code
-    pools = dict(FIELD_POOLS, ip_address=IPS, user_agent=AGENTS, bot_name=BOTS)
+    if draw(st.integers(0, 19)) == 0:
+        del doc["meta"]["url_id"]  # no url_id filter selects it
+    pools = dict(FIELD_POOLS, ip_address=IPS, user_agent=AGENTS, bot_name=BOTS, redirect_ms=REDIRECTS)
     for name, pool in pools.items():
         value = draw(st.sampled_from(pool))
         if value is not ABSENT:
             doc[name] = value
+    device = draw(st.sampled_from(DEVICES))
+    if device is not ABSENT:
+        doc["ua_info"] = {"device": device}
+    elif draw(st.booleans()):
+        doc["ua_info"] = "not a document"  # the path reads nothing: Unknown
     return doc
 
 
@@ -127,6 +149,8 @@ def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000) -> Sce
     lead = draw(st.floats(-0.1, 1.1)) if span else 0.0
     start = _ms(anchor - span * lead + timedelta(milliseconds=draw(st.integers(-90_000, 90_000))))
     end = start + span
+    if end > LATEST_END:  # an end after now is read as now: keep ranges in the past, spans intact
+        start, end = start - (end - LATEST_END), LATEST_END
     granularity = draw(st.one_of(st.none(), st.sampled_from(grains)))
 
     margin = max(span / 4, timedelta(hours=2))
@@ -151,10 +175,11 @@ def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000) -> Sce
                     clicks[i][key] = src[key]
 
     scope = draw(st.sampled_from(("all", "all", "anon")))
-    dims = ["time", "browser", "os", "country", "city", "referrer"] + (["short_code"] if scope == "all" else [])
+    dims = ["time", "browser", "os", "country", "city", "referrer", "utm_source", "utm_campaign", "device"] + (
+        ["short_code"] if scope == "all" else [])
     group_by = draw(st.one_of(st.none(), st.lists(st.sampled_from(dims), min_size=1, max_size=7, unique=True)))
-    metrics = draw(st.one_of(st.none(), st.lists(st.sampled_from(("clicks", "unique_clicks")),
-                                                 min_size=1, max_size=2, unique=True)))
+    metrics = draw(st.one_of(st.none(), st.lists(st.sampled_from(("clicks", "unique_clicks", "share")),
+                                                 min_size=1, max_size=3, unique=True)))
 
     params: dict[str, Any] = {"format": "json", "scope": scope, "timezone": zone_name,
                               "start_date": _iso_param(draw, start), "end_date": _iso_param(draw, end)}
@@ -174,7 +199,7 @@ def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000) -> Sce
 
     filters: dict[str, list[str]] = {}
     json_filters: dict[str, list[str]] = {}
-    filter_dims = [d for d in FILTER_VALUES if scope == "all" or d != "short_code"]
+    filter_dims = [d for d in FILTER_VALUES if scope == "all" or d not in ("short_code", "url_id")]
     n_filters = draw(st.sampled_from((0, 0, 0, 1, 1, 2, 3)))
     for dim in draw(st.lists(st.sampled_from(filter_dims), min_size=n_filters, max_size=n_filters, unique=True)):
         values = draw(st.lists(st.sampled_from(FILTER_VALUES[dim]), min_size=1, max_size=3, unique=True))
@@ -190,12 +215,20 @@ def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000) -> Sce
             filters[dim] = wanted
     if json_filters:
         params["filters"] = json.dumps(json_filters)
+    exclusions: dict[str, list[str]] = {}
+    for dim in draw(st.lists(st.sampled_from(filter_dims), max_size=draw(st.sampled_from((0, 0, 1, 2))),
+                             unique=True)):
+        exclusions[dim] = draw(st.lists(st.sampled_from(FILTER_VALUES[dim]), min_size=1, max_size=2, unique=True))
+    if exclusions:
+        params["exclude"] = json.dumps(exclusions)
+    exclusions = {dim: [v for v in values if v] for dim, values in exclusions.items()}
 
     query = Query(scope=scope, start=start, end=end, timezone=zone_name,
                   owner_id=OWNER_A if scope == "all" else None, short_code=short_code,
                   granularity=granularity, group_by=tuple(group_by or ("time",)),
                   metrics=tuple(metrics or ("clicks", "unique_clicks")), filters=filters,
-                  exclude_bots=exclude in ("true", "1"), row_cap=row_cap)
+                  exclude={dim: values for dim, values in exclusions.items() if values},
+                  exclude_bots=exclude in ("true", "1"), row_cap=row_cap, extra=EXTRA)
     api_key = scope == "all" or draw(st.booleans())
     return Scenario(clicks, params, query, api_key)
 
@@ -216,6 +249,7 @@ def _iso_param(draw: Any, instant: datetime) -> str:
 
 def make_client(db: Any, **settings: Any) -> falcon.testing.TestClient:
     """The real app over ``db``, with rate limits far out of the way of test loops."""
+    settings.setdefault("extra_dimensions", EXTRA)
     settings.setdefault("authenticated_limits", "1000000/minute")
     settings.setdefault("anonymous_limits", "1000000/minute")
     return falcon.testing.TestClient(create_app(ExportSettings(database=db, **settings)))
@@ -225,7 +259,7 @@ def load(db: Any, clicks: list[dict[str, Any]]) -> str:
     """Empty the collections, insert URLs, a key for OWNER_A and the clicks; return the key."""
     for name in ("clicks", "urlsV2", "urls", "api-keys"):
         db[name].delete_many({})
-    db.urlsV2.insert_many([{"_id": ObjectId(), "alias": code, "owner_id": owner,
+    db.urlsV2.insert_many([{"_id": URL_IDS[code], "alias": code, "owner_id": owner,
                             "created_at": datetime(2024, 1, 1), "private_stats": False}
                            for code, owner in URLS.items()])
     if clicks:
@@ -246,7 +280,7 @@ def check(client: falcon.testing.TestClient, db: Any, scenario: Scenario) -> dic
     event("clicks counted: " + ("none" if not expected["summary"]["total_clicks"] else
                                 "1-5" if expected["summary"]["total_clicks"] <= 5 else "6+"))
     for key_name in ("scope", "timezone", "start_date", "end_date", "granularity", "group_by",
-                     "metrics", "filters", "summary"):
+                     "metrics", "filters", "exclude", "exclude_bots", "summary"):
         assert body[key_name] == expected[key_name], (key_name, body[key_name], expected[key_name],
                                                       scenario.params, scenario.clicks)
     assert body["short_code"] == scenario.params.get("short_code")

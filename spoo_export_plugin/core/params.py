@@ -12,16 +12,20 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Collection, Mapping, Optional, Sequence, Union
 
+from .dimensions import BUILTIN, TIME, URL_ID, UTM
 from .exceptions import BadRequest
-from .timezones import resolve_timezone
+from .timezones import get_zone, resolve_timezone
 
 SCOPES = ("all", "anon")
-DIMENSIONS = ("time", "browser", "os", "country", "city", "referrer", "short_code")
-FILTER_DIMENSIONS = ("browser", "os", "country", "city", "referrer", "short_code")
-METRICS = ("clicks", "unique_clicks")
+#: Dimensions every app has; a host may declare more (settings.extra_dimensions).
+DIMENSIONS = (TIME,) + BUILTIN + UTM
+#: Dimensions read from a click field: filters, exclusions and their comma parameters.
+FILTER_DIMENSIONS = BUILTIN + UTM
+METRICS = ("clicks", "unique_clicks", "share")
+DEFAULT_METRICS = ("clicks", "unique_clicks")
 GRANULARITIES = ("hour", "day", "week", "month")
 
 MAX_FILTER_VALUES = 1_000
@@ -32,6 +36,10 @@ _UNIX_SECONDS = re.compile(r"[+-]?[0-9]+(?:\.[0-9]*)?", re.ASCII)
 _BASIC_DATE = re.compile(r"[0-9]{8}", re.ASCII)
 # "T12:00:00 05:00": a '+' of a UTC offset that query-string decoding turned into a space.
 _SPACE_FOR_PLUS = re.compile(r"(T[0-9:.,]+) ([0-9]{2}(?::?[0-9]{2})?)$", re.ASCII)
+# A calendar date alone (2025-03-09 or 20250309) means that whole day in the request's timezone.
+_DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8}", re.ASCII)
+_OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}", re.ASCII)
+_MS = timedelta(milliseconds=1)
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}
 
@@ -48,12 +56,14 @@ class ExportRequest:
     start: Optional[datetime] = None
     end: Optional[datetime] = None
     group_by: tuple[str, ...] = ("time",)
-    metrics: tuple[str, ...] = METRICS
+    metrics: tuple[str, ...] = DEFAULT_METRICS
     timezone: str = "UTC"
     granularity: Optional[str] = None
     exclude_bots: bool = False
-    #: ``((dimension, (value, ...)), ...)`` in FILTER_DIMENSIONS order.
+    #: ``((dimension, (value, ...)), ...)`` in dimension order, ``url_id`` last.
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: Clicks with one of these values are left out; same shape, wins over ``filters``.
+    exclude: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def short_code(self) -> Optional[str]:
@@ -63,12 +73,16 @@ class ExportRequest:
     def filter_dict(self) -> dict[str, list[str]]:
         return {dim: list(values) for dim, values in self.filters}
 
+    def exclude_dict(self) -> dict[str, list[str]]:
+        return {dim: list(values) for dim, values in self.exclude}
 
-def parse_export_request(params: Mapping[str, QueryValue], formats: Collection[str]) -> ExportRequest:
+
+def parse_export_request(params: Mapping[str, QueryValue], formats: Collection[str],
+                         extra_dimensions: Sequence[str] = ()) -> ExportRequest:
     """Validate raw query parameters; raise :class:`BadRequest` naming the culprit.
 
-    ``formats`` are the names the format registry holds: the web and CLI layers pass
-    ``FORMATS``, so the core never imports a format module.
+    ``formats`` are the names the format registry holds and ``extra_dimensions`` the names the
+    host declared: the web and CLI layers pass them, so the core never imports a format module.
     """
     fmt = _choice(params, "format", tuple(formats), default=None)
     scope = _choice(params, "scope", SCOPES, default="all")
@@ -79,34 +93,36 @@ def parse_export_request(params: Mapping[str, QueryValue], formats: Collection[s
         if len(short_codes) > 1:
             raise BadRequest("scope=anon takes exactly one short_code", "short_code")
 
-    start = _date(params, "start_date")
-    end = _date(params, "end_date")
-    if start is not None and end is not None and start > end:
-        raise BadRequest("start_date is after end_date", "start_date")
-
-    group_by = _list(params, "group_by") or ["time"]
-    for dim in group_by:
-        if dim not in DIMENSIONS:
-            raise BadRequest(f"unknown group_by dimension {dim!r}; expected some of {', '.join(DIMENSIONS)}",
-                             "group_by")
-    if scope == "anon" and "short_code" in group_by:
-        raise BadRequest("group_by=short_code is only available with scope=all", "group_by")
-
-    metrics = _list(params, "metrics") or list(METRICS)
-    for metric in metrics:
-        if metric not in METRICS:
-            raise BadRequest(f"unknown metric {metric!r}; expected some of {', '.join(METRICS)}", "metrics")
-
     tz_name = _single(params, "timezone") or "UTC"
     try:
         tz_name = resolve_timezone(tz_name)
     except LookupError:
         raise BadRequest(f"unknown timezone {tz_name[:64]!r}; use an IANA name such as America/New_York",
                          "timezone") from None
+    start = _date(params, "start_date", tz_name)
+    end = _date(params, "end_date", tz_name, last_instant=True)
+    if start is not None and end is not None and start > end:
+        raise BadRequest("start_date is after end_date", "start_date")
+
+    field_dims = FILTER_DIMENSIONS + tuple(extra_dimensions)
+    dimensions = (TIME,) + field_dims
+    group_by = _list(params, "group_by") or [TIME]
+    for dim in group_by:
+        if dim not in dimensions:
+            raise BadRequest(f"unknown group_by dimension {dim[:64]!r}; expected some of {', '.join(dimensions)}",
+                             "group_by")
+    if scope == "anon" and "short_code" in group_by:
+        raise BadRequest("group_by=short_code is only available with scope=all", "group_by")
+
+    metrics = _list(params, "metrics") or list(DEFAULT_METRICS)
+    for metric in metrics:
+        if metric not in METRICS:
+            raise BadRequest(f"unknown metric {metric[:64]!r}; expected some of {', '.join(METRICS)}", "metrics")
 
     granularity = _choice(params, "granularity", GRANULARITIES, default="")
     exclude_bots = _bool(params, "exclude_bots")
-    filters = _filters(params, scope, short_codes)
+    filters = _selection(params, "filters", field_dims, scope, short_codes)
+    exclude = _selection(params, "exclude", field_dims, scope, ())
 
     return ExportRequest(
         format=fmt,
@@ -120,6 +136,7 @@ def parse_export_request(params: Mapping[str, QueryValue], formats: Collection[s
         granularity=granularity or None,
         exclude_bots=exclude_bots,
         filters=filters,
+        exclude=exclude,
     )
 
 
@@ -200,58 +217,94 @@ def parse_datetime(text: str) -> datetime:
     return parsed.astimezone(timezone.utc)
 
 
-def _date(params: Mapping[str, QueryValue], name: str) -> Optional[datetime]:
+def _date(params: Mapping[str, QueryValue], name: str, tz_name: str,
+          last_instant: bool = False) -> Optional[datetime]:
+    """An instant, or for a date alone the first (or, as an end, the last) millisecond of that day."""
     value = _single(params, name)
     if not value:
         return None
     try:
-        parsed = parse_datetime(value)
+        if _DATE_ONLY.fullmatch(value):
+            parsed = day_bounds(date.fromisoformat(value), tz_name)[1 if last_instant else 0]
+        else:
+            parsed = parse_datetime(value)
     except (ValueError, OverflowError):
-        raise BadRequest(f"{name} must be an ISO 8601 date-time or Unix seconds, got {value[:64]!r}",
+        raise BadRequest(f"{name} must be an ISO 8601 date-time, a date or Unix seconds, got {value[:64]!r}",
                          name) from None
     if not 1970 <= parsed.year <= 9998:
         raise BadRequest(f"{name} is out of range (years 1970 to 9998)", name)
     return parsed
 
 
-def _filters(params: Mapping[str, QueryValue], scope: str,
-             short_codes: Sequence[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def day_bounds(day: date, tz_name: str) -> tuple[datetime, datetime]:
+    """The first and the last millisecond of a local calendar day, as aware UTC datetimes.
+
+    A day starts at its first real instant: where local midnight does not exist (a DST change
+    at midnight, as in Havana) that is the change itself; where it exists twice, the first.
+    """
+    zone = get_zone(tz_name)
+
+    def first_instant(d: date) -> datetime:
+        return datetime.combine(d, time(0), tzinfo=zone).astimezone(timezone.utc)  # fold=0: before a change
+
+    return first_instant(day), first_instant(day + timedelta(days=1)) - _MS
+
+
+def _selection(params: Mapping[str, QueryValue], name: str, field_dims: Sequence[str], scope: str,
+               short_codes: Sequence[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``filters`` (with the single comma parameters) or ``exclude``, merged and validated.
+
+    Within a dimension values are a union; a blank value names nothing; ``url_id`` values
+    are ObjectIds (24 hex digits) and only make sense with ``scope=all``.
+    """
     merged: dict[str, dict[str, None]] = {}  # ordered sets: linear de-duplication
+    allowed = tuple(field_dims) + (URL_ID,)
 
     def add(dim: str, values: Sequence[str]) -> None:
         merged.setdefault(dim, {}).update(dict.fromkeys(values))
 
-    raw = _single(params, "filters")
+    raw = _single(params, name)
     if raw:
+        example = '{"browser": ["Chrome"]}'
         try:
             decoded = json.loads(raw)
         except (ValueError, RecursionError):  # deeply nested arrays exhaust the decoder's stack
-            raise BadRequest('filters must be a JSON object such as {"browser": ["Chrome"]}', "filters") from None
+            raise BadRequest(f"{name} must be a JSON object such as {example}", name) from None
         if not isinstance(decoded, dict):
-            raise BadRequest('filters must be a JSON object such as {"browser": ["Chrome"]}', "filters")
+            raise BadRequest(f"{name} must be a JSON object such as {example}", name)
         for dim, values in decoded.items():
-            if dim not in FILTER_DIMENSIONS:
-                raise BadRequest(f"unknown filter dimension {str(dim)[:64]!r}; expected some of "
-                                 f"{', '.join(FILTER_DIMENSIONS)}", "filters")
+            if dim not in allowed:
+                raise BadRequest(f"unknown {name} dimension {str(dim)[:64]!r}; expected some of "
+                                 f"{', '.join(allowed)}", name)
             if isinstance(values, str):
                 values = [values]
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-                raise BadRequest(f"filters.{dim} must be a list of strings", "filters")
+                raise BadRequest(f"{name}.{dim} must be a list of strings", name)
             if any(len(v) > MAX_VALUE_LENGTH for v in values):
-                raise BadRequest(f"a value of filters.{dim} is too long", "filters")
+                raise BadRequest(f"a value of {name}.{dim} is too long", name)
             # A blank value names nothing (blank clicks show as Unknown/Direct), as in a comma list.
             add(dim, [v for v in values if v != ""])
-    for dim in FILTER_DIMENSIONS:
-        if dim == "short_code":
-            continue  # the short_code parameter is read separately
-        values = _list(params, dim)
-        if values:
-            add(dim, values)
+    if name == "filters":
+        for dim in tuple(field_dims) + (URL_ID,):
+            if dim == "short_code":
+                continue  # the short_code parameter is read separately
+            values = _list(params, dim)
+            if values:
+                add(dim, values)
 
+    if URL_ID in merged:
+        if scope == "anon" and merged[URL_ID]:
+            raise BadRequest("a url_id filter is only available with scope=all", URL_ID)
+        for value in merged[URL_ID]:
+            if not _OBJECT_ID.fullmatch(value):
+                raise BadRequest(f"url_id values are 24 hexadecimal digits, got {value[:64]!r}", URL_ID)
+        merged[URL_ID] = dict.fromkeys(v.lower() for v in merged[URL_ID])
     if scope == "anon" and merged.get("short_code"):
-        raise BadRequest("a short_code filter is only available with scope=all", "filters")
-    if scope == "all" and short_codes:
+        raise BadRequest(f"a short_code {'filter' if name == 'filters' else 'exclusion'} is only available "
+                         "with scope=all", name)
+    if name == "filters" and scope == "all" and short_codes:
         add("short_code", short_codes)
     if sum(len(v) for v in merged.values()) > MAX_FILTER_VALUES:
-        raise BadRequest(f"filters list too many values (at most {MAX_FILTER_VALUES})", "filters")
-    return tuple((dim, tuple(merged[dim])) for dim in FILTER_DIMENSIONS if merged.get(dim))
+        raise BadRequest(f"{name} list too many values (at most {MAX_FILTER_VALUES})", name)
+    return tuple((dim, tuple(merged[dim])) for dim in allowed if merged.get(dim))
+

@@ -23,13 +23,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional
 
+from bson import ObjectId
+
+from .dimensions import DIRECT, UNKNOWN, URL_ID, field_path, unknown_label
 from .settings import ClickFields
 from .timebuckets import DAY, HOUR, MONTH, WEEK
 
+__all__ = ["DIRECT", "SUMMARY_KEY", "UNKNOWN", "QuerySpec", "breakdown_names", "build_export_pipeline",
+           "build_first_click_pipeline", "build_match", "unknown_label"]
+
 SUMMARY_KEY = "summary"
-#: Label of clicks with no value; ``Direct`` for the referrer.
-UNKNOWN = "Unknown"
-DIRECT = "Direct"
 _MS_PER_DAY = 86_400_000
 
 
@@ -46,8 +49,20 @@ class QuerySpec:
     owner_id: Any = None
     short_code: Optional[str] = None
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: Left out when a value is listed; wins over ``filters``.
+    exclude: tuple[tuple[str, tuple[str, ...]], ...] = ()
     exclude_bots: bool = False
     fields: ClickFields = ClickFields()
+    #: The host's own dimensions: ``((name, field path), ...)``.
+    extra_dimensions: tuple[tuple[str, str], ...] = ()
+    #: One URL's clicks (the per-link route), matched on ``meta.url_id``.
+    url_id: Optional[str] = None
+
+    def field(self, dimension: str) -> str:
+        """The click field a dimension (or ``url_id``) reads."""
+        if dimension == URL_ID:
+            return self.fields.url_id
+        return field_path(self.fields, dict(self.extra_dimensions), dimension)
 
 
 def breakdown_names(group_by: tuple[str, ...]) -> tuple[str, ...]:
@@ -62,14 +77,6 @@ def _path(field: str) -> str:
     return "$" + field
 
 
-def unknown_label(dimension: str) -> str:
-    return DIRECT if dimension == "referrer" else UNKNOWN
-
-
-def _dimension_field(fields: ClickFields, dimension: str) -> str:
-    return getattr(fields, dimension)
-
-
 def build_match(spec: QuerySpec, *, with_range: bool = True) -> dict[str, Any]:
     """The first stage: owner or short code, then the time range, then filters.
 
@@ -80,18 +87,42 @@ def build_match(spec: QuerySpec, *, with_range: bool = True) -> dict[str, Any]:
     match: dict[str, Any] = {}
     if spec.owner_id is not None:
         match[fields.owner_id] = spec.owner_id
+    if spec.url_id is not None:
+        match[fields.url_id] = ObjectId(spec.url_id)
     if spec.short_code is not None:
         match[fields.short_code] = str(spec.short_code)
     if with_range:
         match[fields.clicked_at] = {"$gte": spec.start, "$lte": spec.end}
+    either: list[dict[str, Any]] = []
     for dimension, values in spec.filters:
-        wanted: list[Any] = [str(v) for v in values]
-        if unknown_label(dimension) in wanted:  # short_code too: it is labelled Unknown when absent
-            wanted += [None, ""]
-        match[_dimension_field(fields, dimension)] = {"$in": wanted}
+        field, wanted = spec.field(dimension), _match_values(dimension, values)
+        if None in wanted:  # Unknown/Direct: also a path that ends in a non-document (mongomock needs it said)
+            either.append({"$or": [{field: {"$in": wanted}}, {field: {"$exists": False}}]})
+        else:
+            match[field] = {"$in": wanted}
+    for dimension, values in spec.exclude:
+        field, unwanted = spec.field(dimension), _match_values(dimension, values)
+        match.setdefault(field, {})["$nin"] = unwanted
+        if None in unwanted:
+            match[field]["$exists"] = True
     if spec.exclude_bots:
-        match[fields.bot_name] = {"$in": [None, ""]}
+        match.setdefault(fields.bot_name, {})["$in"] = [None, ""]
+    if either:
+        match["$and"] = either
     return match
+
+
+def _match_values(dimension: str, values: tuple[str, ...]) -> list[Any]:
+    """Values as stored: strings, ObjectIds for ``url_id``; ``Unknown``/``Direct`` also names absent ones.
+
+    ``$in``/``$nin`` with ``None`` match an absent field as well as a null one.
+    """
+    if dimension == URL_ID:
+        return [ObjectId(v) for v in values]
+    wanted: list[Any] = [str(v) for v in values]
+    if unknown_label(dimension) in wanted:  # short_code too: it is labelled Unknown when absent
+        wanted += [None, ""]
+    return wanted
 
 
 def _label_expr(field: str, missing: str) -> dict[str, Any]:
@@ -140,19 +171,22 @@ def build_export_pipeline(spec: QuerySpec) -> list[dict[str, Any]]:
     dimensions = sorted({dim for name in spec.breakdowns for dim in name.split(",") if dim != "time"})
     uses_time = any(name.split(",")[0] == "time" for name in spec.breakdowns)
 
+    redirect = _path(fields.redirect_ms)
     shaped: dict[str, Any] = {
         "_id": 0,
         "at": _path(fields.clicked_at),
         "ip": {"$ifNull": [_path(fields.ip_address), None]},
         "ua": {"$ifNull": [_path(fields.user_agent), None]},
+        # redirect time where it is a number (anything else counts as absent)
+        "rm": {"$cond": [{"$isNumber": redirect}, redirect, None]},
     }
     for dim in dimensions:
-        shaped["l_" + dim] = _label_expr(_dimension_field(fields, dim), unknown_label(dim))
+        shaped["l_" + dim] = _label_expr(spec.field(dim), unknown_label(dim))
     if uses_time:
         for part in _PARTS_FOR[spec.granularity]:
             shaped[part] = {_PART_OPERATORS[part]: {"date": _path(fields.clicked_at), "timezone": spec.timezone}}
 
-    keys: dict[str, Any] = {SUMMARY_KEY: {"at": "$at"}}
+    keys: dict[str, Any] = {SUMMARY_KEY: {"at": "$at", "rm": "$rm"}}
     time_key = _time_key(spec.granularity) if uses_time else {}
     for name in spec.breakdowns:
         key: dict[str, Any] = {}
@@ -166,7 +200,7 @@ def build_export_pipeline(spec: QuerySpec) -> list[dict[str, Any]]:
     return [
         {"$match": build_match(spec)},
         {"$project": shaped},
-        {"$project": {"ip": 1, "ua": 1, "k": keys}},
+        {"$project": {"ip": 1, "ua": 1, "k": keys}},  # (rm only on the summary key)
         {"$project": {"ip": 1, "ua": 1, "k": {"$objectToArray": "$k"}}},
         {"$unwind": "$k"},
         {"$group": {
@@ -174,6 +208,8 @@ def build_export_pipeline(spec: QuerySpec) -> list[dict[str, Any]]:
             "n": {"$sum": 1},
             "first": {"$min": "$k.v.at"},
             "last": {"$max": "$k.v.at"},
+            "rs": {"$sum": "$k.v.rm"},
+            "rn": {"$sum": {"$cond": [{"$isNumber": "$k.v.rm"}, 1, 0]}},
         }},
         {"$group": {
             "_id": {"b": "$_id.b", "t": "$_id.t", "o": "$_id.o", "d": "$_id.d"},
@@ -181,6 +217,8 @@ def build_export_pipeline(spec: QuerySpec) -> list[dict[str, Any]]:
             "uniques": {"$sum": 1},
             "first": {"$min": "$first"},
             "last": {"$max": "$last"},
+            "redirect_ms_sum": {"$sum": "$rs"},
+            "redirect_ms_count": {"$sum": "$rn"},
         }},
     ] + _sort_stages(spec.timezone, spec.granularity if uses_time else None)
 

@@ -16,8 +16,6 @@ from .timebuckets import TimeBucket, bucket_from_wall, iter_buckets
 
 __all__ = ["Breakdown", "Report", "Summary", "TimeBucket", "assemble_report"]  # a time cell is a TimeBucket
 
-METRIC_FIELDS = {"clicks": "clicks", "unique_clicks": "uniques"}
-
 Cell = Any  # str | int | TimeBucket
 
 
@@ -53,10 +51,22 @@ class Summary:
     first_click: Optional[datetime] = None
     last_click: Optional[datetime] = None
     truncated_breakdowns: tuple[str, ...] = ()
+    #: Mean redirect time of the clicks that hold a number there, to 0.1 ms; None when none do.
+    avg_redirect_ms: Optional[float] = None
 
     @property
     def truncated(self) -> bool:
         return bool(self.truncated_breakdowns)
+
+    @property
+    def unique_rate(self) -> Optional[float]:
+        """unique_clicks / total_clicks to 4 decimals; None without clicks."""
+        return ratio(self.unique_clicks, self.total_clicks)
+
+
+def ratio(part: int, whole: int) -> Optional[float]:
+    """``part / whole`` rounded to 4 decimals (a share, a rate); None when the whole is 0."""
+    return round(part / whole, 4) if whole else None
 
 
 @dataclass(frozen=True)
@@ -73,13 +83,19 @@ class Report:
     generated_at: datetime
     summary: Summary
     breakdowns: dict[str, Breakdown] = field(default_factory=dict)
+    exclude: dict[str, list[str]] = field(default_factory=dict)
+    exclude_bots: bool = False
+    #: The URL of a per-link export (scope "link"), else None.
+    url_id: Optional[str] = None
 
     def header(self) -> dict[str, Any]:
         """Everything but the breakdowns, JSON-ready (dates as ISO 8601 in the timezone)."""
         s = self.summary
+        head: dict[str, Any] = {"scope": self.scope, "short_code": self.short_code}
+        if self.url_id is not None:
+            head["url_id"] = self.url_id
         return {
-            "scope": self.scope,
-            "short_code": self.short_code,
+            **head,
             "timezone": self.timezone,
             "start_date": _iso(self.start),
             "end_date": _iso(self.end),
@@ -87,10 +103,14 @@ class Report:
             "group_by": list(self.group_by),
             "metrics": list(self.metrics),
             "filters": {k: list(v) for k, v in self.filters.items()},
+            "exclude": {k: list(v) for k, v in self.exclude.items()},
+            "exclude_bots": self.exclude_bots,
             "generated_at": _iso(self.generated_at),
             "summary": {
                 "total_clicks": s.total_clicks,
                 "unique_clicks": s.unique_clicks,
+                "unique_rate": s.unique_rate,
+                "avg_redirect_ms": s.avg_redirect_ms,
                 "first_click": _iso(s.first_click),
                 "last_click": _iso(s.last_click),
                 "truncated": s.truncated,
@@ -105,7 +125,7 @@ class Report:
         for key, value in header.items():
             if key == "summary":
                 items += list(value.items())
-            elif key == "filters":
+            elif key in ("filters", "exclude"):
                 items.append((key, "; ".join(f"{dim}={','.join(vals)}" for dim, vals in value.items())))
             else:
                 items.append((key, value))
@@ -142,9 +162,10 @@ def assemble_report(
 ) -> Report:
     """Fold the pipeline's sorted rows into a :class:`Report`.
 
-    ``header`` carries scope, short_code, timezone, group_by, filters and generated_at.
+    ``header`` carries scope, short_code, timezone, group_by, filters, exclude, exclude_bots,
+    url_id and generated_at. A share is computed here, from the counted rows: of the range's
+    clicks, or for ``time,<dim>`` of its time bucket's (every bucket is known before the cap).
     """
-    metric_fields = [METRIC_FIELDS[m] for m in metrics]
     collected: dict[str, list[tuple[Cell, ...]]] = {name: [] for name in breakdowns}
     counts: dict[str, int] = {name: 0 for name in breakdowns}
     time_rows: dict[str, tuple[Cell, ...]] = {}
@@ -165,7 +186,7 @@ def assemble_report(
             else:
                 label = key.get("d")
                 cells.append(label if isinstance(label, str) else str(label))
-        cells += [doc[f] for f in metric_fields]
+        cells += [doc["clicks"], doc["uniques"]]  # counted; the requested metrics are chosen below
         if name == "time":
             time_rows[cells[0].label] = tuple(cells)
             continue
@@ -173,27 +194,39 @@ def assemble_report(
         if len(collected[name]) < row_cap:
             collected[name].append(tuple(cells))
 
+    bucket_clicks: dict[str, int] = {}
     if "time" in collected:
-        zero = (0,) * len(metric_fields)
-        filled = [time_rows.pop(b.label, (b,) + zero) for b in iter_buckets(start, end, granularity, zone)]
+        filled = [time_rows.pop(b.label, (b, 0, 0)) for b in iter_buckets(start, end, granularity, zone)]
         if time_rows:  # buckets the server placed outside the enumeration (tz database skew)
             filled += time_rows.values()
             filled.sort(key=lambda row: _bucket_instant(row[0]))
+        bucket_clicks = {row[0].label: row[1] for row in filled}
         counts["time"] = len(filled)
         collected["time"] = filled[:row_cap]
 
+    total = int(summary_doc.get("clicks", 0))
     tables = {}
     for name in breakdowns:
         columns = tuple(name.split(",")) + tuple(metrics)
-        tables[name] = Breakdown(name, columns, collected[name], counts[name])
+        width = len(columns) - len(metrics)
+
+        def whole(row: tuple[Cell, ...], name: str = name) -> int:
+            """What a share is of: the range's clicks, or for time,<dim> its time bucket's."""
+            return bucket_clicks.get(row[0].label, 0) if name.startswith("time,") else total
+
+        table_rows = [row[:width] + _metric_cells(row[width], row[width + 1], metrics, whole(row))
+                      for row in collected[name]]
+        tables[name] = Breakdown(name, columns, table_rows, counts[name])
 
     first, last = summary_doc.get("first"), summary_doc.get("last")
+    measured = int(summary_doc.get("redirect_ms_count", 0))
     summary = Summary(
-        total_clicks=int(summary_doc.get("clicks", 0)),
+        total_clicks=total,
         unique_clicks=int(summary_doc.get("uniques", 0)),
         first_click=_aware(first, zone) if first else None,
         last_click=_aware(last, zone) if last else None,
         truncated_breakdowns=tuple(name for name, table in tables.items() if table.truncated),
+        avg_redirect_ms=round(summary_doc["redirect_ms_sum"] / measured, 1) if measured else None,
     )
     return Report(
         start=start.astimezone(zone),
@@ -204,6 +237,11 @@ def assemble_report(
         breakdowns=tables,
         **header,
     )
+
+
+def _metric_cells(clicks: int, uniques: int, metrics: tuple[str, ...], whole: int) -> tuple[Cell, ...]:
+    values = {"clicks": clicks, "unique_clicks": uniques, "share": ratio(clicks, whole)}
+    return tuple(values[m] for m in metrics)
 
 
 def _bucket_instant(bucket: TimeBucket) -> datetime:

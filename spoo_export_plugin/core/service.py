@@ -64,7 +64,8 @@ class Exporter:
     def query_spec(self, request: ExportRequest, owner_id: Any, url: Optional[UrlInfo]) -> QuerySpec:
         """Resolve default dates and granularity; 400 when the range holds too many buckets."""
         zone = get_zone(request.timezone)
-        end = _floor_ms(request.end or self.clock().astimezone(timezone.utc))
+        now = _floor_ms(self.clock().astimezone(timezone.utc))
+        end = min(_floor_ms(request.end), now) if request.end is not None else now  # no future buckets
         spec = QuerySpec(
             start=end,  # placeholder until the default start is known
             end=end,
@@ -74,8 +75,10 @@ class Exporter:
             owner_id=owner_id if request.scope == "all" else None,
             short_code=url.short_code if url is not None else None,
             filters=request.filters,
+            exclude=request.exclude,
             exclude_bots=request.exclude_bots,
             fields=self.settings.fields,
+            extra_dimensions=tuple(self.settings.extra_dimensions.items()),
         )
         start = request.start
         if start is None:
@@ -83,7 +86,7 @@ class Exporter:
             start = min(start, end)
         start = _ceil_ms(_utc(start))
         if start > end:
-            if request.start is not None and request.end is None:
+            if request.start is not None and start > now:
                 raise BadRequest("start_date is in the future", "start_date")
             start = end
         granularity = request.granularity or choose_granularity(start, end)
@@ -126,6 +129,8 @@ class Exporter:
                 "timezone": request.timezone,
                 "group_by": request.group_by,
                 "filters": request.filter_dict(),
+                "exclude": request.exclude_dict(),
+                "exclude_bots": request.exclude_bots,
                 "generated_at": generated_at,
             },
         )

@@ -16,6 +16,7 @@ from limits import parse_many
 from limits.storage import SCHEMES as RATELIMIT_STORAGE_SCHEMES
 from limits.strategies import STRATEGIES as RATELIMIT_STRATEGIES
 
+from .dimensions import parse_declared
 from .exceptions import ConfigurationError
 
 ENV_PREFIX = "SPOO_EXPORT_"
@@ -36,6 +37,13 @@ class ClickFields:
     city: str = "city"
     referrer: str = "referrer"
     bot_name: str = "bot_name"
+    url_id: str = "meta.url_id"
+    redirect_ms: str = "redirect_ms"
+    utm_source: str = "utm_source"
+    utm_medium: str = "utm_medium"
+    utm_campaign: str = "utm_campaign"
+    utm_term: str = "utm_term"
+    utm_content: str = "utm_content"
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,8 @@ class ExportSettings:
     legacy_urls_collection: str = "urls"
     api_keys_collection: str = "api-keys"
     fields: ClickFields = field(default_factory=ClickFields)
+    # Dimensions the host declares: {name: click field path}; they work wherever a built-in one does.
+    extra_dimensions: Mapping[str, str] = field(default_factory=dict)
 
     route: str = "/api/v1/export"
 
@@ -111,6 +121,7 @@ class ExportSettings:
                 parse_uri(self.mongodb_uri)
             except (ValueError, TypeError, PyMongoError) as exc:
                 raise ConfigurationError(f"mongodb_uri is not valid: {exc}") from None
+        object.__setattr__(self, "extra_dimensions", parse_declared(self.extra_dimensions))
         if not self.route.startswith("/"):
             raise ConfigurationError(f"route must start with '/': {self.route!r}")
         for name in ("authenticated_limits", "anonymous_limits"):
@@ -218,6 +229,8 @@ _NOT_FROM_ENV = frozenset({"database", "fields", "authenticator"})
 
 
 def _convert(name: str, raw: str, default: Any) -> Any:
+    if name == "extra_dimensions":
+        return parse_declared(raw)  # device=device_type,lang=language
     if isinstance(default, bool):
         lowered = raw.strip().lower()
         if lowered in {"1", "true", "yes", "on"}:

@@ -143,9 +143,25 @@ def build_workbook(report: Report, path: Any) -> None:
             ws = _new_sheet(wb, sheet_title(name, taken), breakdown.columns, part)
             convert = _cell_converter(ws)
             append = ws.append
+            if "share" in breakdown.columns:
+                share_at = breakdown.columns.index("share")
+                for row in part:
+                    cells = [convert(value) for value in row]
+                    cells[share_at] = _percent_cell(ws, row[share_at])
+                    append(cells)
+                continue
             for row in part:
                 append([convert(value) for value in row])
     wb.save(path)
+
+
+def _percent_cell(ws: Any, value: Any) -> Any:
+    """A share (0.1234) shown as a percentage (12.34 %), still the number underneath."""
+    if value is None:
+        return None
+    cell = WriteOnlyCell(ws, value=value)
+    cell.number_format = "0.00%"
+    return cell
 
 
 def render_xlsx(report: Report, settings: ExportSettings) -> Iterator[bytes]:

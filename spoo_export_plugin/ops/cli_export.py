@@ -18,6 +18,7 @@ from typing import IO, Any, Optional
 
 from bson import ObjectId
 
+from ..core.dimensions import UTM
 from ..core.exceptions import BadRequest, ConfigurationError, ExportError, NotFound
 from ..core.filenames import export_filename
 from ..core.params import ExportRequest, parse_export_request
@@ -32,15 +33,20 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 #: query parameter -> flag, for the parameters that are plain text.
-_TEXT_PARAMS = ("start_date", "end_date", "group_by", "metrics", "timezone", "granularity", "filters",
-                "browser", "os", "country", "city", "referrer")
+_TEXT_PARAMS = ("start_date", "end_date", "group_by", "metrics", "timezone", "granularity", "filters", "exclude",
+                "url_id", "browser", "os", "country", "city", "referrer") + UTM
 _SETTINGS = ("mongodb_uri", "database_name", "clicks_collection", "urls_collection", "legacy_urls_collection",
-             "max_time_ms", "server_selection_timeout_ms", "read_preference", "row_cap", "max_buckets", "csv_bom")
+             "max_time_ms", "server_selection_timeout_ms", "read_preference", "row_cap", "max_buckets", "csv_bom",
+             "extra_dimensions")
 _PARAM_HELP = {
-    "start_date": "start of the range: ISO 8601 (naive = UTC) or Unix seconds",
-    "end_date": "end of the range (inclusive); default now",
-    "group_by": "comma list of time,browser,os,country,city,referrer,short_code (default time)",
-    "metrics": "comma list of clicks,unique_clicks (default both)",
+    "start_date": "start of the range: ISO 8601 (naive = UTC), Unix seconds, or a date (that day's start in "
+                  "--timezone)",
+    "end_date": "end of the range (inclusive; a date means that day's last millisecond); default now",
+    "group_by": "comma list of time,browser,os,country,city,referrer,short_code, the UTM dimensions and any "
+                "declared one (default time)",
+    "metrics": "comma list of clicks,unique_clicks,share (default clicks,unique_clicks)",
+    "exclude": 'JSON object of values to leave out, e.g. {"country": ["Unknown"]}',
+    "url_id": "comma list of URL ids (24 hex digits) to keep (with --owner)",
     "timezone": "IANA time zone of the time buckets (default UTC)",
     "granularity": "hour, day, week or month (default from the span)",
     "filters": 'JSON object such as {"browser": ["Chrome"]}',
@@ -145,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
                     EXIT_BAD_INPUT)
     try:
         settings = settings_from_args(args)
-        request = parse_export_request(build_query(args), FORMATS)
+        request = parse_export_request(build_query(args), FORMATS, tuple(settings.extra_dimensions))
     except ConfigurationError as exc:
         return fail(err, str(exc), EXIT_BAD_INPUT)
     except ExportError as exc:

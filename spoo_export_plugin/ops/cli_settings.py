@@ -40,6 +40,10 @@ SETTING_HELP: dict[str, str] = {
                        "(click and URL reads; API keys are always read from the primary)",
     "max_concurrent_exports": "exports running at once per worker; the rest get 503 + `Retry-After`",
     "retry_after_seconds": "`Retry-After` sent with 503 answers",
+    "send_timeout_seconds": "a client that makes no progress reading its response (or sending its request) "
+                            "for this long is cut off (`spoo-export serve` and the shipped gunicorn config)",
+    "extra_dimensions": "dimensions the host declares, `name=field_path` comma list "
+                        "(`device=device_type,lang=language`)",
     "csv_bom": "start each CSV with a UTF-8 byte-order mark (for old Excel versions)",
     "jwt_secret": "HS256 secret of the built-in JWT authenticator (`Authorization: Bearer` or cookie)",
     "jwt_public_key": "PEM public key for RS256 JWTs",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import Any
+from typing import Any, Sequence
 
 import falcon
 
@@ -17,12 +17,19 @@ from ..core.settings import ExportSettings
 DEFAULT_ROUTE = "/api/v1/export"
 
 
-def load_document(route: str = DEFAULT_ROUTE) -> dict[str, Any]:
-    """The OpenAPI document as a dict, its one path set to ``route``."""
+def load_document(route: str = DEFAULT_ROUTE, extra_dimensions: Sequence[str] = ()) -> dict[str, Any]:
+    """The OpenAPI document as a dict, its path set to ``route``, with the host's declared dimensions."""
     text = resources.files(__package__).joinpath("openapi.json").read_text(encoding="utf-8")
     document = json.loads(text)
     operation = document["paths"].pop(DEFAULT_ROUTE)
     document["paths"][route] = operation
+    for name in extra_dimensions:  # each works like a built-in one: its own comma parameter
+        operation["get"]["parameters"].append({
+            "name": name, "in": "query", "required": False,
+            "description": (f"Comma list of {name} values to keep (a dimension this server declares); the same as "
+                            f"`filters` with key `{name}`. Also usable in `group_by`, `filters` and `exclude`."),
+            "schema": {"type": "string"},
+        })
     return document
 
 
@@ -30,7 +37,8 @@ class OpenAPIResource:
     """``GET <route>/openapi.json``: the document, cacheable (it only changes with the package)."""
 
     def __init__(self, settings: ExportSettings):
-        self._body = json.dumps(load_document(settings.route), ensure_ascii=False, indent=1).encode()
+        document = load_document(settings.route, tuple(settings.extra_dimensions))
+        self._body = json.dumps(document, ensure_ascii=False, indent=1).encode()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = falcon.MEDIA_JSON

@@ -37,7 +37,7 @@ class ExportResource:
         # Parsed from the raw query string, so a Falcon host's own req_options (auto_parse_qs_csv
         # would split a filters JSON at its commas) cannot change what the plugin reads.
         query = falcon.uri.parse_query_string(req.query_string, keep_blank=True, csv=False)
-        request = parse_export_request(query, FORMATS)
+        request = parse_export_request(query, FORMATS, tuple(self.settings.extra_dimensions))
         req.context.export_request = request
         owner_id = req.context.owner_id
         url = self.exporter.authorize(request, owner_id)

@@ -11,6 +11,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import falcon.testing
 import pytest
@@ -208,9 +209,10 @@ def test_good_values_reach_the_report(app_client, seeded):
     assert body["group_by"] == ["browser"]
     assert body["metrics"] == ["clicks"]
     assert body["summary"]["total_clicks"] == 4
-    # Midnight UTC shown in New York time (EST before the DST change of 2025-03-09 07:00 UTC).
-    assert body["start_date"] == "2025-03-08T19:00:00-05:00"
-    assert body["end_date"] == "2025-03-09T20:00:00-04:00"
+    # Dates alone are whole days in the timezone: from New York's midnight (EST) to the last
+    # millisecond of the next day (EDT, after the change of 2025-03-09 07:00 UTC).
+    assert body["start_date"] == "2025-03-09T00:00:00-05:00"
+    assert body["end_date"] == "2025-03-10T23:59:59.999000-04:00"
 
 
 @pytest.mark.parametrize("value,expected", [("true", 3), ("1", 3), ("TRUE", 3), ("false", 4), ("0", 4), ("", 4)])
@@ -309,7 +311,6 @@ def test_scope_and_short_code_rules():
     ("2025-03-09T06:00:00", datetime(2025, 3, 9, 6, tzinfo=UTC)),  # naive = UTC
     ("2025-03-09 06:00:00", datetime(2025, 3, 9, 6, tzinfo=UTC)),
     ("2025-03-09T06:00:00.250Z", datetime(2025, 3, 9, 6, 0, 0, 250000, tzinfo=UTC)),
-    ("2025-03-09", datetime(2025, 3, 9, tzinfo=UTC)),
     ("2025-03-09T11:00:00 05:00", datetime(2025, 3, 9, 6, tzinfo=UTC)),  # '+' decoded as space
     ("1741500000", datetime(2025, 3, 9, 6, 0, tzinfo=UTC)),
     ("1741500000.5", datetime(2025, 3, 9, 6, 0, 0, 500000, tzinfo=UTC)),
@@ -322,6 +323,27 @@ def test_dates(text, expected):
     req = parse({"format": "json", "start_date": text, "end_date": text})
     assert req.start == req.end == expected
     assert req.start.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("text, zone, start, end", [
+    ("2025-03-09", "UTC", datetime(2025, 3, 9, tzinfo=UTC), datetime(2025, 3, 9, 23, 59, 59, 999000, tzinfo=UTC)),
+    ("20250309", "UTC", datetime(2025, 3, 9, tzinfo=UTC), datetime(2025, 3, 9, 23, 59, 59, 999000, tzinfo=UTC)),
+    # New York's spring-forward day has 23 hours: 05:00Z to 03:59:59.999Z the next day.
+    ("2025-03-09", "America/New_York", datetime(2025, 3, 9, 5, tzinfo=UTC),
+     datetime(2025, 3, 10, 3, 59, 59, 999000, tzinfo=UTC)),
+    # Kolkata (+05:30): the day starts at 18:30Z the day before.
+    ("2025-06-15", "Asia/Kolkata", datetime(2025, 6, 14, 18, 30, tzinfo=UTC),
+     datetime(2025, 6, 15, 18, 29, 59, 999000, tzinfo=UTC)),
+    # Havana springs forward at midnight: 2025-03-09 00:00 does not exist, the day starts at 01:00 CDT.
+    ("2025-03-09", "America/Havana", datetime(2025, 3, 9, 5, tzinfo=UTC),
+     datetime(2025, 3, 10, 3, 59, 59, 999000, tzinfo=UTC)),
+])
+def test_a_date_alone_is_that_whole_day_in_the_timezone(text, zone, start, end):
+    req = parse({"format": "json", "start_date": text, "end_date": text, "timezone": zone})
+    assert (req.start, req.end) == (start, end)
+    # by hand, as a check of the expectation: the local wall times of the two ends
+    assert req.start.astimezone(ZoneInfo(zone)).strftime("%d %H:%M") in (f"{text[-2:]} 00:00", f"{text[-2:]} 01:00")
+    assert req.end.astimezone(ZoneInfo(zone)).strftime("%d %H:%M:%S.%f") == f"{text[-2:]} 23:59:59.999000"
 
 
 @pytest.mark.parametrize("text", ["tomorrow", "2025-03-32", "03/09/2025", "1e9", "inf", "nan", "0x1F",

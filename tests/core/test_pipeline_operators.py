@@ -46,7 +46,7 @@ OPERATORS = {
     # query
     "$in", "$nin", "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$exists", "$type", "$and", "$or",
     # expressions: logic, comparison, arithmetic
-    "$cond", "$ifNull", "$not", "$switch", "$add", "$subtract", "$multiply", "$divide", "$mod",
+    "$cond", "$ifNull", "$not", "$switch", "$add", "$subtract", "$multiply", "$divide", "$mod", "$isNumber",
     "$floor", "$ceil", "$abs", "$literal", "$concat", "$toString", "$size",
     # dates (parts accept "timezone" in both)
     "$year", "$month", "$dayOfMonth", "$hour", "$minute", "$second", "$millisecond", "$dayOfWeek",
@@ -60,7 +60,8 @@ FORBIDDEN = {"$addToSet", "$push", "$dateTrunc", "$sortByCount", "$setWindowFiel
              "$function", "$accumulator", "$expr", "$regex", "$isoWeek", "$isoDayOfWeek"}
 assert not FORBIDDEN & (STAGES | OPERATORS)
 
-DIMS = ("time", "browser", "os", "country", "city", "referrer", "short_code")
+DIMS = ("time", "browser", "os", "country", "city", "referrer", "short_code")  # group_by sets walked
+# (UTM and declared dimensions take the same path as these: see test_every_kind_of_dimension_labels_alike)
 HOSTILE = ('{"$ne": null}', "$where", "$gt", "{'$regex': '.*'}", "this.ip == 1", "$ne", "Unknown",
            "Direct", "a.b", "$$ROOT")
 
@@ -73,25 +74,35 @@ def _group_bys() -> Iterator[tuple[str, ...]]:
     yield tuple(reversed(DIMS))
 
 
-def _filter_sets() -> Iterator[tuple[tuple[str, tuple[str, ...]], ...]]:
-    yield ()
-    yield (("browser", ("Chrome", "Unknown")),)
-    yield (("referrer", ("Direct",)), ("country", ("India", "Unknown")))
-    yield (("os", ("Linux",)), ("city", ("Berlin",)), ("short_code", ("a1", "b2")))
-    yield tuple((dim, HOSTILE) for dim in ("browser", "os", "country", "city", "referrer", "short_code"))
+EXTRA = (("device", "ua_info.device"),)
+URL = "650000000000000000000abc"
+Selection = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _filter_sets() -> Iterator[tuple[Selection, Selection]]:
+    """(filters, exclude) pairs."""
+    yield (), ()
+    yield (("browser", ("Chrome", "Unknown")),), ()
+    yield (("referrer", ("Direct",)), ("country", ("India", "Unknown"))), (("referrer", ("Direct",)),)
+    yield (("os", ("Linux",)), ("city", ("Berlin",)), ("short_code", ("a1", "b2"))), (("city", ("Unknown",)),)
+    yield (tuple((dim, HOSTILE) for dim in ("browser", "os", "country", "city", "referrer", "short_code")),
+           tuple((dim, HOSTILE) for dim in ("utm_source", "device", "country")))
+    yield (("utm_campaign", ("spring",)), ("device", ("mobile", "Unknown")), ("url_id", (URL,))), \
+        (("url_id", (URL,)), ("utm_medium", ("email",)))
 
 
 def all_specs() -> Iterator[QuerySpec]:
     start, end = datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 31, tzinfo=UTC)
     for granularity in ("hour", "day", "week", "month"):
         for group_by in _group_bys():
-            for filters, exclude_bots, (owner, code) in itertools.product(
+            for (filters, exclude), exclude_bots, (owner, code) in itertools.product(
                     _filter_sets(), (False, True), ((OWNER, None), (None, "a1"))):
-                if code is not None and any(dim == "short_code" for dim, _ in filters):
-                    continue  # scope=anon takes no short_code filter
+                if code is not None and any(dim in ("short_code", "url_id") for dim, _ in filters + exclude):
+                    continue  # scope=anon takes no short_code or url_id filter
                 yield QuerySpec(start=start, end=end, timezone="Australia/Lord_Howe", granularity=granularity,
                                 breakdowns=breakdown_names(group_by), owner_id=owner, short_code=code,
-                                filters=filters, exclude_bots=exclude_bots)
+                                filters=filters, exclude=exclude, exclude_bots=exclude_bots,
+                                extra_dimensions=EXTRA)
 
 
 def all_pipelines() -> Iterator[tuple[QuerySpec, list[dict[str, Any]]]]:

@@ -20,7 +20,8 @@ from spoo_export_plugin.web.openapi import load_document
 from ..factories import ROUTE, add_url, make_click
 
 PARAMETERS = {"format", "scope", "short_code", "start_date", "end_date", "group_by", "metrics", "timezone",
-              "granularity", "exclude_bots", "filters", "browser", "os", "country", "city", "referrer"}
+              "granularity", "exclude_bots", "filters", "exclude", "browser", "os", "country", "city", "referrer",
+              "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "url_id"}
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +46,17 @@ def test_every_query_parameter_the_parser_reads_is_documented(document):
     assert [n for n, p in documented.items() if p["required"]] == ["format"]
     # the parser's own source names exactly these parameters
     source = inspect.getsource(params)
-    read = set(re.findall(r'params, "(\w+)"', source)) | set(params.FILTER_DIMENSIONS)
+    # (each filter dimension and url_id is read by a loop over their names)
+    read = set(re.findall(r'params, "(\w+)"', source)) | set(params.FILTER_DIMENSIONS) | {"url_id"}
     assert read == PARAMETERS
+
+
+def test_declared_dimensions_are_in_the_served_document(db):
+    client = falcon.testing.TestClient(create_app(ExportSettings(database=db,
+                                                                 extra_dimensions={"device": "ua.device"})))
+    served = client.simulate_get(ROUTE + "/openapi.json").json
+    names = [p["name"] for p in served["paths"][ROUTE]["get"]["parameters"]]
+    assert names[-1] == "device" and set(names) == PARAMETERS | {"device"}
 
 
 @pytest.mark.parametrize("name, values, blank_ok", [

@@ -1,0 +1,87 @@
+"""The dimensions a report can be grouped, filtered and excluded by.
+
+Three kinds, one behaviour: the built-in ones (spoo.me's click fields), the UTM ones (click
+fields of the same names by default) and any the host declares
+(``extra_dimensions={"device": "device_type"}``). Each maps a name to a click field path;
+``time`` is the only dimension that is not a field. ``url_id`` is a filter, not a
+dimension: it selects clicks by the id of their URL and never labels a row.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from .exceptions import ConfigurationError
+
+TIME = "time"
+BUILTIN = ("browser", "os", "country", "city", "referrer", "short_code")
+UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+URL_ID = "url_id"
+#: Label of clicks with no value; ``Direct`` for the referrer.
+UNKNOWN = "Unknown"
+DIRECT = "Direct"
+
+NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+#: Query parameters of the routes: a declared dimension gets its own comma parameter, so it
+#: may not take one of these names.
+RESERVED = frozenset({
+    TIME, URL_ID, "format", "scope", "short_code", "start_date", "end_date", "group_by", "metrics",
+    "timezone", "granularity", "exclude_bots", "filters", "exclude", "summary", "clicks", "visitor",
+    "bot_name", "share", "unique_clicks",
+}) | frozenset(BUILTIN) | frozenset(UTM)
+
+
+def unknown_label(dimension: str) -> str:
+    """What a report shows for a click without a value in this dimension."""
+    return DIRECT if dimension == "referrer" else UNKNOWN
+
+
+def parse_declared(value: Any) -> dict[str, str]:
+    """``{"device": "device_type"}`` or ``"device=device_type,lang=language"``, validated.
+
+    A name is ``[a-z][a-z0-9_]{0,31}`` and not a built-in dimension or parameter name; a
+    path is a MongoDB field path (dotted, no ``$``, no empty part).
+    """
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        pairs: list[tuple[str, str]] = []
+        for item in value.split(","):
+            if not item.strip():
+                continue
+            name, sep, path = item.partition("=")
+            if not sep:
+                raise ConfigurationError(
+                    f"extra_dimensions: {item.strip()!r} is not name=field_path (e.g. device=device_type)")
+            pairs.append((name.strip(), path.strip()))
+    elif isinstance(value, Mapping):
+        pairs = list(value.items())
+    else:
+        raise ConfigurationError("extra_dimensions must be a mapping {name: field_path} or 'name=path,...'")
+    declared: dict[str, str] = {}
+    for name, path in pairs:
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise ConfigurationError(
+                f"extra_dimensions: {str(name)[:40]!r} is not a dimension name ([a-z][a-z0-9_]{{0,31}})")
+        if name in RESERVED:
+            raise ConfigurationError(f"extra_dimensions: {name!r} is a built-in name; choose another")
+        if name in declared:
+            raise ConfigurationError(f"extra_dimensions: {name!r} is declared twice")
+        if (not isinstance(path, str) or not path or path.startswith("$") or "\x00" in path
+                or any(part == "" for part in path.split("."))):
+            raise ConfigurationError(f"extra_dimensions: {name}={str(path)[:60]!r} is not a field path")
+        declared[name] = path
+    return declared
+
+
+def field_dimensions(declared: Mapping[str, str]) -> tuple[str, ...]:
+    """Every dimension read from a click field, in report order: built-in, UTM, declared."""
+    return BUILTIN + UTM + tuple(declared)
+
+
+def field_path(fields: Any, declared: Mapping[str, str], dimension: str) -> str:
+    """The click field a dimension reads (``fields`` is the settings' ClickFields)."""
+    if dimension in declared:
+        return declared[dimension]
+    return str(getattr(fields, dimension))
