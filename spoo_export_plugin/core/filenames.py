@@ -8,6 +8,7 @@ report's timezone. Short codes may be emoji (spoo.me allows them): the name keep
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 from .report import Report
 
@@ -20,4 +21,19 @@ _UNSAFE_IN_FILE_NAMES = re.compile(r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|]+')
 def export_filename(report: Report, extension: str) -> str:
     """``spoo-export_<short code or scope>_<start>_<end>.<ext>`` with dates as YYYYMMDD."""
     subject = _UNSAFE_IN_FILE_NAMES.sub("_", report.short_code or "")[:MAX_SUBJECT].strip(" ._")
-    return f"spoo-export_{subject or report.scope}_{report.start:%Y%m%d}_{report.end:%Y%m%d}.{extension}"
+    return _name(subject or report.scope, report, extension)
+
+
+def ascii_fallback_filename(report: Report, extension: str) -> Optional[str]:
+    """For a per-link export whose alias is not plain ASCII: the name with the URL id instead.
+
+    Old clients read only the ASCII ``filename=``; an emoji alias would leave them a name
+    of underscores, the id still says which link the file is about.
+    """
+    if report.url_id is None or (report.short_code or "").isascii():
+        return None
+    return _name(report.url_id, report, extension)
+
+
+def _name(subject: str, report: Report, extension: str) -> str:
+    return f"spoo-export_{subject}_{report.start:%Y%m%d}_{report.end:%Y%m%d}.{extension}"

@@ -8,6 +8,7 @@ operator.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -64,6 +65,8 @@ class ExportRequest:
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: Clicks with one of these values are left out; same shape, wins over ``filters``.
     exclude: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: The URL of a per-link export (``scope="link"``), set once the caller may read it.
+    url_id: Optional[str] = None
 
     @property
     def short_code(self) -> Optional[str]:
@@ -138,6 +141,24 @@ def parse_export_request(params: Mapping[str, QueryValue], formats: Collection[s
         filters=filters,
         exclude=exclude,
     )
+
+
+def parse_link_request(params: Mapping[str, QueryValue], formats: Collection[str],
+                       extra_dimensions: Sequence[str] = ()) -> ExportRequest:
+    """The per-link route's parameters: the main route's, but the link is in the path.
+
+    ``scope`` and ``short_code`` would contradict the path, so either is a 400.
+    """
+    for name in ("scope", "short_code"):
+        if name in params:
+            raise BadRequest(f"{name} is not a parameter of the per-link route: the link is in the path", name)
+    request = parse_export_request(params, formats, extra_dimensions)
+    return dataclasses.replace(request, scope="link")
+
+
+def is_url_id(value: str) -> bool:
+    """24 hexadecimal digits, as an ObjectId prints."""
+    return bool(_OBJECT_ID.fullmatch(value))
 
 
 def _single(params: Mapping[str, QueryValue], name: str) -> Optional[str]:
@@ -296,7 +317,7 @@ def _selection(params: Mapping[str, QueryValue], name: str, field_dims: Sequence
         if scope == "anon" and merged[URL_ID]:
             raise BadRequest("a url_id filter is only available with scope=all", URL_ID)
         for value in merged[URL_ID]:
-            if not _OBJECT_ID.fullmatch(value):
+            if not is_url_id(value):
                 raise BadRequest(f"url_id values are 24 hexadecimal digits, got {value[:64]!r}", URL_ID)
         merged[URL_ID] = dict.fromkeys(v.lower() for v in merged[URL_ID])
     if scope == "anon" and merged.get("short_code"):

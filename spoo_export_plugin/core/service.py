@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional
 
 from .exceptions import BadRequest, Forbidden, NotFound, Unauthorized
-from .params import ExportRequest
+from .params import ExportRequest, is_url_id
 from .pipeline import QuerySpec, breakdown_names, build_export_pipeline, build_first_click_pipeline
 from .report import Report, assemble_report
 from .settings import ExportSettings
@@ -61,6 +61,25 @@ class Exporter:
                 raise Forbidden("this URL's statistics are private to its owner", "short_code")
         return url
 
+    def authorize_link(self, url_id: str, owner_id: Any) -> UrlInfo:
+        """The per-link route: the caller's own URL by id, else 401 (no credentials) or 404.
+
+        A malformed id, an unknown one and another owner's all get the same 404, so ids
+        cannot be probed. Checked before the parameters: credentials are always required here.
+        """
+        if owner_id is None:
+            raise Unauthorized("the per-link export needs credentials: send Authorization: Bearer spoo_<key>",
+                               "Authorization")
+        url = self.store.find_url_by_id(url_id) if is_url_id(url_id) else None
+        if url is None or url.owner_id is None or str(url.owner_id) != str(owner_id):
+            raise NotFound("no such link among yours", "url_id")
+        return url
+
+    @staticmethod
+    def for_link(request: ExportRequest, url: UrlInfo) -> ExportRequest:
+        """The request naming its link: the alias as short code, and the id."""
+        return dataclasses.replace(request, scope="link", short_codes=(url.short_code,), url_id=url.url_id)
+
     def query_spec(self, request: ExportRequest, owner_id: Any, url: Optional[UrlInfo]) -> QuerySpec:
         """Resolve default dates and granularity; 400 when the range holds too many buckets."""
         zone = get_zone(request.timezone)
@@ -72,8 +91,10 @@ class Exporter:
             timezone=request.timezone,
             granularity="day",
             breakdowns=breakdown_names(request.group_by),
-            owner_id=owner_id if request.scope == "all" else None,
-            short_code=url.short_code if url is not None else None,
+            # scope=all and a link read the caller's clicks (the owner index serves both); anon one code
+            owner_id=owner_id if request.scope in ("all", "link") else None,
+            short_code=url.short_code if url is not None and request.scope == "anon" else None,
+            url_id=request.url_id if request.scope == "link" else None,
             filters=request.filters,
             exclude=request.exclude,
             exclude_bots=request.exclude_bots,
@@ -126,6 +147,7 @@ class Exporter:
             header={
                 "scope": request.scope,
                 "short_code": request.short_code,
+                "url_id": request.url_id,
                 "timezone": request.timezone,
                 "group_by": request.group_by,
                 "filters": request.filter_dict(),

@@ -30,6 +30,8 @@ class UrlInfo:
     owner_id: Any
     created_at: Optional[datetime]
     private_stats: bool
+    #: The URL's ``_id`` as 24 hex digits (urlsV2 documents; legacy ones have none).
+    url_id: Optional[str] = None
 
 
 _TIMEOUT_MESSAGE = ("the export took longer than its time budget; "
@@ -127,6 +129,18 @@ class Store:
             created = legacy.get("created_at") or legacy.get("creation-date")
             return UrlInfo(code, None, _date_or_none(created), False)
         return None
+
+    def find_url_by_id(self, url_id: str) -> Optional[UrlInfo]:
+        """A urlsV2 URL by its ``_id`` (24 hex digits, checked by the caller)."""
+        from bson import ObjectId
+
+        with self._guard():
+            doc = self.collection(self.settings.urls_collection).find_one(
+                {"_id": ObjectId(url_id)}, {"alias": 1, "owner_id": 1, "created_at": 1, "private_stats": 1})
+        if doc is None:
+            return None
+        return UrlInfo(str(doc.get("alias") or ""), doc.get("owner_id"), _date_or_none(doc.get("created_at")),
+                       bool(doc.get("private_stats", False)), url_id=str(doc["_id"]))
 
     def oldest_url_created(self, owner_id: Any) -> Optional[datetime]:
         with self._guard():

@@ -21,7 +21,7 @@ from bson import ObjectId
 from ..core.dimensions import UTM
 from ..core.exceptions import BadRequest, ConfigurationError, ExportError, NotFound
 from ..core.filenames import export_filename
-from ..core.params import ExportRequest, parse_export_request
+from ..core.params import ExportRequest, is_url_id, parse_export_request, parse_link_request
 from ..core.report import Report
 from ..core.service import Exporter
 from ..core.settings import ExportSettings
@@ -46,7 +46,7 @@ _PARAM_HELP = {
                 "declared one (default time)",
     "metrics": "comma list of clicks,unique_clicks,share (default clicks,unique_clicks)",
     "exclude": 'JSON object of values to leave out, e.g. {"country": ["Unknown"]}',
-    "url_id": "comma list of URL ids (24 hex digits) to keep (with --owner)",
+    "url_id": "one URL by its id (24 hex digits), as the per-link route; with --owner, a comma list of ids to keep",
     "timezone": "IANA time zone of the time buckets (default UTC)",
     "granularity": "hour, day, week or month (default from the span)",
     "filters": 'JSON object such as {"browser": ["Chrome"]}',
@@ -77,10 +77,25 @@ def owner_id(text: str) -> Any:
     return ObjectId(text) if _OBJECT_ID.match(text) else text
 
 
+def is_link_export(args: argparse.Namespace) -> bool:
+    """``--url-id`` alone is one link by id (the per-link route); with ``--owner`` it is a filter."""
+    return bool(args.url_id) and not args.owner and not args.short_code
+
+
 def build_query(args: argparse.Namespace) -> dict[str, str]:
     """The query mapping the endpoint would receive for these flags."""
-    if not args.owner and not args.short_code:
-        raise BadRequest("give --owner ID (all of an owner's URLs) or --short-code CODE (one URL)")
+    if not args.owner and not args.short_code and not args.url_id:
+        raise BadRequest("give --owner ID (all of an owner's URLs), --short-code CODE (one URL) "
+                         "or --url-id ID (one URL by its id)")
+    if is_link_export(args):
+        query = {"format": args.format}
+        for name in _TEXT_PARAMS:
+            value = getattr(args, name)
+            if value is not None and name != "url_id":
+                query[name] = value
+        if args.exclude_bots:
+            query["exclude_bots"] = "true"
+        return query
     query = {"format": args.format, "scope": "all" if args.owner else "anon"}
     if args.short_code:
         query["short_code"] = args.short_code
@@ -93,9 +108,15 @@ def build_query(args: argparse.Namespace) -> dict[str, str]:
     return query
 
 
-def operator_report(exporter: Exporter, request: ExportRequest, owner: Any) -> Report:
+def operator_report(exporter: Exporter, request: ExportRequest, owner: Any, url_id: Optional[str] = None) -> Report:
     """The endpoint's report without the access check: the operator may read everything."""
     url = None
+    if url_id is not None:  # one link by id, as its owner would get it from the per-link route
+        url = exporter.store.find_url_by_id(url_id) if is_url_id(url_id) else None
+        if url is None:
+            raise NotFound(f"no short URL with id {url_id[:64]!r}", "url_id")
+        request = exporter.for_link(request, url)
+        return exporter.run(request, exporter.query_spec(request, url.owner_id, url))
     if request.scope == "anon":
         url = exporter.store.find_url(request.short_codes[0])
         if url is None:
@@ -151,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
                     EXIT_BAD_INPUT)
     try:
         settings = settings_from_args(args)
-        request = parse_export_request(build_query(args), FORMATS, tuple(settings.extra_dimensions))
+        parse = parse_link_request if is_link_export(args) else parse_export_request
+        request = parse(build_query(args), FORMATS, tuple(settings.extra_dimensions))
     except ConfigurationError as exc:
         return fail(err, str(exc), EXIT_BAD_INPUT)
     except ExportError as exc:
@@ -161,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with progress:
             progress.set_phase("aggregating")
-            report = operator_report(Exporter(settings), request, owner)
+            report = operator_report(Exporter(settings), request, owner, args.url_id if is_link_export(args) else None)
             progress.set_phase("writing")
             path, size = write_file(report, settings, args.format, args.output, progress)
     except BadRequest as exc:

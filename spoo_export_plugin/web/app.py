@@ -13,6 +13,11 @@ from .openapi import OpenAPIResource
 from .resource import ExportResource
 
 
+def link_route(route: str) -> str:
+    """The per-link route's template: ``<route>/links/{url_id}``."""
+    return route.rstrip("/") + "/links/{url_id}"
+
+
 def check_composable(settings: ExportSettings) -> None:
     """Build what the app builds from settings, and drop it: a bad key or storage fails here.
 
@@ -31,6 +36,8 @@ def create_app(settings: ExportSettings) -> falcon.App:
     app.req_options.auto_parse_qs_csv = False
     app.resp_options.secure_cookies_by_default = True
     errors.install(app)
-    app.add_route(settings.route, ExportResource(settings))
+    exports = ExportResource(settings)
+    app.add_route(settings.route, exports)
+    app.add_route(link_route(settings.route), exports, suffix="link")
     app.add_route(settings.route.rstrip("/") + "/openapi.json", OpenAPIResource(settings))
     return app

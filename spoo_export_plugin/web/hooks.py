@@ -9,7 +9,7 @@ import falcon
 from ..access.auth import identify
 from ..core.exceptions import ExportError, RateLimited, Unavailable
 from ..formats import FORMATS
-from .disposition import content_disposition, export_filename
+from .disposition import ascii_fallback_filename, content_disposition, export_filename
 
 
 def identify_caller(req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:
@@ -64,7 +64,8 @@ def render_report(req: falcon.Request, resp: falcon.Response, resource: Any) -> 
         return
     fmt = FORMATS[req.context.export_request.format]
     resp.content_type = fmt.media_type
-    resp.set_header("Content-Disposition", content_disposition(export_filename(report, fmt.extension)))
+    resp.set_header("Content-Disposition", content_disposition(export_filename(report, fmt.extension),
+                                                               ascii_fallback_filename(report, fmt.extension)))
     resp.set_header("X-Content-Type-Options", "nosniff")
     resp.set_header("Cache-Control", "private, no-store")
     resp.stream = iter(fmt.render(report, resource.settings))

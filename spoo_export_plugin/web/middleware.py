@@ -26,9 +26,13 @@ class ExportMiddleware:
         # The plugin's own Falcon app; built here unless the host supplies one.
         self.plugin_app = plugin_app or create_app(settings)
         self._paths = {settings.route, settings.route.rstrip("/") + "/openapi.json"}  # as create_app routes them
+        self._link_prefix = settings.route.rstrip("/") + "/links/"  # <route>/links/<url_id>
 
     def matches(self, path: str) -> bool:
-        return path in self._paths
+        if path in self._paths:
+            return True
+        rest = path[len(self._link_prefix):] if path.startswith(self._link_prefix) else ""
+        return bool(rest) and "/" not in rest
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         if self.matches(environ.get("PATH_INFO", "")):

@@ -18,19 +18,25 @@ DEFAULT_ROUTE = "/api/v1/export"
 
 
 def load_document(route: str = DEFAULT_ROUTE, extra_dimensions: Sequence[str] = ()) -> dict[str, Any]:
-    """The OpenAPI document as a dict, its path set to ``route``, with the host's declared dimensions."""
+    """The OpenAPI document as a dict, its paths under ``route``, with the host's declared dimensions."""
     text = resources.files(__package__).joinpath("openapi.json").read_text(encoding="utf-8")
     document = json.loads(text)
-    operation = document["paths"].pop(DEFAULT_ROUTE)
-    document["paths"][route] = operation
+    base = route.rstrip("/") or route
+    document["paths"] = {(route if path == DEFAULT_ROUTE else base + path[len(DEFAULT_ROUTE):]): item
+                         for path, item in document["paths"].items()}
     for name in extra_dimensions:  # each works like a built-in one: its own comma parameter
-        operation["get"]["parameters"].append({
-            "name": name, "in": "query", "required": False,
-            "description": (f"Comma list of {name} values to keep (a dimension this server declares); the same as "
-                            f"`filters` with key `{name}`. Also usable in `group_by`, `filters` and `exclude`."),
-            "schema": {"type": "string"},
-        })
+        for item in document["paths"].values():
+            _add_parameter(item["get"], name)
     return document
+
+
+def _add_parameter(operation: dict[str, Any], name: str) -> None:
+    operation["parameters"].append({
+        "name": name, "in": "query", "required": False,
+        "description": (f"Comma list of {name} values to keep (a dimension this server declares); the same as "
+                        f"`filters` with key `{name}`. Also usable in `group_by`, `filters` and `exclude`."),
+        "schema": {"type": "string"},
+    })
 
 
 class OpenAPIResource:

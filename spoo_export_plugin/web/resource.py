@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import falcon
 
 from ..access.auth import Authenticator
 from ..access.jwt_auth import build_authenticator
 from ..access.ratelimit import Throttle
-from ..core.params import parse_export_request
+from ..core.params import ExportRequest, parse_export_request, parse_link_request
 from ..core.service import Exporter
 from ..core.settings import ExportSettings
-from ..core.store import Store
+from ..core.store import Store, UrlInfo
 from ..formats import FORMATS
 from . import hooks
 
@@ -32,15 +32,36 @@ class ExportResource:
     @falcon.before(hooks.rate_limit)
     @falcon.after(hooks.render_report)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """``GET <route>``: the caller's clicks (``scope=all``) or one public URL's (``scope=anon``)."""
         if req.context.auth_error is not None:
             raise req.context.auth_error
-        # Parsed from the raw query string, so a Falcon host's own req_options (auto_parse_qs_csv
-        # would split a filters JSON at its commas) cannot change what the plugin reads.
-        query = falcon.uri.parse_query_string(req.query_string, keep_blank=True, csv=False)
-        request = parse_export_request(query, FORMATS, tuple(self.settings.extra_dimensions))
+        request = parse_export_request(self._query(req), FORMATS, tuple(self.settings.extra_dimensions))
         req.context.export_request = request
         owner_id = req.context.owner_id
         url = self.exporter.authorize(request, owner_id)
+        self._export(req, resp, request, owner_id, url)
+
+    @falcon.before(hooks.identify_caller)
+    @falcon.before(hooks.rate_limit)
+    @falcon.after(hooks.render_report)
+    def on_get_link(self, req: falcon.Request, resp: falcon.Response, url_id: str) -> None:
+        """``GET <route>/links/<url_id>``: one of the caller's URLs, by id (spoo.me's per-link export)."""
+        if req.context.auth_error is not None:
+            raise req.context.auth_error
+        owner_id = req.context.owner_id
+        url = self.exporter.authorize_link(url_id, owner_id)
+        request = parse_link_request(self._query(req), FORMATS, tuple(self.settings.extra_dimensions))
+        request = req.context.export_request = self.exporter.for_link(request, url)
+        self._export(req, resp, request, owner_id, url)
+
+    @staticmethod
+    def _query(req: falcon.Request) -> dict:
+        # Parsed from the raw query string, so a Falcon host's own req_options (auto_parse_qs_csv
+        # would split a filters JSON at its commas) cannot change what the plugin reads.
+        return falcon.uri.parse_query_string(req.query_string, keep_blank=True, csv=False)
+
+    def _export(self, req: falcon.Request, resp: falcon.Response, request: ExportRequest, owner_id: Any,
+                url: Optional[UrlInfo]) -> None:
         spec = self.exporter.query_spec(request, owner_id, url)
         hooks.claim_export_slot(req)  # only a valid, permitted request takes a slot
         resp.context.report = self.exporter.run(request, spec)

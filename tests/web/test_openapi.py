@@ -124,8 +124,17 @@ def test_served_next_to_the_route_with_the_configured_route(db):
     resp = client.simulate_get("/stats/export/openapi.json")
     assert resp.status_code == 200
     assert resp.headers["content-type"] == "application/json"
-    assert list(resp.json["paths"]) == ["/stats/export"]
+    assert list(resp.json["paths"]) == ["/stats/export", "/stats/export/links/{url_id}"]
     assert resp.json["paths"]["/stats/export"] == load_document()["paths"][ROUTE]
+    assert resp.json["paths"]["/stats/export/links/{url_id}"] == load_document()["paths"][ROUTE + "/links/{url_id}"]
+
+
+def test_the_link_route_takes_the_main_parameters_but_scope_and_short_code(document):
+    link = document["paths"][ROUTE + "/links/{url_id}"]["get"]
+    names = [p["name"] for p in link["parameters"]]
+    assert names[0] == "url_id" and link["parameters"][0]["in"] == "path" and link["parameters"][0]["required"]
+    assert set(names[1:]) == PARAMETERS - {"scope", "short_code"}
+    assert link["responses"] == operation(document)["responses"]
 
 
 def test_served_through_the_middleware_and_host_untouched(db):
