@@ -81,6 +81,18 @@ def test_responses_media_types_headers_and_error_schema(document):
     assert all(headers[h]["required"] for h in headers)
 
 
+def test_every_401_documents_the_bearer_challenge(document):
+    """Every operation's 401, on every path, names WWW-Authenticate; its pattern takes exactly the two challenges."""
+    answers_401 = [op["responses"]["401"] for item in document["paths"].values() for op in item.values()
+                   if isinstance(op, dict) and "401" in op.get("responses", {})]
+    assert answers_401
+    for response in answers_401:
+        assert response["headers"]["WWW-Authenticate"] == {"$ref": "#/components/headers/WWW-Authenticate"}
+    pattern = re.compile(document["components"]["headers"]["WWW-Authenticate"]["schema"]["pattern"])
+    assert pattern.search("Bearer") and pattern.search('Bearer error="invalid_token"')
+    assert not pattern.search("Basic") and not pattern.search('Bearer error="invalid_request"')
+
+
 def _resolve(document: dict, name: str) -> dict:
     """The named component schema with its references inlined (for jsonschema)."""
     schemas = document["components"]["schemas"]
