@@ -13,21 +13,46 @@ from typing import Any
 import falcon
 
 from ..core.settings import ExportSettings
+from .head import answers_head
 
 DEFAULT_ROUTE = "/api/v1/export"
 
 
 def load_document(route: str = DEFAULT_ROUTE) -> dict[str, Any]:
-    """The OpenAPI document as a dict, its one path set to ``route``."""
+    """The OpenAPI document as a dict, its one path set to ``route``; HEAD beside every GET."""
     text = resources.files(__package__).joinpath("openapi.json").read_text(encoding="utf-8")
     document = json.loads(text)
     operation = document["paths"].pop(DEFAULT_ROUTE)
     document["paths"][route] = operation
+    add_head_operations(document)
     return document
 
 
+def add_head_operations(document: dict[str, Any]) -> None:
+    """Describe ``HEAD`` on every path with a ``GET`` (``web/head.py`` answers it on every route).
+
+    Derived from the ``GET`` operation rather than written twice in ``openapi.json``: the same
+    parameters, security and statuses with the same headers, and no content.
+    """
+    for item in document["paths"].values():
+        get = item.get("get")
+        if get is None or "head" in item:
+            continue
+        item["head"] = {
+            "operationId": get["operationId"] + "Head",
+            "summary": "Headers only: " + get["summary"][0].lower() + get["summary"][1:],
+            "description": "What GET answers (the same checks, rate limit, status and headers: file type and "
+                           "name, X-RateLimit-*, errors), without a body. No statistics are computed.",
+            "parameters": get.get("parameters", []),
+            **({"security": get["security"]} if "security" in get else {}),
+            "responses": {status: {key: value for key, value in response.items() if key != "content"}
+                          for status, response in get["responses"].items()},
+        }
+
+
+@answers_head
 class OpenAPIResource:
-    """``GET <route>/openapi.json``: the document, cacheable (it only changes with the package)."""
+    """``GET``/``HEAD <route>/openapi.json``: the document, cacheable (it only changes with the package)."""
 
     def __init__(self, settings: ExportSettings):
         self._body = json.dumps(load_document(settings.route), ensure_ascii=False, indent=1).encode()

@@ -36,6 +36,22 @@ def test_document_is_valid_openapi_3_1(document):
     validator = pytest.importorskip("openapi_spec_validator")
     assert document["openapi"].startswith("3.1")
     validator.validate(document)  # raises on any violation
+    validator.validate(load_document("/stats/export"))  # as served: HEAD added beside every GET
+
+
+def test_head_is_described_beside_every_get():
+    """HEAD: GET's parameters, security, statuses and headers, and no content."""
+    served = load_document()
+    assert served["paths"]
+    for path, item in served["paths"].items():
+        get, head = item["get"], item["head"]
+        assert head["parameters"] == get["parameters"] and head["security"] == get["security"], path
+        assert head["operationId"] != get["operationId"]
+        assert set(head["responses"]) == set(get["responses"])
+        for status, response in head["responses"].items():
+            assert "content" not in response
+            assert response["headers"] == get["responses"][status]["headers"]
+            assert response["description"] == get["responses"][status]["description"]
 
 
 def test_every_query_parameter_the_parser_reads_is_documented(document):
