@@ -24,6 +24,8 @@ SETTING_HELP: dict[str, str] = {
     "legacy_urls_collection": "legacy URL collection (`_id` is the short code; public stats)",
     "api_keys_collection": "collection of API keys (`token_hash` = sha256 of the key after `spoo_`)",
     "route": "path of the export endpoint (its OpenAPI document is at `<route>/openapi.json`)",
+    "cors_origins": "origins allowed to call the routes from other sites (CORS): a comma list of "
+                    "scheme://host[:port], or `*`; off when unset",
     "authenticated_limits": "rate limits per owner (`limits` notation, `;`-separated)",
     "anonymous_limits": "rate limits per client IP for requests without credentials",
     "ratelimit_storage_uri": "rate-limit counters: `memory://` (per worker), `redis://...` or `mongodb://...` "

@@ -18,13 +18,16 @@ from .head import answers_head
 DEFAULT_ROUTE = "/api/v1/export"
 
 
-def load_document(route: str = DEFAULT_ROUTE) -> dict[str, Any]:
-    """The OpenAPI document as a dict, its one path set to ``route``; HEAD beside every GET."""
+def load_document(route: str = DEFAULT_ROUTE, *, cors: bool = False) -> dict[str, Any]:
+    """The OpenAPI document as a dict, its one path set to ``route``; HEAD beside every GET, and
+    the CORS preflight (OPTIONS) when ``cors`` (``cors_origins`` is set)."""
     text = resources.files(__package__).joinpath("openapi.json").read_text(encoding="utf-8")
     document = json.loads(text)
     operation = document["paths"].pop(DEFAULT_ROUTE)
     document["paths"][route] = operation
     add_head_operations(document)
+    if cors:
+        add_preflight_operations(document)
     return document
 
 
@@ -50,12 +53,46 @@ def add_head_operations(document: dict[str, Any]) -> None:
         }
 
 
+def add_preflight_operations(document: dict[str, Any]) -> None:
+    """Describe the CORS preflight ``OPTIONS`` on every path with a ``GET`` (``web/cors.py``)."""
+    for item in document["paths"].values():
+        get = item.get("get")
+        if get is None or "options" in item:
+            continue
+        item["options"] = {
+            "operationId": get["operationId"] + "Preflight",
+            "summary": "CORS preflight",
+            "description": "Answered without credentials. For an origin listed in `cors_origins` (or any, with "
+                           "`*`) and an `Access-Control-Request-Method` header, the answer allows GET and HEAD "
+                           "with the requested headers (e.g. `Authorization`) for 24 hours; other origins get "
+                           "no `Access-Control-*` header.",
+            "security": [{}],
+            "responses": {"200": {"description": "No body.", "headers": _PREFLIGHT_HEADERS}},
+        }
+
+
+_PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Origin": {"description": "The calling origin, or `*` when `cors_origins` is `*`.",
+                                    "schema": {"type": "string"}},
+    "Access-Control-Allow-Methods": {"description": "`GET, HEAD`.", "schema": {"type": "string"}},
+    "Access-Control-Allow-Headers": {"description": "The headers the preflight asked for.",
+                                     "schema": {"type": "string"}},
+    "Access-Control-Max-Age": {"description": "Seconds a browser may reuse the answer (86400).",
+                               "schema": {"type": "integer", "minimum": 0}},
+    "Access-Control-Expose-Headers": {
+        "description": "`Content-Disposition, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, "
+                       "X-RateLimit-Reset` (sent on every answer to an allowed origin).",
+        "schema": {"type": "string"}},
+}
+
+
 @answers_head
 class OpenAPIResource:
     """``GET``/``HEAD <route>/openapi.json``: the document, cacheable (it only changes with the package)."""
 
     def __init__(self, settings: ExportSettings):
-        self._body = json.dumps(load_document(settings.route), ensure_ascii=False, indent=1).encode()
+        document = load_document(settings.route, cors=settings.cors_origins is not None)
+        self._body = json.dumps(document, ensure_ascii=False, indent=1).encode()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = falcon.MEDIA_JSON

@@ -317,6 +317,15 @@ def test_serve_bad_setting_is_one_line(tmp_path):
         "spoo-export: error: SPOO_EXPORT_ROW_CAP='many' is not an integer"]
 
 
+def test_serve_bad_cors_origin_is_one_line(tmp_path):
+    done = cli("serve", "--mongodb-uri", "mongodb://127.0.0.1:1/", "--cors-origins", "https://app.example.com/",
+               env=clean_env(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines() == [
+        "spoo-export: error: cors_origins: 'https://app.example.com/' is not an origin; write scheme://host[:port] "
+        "with no path and no trailing slash, e.g. https://app.example.com"]
+
+
 @pytest.mark.slow
 def test_gunicorn_config_for_a_host_app(data, tmp_path):
     assert GUNICORN, "gunicorn is not installed"
