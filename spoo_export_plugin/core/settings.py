@@ -106,6 +106,8 @@ class ExportSettings:
     def __post_init__(self) -> None:
         if self.database is None and not self.mongodb_uri:
             raise ConfigurationError("ExportSettings needs database= or mongodb_uri=")
+        if self.database is None:
+            _check_mongodb_uri_scheme(self.mongodb_uri)
         if self.database is None and self.mongodb_uri.startswith("mongodb://"):
             from pymongo.errors import PyMongoError
             from pymongo.uri_parser import parse_uri
@@ -156,6 +158,16 @@ class ExportSettings:
             values[f.name] = _convert(f.name, raw, f.default)
         values.update(overrides)
         return cls(**values)
+
+
+def _check_mongodb_uri_scheme(uri: Any) -> None:
+    """``mongodb://`` or ``mongodb+srv://``; anything else would fail only at the first query (a 500)."""
+    if not isinstance(uri, str):
+        raise ConfigurationError(f"mongodb_uri is not valid: expected a string, not {type(uri).__name__}")
+    if not uri.startswith(("mongodb://", "mongodb+srv://")):
+        # Only the scheme is echoed: the rest of a URI may hold a password.
+        found = f" (it starts with {uri.split('://', 1)[0] + '://'!r})" if "://" in uri else ""
+        raise ConfigurationError(f"mongodb_uri is not valid: it must start with mongodb:// or mongodb+srv://{found}")
 
 
 def _check_ratelimit_values(uri: str, strategy: str) -> None:

@@ -364,13 +364,15 @@ def test_docs_document_every_setting_and_server_option():
     assert "docs/configuration.md" in README.read_text(encoding="utf-8")  # the front door points there
 
 
-@pytest.mark.parametrize("uri", ["mongodb://x:99999", "mongodb://[::1"])
-def test_malformed_mongodb_uri_is_a_one_line_error(tmp_path, uri):
-    done = cli("export", "--owner", "X", "--format", "json", "-o", str(tmp_path / "x.json"),
-               env=clean_env(tmp_path, SPOO_EXPORT_MONGODB_URI=uri))
+@pytest.mark.parametrize("command", ["export", "serve"])
+@pytest.mark.parametrize("uri", ["mongodb://x:99999", "mongodb://[::1", "mongo://x", "http://user:hunter2@x"])
+def test_malformed_mongodb_uri_is_a_one_line_error(tmp_path, uri, command):
+    args = ["--owner", "X", "--format", "json", "-o", str(tmp_path / "x.json")] if command == "export" else []
+    done = cli(command, *args, env=clean_env(tmp_path, SPOO_EXPORT_MONGODB_URI=uri))
     assert done.returncode == 2
     message = done.stderr.decode().strip()
     assert message.startswith("spoo-export: error: mongodb_uri is not valid") and "\n" not in message
+    assert "hunter2" not in message
 
 
 def test_unknown_log_level_fails_for_serve_and_the_host_config_alike():
