@@ -44,7 +44,7 @@ SETTING_HELP: dict[str, str] = {
     "retry_after_seconds": "`Retry-After` sent with 503 answers",
     "csv_bom": "start each CSV with a UTF-8 byte-order mark (for old Excel versions)",
     "jwt_secret": "HS256 secret of the built-in JWT authenticator (`Authorization: Bearer` or cookie)",
-    "jwt_public_key": "PEM public key for RS256 JWTs",
+    "jwt_public_key": "PEM public key for RS256 JWTs (one line with \\n escapes accepted)",
     "jwt_algorithms": "JWT algorithms accepted (comma list)",
     "jwt_issuer": "required JWT `iss`",
     "jwt_audience": "required JWT `aud`",
