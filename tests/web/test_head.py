@@ -76,7 +76,8 @@ def test_head_of_an_export_has_the_headers_of_get_and_runs_no_aggregation(db, se
     assert [is_export(p) for p in aggregations] == [True]
     same_headers(head, get)
     # The dates of the name are the report's, in its timezone (02:00Z on the 9th is the 8th in New York).
-    assert head.headers["content-disposition"] == f'attachment; filename="spoo-export_abc_20250308_20250310.{FORMATS[fmt].extension}"'
+    name = f"spoo-export_abc_20250308_20250310.{FORMATS[fmt].extension}"
+    assert head.headers["content-disposition"] == f'attachment; filename="{name}"'
     assert head.headers["content-type"] == FORMATS[fmt].media_type
     assert "content-length" not in head.headers  # like the streamed file: its length is not known ahead
 
