@@ -150,6 +150,28 @@ def test_export_every_registered_format_parses_back(data, tmp_path):
                                ["2025-03-09", "3", "2"], ["2025-03-10", "1", "1"]]
 
 
+def test_csv_bom_switch_on_the_installed_script(data, tmp_path):
+    """--csv-bom needs no value; --no-csv-bom wins over the variable."""
+    def entries(*flags: str, **env: str) -> list[bytes]:
+        out = tmp_path / "out.zip"
+        done = cli("export", *data["db_args"], "--owner", str(data["owner"]), "--format", "csv", "-o", str(out),
+                   *RANGE, *flags, env=clean_env(tmp_path, **env))
+        assert done.returncode == 0, done.stderr
+        with zipfile.ZipFile(out) as archive:
+            return [archive.read(name)[:3] for name in archive.namelist()]
+
+    assert set(entries("--csv-bom")) == {b"\xef\xbb\xbf"}
+    assert b"\xef\xbb\xbf" not in entries("--no-csv-bom", SPOO_EXPORT_CSV_BOM="1")
+    assert set(entries(SPOO_EXPORT_CSV_BOM="1")) == {b"\xef\xbb\xbf"}
+
+
+def test_version_of_the_installed_script(tmp_path):
+    import spoo_export_plugin
+
+    done = cli("--version", env=clean_env(tmp_path))
+    assert done.returncode == 0 and done.stdout.decode() == f"spoo-export {spoo_export_plugin.__version__}\n"
+
+
 @pytest.mark.parametrize("args, code, mentions", [
     (["--owner", "X", "--format", "json", "--timezone", "Mars/Base"], 2, "--timezone"),
     (["--owner", "X", "--format", "json", "--start-date", "2025-03-10", "--end-date", "2025-03-01"], 2,
