@@ -39,6 +39,17 @@ def test_document_is_valid_openapi_3_1(document):
     validator.validate(load_document("/stats/export"))  # as served: HEAD added beside every GET
 
 
+def test_preflight_is_described_only_when_cors_is_on():
+    validator = pytest.importorskip("openapi_spec_validator")
+    with_cors = load_document(cors=True)
+    validator.validate(with_cors)
+    for path, item in with_cors["paths"].items():
+        preflight = item["options"]
+        assert preflight["security"] == [{}] and list(preflight["responses"]) == ["200"], path
+        assert "content" not in preflight["responses"]["200"]
+    assert all("options" not in item for item in load_document()["paths"].values())
+
+
 def test_head_is_described_beside_every_get():
     """HEAD: GET's parameters, security, statuses and headers, and no content."""
     served = load_document()
