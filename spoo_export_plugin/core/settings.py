@@ -10,7 +10,7 @@ import dataclasses
 import os
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from limits import parse_many
 from limits.storage import SCHEMES as RATELIMIT_STORAGE_SCHEMES
@@ -59,7 +59,7 @@ class ExportSettings:
     route: str = "/api/v1/export"
     # Browser origins that may call the routes from another site (CORS): a list (or comma list) of
     # origins, or "*" for any; None (default) = CORS off. Kept as "*" or a tuple of origins.
-    cors_origins: Any = None
+    cors_origins: Union[str, Sequence[str], None] = None
 
     # Rate limits (``limits`` notation), checked per route.
     authenticated_limits: str = "30/minute;1000/day"
