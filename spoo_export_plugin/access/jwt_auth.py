@@ -16,6 +16,17 @@ from ..core.settings import HMAC_ALGORITHMS, keyed_algorithms
 from .auth import API_KEY_PREFIX, AUTH_PARAM, Authenticator, bearer_token, has_export_scope, owner_id_from_text
 
 
+def pem_text(key: str) -> str:
+    """A PEM key as PyJWT reads it, also when given on one line with ``\\n`` escapes (as ``.env`` files hold it).
+
+    Only a value that looks like PEM is touched, and only its escapes: base64 and the armour lines
+    hold no backslash. A secret (``jwt_secret``) never goes through here: it is used as given.
+    """
+    if key.lstrip().startswith("-----BEGIN ") and "\\n" in key:
+        return key.strip().replace("\\r\\n", "\n").replace("\\n", "\n")
+    return key
+
+
 class JWTAuthenticator:
     """``(req) -> owner id | None`` from a signed JWT; built once at start-up."""
 
@@ -32,7 +43,7 @@ class JWTAuthenticator:
         algorithms = jwt.algorithms.get_default_algorithms()
         self.keys: dict[str, Any] = {}
         for name in keyed_algorithms(settings):  # only algorithms whose key is configured are accepted
-            raw = settings.jwt_secret if name in HMAC_ALGORITHMS else settings.jwt_public_key
+            raw = settings.jwt_secret if name in HMAC_ALGORITHMS else pem_text(settings.jwt_public_key)
             if name not in algorithms:  # pragma: no cover - PyJWT without cryptography
                 raise ConfigurationError(f"jwt_algorithms: {name} needs 'PyJWT[crypto]'")
             try:

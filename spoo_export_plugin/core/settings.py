@@ -10,7 +10,7 @@ import dataclasses
 import os
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from limits import parse_many
 from limits.storage import SCHEMES as RATELIMIT_STORAGE_SCHEMES
@@ -67,6 +67,9 @@ class ExportSettings:
     extra_dimensions: Mapping[str, str] = field(default_factory=dict)
 
     route: str = "/api/v1/export"
+    # Browser origins that may call the routes from another site (CORS): a list (or comma list) of
+    # origins, or "*" for any; None (default) = CORS off. Kept as "*" or a tuple of origins.
+    cors_origins: Union[str, Sequence[str], None] = None
 
     # Rate limits (``limits`` notation), checked per route.
     authenticated_limits: str = "30/minute;1000/day"
@@ -113,6 +116,8 @@ class ExportSettings:
     def __post_init__(self) -> None:
         if self.database is None and not self.mongodb_uri:
             raise ConfigurationError("ExportSettings needs database= or mongodb_uri=")
+        if self.database is None:
+            _check_mongodb_uri_scheme(self.mongodb_uri)
         if self.database is None and self.mongodb_uri.startswith("mongodb://"):
             from pymongo.errors import PyMongoError
             from pymongo.uri_parser import parse_uri
@@ -122,6 +127,7 @@ class ExportSettings:
             except (ValueError, TypeError, PyMongoError) as exc:
                 raise ConfigurationError(f"mongodb_uri is not valid: {exc}") from None
         object.__setattr__(self, "extra_dimensions", parse_declared(self.extra_dimensions))
+        object.__setattr__(self, "cors_origins", parse_cors_origins(self.cors_origins))
         if not self.route.startswith("/"):
             raise ConfigurationError(f"route must start with '/': {self.route!r}")
         for name in ("authenticated_limits", "anonymous_limits"):
@@ -165,6 +171,16 @@ class ExportSettings:
         return cls(**values)
 
 
+def _check_mongodb_uri_scheme(uri: Any) -> None:
+    """``mongodb://`` or ``mongodb+srv://``; anything else would fail only at the first query (a 500)."""
+    if not isinstance(uri, str):
+        raise ConfigurationError(f"mongodb_uri is not valid: expected a string, not {type(uri).__name__}")
+    if not uri.startswith(("mongodb://", "mongodb+srv://")):
+        # Only the scheme is echoed: the rest of a URI may hold a password.
+        found = f" (it starts with {uri.split('://', 1)[0] + '://'!r})" if "://" in uri else ""
+        raise ConfigurationError(f"mongodb_uri is not valid: it must start with mongodb:// or mongodb+srv://{found}")
+
+
 def _check_ratelimit_values(uri: str, strategy: str) -> None:
     """The storage scheme and strategy are names ``limits`` knows; a mongodb:// URI parses.
 
@@ -188,6 +204,37 @@ def _check_ratelimit_values(uri: str, strategy: str) -> None:
     if strategy not in RATELIMIT_STRATEGIES:
         raise ConfigurationError(
             f"ratelimit_strategy={strategy!r}: unknown strategy; expected one of {sorted(RATELIMIT_STRATEGIES)}")
+
+
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://(\[[0-9a-f:.]+\]|[^\s/?#@:\[\]]+)(:\d{1,5})?")
+
+
+def parse_cors_origins(value: Any) -> Any:
+    """``None`` (CORS off), ``"*"``, or a tuple of origins (``scheme://host[:port]``, lower case) from a
+    list or a comma list. An origin with a path or a trailing slash would never match what browsers
+    send in ``Origin``: a configuration error, as is ``*`` inside a list."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str) and value.strip() == "*":
+        return "*"
+    try:
+        items = value.split(",") if isinstance(value, str) else list(value)
+    except TypeError:
+        raise ConfigurationError(f"cors_origins must be a list of origins or '*', not {value!r}") from None
+    origins: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigurationError(f"cors_origins: {item!r} is not a string")
+        origin = item.strip().lower()
+        if not origin:
+            continue
+        if origin == "*":
+            raise ConfigurationError("cors_origins: '*' allows every origin and stands alone, not in a list")
+        if not _ORIGIN.fullmatch(origin):
+            raise ConfigurationError(f"cors_origins: {item.strip()!r} is not an origin; write scheme://host[:port] "
+                                     "with no path and no trailing slash, e.g. https://app.example.com")
+        origins.append(origin)
+    return tuple(dict.fromkeys(origins)) or None
 
 
 #: Algorithms verified with ``jwt_secret``; every other accepted one uses ``jwt_public_key``.

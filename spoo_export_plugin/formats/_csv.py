@@ -83,11 +83,19 @@ def _safe_rows(rows: Sequence[tuple[Any, ...]], text_columns: Sequence[int]) -> 
     return (tuple(fixes[i].get(c, c) if i in fixes else c for i, c in enumerate(row)) for row in rows)
 
 
+def _entry(name: str, report: Report) -> zipfile.ZipInfo:
+    """A compressed entry dated when the export was made (the report's ``generated_at``, wall time in
+    its timezone), not 1980-01-01 as zipfile dates entries written from a stream."""
+    info = zipfile.ZipInfo(name, date_time=report.generated_at.timetuple()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
 def render_csv(report: Report, settings: ExportSettings) -> Iterator[bytes]:
     sink = _Sink()
     bom = "\ufeff" if settings.csv_bom else ""
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("summary.csv", "w") as raw, \
+        with archive.open(_entry("summary.csv", report), "w") as raw, \
                 io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as text:
             text.write(bom)
             writer = csv.writer(text)
@@ -96,7 +104,7 @@ def render_csv(report: Report, settings: ExportSettings) -> Iterator[bytes]:
         yield from sink.drain()
         for name, breakdown in report.breakdowns.items():
             rows = breakdown.rows
-            with archive.open(entry_name(name), "w", force_zip64=len(rows) > _ZIP64_ROWS) as raw, \
+            with archive.open(_entry(entry_name(name), report), "w", force_zip64=len(rows) > _ZIP64_ROWS) as raw, \
                     io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="", write_through=False) as text:
                 text.write(bom)
                 writer = csv.writer(text)

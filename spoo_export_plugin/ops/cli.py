@@ -16,9 +16,22 @@ COMMANDS = {
 }
 
 
+def package_version() -> str:
+    """The installed distribution's version (the package's own when run from a source tree)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("spoo_export_plugin")
+    except PackageNotFoundError:  # pragma: no cover - not installed
+        from .. import __version__
+
+        return __version__
+
+
 def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     """All subcommands; with ``only``, import just that one's module (a cron job starts faster)."""
     parser = argparse.ArgumentParser(prog="spoo-export", description="Click-statistics export for URL shorteners")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)

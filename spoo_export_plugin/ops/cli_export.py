@@ -38,6 +38,12 @@ _TEXT_PARAMS = ("start_date", "end_date", "group_by", "metrics", "timezone", "gr
 _SETTINGS = ("mongodb_uri", "database_name", "clicks_collection", "urls_collection", "legacy_urls_collection",
              "max_time_ms", "server_selection_timeout_ms", "read_preference", "row_cap", "max_buckets", "csv_bom",
              "extra_dimensions")
+EXIT_CODES_HELP = (
+    "exit codes: 0 the file was written; 2 bad input or settings (where the HTTP endpoint answers 400); "
+    "1 the export could not be produced: unknown short code, MongoDB unreachable or over --max-time-ms "
+    "(where the HTTP endpoint answers 404 or 503), or the file could not be written; 130 interrupted. "
+    "The database comes from --mongodb-uri or SPOO_EXPORT_MONGODB_URI (a database= object is for Python "
+    "code only).")
 _PARAM_HELP = {
     "start_date": "start of the range: ISO 8601 (naive = UTC), Unix seconds, or a date (that day's start in "
                   "--timezone)",
@@ -69,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         query.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper(),
                            help=_PARAM_HELP.get(name, f"comma list of {name} values to keep"))
     query.add_argument("--exclude-bots", action="store_true", help="leave out clicks whose bot_name is set")
-    add_setting_flags(parser, _SETTINGS)
+    add_setting_flags(parser, _SETTINGS, offline=True)
+    parser.epilog = EXIT_CODES_HELP
 
 
 def owner_id(text: str) -> Any:

@@ -17,20 +17,23 @@ from ..core.settings import _NOT_FROM_ENV as NOT_ON_COMMAND_LINE  # Python objec
 from ..core.settings import ENV_PREFIX, ExportSettings, _convert
 
 SETTING_HELP: dict[str, str] = {
-    "mongodb_uri": "MongoDB connection string (required unless a host passes `database=`)",
+    "mongodb_uri": "MongoDB connection string, `mongodb://...` or `mongodb+srv://...` (required here: a "
+                   "`database=` object can only be passed from Python code)",
     "database_name": "database holding the collections",
     "clicks_collection": "collection of click documents",
     "urls_collection": "collection of short URLs (`alias`, `owner_id`, `created_at`, `private_stats`)",
     "legacy_urls_collection": "legacy URL collection (`_id` is the short code; public stats)",
     "api_keys_collection": "collection of API keys (`token_hash` = sha256 of the key after `spoo_`)",
     "route": "path of the export endpoint (its OpenAPI document is at `<route>/openapi.json`)",
+    "cors_origins": "origins allowed to call the routes from other sites (CORS): a comma list of "
+                    "scheme://host[:port], or `*`; off when unset",
     "authenticated_limits": "rate limits per owner (`limits` notation, `;`-separated)",
     "anonymous_limits": "rate limits per client IP for requests without credentials",
     "ratelimit_storage_uri": "rate-limit counters: `memory://` (per worker), `redis://...` or `mongodb://...` "
                              "(shared by every worker and host)",
     "ratelimit_strategy": "`moving-window`, `fixed-window` or `sliding-window-counter`",
-    "ratelimit_fail_open": "when the rate-limit storage is down: `true` lets requests through (logged), "
-                           "`false` answers 503",
+    "ratelimit_fail_open": "when the rate-limit storage is down: on lets requests through (logged), "
+                           "off answers 503",
     "trusted_proxies": "proxy hops whose `X-Forwarded-For` is believed (0 = use the socket peer)",
     "row_cap": "rows kept per breakdown; longer ones are cut and the summary says `truncated`",
     "max_buckets": "time buckets one export may span (more is a 400)",
@@ -46,11 +49,22 @@ SETTING_HELP: dict[str, str] = {
                         "(`device=device_type,lang=language`)",
     "csv_bom": "start each CSV with a UTF-8 byte-order mark (for old Excel versions)",
     "jwt_secret": "HS256 secret of the built-in JWT authenticator (`Authorization: Bearer` or cookie)",
-    "jwt_public_key": "PEM public key for RS256 JWTs",
+    "jwt_public_key": "PEM public key for RS256 JWTs (one line with \\n escapes accepted)",
     "jwt_algorithms": "JWT algorithms accepted (comma list)",
     "jwt_issuer": "required JWT `iss`",
     "jwt_audience": "required JWT `aud`",
     "jwt_cookie": "cookie read for a JWT when there is no `Authorization` header",
+}
+
+
+#: The same settings as seen by the commands that answer no HTTP (``export``, ``ensure-indexes``):
+#: where the endpoint would answer a status, they exit with a code.
+OFFLINE_SETTING_HELP: dict[str, str] = {
+    "max_time_ms": "server-side time budget (`maxTimeMS`) of the aggregation; past it the command fails "
+                   "with exit code 1 (the HTTP endpoint answers 503)",
+    "server_selection_timeout_ms": "how long to wait for a reachable MongoDB; past it the command fails with "
+                                   "exit code 1 (the HTTP endpoint answers 503)",
+    "max_buckets": "time buckets one export may span; more is exit code 2 (the HTTP endpoint answers 400)",
 }
 
 
@@ -72,15 +86,25 @@ def default_of(name: str) -> Any:
     return f.default if f.default is not MISSING else None
 
 
-def add_setting_flags(parser: argparse.ArgumentParser, names: Optional[Iterable[str]] = None) -> None:
-    """Add ``--<setting>`` flags (default None: "not given", so the environment can fill in)."""
+def add_setting_flags(parser: argparse.ArgumentParser, names: Optional[Iterable[str]] = None, *,
+                      offline: bool = False) -> None:
+    """Add ``--<setting>`` flags (default None: "not given", so the environment can fill in).
+
+    A boolean setting is a plain switch, ``--csv-bom`` (and ``--no-csv-bom`` to override the
+    environment), like ``--exclude-bots``. ``offline`` commands (no HTTP) get help in exit codes.
+    """
     group = parser.add_argument_group("settings (each also read from SPOO_EXPORT_<NAME>)")
     for name in names or setting_names():
         default = default_of(name)
+        text = (OFFLINE_SETTING_HELP.get(name) if offline else None) or SETTING_HELP.get(name, name.replace("_", " "))
+        if isinstance(default, bool):
+            group.add_argument(flag(name), dest=name, default=None, action=argparse.BooleanOptionalAction,
+                               help=(text.replace("`", "") + f"; env {env_var(name)} (default "
+                                     f"{'on' if default else 'off'})").replace("%", "%%"))
+            continue
         shown = f" (default {default})" if default not in (None, "") else ""
         group.add_argument(flag(name), dest=name, default=None, metavar=name.split("_")[-1].upper(),
-                           help=(SETTING_HELP.get(name, name.replace("_", " ")).replace("`", "")
-                                 + f"; env {env_var(name)}{shown}").replace("%", "%%"))
+                           help=(text.replace("`", "") + f"; env {env_var(name)}{shown}").replace("%", "%%"))
 
 
 def settings_from_args(args: argparse.Namespace, environ: Optional[Mapping[str, str]] = None,
@@ -89,7 +113,9 @@ def settings_from_args(args: argparse.Namespace, environ: Optional[Mapping[str, 
     overrides: dict[str, Any] = {}
     for name in setting_names():
         raw = getattr(args, name, None)
-        if raw is not None:
+        if isinstance(raw, bool):  # a switch (--csv-bom / --no-csv-bom)
+            overrides[name] = raw
+        elif raw is not None:
             overrides[name] = _convert(name, raw, default_of(name))
     overrides.update(extra)
     env = os.environ if environ is None else environ

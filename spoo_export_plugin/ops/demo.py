@@ -90,27 +90,34 @@ def _url(base_url: str, route: str, **params: str) -> str:
 
 
 def curl_commands(dataset: DemoDataset, base_url: str, route: str = "/api/v1/export") -> list[tuple[str, str]]:
-    """(what it shows, command) pairs, ready to paste."""
+    """(what it shows, command) pairs, ready to paste.
+
+    Each fails loudly (``-f``: an HTTP error is curl's exit code 22 and a message, never an error
+    body saved as the file) and files go to a name given with ``-o``, so running a command twice
+    overwrites its file instead of failing (``-OJ`` refuses to, exit 23). The one meant to show a
+    refusal prints the status line and headers (``-i``) with the JSON error.
+    """
     auth = f"-H 'Authorization: Bearer {dataset.api_key}'"
     chrome_or_safari = '{"browser":["Chrome","Safari"]}'
     requests = [
-        ("all links of the demo owner, JSON", "-s " + auth,
+        ("all links of the demo owner, JSON", "-fsS " + auth,
          dict(format="json", scope="all")),
-        ("the same as a ZIP of CSV files (saved under the server's file name)", "-s -OJ " + auth,
+        ("the same as a ZIP of CSV files, saved as stats.zip", "-fsS -o stats.zip " + auth,
          dict(format="csv", scope="all", group_by="time,browser,country")),
-        ("an Excel workbook, one sheet per breakdown, in New York time", "-s -OJ " + auth,
+        ("an Excel workbook, one sheet per breakdown, in New York time, saved as stats.xlsx",
+         "-fsS -o stats.xlsx " + auth,
          dict(format="xlsx", scope="all", group_by="time,country,referrer", timezone="America/New_York")),
-        ("XML of one link, by week, bots left out", "-s " + auth,
+        ("XML of one link, by week, bots left out", "-fsS " + auth,
          dict(format="xml", scope="all", short_code=dataset.public_code, granularity="week", exclude_bots="true")),
-        (f"public stats of /{dataset.public_code} without a key (scope=anon)", "-s",
+        (f"public stats of /{dataset.public_code} without a key (scope=anon)", "-fsS",
          dict(format="json", scope="anon", short_code=dataset.public_code, group_by="time,browser")),
-        (f"the emoji link /{dataset.emoji_code}, clicks from Chrome or Safari by country", "-s",
+        (f"the emoji link /{dataset.emoji_code}, clicks from Chrome or Safari by country", "-fsS",
          dict(format="json", scope="anon", short_code=dataset.emoji_code, group_by="country",
               filters=chrome_or_safari)),
-        (f"/{dataset.private_code} has private stats: 401 without its owner's key", "-s",
+        (f"/{dataset.private_code} has private stats: 401 without its owner's key (status, headers, error)", "-sS -i",
          dict(format="json", scope="anon", short_code=dataset.private_code)),
-        ("spoo.me's dashboard request: all seven dimensions at once, timed",
-         "-s -o dashboard.json -w '%{http_code} %{time_total}s\\n' " + auth,
+        ("spoo.me's dashboard request: all seven dimensions at once, timed, saved as dashboard.json",
+         "-fsS -o dashboard.json -w '%{http_code} %{time_total}s\\n' " + auth,
          dict(format="json", scope="all", group_by=DASHBOARD_GROUP_BY)),
     ]
     return [(what, f"curl {options} '{_url(base_url, route, **params)}'") for what, options, params in requests]

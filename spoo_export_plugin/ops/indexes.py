@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true",
                         help="create nothing; list what is missing and exit 1 if anything is")
     add_setting_flags(parser, ("mongodb_uri", "database_name", "clicks_collection", "urls_collection",
-                               "api_keys_collection", "server_selection_timeout_ms"))
+                               "api_keys_collection", "server_selection_timeout_ms"), offline=True)
 
 
 def run(args: argparse.Namespace) -> int:

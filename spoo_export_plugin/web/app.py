@@ -8,6 +8,7 @@ from ..access.jwt_auth import build_authenticator
 from ..access.ratelimit import Throttle
 from ..core.settings import ExportSettings
 from . import errors
+from .cors import cors_middleware
 from .guard import ExportGuard
 from .openapi import OpenAPIResource
 from .resource import ExportResource
@@ -30,8 +31,8 @@ def check_composable(settings: ExportSettings) -> None:
 
 
 def create_app(settings: ExportSettings) -> falcon.App:
-    """A WSGI Falcon app with the export resource at ``settings.route``."""
-    app = falcon.App(middleware=[ExportGuard(settings)])
+    """A WSGI Falcon app with the export resource at ``settings.route`` (and CORS when configured)."""
+    app = falcon.App(middleware=[*cors_middleware(settings), ExportGuard(settings)])
     app.req_options.keep_blank_qs_values = True
     app.req_options.auto_parse_qs_csv = False
     app.resp_options.secure_cookies_by_default = True

@@ -31,8 +31,23 @@ def _keep_rate_limit_headers(req: falcon.Request, resp: falcon.Response) -> None
         resp.set_headers(headers)
 
 
+def bearer_challenge(req: falcon.Request, exc: ExportError) -> str:
+    """The ``WWW-Authenticate`` value of a 401 (RFC 6750): which credential to send, and whether
+    the one sent was refused.
+
+    Credentials are refused only while the caller is identified (``hooks.identify_caller``
+    keeps that error in ``req.context.auth_error``); any other 401 asks for credentials that
+    were not sent.
+    """
+    if req.context.get("auth_error") is exc:
+        return 'Bearer error="invalid_token"'
+    return "Bearer"
+
+
 def handle_export_error(req: falcon.Request, resp: falcon.Response, exc: ExportError, params: Any) -> None:
     _write(resp, exc.status, exc.message, exc.param, exc.retry_after if exc.status in (429, 503) else None)
+    if exc.status == 401:
+        resp.set_header("WWW-Authenticate", bearer_challenge(req, exc))
     _keep_rate_limit_headers(req, resp)
 
 

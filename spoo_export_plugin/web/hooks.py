@@ -10,6 +10,7 @@ from ..access.auth import identify
 from ..core.exceptions import ExportError, RateLimited, Unavailable
 from ..formats import FORMATS
 from .disposition import ascii_fallback_filename, content_disposition, export_filename
+from .head import is_head
 
 
 def identify_caller(req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:
@@ -58,7 +59,10 @@ def claim_export_slot(req: falcon.Request) -> None:
 
 
 def render_report(req: falcon.Request, resp: falcon.Response, resource: Any) -> None:
-    """Emit ``resp.context.report`` in the requested format, chosen from the registry."""
+    """Emit ``resp.context.report`` in the requested format, chosen from the registry.
+
+    ``HEAD`` gets the same headers and an empty stream: like the streamed file, no Content-Length.
+    """
     report = resp.context.get("report")
     if report is None:
         return
@@ -68,4 +72,4 @@ def render_report(req: falcon.Request, resp: falcon.Response, resource: Any) -> 
                                                                ascii_fallback_filename(report, fmt.extension)))
     resp.set_header("X-Content-Type-Options", "nosniff")
     resp.set_header("Cache-Control", "private, no-store")
-    resp.stream = iter(fmt.render(report, resource.settings))
+    resp.stream = iter(()) if is_head(req) else iter(fmt.render(report, resource.settings))

@@ -13,12 +13,15 @@ from typing import Any, Sequence
 import falcon
 
 from ..core.settings import ExportSettings
+from .head import answers_head
 
 DEFAULT_ROUTE = "/api/v1/export"
 
 
-def load_document(route: str = DEFAULT_ROUTE, extra_dimensions: Sequence[str] = ()) -> dict[str, Any]:
-    """The OpenAPI document as a dict, its paths under ``route``, with the host's declared dimensions."""
+def load_document(route: str = DEFAULT_ROUTE, extra_dimensions: Sequence[str] = (), *,
+                  cors: bool = False) -> dict[str, Any]:
+    """The OpenAPI document as a dict, its paths under ``route``, with the host's declared dimensions;
+    HEAD beside every GET, and the CORS preflight (OPTIONS) when ``cors`` (``cors_origins`` is set)."""
     text = resources.files(__package__).joinpath("openapi.json").read_text(encoding="utf-8")
     document = json.loads(text)
     base = route.rstrip("/") or route
@@ -27,6 +30,9 @@ def load_document(route: str = DEFAULT_ROUTE, extra_dimensions: Sequence[str] = 
     for name in extra_dimensions:  # each works like a built-in one: its own comma parameter
         for item in document["paths"].values():
             _add_parameter(item["get"], name)
+    add_head_operations(document)
+    if cors:
+        add_preflight_operations(document)
     return document
 
 
@@ -39,11 +45,69 @@ def _add_parameter(operation: dict[str, Any], name: str) -> None:
     })
 
 
+def add_head_operations(document: dict[str, Any]) -> None:
+    """Describe ``HEAD`` on every path with a ``GET`` (``web/head.py`` answers it on every route).
+
+    Derived from the ``GET`` operation rather than written twice in ``openapi.json``: the same
+    parameters, security and statuses with the same headers, and no content.
+    """
+    for item in document["paths"].values():
+        get = item.get("get")
+        if get is None or "head" in item:
+            continue
+        item["head"] = {
+            "operationId": get["operationId"] + "Head",
+            "summary": "Headers only: " + get["summary"][0].lower() + get["summary"][1:],
+            "description": "What GET answers (the same checks, rate limit, status and headers: file type and "
+                           "name, X-RateLimit-*, errors), without a body. No statistics are computed.",
+            "parameters": get.get("parameters", []),
+            **({"security": get["security"]} if "security" in get else {}),
+            "responses": {status: {key: value for key, value in response.items() if key != "content"}
+                          for status, response in get["responses"].items()},
+        }
+
+
+def add_preflight_operations(document: dict[str, Any]) -> None:
+    """Describe the CORS preflight ``OPTIONS`` on every path with a ``GET`` (``web/cors.py``)."""
+    for item in document["paths"].values():
+        get = item.get("get")
+        if get is None or "options" in item:
+            continue
+        item["options"] = {
+            "operationId": get["operationId"] + "Preflight",
+            "summary": "CORS preflight",
+            "description": "Answered without credentials. For an origin listed in `cors_origins` (or any, with "
+                           "`*`) and an `Access-Control-Request-Method` header, the answer allows GET and HEAD "
+                           "with the requested headers (e.g. `Authorization`) for 24 hours; other origins get "
+                           "no `Access-Control-*` header.",
+            "parameters": [p for p in get.get("parameters", []) if p.get("in") == "path"],
+            "security": [{}],
+            "responses": {"200": {"description": "No body.", "headers": _PREFLIGHT_HEADERS}},
+        }
+
+
+_PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Origin": {"description": "The calling origin, or `*` when `cors_origins` is `*`.",
+                                    "schema": {"type": "string"}},
+    "Access-Control-Allow-Methods": {"description": "`GET, HEAD`.", "schema": {"type": "string"}},
+    "Access-Control-Allow-Headers": {"description": "The headers the preflight asked for.",
+                                     "schema": {"type": "string"}},
+    "Access-Control-Max-Age": {"description": "Seconds a browser may reuse the answer (86400).",
+                               "schema": {"type": "integer", "minimum": 0}},
+    "Access-Control-Expose-Headers": {
+        "description": "`Content-Disposition, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, "
+                       "X-RateLimit-Reset` (sent on every answer to an allowed origin).",
+        "schema": {"type": "string"}},
+}
+
+
+@answers_head
 class OpenAPIResource:
-    """``GET <route>/openapi.json``: the document, cacheable (it only changes with the package)."""
+    """``GET``/``HEAD <route>/openapi.json``: the document, cacheable (it only changes with the package)."""
 
     def __init__(self, settings: ExportSettings):
-        document = load_document(settings.route, tuple(settings.extra_dimensions))
+        document = load_document(settings.route, tuple(settings.extra_dimensions),
+                                 cors=settings.cors_origins is not None)
         self._body = json.dumps(document, ensure_ascii=False, indent=1).encode()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:

@@ -15,10 +15,12 @@ from ..core.settings import ExportSettings
 from ..core.store import Store, UrlInfo
 from ..formats import FORMATS
 from . import hooks
+from .head import answers_head, is_head, report_without_clicks
 
 
+@answers_head
 class ExportResource:
-    """``GET`` returns the statistics file; hosts that are Falcon apps can mount it directly."""
+    """``GET`` returns the statistics file (``HEAD`` its headers); Falcon hosts can mount it directly."""
 
     def __init__(self, settings: ExportSettings, *, store: Optional[Store] = None):
         self.settings = settings
@@ -63,5 +65,8 @@ class ExportResource:
     def _export(self, req: falcon.Request, resp: falcon.Response, request: ExportRequest, owner_id: Any,
                 url: Optional[UrlInfo]) -> None:
         spec = self.exporter.query_spec(request, owner_id, url)
+        if is_head(req):  # the file's headers without its numbers: no slot, no aggregation
+            resp.context.report = report_without_clicks(self.exporter, request, spec)
+            return
         hooks.claim_export_slot(req)  # only a valid, permitted request takes a slot
         resp.context.report = self.exporter.run(request, spec)

@@ -101,13 +101,24 @@ def bearer(token: Optional[str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
+#: Parameters a refused credential is named by in these tests (a key, a token or a host session);
+#: a 401 naming anything else asks for credentials that were not sent.
+SENT_CREDENTIALS = {"Authorization", "access_token", "session"}
+
+
 def assert_error(resp: Any, status: int, param: Optional[str]) -> None:
+    """The JSON error; a 401 challenges for a bearer token (RFC 6750), saying when the one sent was refused."""
     assert resp.status_code == status, resp.text
     assert resp.headers["content-type"] == "application/json"
     body = resp.json
     assert set(body) == {"error", "param"}
     assert body["param"] == param
     assert isinstance(body["error"], str) and body["error"]
+    if status == 401:
+        refused = param in SENT_CREDENTIALS
+        assert resp.headers["www-authenticate"] == ('Bearer error="invalid_token"' if refused else "Bearer")
+    else:
+        assert "www-authenticate" not in resp.headers
 
 
 @pytest.mark.parametrize("owner", ["own", "other"])

@@ -234,3 +234,53 @@ def test_delegated_token_scopes(app, scp, status):
     else:
         assert_error(resp, 403, "Authorization")
         assert_error(call(app, "anon", "pub_me", cookie=token), 403, "access_token")
+
+
+def _one_line(pem: str, newline: str = "\\n") -> str:
+    """The PEM on one line with literal backslash escapes, as .env files and CI secrets hold it."""
+    return pem.strip().replace("\n", newline)
+
+
+@pytest.mark.parametrize("newline", ["\\n", "\\r\\n"])
+def test_public_key_with_escaped_newlines_from_the_environment(db, rsa_keys, newline):
+    seed(db)
+    one_line = _one_line(rsa_keys[1], newline)
+    assert "\n" not in one_line and newline in one_line
+    env = {"SPOO_EXPORT_JWT_PUBLIC_KEY": one_line, "SPOO_EXPORT_JWT_ALGORITHMS": "RS256",
+           "SPOO_EXPORT_ANONYMOUS_LIMITS": "1000/minute"}
+    client = falcon.testing.TestClient(create_app(ExportSettings.from_env(env, database=db)))
+    resp = call(client, "all", cookie=jwt.encode(claims(iss=None, aud=None), rsa_keys[0], algorithm="RS256"))
+    assert resp.status_code == 200, resp.text
+    assert resp.json["summary"]["total_clicks"] == CLICKS["pub_me"] + CLICKS["priv_me"]
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    assert_error(call(client, "all", header=jwt.encode(claims(), other, algorithm="RS256")), 401, "Authorization")
+
+
+def test_a_broken_one_line_public_key_still_fails_at_start_up(db, rsa_keys):
+    broken = _one_line(rsa_keys[1]).replace("MII", "XXX", 1)
+    with pytest.raises(ConfigurationError, match="jwt_public_key cannot be used for RS256"):
+        create_app(ExportSettings(database=db, jwt_public_key=broken, jwt_algorithms="RS256"))
+
+
+def test_a_pem_looking_secret_is_used_exactly_as_given(db):
+    """Only the public key is unescaped: an HS256 secret in PEM armour (a label PyJWT does not take for a
+    key) holding literal backslash-n escapes stays byte for byte."""
+    seed(db)
+    secret = "-----BEGIN SHARED SECRET-----\\n0123456789abcdef0123456789abcdef0123\\n-----END SHARED SECRET-----"
+    client = make_client(db, jwt_secret=secret, jwt_algorithms="HS256")
+    assert call(client, "all", header=hs(claims(iss=None, aud=None), secret=secret)).status_code == 200
+    unescaped = secret.replace("\\n", "\n")
+    assert_error(call(client, "all", header=hs(claims(iss=None, aud=None), secret=unescaped)), 401, "Authorization")
+
+
+@pytest.mark.parametrize("value", [
+    "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----",   # real newlines: as given
+    "ssh-rsa AAAAB3Nza\\nC1yc2E",                                  # not PEM: as given
+    "not a key\\n",
+])
+def test_pem_text_changes_only_escaped_pem(value):
+    from spoo_export_plugin.access.jwt_auth import pem_text
+
+    assert pem_text(value) is value
+    assert pem_text("  -----BEGIN PUBLIC KEY-----\\nMIIB\\r\\nAB\\n-----END PUBLIC KEY-----\\n ") == (
+        "-----BEGIN PUBLIC KEY-----\nMIIB\nAB\n-----END PUBLIC KEY-----\n")

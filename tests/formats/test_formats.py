@@ -212,6 +212,18 @@ def test_csv_bom_is_off_by_default_and_on_by_setting(client, dataset, settings):
     assert archive.read("by_time.csv").decode("utf-8-sig").startswith("time,clicks,unique_clicks\r\n")
 
 
+def test_csv_zip_entries_are_dated_when_the_export_was_made(client, dataset):
+    """Not 1980-01-01: each entry carries generated_at (wall time of the report's timezone; ZIP keeps even seconds)."""
+    for timezone in ("UTC", "Pacific/Kiritimati"):
+        body = fetch(client, dataset, "csv", timezone=timezone).content
+        archive = zipfile.ZipFile(io.BytesIO(body))
+        generated = datetime.fromisoformat(dict(read_zip(body)["summary.csv"][1:])["generated_at"])
+        assert str(generated.tzinfo.utcoffset(generated)) == ("0:00:00" if timezone == "UTC" else "14:00:00")
+        expected = generated.replace(second=generated.second // 2 * 2).timetuple()[:6]
+        assert {info.date_time for info in archive.infolist()} == {expected}
+        assert all(info.compress_type == zipfile.ZIP_DEFLATED for info in archive.infolist())
+
+
 # ---------------------------------------------------------------------------------- xlsx
 def test_xlsx_is_the_json_report(client, dataset):
     expected = fetch(client, dataset, "json").json

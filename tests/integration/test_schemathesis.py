@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 schema = schemathesis.openapi.from_dict(load_document())
 STATS: Counter = Counter()
+METHODS: Counter = Counter()
 MAX_EXAMPLES = 2_000
 
 
@@ -61,6 +62,8 @@ def live(secantus_uri: str) -> Iterator[dict[str, Any]]:
     app = create_app(settings_)
 
     def counting(environ: dict, start_response: Any) -> Any:
+        METHODS[environ["REQUEST_METHOD"]] += 1
+
         def record(status: str, headers: Any, exc_info: Any = None) -> Any:
             STATS[int(status.split()[0])] += 1
             return start_response(status, headers, exc_info)
@@ -93,7 +96,8 @@ def test_every_response_matches_the_openapi_document(case: Any, live: dict[str, 
 def test_schemathesis_run_was_substantial(live: dict[str, Any]) -> None:
     """Runs after the generated test in this module: it sent thousands of requests, no 5xx."""
     total = sum(STATS.values())
-    print(f"\nschemathesis: {total} requests, statuses {dict(sorted(STATS.items()))}")
+    print(f"\nschemathesis: {total} requests, statuses {dict(sorted(STATS.items()))}, methods {dict(METHODS)}")
     assert total >= 2_000
     assert not [status for status in STATS if status >= 500]
     assert STATS[200] >= 50 and STATS[400] >= 100
+    assert METHODS["HEAD"] >= 1_000 and METHODS["GET"] >= 1_000  # the HEAD operation is checked as well

@@ -150,6 +150,28 @@ def test_export_every_registered_format_parses_back(data, tmp_path):
                                ["2025-03-09", "3", "2"], ["2025-03-10", "1", "1"]]
 
 
+def test_csv_bom_switch_on_the_installed_script(data, tmp_path):
+    """--csv-bom needs no value; --no-csv-bom wins over the variable."""
+    def entries(*flags: str, **env: str) -> list[bytes]:
+        out = tmp_path / "out.zip"
+        done = cli("export", *data["db_args"], "--owner", str(data["owner"]), "--format", "csv", "-o", str(out),
+                   *RANGE, *flags, env=clean_env(tmp_path, **env))
+        assert done.returncode == 0, done.stderr
+        with zipfile.ZipFile(out) as archive:
+            return [archive.read(name)[:3] for name in archive.namelist()]
+
+    assert set(entries("--csv-bom")) == {b"\xef\xbb\xbf"}
+    assert b"\xef\xbb\xbf" not in entries("--no-csv-bom", SPOO_EXPORT_CSV_BOM="1")
+    assert set(entries(SPOO_EXPORT_CSV_BOM="1")) == {b"\xef\xbb\xbf"}
+
+
+def test_version_of_the_installed_script(tmp_path):
+    import spoo_export_plugin
+
+    done = cli("--version", env=clean_env(tmp_path))
+    assert done.returncode == 0 and done.stdout.decode() == f"spoo-export {spoo_export_plugin.__version__}\n"
+
+
 @pytest.mark.parametrize("args, code, mentions", [
     (["--owner", "X", "--format", "json", "--timezone", "Mars/Base"], 2, "--timezone"),
     (["--owner", "X", "--format", "json", "--start-date", "2025-03-10", "--end-date", "2025-03-01"], 2,
@@ -317,6 +339,15 @@ def test_serve_bad_setting_is_one_line(tmp_path):
         "spoo-export: error: SPOO_EXPORT_ROW_CAP='many' is not an integer"]
 
 
+def test_serve_bad_cors_origin_is_one_line(tmp_path):
+    done = cli("serve", "--mongodb-uri", "mongodb://127.0.0.1:1/", "--cors-origins", "https://app.example.com/",
+               env=clean_env(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines() == [
+        "spoo-export: error: cors_origins: 'https://app.example.com/' is not an origin; write scheme://host[:port] "
+        "with no path and no trailing slash, e.g. https://app.example.com"]
+
+
 @pytest.mark.slow
 def test_gunicorn_config_for_a_host_app(data, tmp_path):
     assert GUNICORN, "gunicorn is not installed"
@@ -355,13 +386,15 @@ def test_docs_document_every_setting_and_server_option():
     assert "docs/configuration.md" in README.read_text(encoding="utf-8")  # the front door points there
 
 
-@pytest.mark.parametrize("uri", ["mongodb://x:99999", "mongodb://[::1"])
-def test_malformed_mongodb_uri_is_a_one_line_error(tmp_path, uri):
-    done = cli("export", "--owner", "X", "--format", "json", "-o", str(tmp_path / "x.json"),
-               env=clean_env(tmp_path, SPOO_EXPORT_MONGODB_URI=uri))
+@pytest.mark.parametrize("command", ["export", "serve"])
+@pytest.mark.parametrize("uri", ["mongodb://x:99999", "mongodb://[::1", "mongo://x", "http://user:hunter2@x"])
+def test_malformed_mongodb_uri_is_a_one_line_error(tmp_path, uri, command):
+    args = ["--owner", "X", "--format", "json", "-o", str(tmp_path / "x.json")] if command == "export" else []
+    done = cli(command, *args, env=clean_env(tmp_path, SPOO_EXPORT_MONGODB_URI=uri))
     assert done.returncode == 2
     message = done.stderr.decode().strip()
     assert message.startswith("spoo-export: error: mongodb_uri is not valid") and "\n" not in message
+    assert "hunter2" not in message
 
 
 def test_unknown_log_level_fails_for_serve_and_the_host_config_alike():

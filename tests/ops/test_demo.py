@@ -11,11 +11,13 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -177,9 +179,14 @@ def test_printed_curl_commands_work(client, dataset):
         headers = dict(h.split(": ", 1) for flag, h in zip(args, args[1:]) if flag == "-H")
         resp = client.simulate_get(url.path, query_string=url.query, headers=headers)
         fmt = re.search(r"format=(\w+)", url.query).group(1)
+        assert not {"-O", "-J", "-OJ", "-s"} & set(args)  # never silent, never -OJ (exit 23 on a second run)
         if f"short_code={dataset.private_code}" in url.query and "Authorization" not in headers:
-            assert resp.status_code == 401
+            assert resp.status_code == 401 and resp.headers["www-authenticate"] == "Bearer"
+            assert args[1:3] == ["-sS", "-i"]  # shows the refusal: status line, headers, JSON error
             continue
+        assert args[1] == "-fsS"  # an HTTP error is exit code 22 and a message, not a saved error body
+        if fmt in ("csv", "xlsx"):  # binary: written to a file named on the command line
+            assert args[2:4] == ["-o", f"stats.{'zip' if fmt == 'csv' else 'xlsx'}"]
         assert resp.status_code == 200, (command, resp.text)
         assert resp.headers["content-type"] == MEDIA_TYPES[fmt]
         formats.add(fmt)
@@ -187,6 +194,31 @@ def test_printed_curl_commands_work(client, dataset):
     assert any("group_by=" + demo.DASHBOARD_GROUP_BY in c for c in commands)
     assert any("scope=anon" in c and dataset.public_code in c and "Authorization" not in c for c in commands)
 
+
+
+def _run_printed_curl_commands(banner: str, key: str, folder: Path) -> None:
+    """The commands as printed, by the real curl, twice in one folder: the second run overwrites the
+    files (no exit 23); a refused request is a non-zero exit, never an error saved as a file."""
+    curl = shutil.which("curl")
+    if curl is None:
+        return  # the in-process test above still checks every command against the app
+    folder.mkdir()
+    commands = [line for line in banner.splitlines() if line.startswith("curl ")]
+    assert len(commands) >= 8
+    for attempt in (1, 2):
+        for command in commands:
+            done = subprocess.run(shlex.split(command), cwd=folder, capture_output=True, timeout=60)
+            assert done.returncode == 0, (attempt, command, done.stderr)
+            if " -i " in command:  # the private link: refused, and the refusal shown
+                head = done.stdout.decode().split("\r\n\r\n", 1)[0]
+                assert head.startswith("HTTP/1.1 401") and "\r\nwww-authenticate: bearer\r\n" in head.lower()
+        assert {p.name for p in folder.iterdir()} == {"stats.zip", "stats.xlsx", "dashboard.json"}
+        assert zipfile.is_zipfile(folder / "stats.zip") and zipfile.is_zipfile(folder / "stats.xlsx")
+    bad_key = [c.replace(key, "spoo_revoked") for c in commands if "-o stats.xlsx" in c][0]
+    (folder / "stats.xlsx").unlink()
+    done = subprocess.run(shlex.split(bad_key), cwd=folder, capture_output=True, timeout=60)
+    assert done.returncode == 22 and b"401" in done.stderr
+    assert not (folder / "stats.xlsx").exists()
 
 
 @pytest.mark.slow
@@ -230,6 +262,7 @@ def test_demo_command_serves_over_http(tmp_path):
                 body = json.loads(resp.read())
             assert body["summary"]["total_clicks"] == len(mine)
             assert body["summary"]["unique_clicks"] == _uniques(mine)
+        _run_printed_curl_commands(text, key, tmp_path / "curl")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -138,3 +138,27 @@ def test_the_cli_exports_one_link_by_id(mongo_db, secantus_uri, tmp_path):
                              capture_output=True, text=True, timeout=120,
                              env={"HOME": str(tmp_path), "PATH": str(script.parent)})
     assert missing.returncode == 1 and "(--url-id)" in missing.stderr
+
+
+def test_head_on_a_link_answers_like_get_without_aggregating(env, monkeypatch):
+    import mongomock
+
+    calls: list[Any] = []
+    original = mongomock.collection.Collection.aggregate
+
+    def counting(self: Any, pipeline: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(pipeline)
+        return original(self, pipeline, *args, **kwargs)
+
+    monkeypatch.setattr(mongomock.collection.Collection, "aggregate", counting)
+    client = falcon.testing.TestClient(create_app(env["settings"]))
+    key = add_api_key(env["db"], ME)
+    path, query = f"{ROUTE}/links/{EMOJI}", "format=xlsx&end_date=2025-03-10"
+    head = client.simulate_head(path, query_string=query, headers={"Authorization": f"Bearer {key}"})
+    assert head.status_code == 200 and head.content == b"" and calls == []
+    get = client.simulate_get(path, query_string=query, headers={"Authorization": f"Bearer {key}"})
+    assert len(calls) == 1
+    for name in ("content-type", "content-disposition"):
+        assert head.headers[name] == get.headers[name]
+    missing = client.simulate_head(f"{ROUTE}/links/{THEIRS}", headers={"Authorization": f"Bearer {key}"})
+    assert missing.status_code == 404 and missing.content == b""

@@ -37,6 +37,33 @@ def test_document_is_valid_openapi_3_1(document):
     validator = pytest.importorskip("openapi_spec_validator")
     assert document["openapi"].startswith("3.1")
     validator.validate(document)  # raises on any violation
+    validator.validate(load_document("/stats/export"))  # as served: HEAD added beside every GET
+
+
+def test_preflight_is_described_only_when_cors_is_on():
+    validator = pytest.importorskip("openapi_spec_validator")
+    with_cors = load_document(cors=True)
+    validator.validate(with_cors)
+    for path, item in with_cors["paths"].items():
+        preflight = item["options"]
+        assert preflight["security"] == [{}] and list(preflight["responses"]) == ["200"], path
+        assert "content" not in preflight["responses"]["200"]
+    assert all("options" not in item for item in load_document()["paths"].values())
+
+
+def test_head_is_described_beside_every_get():
+    """HEAD: GET's parameters, security, statuses and headers, and no content."""
+    served = load_document()
+    assert served["paths"]
+    for path, item in served["paths"].items():
+        get, head = item["get"], item["head"]
+        assert head["parameters"] == get["parameters"] and head["security"] == get["security"], path
+        assert head["operationId"] != get["operationId"]
+        assert set(head["responses"]) == set(get["responses"])
+        for status, response in head["responses"].items():
+            assert "content" not in response
+            assert response["headers"] == get["responses"][status]["headers"]
+            assert response["description"] == get["responses"][status]["description"]
 
 
 def test_every_query_parameter_the_parser_reads_is_documented(document):
@@ -89,6 +116,18 @@ def test_responses_media_types_headers_and_error_schema(document):
     assert error["required"] == ["error", "param"] and error["additionalProperties"] is False
     headers = document["components"]["headers"]
     assert all(headers[h]["required"] for h in headers)
+
+
+def test_every_401_documents_the_bearer_challenge(document):
+    """Every operation's 401, on every path, names WWW-Authenticate; its pattern takes exactly the two challenges."""
+    answers_401 = [op["responses"]["401"] for item in document["paths"].values() for op in item.values()
+                   if isinstance(op, dict) and "401" in op.get("responses", {})]
+    assert answers_401
+    for response in answers_401:
+        assert response["headers"]["WWW-Authenticate"] == {"$ref": "#/components/headers/WWW-Authenticate"}
+    pattern = re.compile(document["components"]["headers"]["WWW-Authenticate"]["schema"]["pattern"])
+    assert pattern.search("Bearer") and pattern.search('Bearer error="invalid_token"')
+    assert not pattern.search("Basic") and not pattern.search('Bearer error="invalid_request"')
 
 
 def _resolve(document: dict, name: str) -> dict:

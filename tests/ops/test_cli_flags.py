@@ -1,0 +1,74 @@
+"""The command line's parser, in-process: --version, switches for boolean settings, help that speaks
+in exit codes where the commands answer no HTTP. (Runs of the installed script: test_cli.py.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import spoo_export_plugin
+from spoo_export_plugin.ops import cli
+from spoo_export_plugin.ops.cli_settings import settings_from_args
+
+EXPORT = ["export", "--owner", "X", "--format", "csv"]
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"spoo-export {spoo_export_plugin.__version__}\n"
+
+
+@pytest.mark.parametrize("flags, environ, expected", [
+    ([], {}, False),
+    (["--csv-bom"], {}, True),
+    ([], {"SPOO_EXPORT_CSV_BOM": "1"}, True),
+    (["--no-csv-bom"], {"SPOO_EXPORT_CSV_BOM": "true"}, False),  # a flag wins over the variable
+    (["--csv-bom"], {"SPOO_EXPORT_CSV_BOM": "0"}, True),
+])
+def test_csv_bom_is_a_switch(db: Any, flags, environ, expected):
+    args = cli.build_parser("export").parse_args(EXPORT + flags)
+    assert settings_from_args(args, environ, database=db).csv_bom is expected
+
+
+def test_a_boolean_setting_takes_no_value(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.build_parser("export").parse_args(EXPORT + ["--csv-bom", "yes"])
+    assert done.value.code == 2 and "unrecognized arguments: yes" in capsys.readouterr().err
+
+
+def test_serve_switches_every_boolean_setting(db: Any):
+    args = cli.build_parser("serve").parse_args(["serve", "--no-ratelimit-fail-open", "--csv-bom"])
+    settings = settings_from_args(args, {}, database=db)
+    assert settings.ratelimit_fail_open is False and settings.csv_bom is True
+
+
+def _help(command: str) -> str:
+    parser = cli.build_parser(command)
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    return " ".join(sub.format_help().split())
+
+
+def test_export_help_speaks_in_exit_codes_and_says_database_is_python_only():
+    text = _help("export")
+    assert "exit codes: 0 the file was written; 2 bad input or settings (where the HTTP endpoint answers 400); " \
+           "1 the export could not be produced" in text
+    assert "over --max-time-ms (where the HTTP endpoint answers 404 or 503)" in text
+    assert "past it the command fails with exit code 1 (the HTTP endpoint answers 503)" in text
+    assert "a database= object can only be passed from Python code" in text
+    assert "answering 503" not in text and "past it: 503" not in text
+    assert "--csv-bom, --no-csv-bom" in text
+
+
+def test_ensure_indexes_help_speaks_in_exit_codes_too():
+    text = _help("ensure-indexes")
+    assert "how long to wait for a reachable MongoDB; past it the command fails with exit code 1" in text
+    assert "answering 503" not in text
+
+
+def test_serve_help_keeps_the_http_statuses():
+    text = _help("serve")
+    assert "how long to wait for a reachable MongoDB before answering 503" in text
+    assert "--cors-origins ORIGINS" in text
