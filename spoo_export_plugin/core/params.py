@@ -22,7 +22,7 @@ SCOPES = ("all", "anon")
 DIMENSIONS = ("time", "browser", "os", "country", "city", "referrer", "short_code")
 FILTER_DIMENSIONS = ("browser", "os", "country", "city", "referrer", "short_code")
 METRICS = ("clicks", "unique_clicks")
-GRANULARITIES = ("hour", "day", "week", "month")
+GRANULARITIES = ("minute", "10min", "hour", "day", "week", "month")
 
 MAX_FILTER_VALUES = 1_000
 MAX_VALUE_LENGTH = 2_048

@@ -208,6 +208,6 @@ def assemble_report(
 
 def _bucket_instant(bucket: TimeBucket) -> datetime:
     offset = timedelta(0)
-    if bucket.granularity == "hour":
+    if bucket.wall_clock:
         offset = datetime.fromisoformat(bucket.label).utcoffset() or offset
     return bucket.start - offset
