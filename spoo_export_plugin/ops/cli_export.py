@@ -42,7 +42,7 @@ _PARAM_HELP = {
     "group_by": "comma list of time,browser,os,country,city,referrer,short_code (default time)",
     "metrics": "comma list of clicks,unique_clicks (default both)",
     "timezone": "IANA time zone of the time buckets (default UTC)",
-    "granularity": "hour, day, week or month (default from the span)",
+    "granularity": "minute, 10min, hour, day, week or month (default from the span: never minute or 10min)",
     "filters": 'JSON object such as {"browser": ["Chrome"]}',
 }
 _OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
