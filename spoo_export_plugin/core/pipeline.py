@@ -196,6 +196,7 @@ _EPOCH = datetime(1970, 1, 1)
 
 
 def _minute_of_day(date: Any, timezone: str) -> dict[str, Any]:
+    """Minutes since local midnight: equal for an instant and a wall start iff that start is in force."""
     return {"$add": [{"$multiply": [{"$hour": {"date": date, "timezone": timezone}}, 60]},
                      {"$minute": {"date": date, "timezone": timezone}}]}
 
