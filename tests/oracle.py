@@ -3,8 +3,8 @@
 Written independently of the package: it imports nothing from ``spoo_export_plugin`` and
 uses only ``datetime`` and ``zoneinfo``. It walks every click in Python, so it is meant
 for the small datasets of property tests, and it is deliberately naive (minute-by-minute
-enumeration of hour buckets, day-by-day enumeration of the others) so that it is easy to
-believe.
+enumeration of hour, 10-minute and minute buckets, day-by-day enumeration of the others)
+so that it is easy to believe.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ UTC = timezone.utc
 UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 DIMENSIONS = ("time", "browser", "os", "country", "city", "referrer", "short_code") + UTM
 FIELD_DIMENSIONS = ("browser", "os", "country", "city", "referrer", "short_code") + UTM
+#: Buckets that start at local wall times (minute 0, 10, 20... for 10min) and are labelled
+#: with the UTC offset in force: their size in minutes.
+CLOCK_MINUTES = {"hour": 60, "10min": 10, "minute": 1}
 
 
 @dataclass(frozen=True)
@@ -114,16 +117,17 @@ def format_offset(offset: timedelta) -> str:
 def time_label(instant: datetime, granularity: str, zone: ZoneInfo) -> tuple[datetime, str]:
     """(sort key, label) of the bucket holding ``instant``.
 
-    The key of an hour bucket is the first real instant it holds (by brute force: the
-    first minute from its wall hour read with its offset on, that lands in it); after a
-    45-minute zone's change two buckets can share that wall-hour instant. Day/week/month
-    labels sort as dates.
+    The key of an hour, 10min or minute bucket is the first real instant it holds (by brute
+    force: the first minute from its wall start read with its offset on, that lands in it);
+    after a 45-minute zone's change two buckets can share that wall-start instant.
+    Day/week/month labels sort as dates.
     """
     local = instant.astimezone(zone)
-    if granularity == "hour":
-        text = _hour_text(instant, zone)
-        wall = datetime(local.year, local.month, local.day, local.hour, tzinfo=UTC)
-        return _first_instant(wall - local.utcoffset(), text, zone), text
+    if granularity in CLOCK_MINUTES:
+        text = _clock_text(instant, granularity, zone)
+        size = CLOCK_MINUTES[granularity]
+        wall = datetime(local.year, local.month, local.day, local.hour, local.minute // size * size, tzinfo=UTC)
+        return _first_instant(wall - local.utcoffset(), text, granularity, zone), text
     day = local.date()
     if granularity == "day":
         key = day
@@ -139,29 +143,32 @@ def time_label(instant: datetime, granularity: str, zone: ZoneInfo) -> tuple[dat
     return datetime(key.year, key.month, key.day), text
 
 
-_FIRST: dict[tuple[str, str], datetime] = {}
+_FIRST: dict[tuple[str, str, str], datetime] = {}
 
 
-def _first_instant(nominal: datetime, text: str, zone: ZoneInfo) -> datetime:
-    key = (str(zone), text)
+def _first_instant(nominal: datetime, text: str, granularity: str, zone: ZoneInfo) -> datetime:
+    key = (str(zone), granularity, text)
     if key not in _FIRST:
         minute = nominal
-        while _hour_text(minute, zone) != text:
+        while _clock_text(minute, granularity, zone) != text:
             minute += timedelta(minutes=1)
-            assert minute < nominal + timedelta(hours=1), text
+            assert minute < nominal + timedelta(minutes=CLOCK_MINUTES[granularity]), text
         _FIRST[key] = minute
     return _FIRST[key]
 
 
-def _hour_text(instant: datetime, zone: ZoneInfo) -> str:
+def _clock_text(instant: datetime, granularity: str, zone: ZoneInfo) -> str:
+    """``2025-11-02T01:10:00-04:00``: the local wall time cut down to the bucket size, and the offset."""
     local = instant.astimezone(zone)
-    return (f"{local.year:04d}-{local.month:02d}-{local.day:02d}T{local.hour:02d}:00:00"
+    start_minute = local.minute // CLOCK_MINUTES[granularity] * CLOCK_MINUTES[granularity]
+    return (f"{local.year:04d}-{local.month:02d}-{local.day:02d}T{local.hour:02d}:{start_minute:02d}:00"
             + format_offset(local.utcoffset()))
 
 
 # ---------------------------------------------------------------- whole export
 
 def default_granularity(start: datetime, end: datetime) -> str:
+    """Never minute or 10min: those are only used when asked for."""
     span = end - start
     if span <= timedelta(hours=48):
         return "hour"
@@ -181,9 +188,9 @@ def all_buckets(start: datetime, end: datetime, granularity: str, zone: ZoneInfo
         if text not in labels[-1:]:
             labels.append(text)
 
-    if granularity == "hour":
-        # Every local hour boundary falls on a whole UTC minute: visiting start, each whole
-        # minute after it and end visits every hour bucket in between.
+    if granularity in CLOCK_MINUTES:
+        # Every local hour, 10-minute and minute boundary falls on a whole UTC minute: visiting
+        # start, each whole minute after it and end visits every such bucket in between.
         see(start)
         minute = start.replace(second=0, microsecond=0) + timedelta(minutes=1)
         while minute <= end:

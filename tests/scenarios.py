@@ -78,14 +78,16 @@ FILTER_VALUES = {
 }
 #: Exclusions draw from the same values (url_id only with scope=all, like short_code).
 
-#: Spans of the requested range, and the granularities worth asking for over each.
+#: Spans of the requested range, and the granularities worth asking for over each
+#: (minute up to a few hours, 10min up to two days: a few hundred buckets at most).
 SPANS = (
-    (timedelta(0), ("hour", "day", "week", "month")),
-    (timedelta(minutes=7), ("hour", "day")),
-    (timedelta(hours=3), ("hour", "day")),
-    (timedelta(hours=26), ("hour", "day", "week")),
-    (timedelta(hours=48), ("hour", "day")),
-    (timedelta(hours=48, milliseconds=1), ("hour", "day")),
+    (timedelta(0), ("minute", "10min", "hour", "day", "week", "month")),
+    (timedelta(minutes=7), ("minute", "10min", "hour", "day")),
+    (timedelta(minutes=50), ("minute", "10min", "hour")),
+    (timedelta(hours=3), ("minute", "10min", "hour", "day")),
+    (timedelta(hours=26), ("10min", "hour", "day", "week")),
+    (timedelta(hours=48), ("10min", "hour", "day")),
+    (timedelta(hours=48, milliseconds=1), ("10min", "hour", "day")),
     (timedelta(days=4, hours=5), ("hour", "day", "week", "month")),
     (timedelta(days=40), ("day", "week", "month")),
     (timedelta(days=92), ("day", "week")),
@@ -154,8 +156,10 @@ def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000) -> Sce
     granularity = draw(st.one_of(st.none(), st.sampled_from(grains)))
 
     margin = max(span / 4, timedelta(hours=2))
-    # Most clicks fall near the anchor (where DST changes), the rest anywhere around the range.
+    # Most clicks fall near the anchor (where DST changes), the rest anywhere around the range;
+    # "close" hits the minute and 10-minute buckets right at a change (Chatham's cut-short ones).
     near = (anchor - timedelta(hours=3), anchor + timedelta(hours=3))
+    close = (anchor - timedelta(minutes=6), anchor + timedelta(minutes=6))
     around = (start - margin, end + margin)
     edges = (start, end, anchor)
     inside = (start, end)
@@ -163,7 +167,7 @@ def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000) -> Sce
     n = draw(st.integers(0, 5) if draw(st.integers(0, 2)) == 0 else st.integers(8, max_clicks))
     clicks = []
     for _ in range(n):
-        lo, hi = draw(st.sampled_from((inside, inside, near, around)))
+        lo, hi = draw(st.sampled_from((inside, inside, near, close, around)))
         clicks.append(draw(click_docs(lo, hi, edges)))
     # Repeated visitors: copy some clicks' visitor onto others.
     for i in range(len(clicks)):

@@ -27,7 +27,7 @@ DIMENSIONS = (TIME,) + BUILTIN + UTM
 FILTER_DIMENSIONS = BUILTIN + UTM
 METRICS = ("clicks", "unique_clicks", "share")
 DEFAULT_METRICS = ("clicks", "unique_clicks")
-GRANULARITIES = ("hour", "day", "week", "month")
+GRANULARITIES = ("minute", "10min", "hour", "day", "week", "month")
 
 MAX_FILTER_VALUES = 1_000
 MAX_VALUE_LENGTH = 2_048

@@ -11,7 +11,8 @@ One export is one aggregation and one scan of the matched clicks:
    group's count sums to clicks, the number of first groups is the unique visitors. No
    per-group array of visitors is ever built, so no 16 MB document limit is in reach;
 5. ``$sort`` so every breakdown arrives in report order and a row cap keeps the top rows
-   (hour buckets by real time, which a DST change can make differ from wall-clock order).
+   (minute, 10-minute and hour buckets by real time, which a DST change can make differ
+   from wall-clock order).
 
 Only operators that MongoDB 5.0+ and mongomock 4.3 both run are used: date parts with
 ``timezone``, ``$dateFromParts`` without it, and ``$subtract`` of milliseconds.
@@ -27,13 +28,14 @@ from bson import ObjectId
 
 from .dimensions import DIRECT, UNKNOWN, URL_ID, field_path, unknown_label
 from .settings import ClickFields
-from .timebuckets import DAY, HOUR, MONTH, WEEK
+from .timebuckets import DAY, MONTH, WALL_CLOCK_MINUTES, WEEK
 
 __all__ = ["DIRECT", "SUMMARY_KEY", "UNKNOWN", "QuerySpec", "breakdown_names", "build_export_pipeline",
            "build_first_click_pipeline", "build_match", "unknown_label"]
 
 SUMMARY_KEY = "summary"
 _MS_PER_DAY = 86_400_000
+_MS_PER_MINUTE = 60_000
 
 
 @dataclass(frozen=True)
@@ -133,8 +135,9 @@ _PART_OPERATORS = {
     "y": "$year", "m": "$month", "d": "$dayOfMonth", "h": "$hour",
     "mi": "$minute", "s": "$second", "ms": "$millisecond", "dow": "$dayOfWeek",
 }
+_WALL_CLOCK_PARTS = ("y", "m", "d", "h", "mi", "s", "ms")
 _PARTS_FOR = {
-    HOUR: ("y", "m", "d", "h", "mi", "s", "ms"),
+    **{granularity: _WALL_CLOCK_PARTS for granularity in WALL_CLOCK_MINUTES},
     DAY: ("y", "m", "d"),
     WEEK: ("y", "m", "d", "dow"),
     MONTH: ("y", "m"),
@@ -142,15 +145,19 @@ _PARTS_FOR = {
 
 
 def _time_key(granularity: str) -> dict[str, Any]:
-    """Bucket start as a naive local wall time (``t``), plus the UTC offset for hours (``o``)."""
+    """Bucket start as a naive local wall time (``t``), plus the UTC offset (``o``) for
+    wall-clock buckets (minute, 10min, hour)."""
     day = {"$dateFromParts": {"year": "$y", "month": "$m", "day": "$d"}}
-    if granularity == HOUR:
-        hour = {"$dateFromParts": {"year": "$y", "month": "$m", "day": "$d", "hour": "$h"}}
+    size = WALL_CLOCK_MINUTES.get(granularity)
+    if size is not None:
+        local = {"$dateFromParts": {"year": "$y", "month": "$m", "day": "$d", "hour": "$h", "minute": "$mi"}}
+        # Back to the bucket's first minute as milliseconds: mongomock's $mod yields a float,
+        # which its $dateFromParts refuses, but a date minus a number works in both.
+        past_start = {"$multiply": [{"$mod": ["$mi", size]}, _MS_PER_MINUTE]}
         # Offset = local wall time - instant. Seconds and milliseconds are added as numbers:
         # mongomock's $dateFromParts reads "millisecond" as microseconds.
-        local = {"$dateFromParts": {"year": "$y", "month": "$m", "day": "$d", "hour": "$h", "minute": "$mi"}}
         offset = {"$add": [{"$subtract": [local, "$at"]}, {"$multiply": ["$s", 1000]}, "$ms"]}
-        return {"t": hour, "o": offset}
+        return {"t": {"$subtract": [local, past_start]}, "o": offset}
     if granularity == DAY:
         return {"t": day}
     if granularity == WEEK:
@@ -226,22 +233,28 @@ def build_export_pipeline(spec: QuerySpec) -> list[dict[str, Any]]:
 _EPOCH = datetime(1970, 1, 1)
 
 
+def _minute_of_day(date: Any, timezone: str) -> dict[str, Any]:
+    """Minutes since local midnight: equal for an instant and a wall start iff that start is in force."""
+    return {"$add": [{"$multiply": [{"$hour": {"date": date, "timezone": timezone}}, 60]},
+                     {"$minute": {"date": date, "timezone": timezone}}]}
+
+
 def _sort_stages(timezone: str, granularity: Optional[str]) -> list[dict[str, Any]]:
     """Breakdown, then time, then clicks descending, then label.
 
-    Hour buckets sort by real time: ``s`` = wall hour read with its offset. Two buckets can
-    share ``s`` around a change in a zone with 45-minute offsets (Chatham's 03:45 -> 02:45
-    makes 03:00+13:45 and 02:00+12:45 both 13:15Z); the one whose wall hour is really in
-    force at ``s`` (``r`` = 0) comes first, the other starts at the change.
+    Wall-clock buckets (minute, 10min, hour) sort by real time: ``s`` = the bucket's wall
+    start read with its offset. Two buckets can share ``s`` when a change is not on a bucket
+    boundary (Chatham's 03:45 -> 02:45 makes 03:00+13:45 and 02:00+12:45 both 13:15Z, and
+    03:40+13:45 and 02:40+12:45 both 13:55Z); the one whose wall start is really in force at
+    ``s`` (``r`` = 0) comes first, the other starts at the change.
     """
-    if granularity != HOUR:
+    if granularity not in WALL_CLOCK_MINUTES:
         return [{"$sort": {"_id.b": 1, "_id.t": 1, "clicks": -1, "_id.d": 1}}]
     wall = {"$ifNull": ["$_id.t", _EPOCH]}
-    hour_at_s = {"$hour": {"date": "$s", "timezone": timezone}}
-    wall_hour = {"$hour": {"date": wall, "timezone": "UTC"}}
+    in_force = {"$eq": [_minute_of_day("$s", timezone), _minute_of_day(wall, "UTC")]}
     return [
         {"$addFields": {"s": {"$subtract": [wall, {"$ifNull": ["$_id.o", 0]}]}}},
-        {"$addFields": {"r": {"$cond": [{"$eq": [hour_at_s, wall_hour]}, 0, 1]}}},
+        {"$addFields": {"r": {"$cond": [in_force, 0, 1]}}},
         {"$sort": {"_id.b": 1, "s": 1, "r": 1, "clicks": -1, "_id.d": 1}},
     ]
 

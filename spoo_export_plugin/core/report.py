@@ -246,6 +246,6 @@ def _metric_cells(clicks: int, uniques: int, metrics: tuple[str, ...], whole: in
 
 def _bucket_instant(bucket: TimeBucket) -> datetime:
     offset = timedelta(0)
-    if bucket.granularity == "hour":
+    if bucket.wall_clock:
         offset = datetime.fromisoformat(bucket.label).utcoffset() or offset
     return bucket.start - offset

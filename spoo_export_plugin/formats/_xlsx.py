@@ -7,9 +7,10 @@ stays flat however many rows; the finished workbook is then read back in chunks.
   :func:`sheet_title`; a breakdown longer than one sheet (1,048,575 data rows) continues
   on ``<title> (2)``.
 - Row 1 is the bold header and is frozen; counts are numbers; time buckets are real Excel
-  dates (day, week = its Monday, month) or datetimes (hour: local wall time, with the UTC
-  offset of the bucket shown by the number format, e.g. ``2025-11-02 01:00 (UTC-04:00)``,
-  so the repeated hour of a DST fall-back stays distinguishable).
+  dates (day, week = its Monday, month) or datetimes (hour, 10min, minute: local wall time,
+  with the UTC offset of the bucket shown by the number format, e.g.
+  ``2025-11-02 01:10 (UTC-04:00)``, so the repeated hour of a DST fall-back stays
+  distinguishable).
 - No text becomes a formula or an error value: text that openpyxl would store as one
   (``=HYPERLINK(...)``, ``#N/A``) is written as a string cell. Characters XML 1.0 forbids
   are removed, since a workbook is XML inside.
@@ -93,7 +94,7 @@ def _cell_converter(ws: Any) -> Callable[[Any], Any]:
 
 
 def _time_cell(ws: Any, bucket: TimeBucket) -> WriteOnlyCell:
-    if bucket.granularity == "hour":
+    if bucket.wall_clock:  # minute precision, which 10-minute and minute buckets need too
         offset = bucket.label[19:] or "+00:00"
         cell = WriteOnlyCell(ws, value=bucket.start)
         cell.number_format = f'yyyy-mm-dd hh:mm" (UTC{offset})"'
@@ -105,7 +106,7 @@ def _time_cell(ws: Any, bucket: TimeBucket) -> WriteOnlyCell:
 
 def _display_width(value: Any) -> int:
     if isinstance(value, TimeBucket):
-        return 25 if value.granularity == "hour" else len(value.label)
+        return 25 if value.wall_clock else len(value.label)
     return len(str(value)) if value is not None else 0
 
 

@@ -54,7 +54,7 @@ _PARAM_HELP = {
     "exclude": 'JSON object of values to leave out, e.g. {"country": ["Unknown"]}',
     "url_id": "one URL by its id (24 hex digits), as the per-link route; with --owner, a comma list of ids to keep",
     "timezone": "IANA time zone of the time buckets (default UTC)",
-    "granularity": "hour, day, week or month (default from the span)",
+    "granularity": "minute, 10min, hour, day, week or month (default from the span: never minute or 10min)",
     "filters": 'JSON object such as {"browser": ["Chrome"]}',
 }
 _OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")

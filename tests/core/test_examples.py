@@ -2,7 +2,9 @@
 
 Every expected value here was worked out by hand from the tz database's transitions
 (2025): New York 2025-03-09 07:00Z (-05:00 -> -04:00) and 2025-11-02 06:00Z (back);
-Lord Howe 2025-04-05 15:00Z (+11:00 -> +10:30) and 2025-10-04 15:30Z (back to +11:00).
+Lord Howe 2025-04-05 15:00Z (+11:00 -> +10:30) and 2025-10-04 15:30Z (back to +11:00);
+Chatham 2025-04-05 14:00Z (+13:45 -> +12:45, local 03:45 -> 02:45) and 2025-09-27 14:00Z
+(back, local 02:45 -> 03:45); Kolkata is +05:30 all year.
 """
 
 from __future__ import annotations
@@ -318,3 +320,145 @@ def test_chatham_45_minute_changes_order_buckets_by_real_time(db: Any, env: Any)
     assert rows(spring) == [("2025-09-28T02:00:00+12:45", 1, 1), ("2025-09-28T03:00:00+13:45", 2, 2)]
     assert rows(spring, "time,browser") == [("2025-09-28T02:00:00+12:45", "Chrome", 1, 1),
                                             ("2025-09-28T03:00:00+13:45", "Firefox", 2, 2)]
+
+
+def test_new_york_fall_back_at_minute_resolution(db: Any, env: Any) -> None:
+    """06:00Z turns 01:59 EDT into 01:00 EST: the minute after 01:59-04:00 is 01:00-05:00."""
+    click(db, datetime(2025, 11, 2, 5, 0, 30), ip_address="1", browser="Firefox")  # 01:00:30 EDT
+    click(db, datetime(2025, 11, 2, 5, 59, 30), ip_address="2")                    # 01:59:30 EDT
+    click(db, datetime(2025, 11, 2, 6, 0), ip_address="2")                         # 01:00:00 EST
+    click(db, datetime(2025, 11, 2, 6, 0, 59, 999000), ip_address="3")             # 01:00:59.999 EST
+    body = env.get(start_date="2025-11-02T05:58:00Z", end_date="2025-11-02T06:01:00Z",
+                   timezone="America/New_York", granularity="minute")
+    assert body["granularity"] == "minute"
+    assert rows(body) == [
+        ("2025-11-02T01:58:00-04:00", 0, 0),
+        ("2025-11-02T01:59:00-04:00", 1, 1),
+        ("2025-11-02T01:00:00-05:00", 2, 2),
+        ("2025-11-02T01:01:00-05:00", 0, 0),  # holds the end, 06:01:00Z
+    ]
+    # Over the whole repeated hour the two 01:00s stay apart and series follow real time:
+    # 01:59-04:00 comes before 01:00-05:00 although its wall time is later.
+    hour = env.get(start_date="2025-11-02T04:59:00Z", end_date="2025-11-02T06:01:00Z",
+                   timezone="America/New_York", granularity="minute", group_by="time,browser")
+    labels = [row[0] for row in rows(hour)]
+    assert len(labels) == 63 and len(set(labels)) == 63
+    assert labels[:2] == ["2025-11-02T00:59:00-04:00", "2025-11-02T01:00:00-04:00"]
+    assert labels[-3:] == ["2025-11-02T01:59:00-04:00", "2025-11-02T01:00:00-05:00", "2025-11-02T01:01:00-05:00"]
+    assert [row for row in rows(hour) if row[1]] == [
+        ("2025-11-02T01:00:00-04:00", 1, 1),
+        ("2025-11-02T01:59:00-04:00", 1, 1),
+        ("2025-11-02T01:00:00-05:00", 2, 2),
+    ]
+    assert rows(hour, "time,browser") == [
+        ("2025-11-02T01:00:00-04:00", "Firefox", 1, 1),
+        ("2025-11-02T01:59:00-04:00", "Chrome", 1, 1),
+        ("2025-11-02T01:00:00-05:00", "Chrome", 2, 2),
+    ]
+
+
+def test_new_york_fall_back_at_10_minutes(db: Any, env: Any) -> None:
+    click(db, datetime(2025, 11, 2, 5, 55), ip_address="1")   # 01:55 EDT
+    click(db, datetime(2025, 11, 2, 6, 5), ip_address="1")    # 01:05 EST
+    click(db, datetime(2025, 11, 2, 6, 10), ip_address="2")   # 01:10 EST
+    body = env.get(start_date="2025-11-02T05:50:00Z", end_date="2025-11-02T06:10:00Z",
+                   timezone="America/New_York", granularity="10min")
+    assert rows(body) == [
+        ("2025-11-02T01:50:00-04:00", 1, 1),
+        ("2025-11-02T01:00:00-05:00", 1, 1),
+        ("2025-11-02T01:10:00-05:00", 1, 1),
+    ]
+
+
+def test_chatham_45_minute_change_cuts_10_minute_buckets_short(db: Any, env: Any) -> None:
+    """Back from +13:45 to +12:45 at 14:00Z, i.e. local 03:45 -> 02:45: not a 10-minute boundary.
+
+    03:40+13:45 holds only 13:55-14:00Z and 02:40+12:45 only 14:00-14:05Z; both nominally start
+    at 13:55Z, and the one in force then comes first, whatever the click counts.
+    """
+    click(db, datetime(2025, 4, 5, 13, 59, 59, 999000), ip_address="1")          # 03:44:59.999+13:45
+    click(db, datetime(2025, 4, 5, 14, 1), ip_address="2", browser="Firefox")    # 02:46+12:45
+    click(db, datetime(2025, 4, 5, 14, 4), ip_address="3", browser="Firefox")    # 02:49+12:45
+    click(db, datetime(2025, 4, 5, 14, 5), ip_address="4")                       # 02:50+12:45
+    click(db, datetime(2025, 4, 5, 14, 19), ip_address="1")                      # 03:04+12:45
+    body = env.get(start_date="2025-04-05T13:40:00Z", end_date="2025-04-05T14:20:00Z",
+                   timezone="Pacific/Chatham", granularity="10min", group_by="time,browser")
+    assert rows(body) == [
+        ("2025-04-06T03:20:00+13:45", 0, 0),
+        ("2025-04-06T03:30:00+13:45", 0, 0),
+        ("2025-04-06T03:40:00+13:45", 1, 1),
+        ("2025-04-06T02:40:00+12:45", 2, 2),
+        ("2025-04-06T02:50:00+12:45", 1, 1),
+        ("2025-04-06T03:00:00+12:45", 1, 1),
+    ]
+    assert rows(body, "time,browser") == [
+        ("2025-04-06T03:40:00+13:45", "Chrome", 1, 1),
+        ("2025-04-06T02:40:00+12:45", "Firefox", 2, 2),
+        ("2025-04-06T02:50:00+12:45", "Chrome", 1, 1),
+        ("2025-04-06T03:00:00+12:45", "Chrome", 1, 1),
+    ]
+    # Forward again at 2025-09-27 14:00Z (local 02:45 -> 03:45): 02:40+12:45 (13:55-14:00Z)
+    # and 03:40+13:45 (14:00-14:05Z) share 13:55Z the other way round.
+    click(db, datetime(2025, 9, 27, 13, 56), ip_address="5")
+    click(db, datetime(2025, 9, 27, 14, 1), ip_address="6", browser="Firefox")
+    click(db, datetime(2025, 9, 27, 14, 2), ip_address="7", browser="Firefox")
+    spring = env.get(start_date="2025-09-27T13:50:00Z", end_date="2025-09-27T14:06:00Z",
+                     timezone="Pacific/Chatham", granularity="10min", group_by="time,browser")
+    assert rows(spring) == [
+        ("2025-09-28T02:30:00+12:45", 0, 0),
+        ("2025-09-28T02:40:00+12:45", 1, 1),
+        ("2025-09-28T03:40:00+13:45", 2, 2),
+        ("2025-09-28T03:50:00+13:45", 0, 0),
+    ]
+    assert rows(spring, "time,browser") == [("2025-09-28T02:40:00+12:45", "Chrome", 1, 1),
+                                            ("2025-09-28T03:40:00+13:45", "Firefox", 2, 2)]
+
+
+def test_kolkata_10_minute_labels_carry_plus_05_30(db: Any, env: Any) -> None:
+    click(db, datetime(2025, 6, 14, 18, 29, 59, 999000), ip_address="a")  # 23:59:59.999 IST
+    click(db, datetime(2025, 6, 14, 18, 30), ip_address="a")              # 00:00 IST, next day
+    click(db, datetime(2025, 6, 14, 18, 39, 59, 999000), ip_address="b")  # 00:09:59.999 IST
+    body = env.get(start_date="2025-06-14T18:15:00Z", end_date="2025-06-14T18:45:00Z",
+                   timezone="Asia/Kolkata", granularity="10min")
+    assert rows(body) == [
+        ("2025-06-14T23:40:00+05:30", 0, 0),
+        ("2025-06-14T23:50:00+05:30", 1, 1),
+        ("2025-06-15T00:00:00+05:30", 2, 2),
+        ("2025-06-15T00:10:00+05:30", 0, 0),
+    ]
+
+
+def test_lord_howe_half_hour_fall_back_at_10_minutes(db: Any, env: Any) -> None:
+    """At 15:00Z local 02:00+11:00 becomes 01:30+10:30: 01:30-02:00 comes round again."""
+    click(db, datetime(2025, 4, 5, 14, 35), ip_address="1")              # 01:35+11:00
+    click(db, datetime(2025, 4, 5, 14, 59, 59, 999000), ip_address="2")  # 01:59:59.999+11:00
+    click(db, datetime(2025, 4, 5, 15, 5), ip_address="3")               # 01:35+10:30
+    body = env.get(start_date="2025-04-05T14:30:00Z", end_date="2025-04-05T15:10:00Z",
+                   timezone="Australia/Lord_Howe", granularity="10min")
+    assert rows(body) == [
+        ("2025-04-06T01:30:00+11:00", 1, 1),
+        ("2025-04-06T01:40:00+11:00", 0, 0),
+        ("2025-04-06T01:50:00+11:00", 1, 1),
+        ("2025-04-06T01:30:00+10:30", 1, 1),
+        ("2025-04-06T01:40:00+10:30", 0, 0),
+    ]
+
+
+def test_minute_and_10min_are_never_the_default(env: Any) -> None:
+    body = env.get(start_date="2025-01-01T00:00:00Z", end_date="2025-01-01T00:05:00Z", metrics="clicks")
+    assert body["granularity"] == "hour"
+    assert body["breakdowns"]["time"] == [{"time": "2025-01-01T00:00:00+00:00", "clicks": 0}]
+
+
+@pytest.mark.parametrize(("granularity", "minutes"), [("minute", 1), ("10min", 10)])
+def test_bucket_limit_applies_to_minute_buckets(env: Any, granularity: str, minutes: int) -> None:
+    start = datetime(2025, 1, 1)
+    ok = env.get(start_date=start.isoformat(), end_date=(start + timedelta(minutes=9999 * minutes)).isoformat(),
+                 granularity=granularity, metrics="clicks")
+    assert len(ok["breakdowns"]["time"]) == 10_000
+    assert ok["breakdowns"]["time"][-1]["time"] == (start + timedelta(minutes=9999 * minutes)).isoformat() + "+00:00"
+    err = env.error(400, start_date=start.isoformat(),
+                    end_date=(start + timedelta(minutes=10_000 * minutes)).isoformat(), granularity=granularity)
+    assert err["param"] == "granularity" and "10000" in err["error"]
+    week = env.error(400, start_date="2025-01-01", end_date="2025-01-07T23:59:00Z", granularity="minute")
+    assert week["param"] == "granularity"  # 7 days of minutes: 10,080 buckets

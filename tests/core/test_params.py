@@ -391,13 +391,14 @@ def test_timezones_refused(name):
     assert _bad({"format": "json", "timezone": name}).param == "timezone"
 
 
-@pytest.mark.parametrize("value", ["hour", "day", "week", "month"])
+@pytest.mark.parametrize("value", ["minute", "10min", "hour", "day", "week", "month"])
 def test_granularity(value):
     assert parse({"format": "json", "granularity": value}).granularity == value
 
 
-def test_granularity_refused():
-    assert _bad({"format": "json", "granularity": "quarter"}).param == "granularity"
+@pytest.mark.parametrize("value", ["quarter", "10mins", "10m", "5min", "Minute", "second"])
+def test_granularity_refused(value):
+    assert _bad({"format": "json", "granularity": value}).param == "granularity"
 
 
 @pytest.mark.parametrize("value,expected", [("true", True), ("1", True), ("True", True), ("false", False),

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import pytest
 from bson import ObjectId
 
-from spoo_export_plugin.core.params import ExportRequest, parse_export_request
+from spoo_export_plugin.core.params import GRANULARITIES, ExportRequest, parse_export_request
 from spoo_export_plugin.core.pipeline import (QuerySpec, breakdown_names, build_export_pipeline,
                                               build_first_click_pipeline)
 from spoo_export_plugin.formats import FORMATS
@@ -93,7 +93,7 @@ def _filter_sets() -> Iterator[tuple[Selection, Selection]]:
 
 def all_specs() -> Iterator[QuerySpec]:
     start, end = datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 31, tzinfo=UTC)
-    for granularity in ("hour", "day", "week", "month"):
+    for granularity in GRANULARITIES:  # every one the parser accepts, minute and 10min included
         for group_by in _group_bys():
             for (filters, exclude), exclude_bots, (owner, code) in itertools.product(
                     _filter_sets(), (False, True), ((OWNER, None), (None, "a1"))):

@@ -276,6 +276,19 @@ def test_xlsx_hour_buckets_are_datetimes_with_their_offset(client, dataset):
         'yyyy-mm-dd hh:mm" (UTC-04:00)"'] * 2
 
 
+def test_xlsx_10min_buckets_keep_the_repeated_hour_apart(client, dataset):
+    """New York falls back at 06:00Z: 01:50 EDT is followed by 01:00 EST, each with its offset."""
+    body = fetch(client, dataset, "xlsx", group_by="time", start_date="2025-11-02T05:50:00Z",
+                 end_date="2025-11-02T06:10:00Z", timezone="America/New_York", granularity="10min").content
+    ws = openpyxl.load_workbook(io.BytesIO(body))["time"]
+    cells = [row[0] for row in ws.iter_rows(min_row=2)]
+    assert [c.value for c in cells] == [datetime(2025, 11, 2, 1, 50), datetime(2025, 11, 2, 1, 0),
+                                        datetime(2025, 11, 2, 1, 10)]
+    assert all(c.is_date for c in cells)
+    assert [c.number_format for c in cells] == ['yyyy-mm-dd hh:mm" (UTC-04:00)"'] + [
+        'yyyy-mm-dd hh:mm" (UTC-05:00)"'] * 2
+
+
 def test_xlsx_month_buckets_show_as_months(client, dataset):
     body = fetch(client, dataset, "xlsx", group_by="time", granularity="month").content
     cell = openpyxl.load_workbook(io.BytesIO(body))["time"]["A2"]

@@ -37,7 +37,7 @@ VALID = {
     "group_by": ("time", "time,browser,os,country,city,referrer,short_code", "browser", "referrer,time"),
     "metrics": ("clicks", "unique_clicks", "clicks,unique_clicks"),
     "timezone": ("UTC", "America/New_York", "Australia/Lord_Howe", "us/eastern", "Asia/Kolkata"),
-    "granularity": ("hour", "day", "week", "month"),
+    "granularity": ("minute", "10min", "hour", "day", "week", "month"),
     "exclude_bots": ("true", "1", "false", "0"),
     "filters": ('{"browser": ["Chrome"]}', '{"referrer": ["Direct"], "os": ["Unknown"]}', "{}"),
     "browser": ("Chrome", "Chrome,Firefox", "Unknown"),
