@@ -18,13 +18,13 @@ from typing import IO, Any, Optional
 
 from bson import ObjectId
 
-from ..core.dimensions import UTM
+from ..core.dimensions import UTM, parse_declared
 from ..core.exceptions import BadRequest, ConfigurationError, ExportError, NotFound
 from ..core.filenames import export_filename
 from ..core.params import ExportRequest, is_url_id, parse_export_request, parse_link_request
 from ..core.report import Report
 from ..core.service import Exporter
-from ..core.settings import ExportSettings
+from ..core.settings import ENV_PREFIX, ExportSettings
 from ..formats import FORMATS
 from .cli_settings import add_setting_flags, settings_from_args
 from .progress import Progress, human_bytes
@@ -74,9 +74,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name in _TEXT_PARAMS:
         query.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper(),
                            help=_PARAM_HELP.get(name, f"comma list of {name} values to keep"))
+    for name in declared_in_environment():  # a declared dimension gets its own flag, as on the endpoint
+        query.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper(),
+                           help=f"comma list of {name} values to keep (declared in SPOO_EXPORT_EXTRA_DIMENSIONS)")
     query.add_argument("--exclude-bots", action="store_true", help="leave out clicks whose bot_name is set")
     add_setting_flags(parser, _SETTINGS, offline=True)
     parser.epilog = EXIT_CODES_HELP
+
+
+def declared_in_environment() -> tuple[str, ...]:
+    """Dimension names declared in ``SPOO_EXPORT_EXTRA_DIMENSIONS``, for their flags.
+
+    Declared with ``--extra-dimensions`` instead, they work through ``--group-by``, ``--filters``
+    and ``--exclude``. A bad declaration is reported once the settings are built, not here.
+    """
+    try:
+        declared = parse_declared(os.environ.get(ENV_PREFIX + "EXTRA_DIMENSIONS"))
+    except ConfigurationError:
+        return ()
+    return tuple(name for name in declared if name not in _TEXT_PARAMS)
+
+
+def _query_params() -> tuple[str, ...]:
+    return _TEXT_PARAMS + declared_in_environment()
 
 
 def owner_id(text: str) -> Any:
@@ -96,8 +116,8 @@ def build_query(args: argparse.Namespace) -> dict[str, str]:
                          "or --url-id ID (one URL by its id)")
     if is_link_export(args):
         query = {"format": args.format}
-        for name in _TEXT_PARAMS:
-            value = getattr(args, name)
+        for name in _query_params():
+            value = getattr(args, name, None)
             if value is not None and name != "url_id":
                 query[name] = value
         if args.exclude_bots:
@@ -106,8 +126,8 @@ def build_query(args: argparse.Namespace) -> dict[str, str]:
     query = {"format": args.format, "scope": "all" if args.owner else "anon"}
     if args.short_code:
         query["short_code"] = args.short_code
-    for name in _TEXT_PARAMS:
-        value = getattr(args, name)
+    for name in _query_params():
+        value = getattr(args, name, None)
         if value is not None:
             query[name] = value
     if args.exclude_bots:
