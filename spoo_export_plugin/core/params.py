@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime
 from typing import Any, Collection, Mapping, Optional, Sequence, Union
 
+from .dates import DATE_ONLY, day_bounds, parse_datetime
 from .dimensions import BUILTIN, TIME, URL_ID, UTM
 from .exceptions import BadRequest
-from .timezones import get_zone, resolve_timezone
+from .timezones import resolve_timezone
 
 SCOPES = ("all", "anon")
 #: Dimensions every app has; a host may declare more (settings.extra_dimensions).
@@ -31,16 +31,7 @@ GRANULARITIES = ("minute", "10min", "hour", "day", "week", "month")
 
 MAX_FILTER_VALUES = 1_000
 MAX_VALUE_LENGTH = 2_048
-# Unix seconds: ASCII digits only (float() would also take "1_000", "1e3", "nan" or non-ASCII digits).
-_UNIX_SECONDS = re.compile(r"[+-]?[0-9]+(?:\.[0-9]*)?", re.ASCII)
-# ...except eight digits, which ISO 8601 reads as a basic-format date (20250309).
-_BASIC_DATE = re.compile(r"[0-9]{8}", re.ASCII)
-# "T12:00:00 05:00": a '+' of a UTC offset that query-string decoding turned into a space.
-_SPACE_FOR_PLUS = re.compile(r"(T[0-9:.,]+) ([0-9]{2}(?::?[0-9]{2})?)$", re.ASCII)
-# A calendar date alone (2025-03-09 or 20250309) means that whole day in the request's timezone.
-_DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8}", re.ASCII)
 _OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}", re.ASCII)
-_MS = timedelta(milliseconds=1)
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}
 
@@ -216,28 +207,6 @@ def _bool(params: Mapping[str, QueryValue], name: str) -> bool:
     raise BadRequest(f"{name} must be true, false, 1 or 0", name)
 
 
-def parse_datetime(text: str) -> datetime:
-    """ISO 8601 (naive means UTC) or Unix seconds -> aware UTC datetime. Raises ValueError."""
-    text = text.strip()
-    if not text:
-        raise ValueError("empty")
-    if _UNIX_SECONDS.fullmatch(text) and not _BASIC_DATE.fullmatch(text):
-        seconds = float(text)
-        if not math.isfinite(seconds):
-            raise ValueError("not finite")
-        try:
-            return datetime.fromtimestamp(seconds, tz=timezone.utc)
-        except (OverflowError, OSError, ValueError) as exc:
-            raise ValueError(str(exc)) from None
-    if text.endswith(("z", "Z")):
-        text = text[:-1] + "+00:00"
-    text = _SPACE_FOR_PLUS.sub(r"\1+\2", text)
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
-
-
 def _date(params: Mapping[str, QueryValue], name: str, tz_name: str,
           last_instant: bool = False) -> Optional[datetime]:
     """An instant, or for a date alone the first (or, as an end, the last) millisecond of that day."""
@@ -245,7 +214,7 @@ def _date(params: Mapping[str, QueryValue], name: str, tz_name: str,
     if not value:
         return None
     try:
-        if _DATE_ONLY.fullmatch(value):
+        if DATE_ONLY.fullmatch(value):
             parsed = day_bounds(date.fromisoformat(value), tz_name)[1 if last_instant else 0]
         else:
             parsed = parse_datetime(value)
@@ -255,20 +224,6 @@ def _date(params: Mapping[str, QueryValue], name: str, tz_name: str,
     if not 1970 <= parsed.year <= 9998:
         raise BadRequest(f"{name} is out of range (years 1970 to 9998)", name)
     return parsed
-
-
-def day_bounds(day: date, tz_name: str) -> tuple[datetime, datetime]:
-    """The first and the last millisecond of a local calendar day, as aware UTC datetimes.
-
-    A day starts at its first real instant: where local midnight does not exist (a DST change
-    at midnight, as in Havana) that is the change itself; where it exists twice, the first.
-    """
-    zone = get_zone(tz_name)
-
-    def first_instant(d: date) -> datetime:
-        return datetime.combine(d, time(0), tzinfo=zone).astimezone(timezone.utc)  # fold=0: before a change
-
-    return first_instant(day), first_instant(day + timedelta(days=1)) - _MS
 
 
 def _selection(params: Mapping[str, QueryValue], name: str, field_dims: Sequence[str], scope: str,
