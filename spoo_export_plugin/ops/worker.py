@@ -39,8 +39,12 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 log = logging.getLogger("spoo_export_plugin.server")
 
-#: A head larger than this goes to the parser as it is (gunicorn answers 431 or 400).
+#: A request line and headers larger than this are refused with 431 in the main loop (nginx's
+#: default allows 32 KB); buffering more per waiting connection would make memory the target.
 MAX_HEAD_BYTES = 64 * 1024
+_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 61\r\nConnection: close\r\n\r\n"
+              b'{"error": "the request headers are too large", "param": null}')
 #: How long a closing connection may linger to drain what the peer still sends.
 LINGER_SECONDS = 2.0
 _END_OF_HEAD = b"\r\n\r\n"
@@ -213,7 +217,16 @@ class ExportWorker(ThreadWorker):
             _close(conn.sock)
             return
         conn.head += data
-        if _END_OF_HEAD not in conn.head and len(conn.head) < MAX_HEAD_BYTES:
+        if _END_OF_HEAD not in conn.head:
+            if len(conn.head) < MAX_HEAD_BYTES:
+                return
+            self._forget_head(conn)  # too large: answered here, never handed to a thread
+            self.nr_conns -= 1
+            try:
+                conn.sock.send(_TOO_LARGE)  # fits any send buffer: never blocks
+            except OSError:
+                pass
+            self.linger(conn.sock)  # a reset could discard the answer before the client reads it
             return
         self._forget_head(conn)
         head, conn.head = bytes(conn.head), bytearray()

@@ -209,6 +209,17 @@ def test_the_shipped_gunicorn_config_for_hosts_protects_the_same_way(host_server
     assert probe(host_server["port"], "/a/host/page").status == 200  # the host's own pages are still served
 
 
+def test_an_oversized_request_head_is_refused_without_a_thread(server):
+    """64 KB of headers and no end: 431 from the main loop, then the connection is closed."""
+    with socket.create_connection(("127.0.0.1", server["port"]), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Filler: " + b"a" * (70 * 1024))
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 431 ") and answer.endswith(b'"param": null}'), answer[:200]
+    assert probe(server["port"], ROUTE + "/openapi.json").status == 200
+
+
 def test_a_request_beyond_the_cap_is_answered_503_at_once(default_server):
     """Cap x workers stalled exports hold every slot; the next export is refused within a second."""
     port = default_server["port"]
