@@ -140,9 +140,9 @@ def bson_order(value: Any) -> tuple[Any, ...]:
 
     Types first (null < numbers < strings < documents < arrays < binary < ObjectId < bool <
     date), then the value: numbers by value across int and double, strings by code point
-    (which is UTF-8 byte order, MongoDB's binary comparison), documents field by field. An
-    array is compared element-wise here, where ``$sort`` would use its smallest element:
-    labels are scalars, as the row stages read them from a field's value.
+    (which is UTF-8 byte order, MongoDB's binary comparison), documents field by field, and an
+    array (a field holding one) as its smallest element, which is how an ascending ``$sort``
+    reads it.
     """
     if value is None:
         return (1,)
@@ -150,10 +150,17 @@ def bson_order(value: Any) -> tuple[Any, ...]:
         if isinstance(value, kind):
             if kind is dict:
                 return (rank, tuple((bson_order(v)[0], k, bson_order(v)) for k, v in value.items()))
-            if kind is list:
-                return (rank, tuple(bson_order(v) for v in value))
+            if kind is list:  # ascending $sort reads an array as its smallest element; [] before null
+                return min((_element_order(v) for v in value), default=(0,))
             return (rank, value)
     return (12, repr(value))  # a BSON type no row stage produces (regex, timestamp...): last
+
+
+def _element_order(value: Any) -> tuple[Any, ...]:
+    """An array's element: compared by value, a nested array as a whole (not by its minimum)."""
+    if isinstance(value, list):
+        return (5, tuple(_element_order(v) for v in value))
+    return bson_order(value)
 
 
 def report_order_key(timezone: str, granularity: Optional[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
