@@ -28,6 +28,7 @@ from _engines import ENGINES, Calls  # noqa: E402
 from bench_export import export, machine  # noqa: E402
 
 from spoo_export_plugin import ExportSettings, create_app  # noqa: E402
+from spoo_export_plugin.core.grouping import choose_executor  # noqa: E402
 
 EXECUTORS = ("database", "worker", "auto")
 
@@ -47,12 +48,12 @@ def time_executors(db: Any, key: str, repeat: int, database_repeat: int) -> dict
                                   anonymous_limits="1000000/minute")
         app = create_app(settings)
         runs = [export(app, settings.route, "json", key, Calls())
-                for _ in range(database_repeat if settings.executor == "database" else repeat)]
+                for _ in range(database_repeat if choose_executor(settings) == "database" else repeat)]
         seconds[executor] = statistics.median(r["seconds"] for r in runs)
         reports[executor] = _report(runs[0]["body"])
     rows = sum(len(rows) for rows in reports["database"]["breakdowns"].values())
     return {"seconds": seconds, "equal": reports["database"] == reports["worker"] == reports["auto"],
-            "rows": rows, "auto_is": ExportSettings(database=db).executor}
+            "rows": rows, "auto_is": choose_executor(ExportSettings(database=db))}
 
 
 def run_engine(name: str, sizes: list[int], repeat: int, database_repeat: int) -> bool:
@@ -95,7 +96,7 @@ def time_demo(repeat: int) -> tuple[float, int, str]:
         clicks = resp.json["summary"]["total_clicks"]
     import mongomock
 
-    executor = demo_settings(mongomock.MongoClient().get_database("x")).executor
+    executor = choose_executor(demo_settings(mongomock.MongoClient().get_database("x")))
     return statistics.median(times), clicks, executor
 
 

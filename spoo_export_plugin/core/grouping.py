@@ -24,11 +24,24 @@ from bson import ObjectId
 
 from .exceptions import TIMEOUT_MESSAGE, Unavailable
 from .pipeline import NO_BUCKET_WALL
+from .settings import ExportSettings
 from .timebuckets import WALL_CLOCK_MINUTES
 
-__all__ = ["TOO_MANY_CLICKS_MESSAGE", "bson_order", "group_rows", "report_order_key"]
+__all__ = ["TOO_MANY_CLICKS_MESSAGE", "bson_order", "choose_executor", "group_rows", "report_order_key"]
 
 TOO_MANY_CLICKS_MESSAGE = "too many clicks to group in the web worker; use aggregation=database"
+#: Engines that run in this process: their pipeline stages are Python too, so grouping here is cheaper.
+_IN_PROCESS_ENGINES = frozenset({"mongomock"})
+
+
+def choose_executor(settings: ExportSettings) -> str:
+    """``database`` or ``worker``; ``auto`` is ``worker`` for a mongomock ``Database`` (told by its
+    class's module, so mongomock is never imported here) and ``database`` for a server."""
+    if settings.aggregation != "auto":
+        return settings.aggregation
+    database = settings.database
+    in_process = database is not None and type(database).__module__.split(".")[0] in _IN_PROCESS_ENGINES
+    return "worker" if in_process else "database"
 
 
 class _Group:

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable, Optional
 
 from .exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 from .params import ExportRequest, is_url_id
-from .grouping import group_rows
+from .grouping import choose_executor, group_rows
 from .pipeline import (QuerySpec, breakdown_names, build_export_pipeline, build_first_click_pipeline,
                        build_row_stages, sort_granularity)
 from .report import Report, assemble_report
@@ -144,7 +144,7 @@ class Exporter:
         ``database`` runs the whole pipeline; ``worker`` runs its row stages and groups the
         streamed rows here (:mod:`.grouping`). Both read the store through ``aggregate`` only.
         """
-        if self.settings.executor == "database":
+        if choose_executor(self.settings) == "database":
             return self.store.aggregate(build_export_pipeline(spec))
         s = self.settings
         return group_rows(self.store.aggregate(build_row_stages(spec)), timezone=spec.timezone,

@@ -161,13 +161,6 @@ class ExportSettings:
             raise ConfigurationError(
                 f"read_preference={self.read_preference!r}; expected one of {sorted(_READ_PREFERENCES)}")
 
-    @property
-    def executor(self) -> str:
-        """``database`` or ``worker``: ``auto`` resolved by the kind of engine behind ``database``."""
-        if self.aggregation != "auto":
-            return self.aggregation
-        return "worker" if is_in_process_engine(self.database) else "database"
-
     def replace(self, **changes: Any) -> "ExportSettings":
         """A copy with some settings changed."""
         return dataclasses.replace(self, **changes)
@@ -188,14 +181,7 @@ class ExportSettings:
         return cls(**values)
 
 
-AGGREGATIONS = ("auto", "database", "worker")
-#: Engines that run in this process: their aggregation is Python too, so grouping here is cheaper.
-_IN_PROCESS_ENGINES = frozenset({"mongomock"})
-
-
-def is_in_process_engine(database: Any) -> bool:
-    """True for a mongomock ``Database`` (by its class's module: mongomock is never imported here)."""
-    return database is not None and type(database).__module__.split(".")[0] in _IN_PROCESS_ENGINES
+AGGREGATIONS = ("auto", "database", "worker")  # resolved by core.grouping.choose_executor
 
 
 def _check_mongodb_uri_scheme(uri: Any) -> None:

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 
 from spoo_export_plugin import ExportSettings
 from spoo_export_plugin.core.exceptions import TIMEOUT_MESSAGE, ConfigurationError, Unavailable
-from spoo_export_plugin.core.grouping import TOO_MANY_CLICKS_MESSAGE, group_rows
+from spoo_export_plugin.core.grouping import TOO_MANY_CLICKS_MESSAGE, choose_executor, group_rows
 from spoo_export_plugin.core.params import parse_export_request
 from spoo_export_plugin.core.service import Exporter
 from spoo_export_plugin.core.store import Store
@@ -154,14 +154,14 @@ def test_grouping_counts_rows_as_they_stream_and_stops_at_the_limit() -> None:
 # ------------------------------------------------------------------ the setting
 
 def test_auto_groups_in_the_worker_for_mongomock_and_in_the_database_for_a_server() -> None:
-    assert ExportSettings(database=mongomock.MongoClient().get_database("x")).executor == "worker"
-    assert ExportSettings(mongodb_uri="mongodb://localhost:27017").executor == "database"
+    assert choose_executor(ExportSettings(database=mongomock.MongoClient().get_database("x"))) == "worker"
+    assert choose_executor(ExportSettings(mongodb_uri="mongodb://localhost:27017")) == "database"
     server = pymongo.MongoClient("mongodb://localhost:27017", connect=False).get_database("x")
-    assert ExportSettings(database=server).executor == "database"
-    assert ExportSettings(database=server, aggregation="worker").executor == "worker"
-    assert ExportSettings(mongodb_uri="mongodb://localhost:27017", aggregation="worker").executor == "worker"
-    assert ExportSettings(database=mongomock.MongoClient().get_database("x"),
-                          aggregation="database").executor == "database"
+    assert choose_executor(ExportSettings(database=server)) == "database"
+    assert choose_executor(ExportSettings(database=server, aggregation="worker")) == "worker"
+    assert choose_executor(ExportSettings(mongodb_uri="mongodb://localhost:27017", aggregation="worker")) == "worker"
+    in_process = mongomock.MongoClient().get_database("x")
+    assert choose_executor(ExportSettings(database=in_process, aggregation="database")) == "database"
 
 
 def test_aggregation_and_worker_max_clicks_are_checked_at_start_up() -> None:
@@ -172,7 +172,7 @@ def test_aggregation_and_worker_max_clicks_are_checked_at_start_up() -> None:
     env = {"SPOO_EXPORT_MONGODB_URI": "mongodb://localhost", "SPOO_EXPORT_AGGREGATION": "worker",
            "SPOO_EXPORT_WORKER_MAX_CLICKS": "10"}
     settings = ExportSettings.from_env(env)
-    assert (settings.aggregation, settings.worker_max_clicks, settings.executor) == ("worker", 10, "worker")
+    assert (settings.aggregation, settings.worker_max_clicks, choose_executor(settings)) == ("worker", 10, "worker")
     with pytest.raises(ConfigurationError, match="aggregation"):
         ExportSettings.from_env({**env, "SPOO_EXPORT_AGGREGATION": "Worker"})
 
