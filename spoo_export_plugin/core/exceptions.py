@@ -59,5 +59,10 @@ class Unavailable(ExportError):
     retry_after = 5
 
 
+#: 503 when an export outlives ``max_time_ms``: in the database (maxTimeMS) or grouping in the worker.
+TIMEOUT_MESSAGE = ("the export took longer than its time budget; "
+                   "try a shorter date range or fewer group_by dimensions")
+
+
 class ConfigurationError(ValueError):
     """Settings that cannot work; raised at start-up, never per request."""

@@ -31,7 +31,8 @@ from .settings import ClickFields
 from .timebuckets import DAY, MONTH, WALL_CLOCK_MINUTES, WEEK
 
 __all__ = ["DIRECT", "SUMMARY_KEY", "UNKNOWN", "QuerySpec", "breakdown_names", "build_export_pipeline",
-           "build_first_click_pipeline", "build_match", "unknown_label"]
+           "build_first_click_pipeline", "build_grouping_stages", "build_match", "build_row_stages",
+           "sort_granularity", "unknown_label"]
 
 SUMMARY_KEY = "summary"
 _MS_PER_DAY = 86_400_000
@@ -174,6 +175,22 @@ def build_export_pipeline(spec: QuerySpec) -> list[dict[str, Any]]:
     "d": label}, "clicks": n, "uniques": n, "first": date, "last": date}`` (``t``/``o``/``d``
     only where they apply; ``first``/``last`` only on the summary row).
     """
+    return build_row_stages(spec) + build_grouping_stages(spec)
+
+
+def sort_granularity(spec: QuerySpec) -> Optional[str]:
+    """The granularity the report order depends on: None when no breakdown has time."""
+    uses_time = any(name.split(",")[0] == "time" for name in spec.breakdowns)
+    return spec.granularity if uses_time else None
+
+
+def build_row_stages(spec: QuerySpec) -> list[dict[str, Any]]:
+    """The stages that turn each matched click into one row ``{"ip", "ua", "k": {breakdown: key}}``.
+
+    Everything a label or a time bucket means (Unknown/Direct, the local wall time ``t``, the
+    offset ``o``, DST) is decided here, by the database, for both executors: the worker executor
+    (:mod:`.grouping`) only counts these rows.
+    """
     fields = spec.fields
     dimensions = sorted({dim for name in spec.breakdowns for dim in name.split(",") if dim != "time"})
     uses_time = any(name.split(",")[0] == "time" for name in spec.breakdowns)
@@ -208,6 +225,12 @@ def build_export_pipeline(spec: QuerySpec) -> list[dict[str, Any]]:
         {"$match": build_match(spec)},
         {"$project": shaped},
         {"$project": {"ip": 1, "ua": 1, "k": keys}},  # (rm only on the summary key)
+    ]
+
+
+def build_grouping_stages(spec: QuerySpec) -> list[dict[str, Any]]:
+    """The database executor's fan-out, two groupings and report order over the row stages' rows."""
+    return [
         {"$project": {"ip": 1, "ua": 1, "k": {"$objectToArray": "$k"}}},
         {"$unwind": "$k"},
         {"$group": {
@@ -227,10 +250,11 @@ def build_export_pipeline(spec: QuerySpec) -> list[dict[str, Any]]:
             "redirect_ms_sum": {"$sum": "$rs"},
             "redirect_ms_count": {"$sum": "$rn"},
         }},
-    ] + _sort_stages(spec.timezone, spec.granularity if uses_time else None)
+    ] + _sort_stages(spec.timezone, sort_granularity(spec))
 
 
-_EPOCH = datetime(1970, 1, 1)
+#: The wall start a row without a time bucket sorts by (both executors read it from here).
+NO_BUCKET_WALL = datetime(1970, 1, 1)
 
 
 def _minute_of_day(date: Any, timezone: str) -> dict[str, Any]:
@@ -250,7 +274,7 @@ def _sort_stages(timezone: str, granularity: Optional[str]) -> list[dict[str, An
     """
     if granularity not in WALL_CLOCK_MINUTES:
         return [{"$sort": {"_id.b": 1, "_id.t": 1, "clicks": -1, "_id.d": 1}}]
-    wall = {"$ifNull": ["$_id.t", _EPOCH]}
+    wall = {"$ifNull": ["$_id.t", NO_BUCKET_WALL]}
     in_force = {"$eq": [_minute_of_day("$s", timezone), _minute_of_day(wall, "UTC")]}
     return [
         {"$addFields": {"s": {"$subtract": [wall, {"$ifNull": ["$_id.o", 0]}]}}},

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from .exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 from .params import ExportRequest, is_url_id
-from .pipeline import QuerySpec, breakdown_names, build_export_pipeline, build_first_click_pipeline
+from .grouping import choose_executor, group_rows
+from .pipeline import (QuerySpec, breakdown_names, build_export_pipeline, build_first_click_pipeline,
+                       build_row_stages, sort_granularity)
 from .report import Report, assemble_report
 from .settings import ExportSettings
 from .store import Store, UrlInfo
@@ -38,10 +41,13 @@ class Exporter:
     """Checks access to the clicks asked for, resolves defaults, runs the one aggregation."""
 
     def __init__(self, settings: ExportSettings, store: Optional[Store] = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 timer: Callable[[], float] = time.monotonic):
         self.settings = settings
         self.store = store or Store(settings)
         self.clock = clock
+        #: Seconds, for the worker executor's time budget.
+        self.timer = timer
 
     def authorize(self, request: ExportRequest, owner_id: Any) -> Optional[UrlInfo]:
         """Who may read what: raise 401/403/404, return the URL for ``scope=anon``."""
@@ -132,11 +138,24 @@ class Exporter:
         spec = self.query_spec(request, owner_id, url)
         return self.run(request, spec)
 
+    def grouped_rows(self, spec: QuerySpec) -> Iterable[dict[str, Any]]:
+        """The sorted group documents of ``spec``, from the executor the settings choose.
+
+        ``database`` runs the whole pipeline; ``worker`` runs its row stages and groups the
+        streamed rows here (:mod:`.grouping`). Both read the store through ``aggregate`` only.
+        """
+        if choose_executor(self.settings) == "database":
+            return self.store.aggregate(build_export_pipeline(spec))
+        s = self.settings
+        return group_rows(self.store.aggregate(build_row_stages(spec)), timezone=spec.timezone,
+                          granularity=sort_granularity(spec), max_clicks=s.worker_max_clicks,
+                          max_time_ms=s.max_time_ms, retry_after=s.retry_after_seconds, clock=self.timer)
+
     def run(self, request: ExportRequest, spec: QuerySpec) -> Report:
         zone = get_zone(spec.timezone)
         generated_at = self.clock().astimezone(zone)
         return assemble_report(
-            rows=self.store.aggregate(build_export_pipeline(spec)),
+            rows=self.grouped_rows(spec),
             breakdowns=spec.breakdowns,
             zone=zone,
             granularity=spec.granularity,

@@ -87,6 +87,12 @@ class ExportSettings:
     max_buckets: int = 10_000
     # Server-side budget of one aggregation.
     max_time_ms: int = 30_000
+    # Where the matched clicks are grouped: "database" (the aggregation pipeline), "worker" (the
+    # database matches and labels each click, this process counts them) or "auto" (worker for an
+    # in-process engine such as mongomock, database for a server). Same report either way.
+    aggregation: str = "auto"
+    # Matched clicks the worker executor groups at most; more is a 503 (memory stays bounded).
+    worker_max_clicks: int = 2_000_000
     # How long to wait for a reachable MongoDB before answering 503 (with mongodb_uri).
     server_selection_timeout_ms: int = 1_000
     # "primary", "primaryPreferred", "secondary", "secondaryPreferred" or "nearest".
@@ -142,11 +148,15 @@ class ExportSettings:
         if self.authenticator is None and (self.jwt_secret or self.jwt_public_key):
             _check_jwt_values(self)
         for name in ("row_cap", "max_buckets", "max_time_ms", "server_selection_timeout_ms",
-                     "max_concurrent_exports", "retry_after_seconds", "send_timeout_seconds"):
+                     "max_concurrent_exports", "retry_after_seconds", "send_timeout_seconds",
+                     "worker_max_clicks"):
             if int(getattr(self, name)) < 1:
                 raise ConfigurationError(f"{name} must be a positive integer")
         if self.trusted_proxies < 0:
             raise ConfigurationError("trusted_proxies must be 0 or more")
+        if self.aggregation not in AGGREGATIONS:
+            raise ConfigurationError(
+                f"aggregation={self.aggregation!r}; expected one of {', '.join(AGGREGATIONS)}")
         if self.read_preference not in _READ_PREFERENCES:
             raise ConfigurationError(
                 f"read_preference={self.read_preference!r}; expected one of {sorted(_READ_PREFERENCES)}")
@@ -169,6 +179,9 @@ class ExportSettings:
             values[f.name] = _convert(f.name, raw, f.default)
         values.update(overrides)
         return cls(**values)
+
+
+AGGREGATIONS = ("auto", "database", "worker")  # resolved by core.grouping.choose_executor
 
 
 def _check_mongodb_uri_scheme(uri: Any) -> None:

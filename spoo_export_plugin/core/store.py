@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterator, Optional
 
-from .exceptions import BadRequest, Unavailable
+from .exceptions import TIMEOUT_MESSAGE, BadRequest, Unavailable
 from .settings import ExportSettings
 
 try:  # pymongo is a runtime dependency; the guard keeps mongomock-only setups importable.
@@ -34,8 +34,7 @@ class UrlInfo:
     url_id: Optional[str] = None
 
 
-_TIMEOUT_MESSAGE = ("the export took longer than its time budget; "
-                    "try a shorter date range or fewer group_by dimensions")
+_TIMEOUT_MESSAGE = TIMEOUT_MESSAGE
 _UNREACHABLE_MESSAGE = "the statistics database is unreachable; try again shortly"
 _MEMORY_MESSAGE = ("the export needs more memory than the database allows for one query; "
                    "try a shorter date range or fewer group_by dimensions")
@@ -150,7 +149,11 @@ class Store:
         return docs[0]["created_at"] if docs else None
 
     def aggregate(self, pipeline: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """Run a pipeline with the time budget and disk use allowed; rows stream from the cursor."""
+        """Run a pipeline with the time budget and disk use allowed; rows stream from the cursor.
+
+        Both executors read through here: the whole export pipeline, or only its row stages
+        (one row per click, grouped by :mod:`.grouping` as the cursor yields them).
+        """
         with self._guard():
             cursor = self.clicks.aggregate(pipeline, allowDiskUse=True, maxTimeMS=self.settings.max_time_ms)
             for doc in cursor:

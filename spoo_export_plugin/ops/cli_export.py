@@ -37,6 +37,7 @@ _TEXT_PARAMS = ("start_date", "end_date", "group_by", "metrics", "timezone", "gr
                 "url_id", "browser", "os", "country", "city", "referrer") + UTM
 _SETTINGS = ("mongodb_uri", "database_name", "clicks_collection", "urls_collection", "legacy_urls_collection",
              "max_time_ms", "server_selection_timeout_ms", "read_preference", "row_cap", "max_buckets", "csv_bom",
+             "aggregation", "worker_max_clicks",
              "extra_dimensions")
 EXIT_CODES_HELP = (
     "exit codes: 0 the file was written; 2 bad input or settings (where the HTTP endpoint answers 400); "

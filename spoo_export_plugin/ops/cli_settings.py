@@ -38,6 +38,9 @@ SETTING_HELP: dict[str, str] = {
     "row_cap": "rows kept per breakdown; longer ones are cut and the summary says `truncated`",
     "max_buckets": "time buckets one export may span (more is a 400)",
     "max_time_ms": "server-side time budget (`maxTimeMS`) of one aggregation; past it: 503",
+    "aggregation": "where clicks are grouped: `database`, `worker` (this process) or `auto` "
+                   "(`worker` for mongomock, `database` for a server)",
+    "worker_max_clicks": "matched clicks the `worker` executor groups at most; more is a 503",
     "server_selection_timeout_ms": "how long to wait for a reachable MongoDB before answering 503",
     "read_preference": "`primary`, `primaryPreferred`, `secondary`, `secondaryPreferred` or `nearest` "
                        "(click and URL reads; API keys are always read from the primary)",
@@ -65,6 +68,8 @@ OFFLINE_SETTING_HELP: dict[str, str] = {
     "server_selection_timeout_ms": "how long to wait for a reachable MongoDB; past it the command fails with "
                                    "exit code 1 (the HTTP endpoint answers 503)",
     "max_buckets": "time buckets one export may span; more is exit code 2 (the HTTP endpoint answers 400)",
+    "worker_max_clicks": "matched clicks the `worker` executor groups at most; more is exit code 1 "
+                         "(the HTTP endpoint answers 503)",
 }
 
 

@@ -22,13 +22,19 @@ OWNER = ObjectId("650000000000000000000003")
 OTHER = ObjectId("650000000000000000000004")
 
 
+@pytest.fixture(params=["worker", "database"])
+def aggregation(request: pytest.FixtureRequest) -> str:
+    """Every example runs on both executors: one semantics, two places to group."""
+    return request.param
+
+
 @pytest.fixture
-def env(db: Any) -> Any:
+def env(db: Any, aggregation: str) -> Any:
     class Env:
         key = add_api_key(db, OWNER)
 
         def __init__(self) -> None:
-            self.client = make_client(db)
+            self.client = make_client(db, aggregation=aggregation)
 
         def get(self, anon: bool = False, **params: Any) -> dict[str, Any]:
             params.setdefault("format", "json")
@@ -198,11 +204,11 @@ def test_unknown_and_direct_labels_and_their_filters(db: Any, env: Any) -> None:
     assert rows(unknown, "referrer") == [("Direct", 4, 2)]
 
 
-def test_row_cap_cuts_and_says_so(db: Any) -> None:
+def test_row_cap_cuts_and_says_so(db: Any, aggregation: str) -> None:
     key = add_api_key(db, OWNER)
     for i, browser in enumerate(["Chrome", "Chrome", "Chrome", "Firefox", "Firefox", "Edge"]):
         db.clicks.insert_one(make_click("a1", OWNER, datetime(2025, 5, 1, 12, i), browser=browser))
-    client = make_client(db, row_cap=2)
+    client = make_client(db, row_cap=2, aggregation=aggregation)
     resp = client.simulate_get(ROUTE, params={
         "format": "json", "scope": "all", "start_date": "2025-04-30", "end_date": "2025-05-02",
         "granularity": "day", "group_by": "time,browser"}, headers={"Authorization": f"Bearer {key}"})

@@ -2,7 +2,8 @@
 
 Clicks cluster around DST changes of New York, Berlin, Lord Howe (30-minute DST) and
 Chatham (+13:45 -> +12:45), a year end and Kolkata's midnight (+05:30); queries draw
-filters, group_by, metrics, granularities, timezones and both scopes. The same scenarios run over TCP against
+filters, group_by, metrics, granularities, timezones and both scopes, on both executors (``aggregation``).
+The same scenarios run over TCP against
 SecantusDB in ``integration/test_oracle_secantus.py``.
 """
 
@@ -16,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from ..scenarios import Scenario, check, make_client, scenarios
 
 _DB = mongomock.MongoClient().get_database("oracle")
-_CLIENT = make_client(_DB)
-_CAPPED = make_client(_DB, row_cap=3)
+#: mongomock's default (auto) is the worker executor: it gets the full count, the database one a third.
+_CLIENTS = {aggregation: make_client(_DB, aggregation=aggregation) for aggregation in ("worker", "database")}
+_CAPPED = {aggregation: make_client(_DB, row_cap=3, aggregation=aggregation) for aggregation in ("worker", "database")}
 
 
 #: ORACLE_EXAMPLES=1000 for a longer hunt.
@@ -28,7 +30,14 @@ EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES", 150))
           suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_export_matches_oracle(scenario: Scenario) -> None:
-    check(_CLIENT, _DB, scenario)
+    check(_CLIENTS["worker"], _DB, scenario)
+
+
+@settings(max_examples=max(EXAMPLES // 3, 1), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_export_matches_oracle_grouping_in_the_database(scenario: Scenario) -> None:
+    check(_CLIENTS["database"], _DB, scenario)
 
 
 @settings(max_examples=max(EXAMPLES // 3, 1), deadline=None,
@@ -36,4 +45,11 @@ def test_export_matches_oracle(scenario: Scenario) -> None:
 @given(scenarios(row_cap=3))
 def test_row_cap_matches_oracle(scenario: Scenario) -> None:
     """With row_cap=3 every breakdown keeps its first three rows and the summary names the cut ones."""
-    check(_CAPPED, _DB, scenario)
+    check(_CAPPED["worker"], _DB, scenario)
+
+
+@settings(max_examples=max(EXAMPLES // 9, 1), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(row_cap=3))
+def test_row_cap_matches_oracle_grouping_in_the_database(scenario: Scenario) -> None:
+    check(_CAPPED["database"], _DB, scenario)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ..core.test_examples import *  # noqa: F401,F403  (the same tests, collected here again)
-from ..core.test_examples import env  # noqa: F401  (the fixture, resolved against this module's db)
+from ..core.test_examples import aggregation, env  # noqa: F401  (fixtures, resolved against this module's db)
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,209 @@
+"""The worker executor: the export pipeline's fan-out, groupings and ``$sort``, done in this process.
+
+The database still runs the row stages (:func:`.pipeline.build_row_stages`): the indexed
+``$match`` and the projections that decide every label and time key. Each row it streams is
+``{"ip", "ua", "k": {breakdown: {"t", "o", "d"} or, for the summary, {"at", "rm"}}}``; here every
+row is fanned out to its breakdown keys and counted in dicts, giving the same documents, in
+the same order, as :func:`.pipeline.build_grouping_stages` would. Why: on an in-process engine
+(mongomock) ``$unwind`` and ``$group`` cost a deep copy and a Python BSON comparison per
+element; a dict does the same work for a fraction (docs/performance.md).
+
+Grouping per key directly (clicks, a set of visitors, first/last, redirect sums) equals the
+pipeline's two ``$group`` stages: the first stage's counts and sums, summed again per key, are
+the per-key counts and sums, and its groups per key are the key's distinct visitors.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable, Optional
+from zoneinfo import ZoneInfo
+
+from bson import ObjectId
+
+from .exceptions import TIMEOUT_MESSAGE, Unavailable
+from .pipeline import NO_BUCKET_WALL
+from .settings import ExportSettings
+from .timebuckets import WALL_CLOCK_MINUTES
+
+__all__ = ["TOO_MANY_CLICKS_MESSAGE", "bson_order", "choose_executor", "group_rows", "report_order_key"]
+
+TOO_MANY_CLICKS_MESSAGE = "too many clicks to group in the web worker; use aggregation=database"
+#: Engines that run in this process: their pipeline stages are Python too, so grouping here is cheaper.
+_IN_PROCESS_ENGINES = frozenset({"mongomock"})
+
+
+def choose_executor(settings: ExportSettings) -> str:
+    """``database`` or ``worker``; ``auto`` is ``worker`` for a mongomock ``Database`` (told by its
+    class's module, so mongomock is never imported here) and ``database`` for a server."""
+    if settings.aggregation != "auto":
+        return settings.aggregation
+    database = settings.database
+    in_process = database is not None and type(database).__module__.split(".")[0] in _IN_PROCESS_ENGINES
+    return "worker" if in_process else "database"
+
+
+class _Group:
+    """One breakdown key's running totals (the second ``$group``'s accumulators)."""
+
+    __slots__ = ("clicks", "visitors", "first", "last", "redirect_ms_sum", "redirect_ms_count")
+
+    def __init__(self) -> None:
+        self.clicks = 0
+        self.visitors: set[Any] = set()
+        self.first: Any = None
+        self.last: Any = None
+        self.redirect_ms_sum: Any = 0
+        self.redirect_ms_count = 0
+
+
+def _is_number(value: Any) -> bool:
+    """``$isNumber``: int, long, double (a bool is not a number in BSON)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def group_rows(rows: Iterable[dict[str, Any]], *, timezone: str, granularity: Optional[str],
+               max_clicks: int, max_time_ms: int, retry_after: int,
+               clock: Callable[[], float] = time.monotonic) -> list[dict[str, Any]]:
+    """The export's group documents, sorted as the pipeline sorts them, from the row stages' rows.
+
+    Raises :class:`Unavailable` past ``max_clicks`` rows (memory) or ``max_time_ms`` of
+    reading and grouping (the same 503 as a database timeout).
+    """
+    deadline = clock() + max_time_ms / 1000
+    groups: dict[tuple[Any, ...], tuple[dict[str, Any], _Group]] = {}
+    for count, row in enumerate(rows, 1):
+        if count > max_clicks:
+            raise Unavailable(TOO_MANY_CLICKS_MESSAGE, retry_after=retry_after)
+        if clock() > deadline:
+            raise Unavailable(TIMEOUT_MESSAGE, retry_after=retry_after)
+        visitor = _hashable((row.get("ip"), row.get("ua")))
+        for name, value in row["k"].items():
+            key = _hashable((name, value.get("t"), value.get("o"), value.get("d")))
+            entry = groups.get(key)
+            if entry is None:
+                group_id = {"b": name, **{f: value[f] for f in ("t", "o", "d") if f in value}}
+                entry = groups[key] = (group_id, _Group())
+            _count(entry[1], visitor, value)
+    documents = [_document(group_id, group) for group_id, group in groups.values()]
+    documents.sort(key=report_order_key(timezone, granularity))
+    if clock() > deadline:
+        raise Unavailable(TIMEOUT_MESSAGE, retry_after=retry_after)
+    return documents
+
+
+def _count(group: _Group, visitor: Any, value: dict[str, Any]) -> None:
+    """``$sum: 1``, ``$min``/``$max`` of ``at``, ``$sum`` of numeric ``rm`` and ``$isNumber`` count."""
+    group.clicks += 1
+    group.visitors.add(visitor)
+    at = value.get("at")
+    if at is not None:
+        if group.first is None or at < group.first:
+            group.first = at
+        if group.last is None or at > group.last:
+            group.last = at
+    redirect_ms = value.get("rm")
+    if _is_number(redirect_ms):
+        group.redirect_ms_sum += redirect_ms
+        group.redirect_ms_count += 1
+
+
+def _document(group_id: dict[str, Any], group: _Group) -> dict[str, Any]:
+    return {"_id": group_id, "clicks": group.clicks, "uniques": len(group.visitors),
+            "first": group.first, "last": group.last,
+            "redirect_ms_sum": group.redirect_ms_sum, "redirect_ms_count": group.redirect_ms_count}
+
+
+# ------------------------------------------------------------------------------- equality and order
+
+#: Types whose Python equality is BSON equality: used as they are.
+_PLAIN = frozenset({str, int, float, datetime, type(None), ObjectId})
+
+
+def _hashable(value: Any) -> Any:
+    """A dict key that is equal where ``$group`` finds BSON values equal.
+
+    Python already agrees for the values rows hold (strings, numbers with 1 == 1.0, dates,
+    None); a bool is tagged so that ``True`` is not grouped with ``1``, and documents and
+    arrays (a label read from a field holding one) become tuples.
+    """
+    if isinstance(value, tuple):
+        if all(type(v) in _PLAIN for v in value):
+            return value
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, bool):
+        return (bool, value)
+    if isinstance(value, dict):
+        return (dict,) + tuple((k, _hashable(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return (list,) + tuple(_hashable(v) for v in value)
+    return value
+
+
+#: MongoDB's comparison order of BSON types (null and missing first, then numbers, strings...).
+_TYPE_RANK: tuple[tuple[type, int], ...] = (
+    (bool, 8), (int, 2), (float, 2), (str, 3), (dict, 4), (list, 5), (bytes, 6),
+    (ObjectId, 7), (datetime, 9),
+)
+
+
+def bson_order(value: Any) -> tuple[Any, ...]:
+    """A Python sort key that orders values as MongoDB's ``$sort`` does without a collation.
+
+    Types first (null < numbers < strings < documents < arrays < binary < ObjectId < bool <
+    date), then the value: numbers by value across int and double, strings by code point
+    (which is UTF-8 byte order, MongoDB's binary comparison), documents field by field, and an
+    array (a field holding one) as its smallest element, which is how an ascending ``$sort``
+    reads it.
+    """
+    if value is None:
+        return (1,)
+    for kind, rank in _TYPE_RANK:
+        if isinstance(value, kind):
+            if kind is dict:
+                return (rank, tuple((bson_order(v)[0], k, bson_order(v)) for k, v in value.items()))
+            if kind is list:  # ascending $sort reads an array as its smallest element; [] before null
+                return min((_element_order(v) for v in value), default=(0,))
+            return (rank, value)
+    return (12, repr(value))  # a BSON type no row stage produces (regex, timestamp...): last
+
+
+def _element_order(value: Any) -> tuple[Any, ...]:
+    """An array's element: compared by value, a nested array as a whole (not by its minimum)."""
+    if isinstance(value, list):
+        return (5, tuple(_element_order(v) for v in value))
+    return bson_order(value)
+
+
+def report_order_key(timezone: str, granularity: Optional[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """The Python twin of :func:`.pipeline._sort_stages`, as a key for :meth:`list.sort`.
+
+    Without wall-clock buckets, ``{"_id.b": 1, "_id.t": 1, "clicks": -1, "_id.d": 1}`` is the
+    tuple (b, t, -clicks, d), each read with :func:`bson_order`. With minute, 10min or hour
+    buckets the pipeline first adds ``s`` = wall start (``NO_BUCKET_WALL`` when absent) minus
+    the offset ``o`` (0 when absent) and ``r`` = 0 when the zone's local minute of day at ``s``
+    equals the wall start's (that start is in force), else 1; then sorts on
+    ``{"_id.b": 1, "s": 1, "r": 1, "clicks": -1, "_id.d": 1}``: here the tuple
+    (b, s, r, -clicks, d). ``-clicks`` is "descending"; a missing field sorts as null.
+    """
+    if granularity not in WALL_CLOCK_MINUTES:
+        def calendar_key(doc: dict[str, Any]) -> tuple[Any, ...]:
+            group_id = doc["_id"]
+            return (bson_order(group_id["b"]), bson_order(group_id.get("t")), -doc["clicks"],
+                    bson_order(group_id.get("d")))
+        return calendar_key
+
+    zone = ZoneInfo(timezone)
+    utc = ZoneInfo("UTC")
+
+    def wall_clock_key(doc: dict[str, Any]) -> tuple[Any, ...]:
+        group_id = doc["_id"]
+        wall = group_id.get("t") if group_id.get("t") is not None else NO_BUCKET_WALL
+        offset = group_id.get("o") if group_id.get("o") is not None else 0
+        real = wall - timedelta(milliseconds=offset)
+        local = real.replace(tzinfo=utc).astimezone(zone)
+        in_force = local.hour * 60 + local.minute == wall.hour * 60 + wall.minute
+        return (bson_order(group_id["b"]), real, 0 if in_force else 1, -doc["clicks"],
+                bson_order(group_id.get("d")))
+    return wall_clock_key

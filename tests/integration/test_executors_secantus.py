@@ -1,0 +1,31 @@
+"""The worker executor's report equals the database executor's over TCP (SecantusDB): the same
+generated scenarios as ``core/test_executors.py``, with the database really grouping and sorting."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from ..core.test_executors import assert_same_report
+from ..scenarios import Scenario, scenarios
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES", 30))
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(scenario=scenarios())
+def test_worker_report_equals_database_report_over_tcp(mongo_db: Any, scenario: Scenario) -> None:
+    assert_same_report(mongo_db, scenario)
+
+
+@settings(max_examples=max(EXAMPLES // 3, 1), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(scenario=scenarios(row_cap=3))
+def test_worker_report_equals_database_report_with_a_row_cap_over_tcp(mongo_db: Any, scenario: Scenario) -> None:
+    assert_same_report(mongo_db, scenario, row_cap=3)
