@@ -41,7 +41,7 @@ def parse_declared(value: Any) -> dict[str, str]:
     """``{"device": "device_type"}`` or ``"device=device_type,lang=language"``, validated.
 
     A name is ``[a-z][a-z0-9_]{0,31}`` and not a built-in dimension or parameter name; a
-    path is a MongoDB field path (dotted, no ``$``, no empty part).
+    path is a MongoDB field path (dotted, no part empty or starting with ``$``).
     """
     if value is None or value == "":
         return {}
@@ -68,8 +68,8 @@ def parse_declared(value: Any) -> dict[str, str]:
             raise ConfigurationError(f"extra_dimensions: {name!r} is a built-in name; choose another")
         if name in declared:
             raise ConfigurationError(f"extra_dimensions: {name!r} is declared twice")
-        if (not isinstance(path, str) or not path or path.startswith("$") or "\x00" in path
-                or any(part == "" for part in path.split("."))):
+        if (not isinstance(path, str) or not path or "\x00" in path
+                or any(part == "" or part.startswith("$") for part in path.split("."))):
             raise ConfigurationError(f"extra_dimensions: {name}={str(path)[:60]!r} is not a field path")
         declared[name] = path
     return declared

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Optional
 from zoneinfo import ZoneInfo
 
-from bson import ObjectId
+from bson import Decimal128, ObjectId
 
 from .exceptions import TIMEOUT_MESSAGE, Unavailable
 from .pipeline import NO_BUCKET_WALL
@@ -59,8 +59,12 @@ class _Group:
 
 
 def _is_number(value: Any) -> bool:
-    """``$isNumber``: int, long, double (a bool is not a number in BSON)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """``$isNumber``: int, long, double, decimal (a bool is not a number in BSON)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) or isinstance(value, Decimal128)
+
+
+def _number(value: Any) -> Any:
+    return float(value.to_decimal()) if isinstance(value, Decimal128) else value
 
 
 def group_rows(rows: Iterable[dict[str, Any]], *, timezone: str, granularity: Optional[str],
@@ -105,7 +109,7 @@ def _count(group: _Group, visitor: Any, value: dict[str, Any]) -> None:
             group.last = at
     redirect_ms = value.get("rm")
     if _is_number(redirect_ms):
-        group.redirect_ms_sum += redirect_ms
+        group.redirect_ms_sum += _number(redirect_ms)
         group.redirect_ms_count += 1
 
 
@@ -134,6 +138,8 @@ def _hashable(value: Any) -> Any:
         return tuple(_hashable(v) for v in value)
     if isinstance(value, bool):
         return (bool, value)
+    if isinstance(value, Decimal128):  # unhashable; equal to the number it holds, as in $group
+        return value.to_decimal()
     if isinstance(value, dict):
         return (dict,) + tuple((k, _hashable(v)) for k, v in value.items())
     if isinstance(value, list):

@@ -140,11 +140,22 @@ def parse_link_request(params: Mapping[str, QueryValue], formats: Collection[str
 
     ``scope`` and ``short_code`` would contradict the path, so either is a 400.
     """
-    for name in ("scope", "short_code"):
+    for name in ("scope", "short_code", URL_ID):
         if name in params:
             raise BadRequest(f"{name} is not a parameter of the per-link route: the link is in the path", name)
     request = parse_export_request(params, formats, extra_dimensions)
+    if any(dim == URL_ID for dim, _ in request.filters + request.exclude):
+        raise BadRequest("url_id is not a filter of the per-link route: the link is in the path", URL_ID)
     return dataclasses.replace(request, scope="link")
+
+
+def _is_text(value: str) -> bool:
+    """Whether a string can be encoded as UTF-8 (a lone surrogate cannot)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def is_url_id(value: str) -> bool:
@@ -258,6 +269,8 @@ def _selection(params: Mapping[str, QueryValue], name: str, field_dims: Sequence
                 raise BadRequest(f"{name}.{dim} must be a list of strings", name)
             if any(len(v) > MAX_VALUE_LENGTH for v in values):
                 raise BadRequest(f"a value of {name}.{dim} is too long", name)
+            if not all(_is_text(v) for v in values):  # "\ud800" decodes from JSON; no driver can send it
+                raise BadRequest(f"a value of {name}.{dim} is not valid Unicode text", name)
             # A blank value names nothing (blank clicks show as Unknown/Direct), as in a comma list.
             add(dim, [v for v in values if v != ""])
     if name == "filters":

@@ -96,22 +96,23 @@ def build_match(spec: QuerySpec, *, with_range: bool = True) -> dict[str, Any]:
         match[fields.short_code] = str(spec.short_code)
     if with_range:
         match[fields.clicked_at] = {"$gte": spec.start, "$lte": spec.end}
-    either: list[dict[str, Any]] = []
+    # Every filter, exclusion and the bot rule is its own clause: two of them on one field path
+    # (a declared dimension reading a built-in field, exclude_bots with a bot_name filter) must
+    # both hold, and none may replace the owner, link or short code above.
+    clauses: list[dict[str, Any]] = []
     for dimension, values in spec.filters:
         field, wanted = spec.field(dimension), _match_values(dimension, values)
         if None in wanted:  # Unknown/Direct: also a path that ends in a non-document (mongomock needs it said)
-            either.append({"$or": [{field: {"$in": wanted}}, {field: {"$exists": False}}]})
+            clauses.append({"$or": [{field: {"$in": wanted}}, {field: {"$exists": False}}]})
         else:
-            match[field] = {"$in": wanted}
+            clauses.append({field: {"$in": wanted}})
     for dimension, values in spec.exclude:
         field, unwanted = spec.field(dimension), _match_values(dimension, values)
-        match.setdefault(field, {})["$nin"] = unwanted
-        if None in unwanted:
-            match[field]["$exists"] = True
+        clauses.append({field: {"$nin": unwanted, **({"$exists": True} if None in unwanted else {})}})
     if spec.exclude_bots:
-        match.setdefault(fields.bot_name, {})["$in"] = [None, ""]
-    if either:
-        match["$and"] = either
+        clauses.append({fields.bot_name: {"$in": [None, ""]}})
+    if clauses:
+        match["$and"] = clauses
     return match
 
 

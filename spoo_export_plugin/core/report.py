@@ -6,6 +6,7 @@ bounded by ``row_cap`` x breakdowns, never by the number of clicks.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator, Optional
@@ -226,7 +227,7 @@ def assemble_report(
         first_click=_aware(first, zone) if first else None,
         last_click=_aware(last, zone) if last else None,
         truncated_breakdowns=tuple(name for name, table in tables.items() if table.truncated),
-        avg_redirect_ms=round(summary_doc["redirect_ms_sum"] / measured, 1) if measured else None,
+        avg_redirect_ms=_mean(summary_doc.get("redirect_ms_sum", 0), measured),
     )
     return Report(
         start=start.astimezone(zone),
@@ -237,6 +238,18 @@ def assemble_report(
         breakdowns=tables,
         **header,
     )
+
+
+def _mean(total: Any, count: int) -> Optional[float]:
+    """A mean to 0.1; None without values or when not finite (a NaN stored as redirect_ms).
+
+    The total may be a Decimal128 (``$sum`` over decimals): it is read as a float.
+    """
+    if not count:
+        return None
+    value = float(total.to_decimal()) if hasattr(total, "to_decimal") else float(total)
+    mean = value / count
+    return round(mean, 1) if math.isfinite(mean) else None
 
 
 def _metric_cells(clicks: int, uniques: int, metrics: tuple[str, ...], whole: int) -> tuple[Cell, ...]:

@@ -27,6 +27,7 @@ TLS at a proxy (docs/deploy.md has an nginx recipe).
 from __future__ import annotations
 
 import errno
+import io
 import logging
 import selectors
 import socket
@@ -217,7 +218,8 @@ class ExportWorker(ThreadWorker):
             _close(conn.sock)
             return
         conn.head += data
-        if _END_OF_HEAD not in conn.head:
+        # only the new bytes (and the 3 before them) can complete the head: no rescan per read
+        if conn.head.find(_END_OF_HEAD, max(0, len(conn.head) - len(data) - 3)) < 0:
             if len(conn.head) < MAX_HEAD_BYTES:
                 return
             self._forget_head(conn)  # too large: answered here, never handed to a thread
@@ -236,6 +238,24 @@ class ExportWorker(ThreadWorker):
             conn.unparsed_head = head
         conn.data_ready = True  # gthread must not wait for first bytes again
         self.enqueue_req(conn)
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        """A kept-alive connection whose client already sent part of its next request.
+
+        gthread hands such a connection straight back to a thread, which would then wait for
+        the rest of that head with no header timeout; here an incomplete head goes back to the
+        poller and is gathered like any other.
+        """
+        if (self.alive and isinstance(conn, ExportConn) and isinstance(conn.sock, DeadlineSocket)
+                and not fs.cancelled() and fs.exception() is None and fs.result() is True):
+            unreader = conn.parser.unreader
+            pending = unreader.buf.getvalue()
+            if pending and _END_OF_HEAD not in pending:
+                unreader.buf = io.BytesIO()  # taken: await_head gathers it again with what follows
+                self.await_head(conn)
+                conn.head += pending
+                return
+        super().finish_request(conn, fs)
 
     def _forget_head(self, conn: ExportConn) -> None:
         self.heads.pop(conn, None)

@@ -23,7 +23,6 @@ from spoo_export_plugin.core.exceptions import TIMEOUT_MESSAGE, ConfigurationErr
 from spoo_export_plugin.core.grouping import TOO_MANY_CLICKS_MESSAGE, choose_executor, group_rows
 from spoo_export_plugin.core.params import parse_export_request
 from spoo_export_plugin.core.service import Exporter
-from spoo_export_plugin.core.store import Store
 from spoo_export_plugin.formats import FORMATS
 
 from ..factories import ROUTE, add_api_key, make_click

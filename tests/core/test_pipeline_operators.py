@@ -9,6 +9,7 @@ aggregation carries ``allowDiskUse`` and ``maxTimeMS``; client values stay plain
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import datetime, timezone
 from typing import Any, Iterator
@@ -143,6 +144,23 @@ def test_only_mongodb50_and_mongomock_operators() -> None:
                 assert "timezone" not in value, "mongomock ignores timezone in $dateFromParts"
 
 
+def test_two_conditions_on_one_field_both_hold() -> None:
+    """A declared dimension reading a built-in field, and exclude_bots with a bot_name filter."""
+    spec = QuerySpec(start=datetime(2025, 1, 1, tzinfo=UTC), end=datetime(2025, 2, 1, tzinfo=UTC),
+                     timezone="UTC", granularity="day", breakdowns=("browser",), owner_id=OWNER,
+                     filters=(("browser", ("Chrome",)), ("device", ("Firefox",)), ("bot", ("Googlebot",))),
+                     exclude=(("browser", ("Safari",)), ("device", ("Edge",))), exclude_bots=True,
+                     extra_dimensions=(("device", "browser"), ("bot", "bot_name"), ("owner", "meta.owner_id")))
+    match = build_export_pipeline(spec)[0]["$match"]
+    assert match["meta.owner_id"] == OWNER
+    assert match["$and"] == [{"browser": {"$in": ["Chrome"]}}, {"browser": {"$in": ["Firefox"]}},
+                             {"bot_name": {"$in": ["Googlebot"]}}, {"browser": {"$nin": ["Safari"]}},
+                             {"browser": {"$nin": ["Edge"]}}, {"bot_name": {"$in": [None, ""]}}]
+    owner_filter = dataclasses.replace(spec, filters=(("owner", ("someone-else",)),), exclude=())
+    match = build_export_pipeline(owner_filter)[0]["$match"]
+    assert match["meta.owner_id"] == OWNER  # a filter never replaces the owner
+
+
 def test_first_stage_is_an_index_friendly_match() -> None:
     for spec, pipeline in all_pipelines():
         first = pipeline[0]
@@ -200,8 +218,10 @@ def test_hostile_filter_values_only_reach_in_as_plain_strings(value: str) -> Non
         assert len(hits) == 5  # browser, os, referrer, city, short_code
         for container, key in hits:
             assert isinstance(container, list) and key == "$in", (container, key)
+        clauses = {field: ops for clause in match["$and"] for field, ops in clause.items()}
         for field in ("browser", "os", "referrer", "city", "meta.short_code"):
-            assert set(match[field]) == {"$in"}
+            assert set(clauses[field]) == {"$in"}
+        assert clauses["bot_name"] == {"$in": [None, ""]}  # exclude_bots: its own clause, kept
         assert all(not str(k).startswith("$") or k in OPERATORS for k, _ in operators(match))
         keys = {k for k, _ in operators(pipeline)}
         assert value not in keys

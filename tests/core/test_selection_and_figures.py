@@ -171,3 +171,33 @@ def test_an_undeclared_dimension_is_a_400_naming_the_parameter(env):
                           ({"exclude": '{"lang": ["x"]}'}, "exclude"), ({"exclude": "[1]"}, "exclude")):
         resp = env["get"](**params)
         assert resp.status_code == 400 and resp.json["param"] == param, (params, resp.json)
+
+
+@pytest.mark.parametrize("name", ["filters", "exclude"])
+def test_a_lone_surrogate_in_json_is_a_400_not_a_driver_error(env, name):
+    resp = env["get"](**{name: '{"browser": ["\\ud800"]}'})
+    assert resp.status_code == 400 and resp.json["param"] == name
+
+
+def test_a_declared_path_part_may_not_start_with_a_dollar(db):
+    with pytest.raises(ConfigurationError, match="not a field path"):
+        ExportSettings(database=db, extra_dimensions={"device": "ua.$device"})
+
+
+def test_a_declared_dimension_on_a_built_in_field_ands_with_it(db):
+    add_url(db, "a", OWNER)
+    db.clicks.insert_many([make_click("a", OWNER, datetime(2025, 3, 9, 12), browser=b, bot_name=bot)
+                           for b, bot in (("Chrome", None), ("Firefox", "Googlebot"), ("Chrome", "Googlebot"))])
+    key = add_api_key(db, OWNER)
+    client = falcon.testing.TestClient(create_app(ExportSettings(
+        database=db, extra_dimensions={"agent": "browser", "bot": "bot_name"}, authenticated_limits="1000/minute")))
+
+    def total(**params: Any) -> int:
+        resp = client.simulate_get(ROUTE, params={"format": "json", **DAY, **params},
+                                   headers={"Authorization": f"Bearer {key}"})
+        return resp.json["summary"]["total_clicks"]
+
+    assert total(browser="Chrome", agent="Firefox") == 0  # both must hold
+    assert total(bot="Googlebot", exclude_bots="true") == 0
+    assert total(exclude='{"browser": ["Chrome"], "agent": ["Firefox"]}') == 0
+    assert total(agent="Chrome") == 2

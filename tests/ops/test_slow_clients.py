@@ -209,6 +209,39 @@ def test_the_shipped_gunicorn_config_for_hosts_protects_the_same_way(host_server
     assert probe(host_server["port"], "/a/host/page").status == 200  # the host's own pages are still served
 
 
+def test_a_pipelined_half_request_gets_the_header_timeout_too(server):
+    """A complete request with half of the next one behind it, then a byte a second: closed after
+    header_timeout, not kept by a thread that waits send_timeout per byte."""
+    with socket.create_connection(("127.0.0.1", server["port"]), timeout=10) as sock:
+        sock.sendall(f"GET {ROUTE}/openapi.json HTTP/1.1\r\nHost: x\r\n\r\nGET {ROUTE} HTTP/1.1\r\n".encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        head, body = data.split(b"\r\n\r\n", 1)
+        length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")))
+        while len(body) < length:
+            body += sock.recv(65536)
+        started = time.monotonic()
+        closed = None
+        for _ in range(3 * HEADER_TIMEOUT):
+            try:
+                sock.sendall(b"X")
+                time.sleep(1)
+                sock.setblocking(False)
+                if sock.recv(1) == b"":
+                    closed = time.monotonic() - started
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed = time.monotonic() - started
+                break
+            finally:
+                sock.setblocking(True)
+    assert closed is not None and closed < HEADER_TIMEOUT + 2.5, closed
+
+
 def test_an_oversized_request_head_is_refused_without_a_thread(server):
     """64 KB of headers and no end: 431 from the main loop, then the connection is closed."""
     with socket.create_connection(("127.0.0.1", server["port"]), timeout=10) as sock:

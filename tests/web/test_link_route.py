@@ -45,10 +45,10 @@ def env(db: Any) -> dict[str, Any]:
     settings = ExportSettings(database=db, authenticated_limits="1000/minute", anonymous_limits="1000/minute")
     client = falcon.testing.TestClient(create_app(settings))
 
-    def get(url_id: Any, key: str | None = "me", **params: Any) -> falcon.testing.Result:
+    def get(link: Any, key: str | None = "me", **params: Any) -> falcon.testing.Result:
         headers = {"Authorization": f"Bearer {keys[key]}"} if key else {}
-        return client.simulate_get(f"{ROUTE}/links/{url_id}", params={"format": "json", "end_date": "2025-03-10",
-                                                                       **params}, headers=headers)
+        return client.simulate_get(f"{ROUTE}/links/{link}", params={"format": "json", "end_date": "2025-03-10",
+                                                                     **params}, headers=headers)
 
     return {"get": get, "settings": settings, "db": db}
 
@@ -162,3 +162,11 @@ def test_head_on_a_link_answers_like_get_without_aggregating(env, monkeypatch):
         assert head.headers[name] == get.headers[name]
     missing = client.simulate_head(f"{ROUTE}/links/{THEIRS}", headers={"Authorization": f"Bearer {key}"})
     assert missing.status_code == 404 and missing.content == b""
+
+
+@pytest.mark.parametrize("params", [{"url_id": str(EMOJI)}, {"filters": f'{{"url_id": ["{EMOJI}"]}}'},
+                                    {"exclude": f'{{"url_id": ["{EMOJI}"]}}'}])
+def test_url_id_selections_are_refused_on_the_link_route(env, params):
+    """The link is in the path: another id must not replace it (nor an exclusion crash the match)."""
+    resp = env["get"](MINE, **params)
+    assert resp.status_code == 400 and resp.json["param"] == "url_id", resp.json
