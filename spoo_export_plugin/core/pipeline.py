@@ -179,10 +179,13 @@ def build_export_pipeline(spec: QuerySpec) -> list[dict[str, Any]]:
     return build_row_stages(spec) + build_grouping_stages(spec)
 
 
+def _uses_time(spec: QuerySpec) -> bool:
+    return any(name.split(",")[0] == "time" for name in spec.breakdowns)
+
+
 def sort_granularity(spec: QuerySpec) -> Optional[str]:
     """The granularity the report order depends on: None when no breakdown has time."""
-    uses_time = any(name.split(",")[0] == "time" for name in spec.breakdowns)
-    return spec.granularity if uses_time else None
+    return spec.granularity if _uses_time(spec) else None
 
 
 def build_row_stages(spec: QuerySpec) -> list[dict[str, Any]]:
@@ -194,7 +197,7 @@ def build_row_stages(spec: QuerySpec) -> list[dict[str, Any]]:
     """
     fields = spec.fields
     dimensions = sorted({dim for name in spec.breakdowns for dim in name.split(",") if dim != "time"})
-    uses_time = any(name.split(",")[0] == "time" for name in spec.breakdowns)
+    uses_time = _uses_time(spec)
 
     redirect = _path(fields.redirect_ms)
     shaped: dict[str, Any] = {

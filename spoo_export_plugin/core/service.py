@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Optional
 
 from .exceptions import BadRequest, Forbidden, NotFound, Unauthorized
-from .params import ExportRequest, is_url_id
 from .grouping import choose_executor, group_rows
-from .pipeline import (QuerySpec, breakdown_names, build_export_pipeline, build_first_click_pipeline,
-                       build_row_stages, sort_granularity)
+from .params import ExportRequest, is_url_id
+from .pipeline import (QuerySpec, breakdown_names, build_export_pipeline, build_first_click_pipeline, build_row_stages,
+                       sort_granularity)
 from .report import Report, assemble_report
 from .settings import ExportSettings
 from .store import Store, UrlInfo
@@ -37,6 +37,11 @@ def _floor_ms(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
+def _owned_by(url: UrlInfo, owner_id: Any) -> bool:
+    """Whether the caller owns the URL (ids compared as text: ObjectId or string alike)."""
+    return url.owner_id is not None and str(url.owner_id) == str(owner_id)
+
+
 class Exporter:
     """Checks access to the clicks asked for, resolves defaults, runs the one aggregation."""
 
@@ -48,6 +53,8 @@ class Exporter:
         self.clock = clock
         #: Seconds, for the worker executor's time budget.
         self.timer = timer
+        #: ``database`` or ``worker``, decided once (``auto`` looks at the engine).
+        self.executor = choose_executor(settings)
 
     def authorize(self, request: ExportRequest, owner_id: Any) -> Optional[UrlInfo]:
         """Who may read what: raise 401/403/404, return the URL for ``scope=anon``."""
@@ -63,7 +70,7 @@ class Exporter:
             if owner_id is None:
                 raise Unauthorized("this URL's statistics are private; send the owner's credentials",
                                    "short_code")
-            if url.owner_id is None or str(url.owner_id) != str(owner_id):
+            if not _owned_by(url, owner_id):
                 raise Forbidden("this URL's statistics are private to its owner", "short_code")
         return url
 
@@ -77,7 +84,7 @@ class Exporter:
             raise Unauthorized("the per-link export needs credentials: send Authorization: Bearer spoo_<key>",
                                "Authorization")
         url = self.store.find_url_by_id(url_id) if is_url_id(url_id) else None
-        if url is None or url.owner_id is None or str(url.owner_id) != str(owner_id):
+        if url is None or not _owned_by(url, owner_id):
             raise NotFound("no such link among yours", "url_id")
         return url
 
@@ -144,7 +151,7 @@ class Exporter:
         ``database`` runs the whole pipeline; ``worker`` runs its row stages and groups the
         streamed rows here (:mod:`.grouping`). Both read the store through ``aggregate`` only.
         """
-        if choose_executor(self.settings) == "database":
+        if self.executor == "database":
             return self.store.aggregate(build_export_pipeline(spec))
         s = self.settings
         return group_rows(self.store.aggregate(build_row_stages(spec)), timezone=spec.timezone,

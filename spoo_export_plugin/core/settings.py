@@ -124,14 +124,9 @@ class ExportSettings:
             raise ConfigurationError("ExportSettings needs database= or mongodb_uri=")
         if self.database is None:
             _check_mongodb_uri_scheme(self.mongodb_uri)
-        if self.database is None and self.mongodb_uri.startswith("mongodb://"):
-            from pymongo.errors import PyMongoError
-            from pymongo.uri_parser import parse_uri
-
-            try:  # a malformed URI fails here, not at the first export (SRV URIs need DNS: checked then)
-                parse_uri(self.mongodb_uri)
-            except (ValueError, TypeError, PyMongoError) as exc:
-                raise ConfigurationError(f"mongodb_uri is not valid: {exc}") from None
+            problem = _mongodb_uri_problem(self.mongodb_uri)  # at start-up, not at the first export
+            if problem:
+                raise ConfigurationError(f"mongodb_uri is not valid: {problem}")
         object.__setattr__(self, "extra_dimensions", parse_declared(self.extra_dimensions))
         object.__setattr__(self, "cors_origins", parse_cors_origins(self.cors_origins))
         if not self.route.startswith("/"):
@@ -194,6 +189,21 @@ def _check_mongodb_uri_scheme(uri: Any) -> None:
         raise ConfigurationError(f"mongodb_uri is not valid: it must start with mongodb:// or mongodb+srv://{found}")
 
 
+def _mongodb_uri_problem(uri: str) -> Optional[str]:
+    """Why a ``mongodb://`` URI does not parse, or None (other schemes, and ``mongodb+srv://``,
+    whose check needs DNS and happens at first use, are not judged here)."""
+    if not uri.startswith("mongodb://"):
+        return None
+    from pymongo.errors import PyMongoError
+    from pymongo.uri_parser import parse_uri
+
+    try:
+        parse_uri(uri)
+    except (ValueError, TypeError, PyMongoError) as exc:
+        return str(exc)
+    return None
+
+
 def _check_ratelimit_values(uri: str, strategy: str) -> None:
     """The storage scheme and strategy are names ``limits`` knows; a mongodb:// URI parses.
 
@@ -206,14 +216,9 @@ def _check_ratelimit_values(uri: str, strategy: str) -> None:
         raise ConfigurationError(
             f"ratelimit_storage_uri={uri!r} is not usable (unknown scheme {scheme!r}); use memory://, "
             "redis://host:6379 (pip install 'spoo_export_plugin[redis]') or mongodb://host:27017")
-    if scheme == "mongodb":  # (an SRV URI would need DNS here; it is checked at first use)
-        from pymongo.errors import PyMongoError
-        from pymongo.uri_parser import parse_uri
-
-        try:
-            parse_uri(uri)
-        except (ValueError, TypeError, PyMongoError) as exc:
-            raise ConfigurationError(f"ratelimit_storage_uri={uri!r} is not usable ({exc})") from None
+    problem = _mongodb_uri_problem(uri)
+    if problem:
+        raise ConfigurationError(f"ratelimit_storage_uri={uri!r} is not usable ({problem})")
     if strategy not in RATELIMIT_STRATEGIES:
         raise ConfigurationError(
             f"ratelimit_strategy={strategy!r}: unknown strategy; expected one of {sorted(RATELIMIT_STRATEGIES)}")

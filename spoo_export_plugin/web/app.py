@@ -19,6 +19,11 @@ def link_route(route: str) -> str:
     return route.rstrip("/") + "/links/{url_id}"
 
 
+def openapi_route(route: str) -> str:
+    """Where the OpenAPI document is served: ``<route>/openapi.json``."""
+    return route.rstrip("/") + "/openapi.json"
+
+
 def check_composable(settings: ExportSettings) -> None:
     """Build what the app builds from settings, and drop it: a bad key or storage fails here.
 
@@ -40,5 +45,5 @@ def create_app(settings: ExportSettings) -> falcon.App:
     exports = ExportResource(settings)
     app.add_route(settings.route, exports)
     app.add_route(link_route(settings.route), exports, suffix="link")
-    app.add_route(settings.route.rstrip("/") + "/openapi.json", OpenAPIResource(settings))
+    app.add_route(openapi_route(settings.route), OpenAPIResource(settings))
     return app

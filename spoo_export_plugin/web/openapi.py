@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import falcon
 
@@ -51,30 +51,22 @@ def add_head_operations(document: dict[str, Any]) -> None:
     Derived from the ``GET`` operation rather than written twice in ``openapi.json``: the same
     parameters, security and statuses with the same headers, and no content.
     """
-    for item in document["paths"].values():
-        get = item.get("get")
-        if get is None or "head" in item:
-            continue
-        item["head"] = {
-            "operationId": get["operationId"] + "Head",
+    _beside_every_get(document, "head", lambda get: {
+        "operationId": get["operationId"] + "Head",
             "summary": "Headers only: " + get["summary"][0].lower() + get["summary"][1:],
             "description": "What GET answers (the same checks, rate limit, status and headers: file type and "
                            "name, X-RateLimit-*, errors), without a body. No statistics are computed.",
             "parameters": get.get("parameters", []),
             **({"security": get["security"]} if "security" in get else {}),
-            "responses": {status: {key: value for key, value in response.items() if key != "content"}
-                          for status, response in get["responses"].items()},
-        }
+        "responses": {status: {key: value for key, value in response.items() if key != "content"}
+                      for status, response in get["responses"].items()},
+    })
 
 
 def add_preflight_operations(document: dict[str, Any]) -> None:
     """Describe the CORS preflight ``OPTIONS`` on every path with a ``GET`` (``web/cors.py``)."""
-    for item in document["paths"].values():
-        get = item.get("get")
-        if get is None or "options" in item:
-            continue
-        item["options"] = {
-            "operationId": get["operationId"] + "Preflight",
+    _beside_every_get(document, "options", lambda get: {
+        "operationId": get["operationId"] + "Preflight",
             "summary": "CORS preflight",
             "description": "Answered without credentials. For an origin listed in `cors_origins` (or any, with "
                            "`*`) and an `Access-Control-Request-Method` header, the answer allows GET and HEAD "
@@ -82,8 +74,17 @@ def add_preflight_operations(document: dict[str, Any]) -> None:
                            "no `Access-Control-*` header.",
             "parameters": [p for p in get.get("parameters", []) if p.get("in") == "path"],
             "security": [{}],
-            "responses": {"200": {"description": "No body.", "headers": _PREFLIGHT_HEADERS}},
-        }
+        "responses": {"200": {"description": "No body.", "headers": _PREFLIGHT_HEADERS}},
+    })
+
+
+def _beside_every_get(document: dict[str, Any], method: str,
+                      operation: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Add ``method``, built from the path's ``GET`` operation, to every path that has a GET and lacks it."""
+    for item in document["paths"].values():
+        get = item.get("get")
+        if get is not None and method not in item:
+            item[method] = operation(get)
 
 
 _PREFLIGHT_HEADERS = {
