@@ -34,7 +34,7 @@ import socket
 import struct
 import time
 from functools import partial
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
@@ -213,22 +213,18 @@ class ExportWorker(ThreadWorker):
         except OSError:
             data = b""
         if not data:  # the client went away before finishing its request
-            self._forget_head(conn)
-            self.nr_conns -= 1
-            _close(conn.sock)
+            self._drop_head(conn, _close)
             return
         conn.head += data
         # only the new bytes (and the 3 before them) can complete the head: no rescan per read
         if conn.head.find(_END_OF_HEAD, max(0, len(conn.head) - len(data) - 3)) < 0:
             if len(conn.head) < MAX_HEAD_BYTES:
                 return
-            self._forget_head(conn)  # too large: answered here, never handed to a thread
-            self.nr_conns -= 1
-            try:
+            try:  # too large: answered here, never handed to a thread
                 conn.sock.send(_TOO_LARGE)  # fits any send buffer: never blocks
             except OSError:
                 pass
-            self.linger(conn.sock)  # a reset could discard the answer before the client reads it
+            self._drop_head(conn, self.linger)  # a reset could discard the answer before it is read
             return
         self._forget_head(conn)
         head, conn.head = bytes(conn.head), bytearray()
@@ -257,6 +253,12 @@ class ExportWorker(ThreadWorker):
                 return
         super().finish_request(conn, fs)
 
+    def _drop_head(self, conn: ExportConn, close: Callable[[Any], None]) -> None:
+        """Stop waiting for this connection's head, count it gone, and close it with ``close``."""
+        self._forget_head(conn)
+        self.nr_conns -= 1
+        close(conn.sock)
+
     def _forget_head(self, conn: ExportConn) -> None:
         self.heads.pop(conn, None)
         try:
@@ -277,9 +279,7 @@ class ExportWorker(ThreadWorker):
             conn = next(iter(self.heads))
             if conn.head_deadline > now:
                 break
-            self._forget_head(conn)
-            self.nr_conns -= 1
-            _abort(conn.sock)
+            self._drop_head(conn, _abort)
 
     # -- closing without blocking the main loop -------------------------------------------------
 
