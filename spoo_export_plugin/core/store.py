@@ -151,11 +151,21 @@ class Store:
     def aggregate(self, pipeline: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Run a pipeline with the time budget and disk use allowed; rows stream from the cursor.
 
-        Both executors read through here: the whole export pipeline, or only its row stages
-        (one row per click, grouped by :mod:`.grouping` as the cursor yields them).
+        The database executor reads through here (the whole export pipeline), and the first-click
+        lookup for a default start.
         """
         with self._guard():
             cursor = self.clicks.aggregate(pipeline, allowDiskUse=True, maxTimeMS=self.settings.max_time_ms)
+            for doc in cursor:
+                yield doc
+
+    def find(self, query: dict[str, Any], projection: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The clicks ``query`` matches, trimmed by ``projection``, streamed, with the time budget.
+
+        The worker executor reads through here (:meth:`.service.Exporter.grouped_rows`).
+        """
+        with self._guard():
+            cursor = self.clicks.find(query, projection, max_time_ms=self.settings.max_time_ms)
             for doc in cursor:
                 yield doc
 

@@ -37,10 +37,14 @@ def is_head(req: falcon.Request) -> bool:
 
 
 class _NoClicks:
-    """The store a ``HEAD`` report is built on: its aggregation matches nothing, and it has no other
-    method, so a report that would need another query fails loudly instead of scanning."""
+    """The store a ``HEAD`` report is built on: its aggregation and its find (the two executors'
+    queries) match nothing, and it has no other method, so a report that would need another
+    query fails loudly instead of scanning."""
 
     def aggregate(self, pipeline: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        return iter(())
+
+    def find(self, query: dict[str, Any], projection: dict[str, Any]) -> Iterator[dict[str, Any]]:
         return iter(())
 
 

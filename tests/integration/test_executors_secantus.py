@@ -29,3 +29,21 @@ def test_worker_report_equals_database_report_over_tcp(mongo_db: Any, scenario: 
 @given(scenario=scenarios(row_cap=3))
 def test_worker_report_equals_database_report_with_a_row_cap_over_tcp(mongo_db: Any, scenario: Scenario) -> None:
     assert_same_report(mongo_db, scenario, row_cap=3)
+
+
+@pytest.mark.parametrize("granularity", ["minute", "10min", "hour", "week"])
+@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Chatham"])
+def test_odd_field_values_give_the_servers_rows(mongo_db: Any, granularity: str, zone: str) -> None:
+    """The worker's compiled row stages against a server's own ``$project`` (Decimal128 included)."""
+    from datetime import datetime
+
+    from spoo_export_plugin.core.pipeline import QuerySpec, breakdown_names
+
+    from ..core.test_expressions import ODD_VALUES, assert_rows_equal, odd_clicks
+    from ..scenarios import EXTRA, OWNER_A
+
+    mongo_db.clicks.insert_many(odd_clicks())
+    spec = QuerySpec(start=datetime(2025, 3, 1), end=datetime(2025, 3, 31), timezone=zone, granularity=granularity,
+                     breakdowns=breakdown_names(("time", "browser", "referrer", "short_code", "device")),
+                     owner_id=OWNER_A, extra_dimensions=tuple(EXTRA.items()))
+    assert len(assert_rows_equal(mongo_db, spec)) == len(ODD_VALUES)

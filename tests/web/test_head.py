@@ -1,5 +1,5 @@
 """HEAD on every route through the real app: the checks, status and headers of GET, no body, and no
-aggregation (counted at mongomock's ``Collection.aggregate``, under the plugin's store)."""
+aggregation (counted at mongomock's ``Collection.aggregate`` and ``find`` of the clicks, under the plugin's store)."""
 
 from __future__ import annotations
 
@@ -33,16 +33,32 @@ def seeded(db: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def aggregations(monkeypatch: pytest.MonkeyPatch) -> list[list[dict[str, Any]]]:
-    """Every pipeline sent to the database during the test."""
-    sent: list[list[dict[str, Any]]] = []
-    original = mongomock.collection.Collection.aggregate
+def aggregations(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every query of the clicks sent to the database during the test: a pipeline (the database
+    executor), or ``("find", filter)`` (the worker executor's query)."""
+    return count_click_queries(monkeypatch)
 
-    def counting(self: Any, pipeline: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+
+def count_click_queries(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    sent: list[Any] = []
+    aggregate, find = mongomock.collection.Collection.aggregate, mongomock.collection.Collection.find
+    inside_aggregate = []  # mongomock's aggregate reads the collection through its own find
+
+    def counting_aggregate(self: Any, pipeline: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
         sent.append(pipeline)
-        return original(self, pipeline, *args, **kwargs)
+        inside_aggregate.append(True)
+        try:
+            return aggregate(self, pipeline, *args, **kwargs)
+        finally:
+            inside_aggregate.pop()
 
-    monkeypatch.setattr(mongomock.collection.Collection, "aggregate", counting)
+    def counting_find(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.name == "clicks" and not inside_aggregate:  # URL and key lookups read other collections
+            sent.append(("find", args[0] if args else kwargs.get("filter")))
+        return find(self, *args, **kwargs)
+
+    monkeypatch.setattr(mongomock.collection.Collection, "aggregate", counting_aggregate)
+    monkeypatch.setattr(mongomock.collection.Collection, "find", counting_find)
     return sent
 
 
@@ -59,9 +75,12 @@ def same_headers(head: Any, get: Any) -> None:
     assert head_headers == get_headers
 
 
-def is_export(pipeline: list[dict[str, Any]]) -> bool:
-    """The export's pipeline (both executors send its per-breakdown key projection), not a lookup."""
-    return any("k" in stage.get("$project", {}) for stage in pipeline)
+def is_export(query: Any) -> bool:
+    """The export's query, not a lookup: the worker executor's find, or the database executor's
+    pipeline (it holds the per-breakdown key projection)."""
+    if isinstance(query, tuple):
+        return query[0] == "find"
+    return any("k" in stage.get("$project", {}) for stage in query)
 
 
 @pytest.mark.parametrize("aggregation", ["database", "worker"])

@@ -141,16 +141,9 @@ def test_the_cli_exports_one_link_by_id(mongo_db, secantus_uri, tmp_path):
 
 
 def test_head_on_a_link_answers_like_get_without_aggregating(env, monkeypatch):
-    import mongomock
+    from .test_head import count_click_queries
 
-    calls: list[Any] = []
-    original = mongomock.collection.Collection.aggregate
-
-    def counting(self: Any, pipeline: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(pipeline)
-        return original(self, pipeline, *args, **kwargs)
-
-    monkeypatch.setattr(mongomock.collection.Collection, "aggregate", counting)
+    calls = count_click_queries(monkeypatch)
     client = falcon.testing.TestClient(create_app(env["settings"]))
     key = add_api_key(env["db"], ME)
     path, query = f"{ROUTE}/links/{EMOJI}", "format=xlsx&end_date=2025-03-10"

@@ -96,11 +96,13 @@ def test_mongodb_never_reachable_answers_503_within_about_a_second(own_server):
 # --- query time budget -----------------------------------------------------------------------------
 
 @pytest.mark.integration
-def test_aggregation_past_max_time_ms_answers_503(own_server):
-    """A real budget overrun: 5,000 clicks cannot be aggregated in 1 ms."""
+@pytest.mark.parametrize("aggregation", ["database", "worker"])
+def test_aggregation_past_max_time_ms_answers_503(own_server, aggregation):
+    """A real budget overrun: 5,000 clicks cannot be aggregated (or found and sent) in 1 ms."""
     db = pymongo.MongoClient(own_server.test_uri).get_database("spoo")
     seed(db, clicks=5_000)
-    settings = ExportSettings(mongodb_uri=own_server.test_uri, database_name="spoo", max_time_ms=1, **GENEROUS)
+    settings = ExportSettings(mongodb_uri=own_server.test_uri, database_name="spoo", max_time_ms=1,
+                              aggregation=aggregation, **GENEROUS)
     client = falcon.testing.TestClient(create_app(settings))
     resp = client.simulate_get(ROUTE, params={**ANON, "group_by": "time,browser,os,country,city,referrer"})
     assert_503(resp, mentions="shorter date range or fewer group_by dimensions")
@@ -112,11 +114,12 @@ def test_aggregation_past_max_time_ms_answers_503(own_server):
 
 
 @pytest.mark.integration
-def test_max_time_always_time_out_failpoint_answers_503(own_server):
+@pytest.mark.parametrize("aggregation", ["database", "worker"])
+def test_max_time_always_time_out_failpoint_answers_503(own_server, aggregation):
     admin = pymongo.MongoClient(own_server.test_uri)
     seed(admin.get_database("spoo"))
     client = falcon.testing.TestClient(create_app(
-        ExportSettings(mongodb_uri=own_server.test_uri, database_name="spoo", **GENEROUS)))
+        ExportSettings(mongodb_uri=own_server.test_uri, database_name="spoo", aggregation=aggregation, **GENEROUS)))
     admin.admin.command("configureFailPoint", "maxTimeAlwaysTimeOut", mode="alwaysOn")
     try:
         resp = client.simulate_get(ROUTE, params=ANON)
@@ -140,17 +143,20 @@ def test_stage_past_the_server_memory_limit_answers_503(mongo_db, monkeypatch):
     assert resp.status_code == 200 and resp.json["summary"]["total_clicks"] == 40
 
 
+@pytest.mark.parametrize("aggregation", ["database", "worker"])
 @pytest.mark.parametrize("code, status, param", [(292, 503, None), (146, 503, None), (40485, 400, "timezone")])
-def test_server_refusals_map_to_client_errors_not_500(db, monkeypatch, code, status, param):
+def test_server_refusals_map_to_client_errors_not_500(db, monkeypatch, code, status, param, aggregation):
     seed(db)
 
     class Refusing(_TimingOutCollection):
         def aggregate(self, *args: Any, **kwargs: Any) -> Any:
             raise pymongo.errors.OperationFailure("refused", code)
 
+        find = aggregate  # the worker executor's query
+
     monkeypatch.setattr(Store, "clicks", property(lambda self: Refusing(self.database.clicks)))
-    resp = falcon.testing.TestClient(create_app(ExportSettings(database=db, **GENEROUS))).simulate_get(
-        ROUTE, params=ANON)
+    settings = ExportSettings(database=db, aggregation=aggregation, **GENEROUS)
+    resp = falcon.testing.TestClient(create_app(settings)).simulate_get(ROUTE, params=ANON)
     assert resp.status_code == status, resp.text
     assert resp.json["param"] == param
     assert ("retry-after" in resp.headers) == (status == 503)
@@ -165,13 +171,16 @@ class _TimingOutCollection:
     def aggregate(self, *args: Any, **kwargs: Any) -> Any:
         raise pymongo.errors.ExecutionTimeout("operation exceeded time limit", 50)
 
+    find = aggregate  # the worker executor's query
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
 
-def test_execution_timeout_from_the_driver_is_503(db, monkeypatch):
+@pytest.mark.parametrize("aggregation", ["database", "worker"])
+def test_execution_timeout_from_the_driver_is_503(db, monkeypatch, aggregation):
     seed(db)
-    settings = ExportSettings(database=db, **GENEROUS)
+    settings = ExportSettings(database=db, aggregation=aggregation, **GENEROUS)
     app = create_app(settings)
     monkeypatch.setattr(Store, "clicks", property(lambda self: _TimingOutCollection(self.database.clicks)))
     resp = falcon.testing.TestClient(app).simulate_get(ROUTE, params=ANON)

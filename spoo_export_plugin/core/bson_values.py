@@ -1,0 +1,178 @@
+"""How MongoDB's aggregation reads values, for the worker's evaluation of the row stages.
+
+Missing is not null; a field path through an array collects what the array's documents hold;
+truthiness, equality and numbers follow BSON (a bool is not a number, ``""`` is true, 1 equals
+1.0); ``$mod`` keeps the dividend's sign; a date minus a date is milliseconds; date parts are
+read in an IANA time zone. :mod:`.expressions` compiles the row stages into calls of these.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo
+
+from bson import Decimal128
+
+__all__ = ["DATE_PARTS", "MISSING", "LocalTime", "add", "arithmetic", "arithmetic_many", "bson_equal",
+           "date_from_parts", "get_path", "is_nullish", "is_number", "mod", "product", "subtract", "truthy"]
+
+
+class _Missing:
+    """A field that is not there (MongoDB's "missing", not null)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+# ----------------------------------------------------------------------------------- field paths
+
+def get_path(value: Any, parts: tuple[str, ...]) -> Any:
+    """``$a.b.c`` on a document: through an array, the values found in its documents, as an array."""
+    for index, part in enumerate(parts):
+        if isinstance(value, Mapping):
+            value = value.get(part, MISSING)
+        elif isinstance(value, list):
+            found = [get_path(item, parts[index:]) for item in value if isinstance(item, (Mapping, list))]
+            return [item for item in found if item is not MISSING]
+        else:
+            return MISSING
+        if value is MISSING:
+            return MISSING
+    return value
+
+
+# ------------------------------------------------------------------------------------- semantics
+
+def is_nullish(value: Any) -> bool:
+    return value is None or value is MISSING
+
+
+def truthy(value: Any) -> bool:
+    """BSON truthiness: false, null, missing and zero are false; everything else (``""`` too) true."""
+    if is_nullish(value) or value is False:
+        return False
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value != 0
+    if isinstance(value, Decimal128):
+        return value.to_decimal() != 0
+    return True
+
+
+def is_number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) or isinstance(value, Decimal128)
+
+
+def bson_equal(left: Any, right: Any) -> bool:
+    """``$eq`` for the values the stages compare: numbers by value, otherwise same type and value."""
+    left = None if left is MISSING else left
+    right = None if right is MISSING else right
+    if is_number(left) and is_number(right):
+        return _number(left) == _number(right)
+    return type(left) is type(right) and left == right
+
+
+def _number(value: Any) -> Any:
+    return value.to_decimal() if type(value) is Decimal128 else value
+
+
+def mod(dividend: Any, divisor: Any) -> Any:
+    """``$mod``: the remainder takes the dividend's sign (C's ``fmod``, not Python's ``%``)."""
+    if isinstance(dividend, int) and isinstance(divisor, int):
+        remainder = abs(dividend) % abs(divisor)
+        return remainder if dividend >= 0 else -remainder
+    return math.fmod(dividend, divisor)
+
+
+_UTC = timezone.utc
+
+
+def _naive_utc(value: Any) -> Any:
+    """Dates as naive UTC, as pymongo returns them by default (a tz-aware client's dates too)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(_UTC).replace(tzinfo=None)
+    return value
+
+
+def subtract(left: Any, right: Any) -> Any:
+    """Date - date = milliseconds; date - number = an earlier date; number - number."""
+    left, right = _naive_utc(left), _naive_utc(right)
+    if isinstance(left, datetime):
+        if isinstance(right, datetime):
+            return (left - right) // timedelta(milliseconds=1)
+        return left - timedelta(milliseconds=right)
+    return left - right
+
+
+def add(values: list[Any]) -> Any:
+    values = [_naive_utc(v) for v in values]
+    dates = [v for v in values if isinstance(v, datetime)]
+    if dates:  # one date plus milliseconds
+        return dates[0] + timedelta(milliseconds=sum(v for v in values if not isinstance(v, datetime)))
+    return sum(values)
+
+
+class LocalTime:
+    """A date's local wall time in a zone, remembered for the next part of the same date.
+
+    The last (date, local time) pair is one attribute, replaced whole: threads sharing a
+    compiled function never see one date with another's local time.
+    """
+
+    def __init__(self, zone_name: str):
+        self.zone = ZoneInfo(zone_name)
+        self._last: tuple[Any, Any] = (None, None)
+
+    def __call__(self, date: datetime) -> datetime:
+        last_date, local = self._last
+        if date is not last_date:
+            aware = date.replace(tzinfo=_UTC) if date.tzinfo is None else date
+            local = aware.astimezone(self.zone)
+            self._last = (date, local)
+        return local
+
+
+DATE_PARTS: dict[str, Callable[[datetime], int]] = {
+    "$year": lambda d: d.year,
+    "$month": lambda d: d.month,
+    "$dayOfMonth": lambda d: d.day,
+    "$hour": lambda d: d.hour,
+    "$minute": lambda d: d.minute,
+    "$second": lambda d: d.second,
+    "$millisecond": lambda d: d.microsecond // 1000,
+    "$dayOfWeek": lambda d: d.isoweekday() % 7 + 1,  # 1 = Sunday ... 7 = Saturday
+}
+
+
+def arithmetic(function: Callable[[Any, Any], Any], left: Any, right: Any) -> Any:
+    """A two-operand operator: null when either operand is null or missing."""
+    if left is None or left is MISSING or right is None or right is MISSING:
+        return None
+    return function(_number(left), _number(right))
+
+
+def arithmetic_many(function: Callable[[list[Any]], Any], values: list[Any]) -> Any:
+    """``$add``/``$multiply``: null when any operand is null or missing."""
+    for value in values:
+        if value is None or value is MISSING:
+            return None
+    return function([_number(value) for value in values])
+
+
+def product(values: list[Any]) -> Any:
+    return math.prod(values)
+
+
+def date_from_parts(year: Any, month: Any = 1, day: Any = 1, hour: Any = 0, minute: Any = 0, second: Any = 0) -> Any:
+    """``$dateFromParts`` in UTC, parts out of range carried over (month 13 is January next year)."""
+    for value in (year, month, day, hour, minute, second):
+        if value is None or value is MISSING:
+            return None
+    year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
+    return datetime(year, month, 1) + timedelta(days=day - 1, hours=hour, minutes=minute, seconds=second)
