@@ -30,7 +30,7 @@ _STYLE = """
 :root { color-scheme: light; }
 body { margin: 0; background: #ffffff; color: #111827; font: 15px/1.5 system-ui, -apple-system, "Segoe UI",
   Roboto, sans-serif; }
-main { max-width: 60rem; margin: 0 auto; padding: 1.5rem 1rem 3rem; }
+main { max-width: 64rem; margin: 0 auto; padding: 1.5rem 1rem 3rem; }
 h1 { font-size: 1.6rem; margin: 0 0 .25rem; } h2 { font-size: 1.25rem; margin: 2rem 0 .5rem; }
 h3 { font-size: 1.05rem; margin: 1.5rem 0 .4rem; }
 .lede, .note, footer { color: #374151; } .note { font-size: .9rem; margin: .3rem 0 0; }
@@ -44,7 +44,9 @@ th, td { border-bottom: 1px solid #d1d5db; padding: .2rem .75rem .2rem 0; text-a
 thead th { border-bottom: 2px solid #111827; }
 tbody th { font-weight: normal; }
 td.num { text-align: right; white-space: nowrap; }
-table.summary th { font-weight: 600; padding-right: 1.5rem; }
+.summary-tables { display: flex; flex-wrap: wrap; gap: .5rem 2.5rem; align-items: flex-start; }
+table.summary caption { font-weight: 600; color: #374151; padding-bottom: .2rem; }
+table.summary th { font-weight: 600; padding-right: 1.5rem; white-space: nowrap; }
 @page { size: A4; margin: 14mm 12mm; }
 @media print {
   body { font-size: 10pt; }
@@ -71,19 +73,22 @@ def _cell(column: str, value: Any) -> str:
     return count(value)
 
 
-def _summary_rows(report: Report) -> list[tuple[str, str]]:
+def _summary_tables(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(caption, rows) of the two summary tables: what was counted, and the totals."""
     s = report.summary
     lists = lambda mapping: "; ".join(f"{k} = {', '.join(v)}" for k, v in mapping.items()) or "none"  # noqa: E731
-    rows = [("Scope", report.scope), ("Short code", report.short_code or "all of the owner's links")]
-    if report.url_id is not None:
-        rows.append(("URL id", report.url_id))
     when = lambda d: d.isoformat() if d is not None else "none"  # noqa: E731
-    rows += [
-        ("Range", f"{report.start.isoformat()} to {report.end.isoformat()}"),
+    selection = [("Scope", report.scope), ("Short code", report.short_code or "all of the owner's links")]
+    if report.url_id is not None:
+        selection.append(("URL id", report.url_id))
+    selection += [
+        ("Start", report.start.isoformat()), ("End", report.end.isoformat()),
         ("Timezone", report.timezone), ("Granularity", report.granularity),
         ("Group by", ", ".join(report.group_by)), ("Metrics", ", ".join(report.metrics)),
         ("Filters", lists(report.filters)), ("Excluded values", lists(report.exclude)),
         ("Bots excluded", "yes" if report.exclude_bots else "no"),
+    ]
+    totals = [
         ("Total clicks", count(s.total_clicks)), ("Unique clicks", count(s.unique_clicks)),
         ("Unique rate", percent(s.unique_rate) if s.unique_rate is not None else "none"),
         ("Average redirect", f"{s.avg_redirect_ms} ms" if s.avg_redirect_ms is not None else "none"),
@@ -91,7 +96,7 @@ def _summary_rows(report: Report) -> list[tuple[str, str]]:
         ("Cut by the row cap", ", ".join(s.truncated_breakdowns) or "nothing"),
         ("Generated at", report.generated_at.isoformat()),
     ]
-    return rows
+    return [("Totals", totals), ("What was counted", selection)]
 
 
 def _head(report: Report) -> str:
@@ -106,10 +111,12 @@ def _head(report: Report) -> str:
 
 
 def _summary(report: Report) -> str:
-    rows = "".join(f'<tr><th scope="row">{text(name)}</th><td>{text(value)}</td></tr>'
-                   for name, value in _summary_rows(report))
+    tables = "".join(
+        f'<table class="summary"><caption>{text(caption)}</caption><tbody>'
+        + "".join(f'<tr><th scope="row">{text(name)}</th><td>{text(value)}</td></tr>' for name, value in rows)
+        + "</tbody></table>" for caption, rows in _summary_tables(report))
     return (f'<section aria-labelledby="summary"><h2 id="summary">Summary</h2>'
-            f'<table class="summary"><tbody>{rows}</tbody></table></section>')
+            f'<div class="summary-tables">{tables}</div></section>')
 
 
 def _series(breakdown: Breakdown, rows: list[tuple[Any, ...]]) -> list[tuple[str, list[float]]]:

@@ -87,8 +87,15 @@ def parse(body: bytes) -> TreeBuilder:
 
 
 def tables(doc: Node) -> dict[str, Node]:
-    """Breakdown tables by caption text (the summary table has none)."""
-    return {t.find("caption").text(): t for t in doc.iter("table") if t.find("caption") is not None}
+    """Breakdown tables by caption text (not the summary's)."""
+    return {t.find("caption").text(): t for t in doc.iter("table") if t.attrs.get("class") != "summary"}
+
+
+def summary(doc: Node) -> dict[str, str]:
+    """The summary tables' rows, name -> value; checks each is a row header."""
+    rows = [tr for table in doc.iter("table") if table.attrs.get("class") == "summary" for tr in table.iter("tr")]
+    assert rows and all(tr.find("th").attrs["scope"] == "row" for tr in rows)
+    return {tr.find("th").text(): tr.find("td").text() for tr in rows}
 
 
 def body_rows(table: Node) -> list[list[str]]:
@@ -136,11 +143,13 @@ def test_tables_hold_the_json_report(client, dataset):
         assert body_rows(table) == [[shown(v) for v in row.values()] for row in rows], name
         assert all(tr.children[0].tag == "th" and tr.children[0].attrs["scope"] == "row"
                    for tr in table.find("tbody").iter("tr"))
-    summary = {tr.find("th").text(): tr.find("td").text() for tr in doc.find("table", **{"class": "summary"}).iter("tr")}
-    assert summary["Total clicks"] == "17" and summary["Timezone"] == "UTC" and summary["Granularity"] == "day"
-    assert summary["Range"] == f"{expected['start_date']} to {expected['end_date']}"
-    assert summary["Filters"] == "none" and summary["Bots excluded"] == "no"
-    assert summary["Unique clicks"] == str(expected["summary"]["unique_clicks"])
+    figures = summary(doc)
+    assert [t.find("caption").text() for t in doc.iter("table") if t.attrs.get("class") == "summary"] == [
+        "Totals", "What was counted"]
+    assert figures["Total clicks"] == "17" and figures["Timezone"] == "UTC" and figures["Granularity"] == "day"
+    assert (figures["Start"], figures["End"]) == (expected["start_date"], expected["end_date"])
+    assert figures["Filters"] == "none" and figures["Bots excluded"] == "no"
+    assert figures["Unique clicks"] == str(expected["summary"]["unique_clicks"])
 
 
 def test_no_hostile_value_becomes_markup(client, dataset):
@@ -159,8 +168,7 @@ def test_no_hostile_value_becomes_markup(client, dataset):
             "Zürich", "🦄 Town", "Mid\rreturn", "Unknown"} <= set(cities)
     svg_text = {node.text() for svg in doc.iter("svg") for node in svg.iter("title")}
     assert {'=HYPERLINK("http://evil.example","click")', "\tTabbed", "#N/A"} <= svg_text  # bars' full labels
-    summary = {tr.find("th").text(): tr.find("td").text() for tr in doc.find("table", **{"class": "summary"}).iter("tr")}
-    assert summary["Excluded values"] == 'city = <script>alert(1)</script>, "><img src=x onerror=alert(1)>'
+    assert summary(doc)["Excluded values"] == 'city = <script>alert(1)</script>, "><img src=x onerror=alert(1)>'
     assert b"<script" not in body and b"<img" not in body and b"\x00" not in body and b"\x1b" not in body
 
 
