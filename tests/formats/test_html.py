@@ -234,3 +234,26 @@ def test_a_table_shows_its_first_1000_rows_and_says_how_many_more_exist(db):
     notes = [p.text() for p in capped.iter("p") if p.attrs.get("class") == "note" and p.parent.tag == "section"]
     assert notes == ["The row cap cut this breakdown at 900 of 5,000 rows in every format."]
     assert len(body_rows(tables(capped)["Clicks by city"])) == 900
+
+
+def test_one_link_route_sends_the_report_with_its_policy(client, dataset, db):
+    url_id = str(db.urlsV2.find_one({"alias": "abc"})["_id"])
+    resp = client.simulate_get(f"{ROUTE}/links/{url_id}", headers=dataset["auth"],
+                               params={"format": "html", "start_date": "2025-03-08", "end_date": "2025-03-10"})
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"] == "text/html; charset=utf-8"
+    assert resp.headers["content-security-policy"] == CSP
+    assert resp.headers["content-disposition"] == 'attachment; filename="spoo-export_abc_20250308_20250310.html"'
+    figures = summary(parse(resp.content).root)
+    assert (figures["Scope"], figures["Short code"], figures["URL id"]) == ("link", "abc", url_id)
+
+
+def test_a_long_series_is_drawn_with_its_peaks_in_bounded_size():
+    from spoo_export_plugin.formats._svg import decimate
+
+    values = [i % 7 for i in range(10_000)]
+    values[4_321] = 99
+    points = decimate(values, 800)
+    assert len(points) <= 1_600 and (4_321, 99) in points and points == sorted(points)
+    assert {v for _, v in points} == {0, 6, 99}  # each column's low and high
+    assert decimate([3, 1, 2], 800) == [(0, 3), (1, 1), (2, 2)]
