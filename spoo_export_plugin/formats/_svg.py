@@ -43,14 +43,17 @@ def percent(value: Number) -> str:
     return f"{value * 100:.1f} %"
 
 
-def nice_scale(peak: Number, ticks: int = 4) -> tuple[Number, Number]:
+def nice_scale(peak: Number, ticks: int = 4, whole: bool = True) -> tuple[Number, Number]:
     """(top, step) of a value axis from 0: a step of 1, 2 or 5 times a power of ten giving
-    at most ``ticks`` intervals, and the first multiple of it at or above ``peak``."""
+    at most ``ticks`` intervals (at least 1 for ``whole`` numbers: no half click), and the
+    first multiple of it at or above ``peak``."""
     if peak <= 0:
-        return 1, 0.25
+        return (1, 1) if whole else (1, 0.25)
     rough = peak / ticks
     power = 10 ** math.floor(math.log10(rough))
     step = next(s * power for s in (1, 2, 5, 10) if rough <= s * power)
+    if whole:
+        step = max(step, 1)
     return step * math.ceil(peak / step - 1e-9), step
 
 
@@ -88,7 +91,7 @@ def line_chart(chart_id: str, title: str, desc: str, labels: Sequence[str], seri
                fmt: Formatter = count, width: int = 880, height: int = 320) -> str:
     """One polyline per series over ``labels`` (x), with about six x labels and a value grid."""
     left, right, top_margin, bottom = 64.0, width - 16.0, 34.0, height - 40.0
-    top, step = nice_scale(max((v for _, values in series for v in values), default=0))
+    top, step = nice_scale(max((v for _, values in series for v in values), default=0), whole=fmt is count)
     n = len(labels)
 
     def x_of(index: int) -> float:
@@ -103,8 +106,9 @@ def line_chart(chart_id: str, title: str, desc: str, labels: Sequence[str], seri
     every = max(1, math.ceil(n / 6))
     for index in range(0, n, every):
         x = x_of(index)
+        anchor = "end" if n > 1 and x > right - 40 else "middle"  # the last label stays inside the chart
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom:.1f}" y2="{bottom + 5:.1f}" stroke="{MUTED}"/>'
-                     f'<text x="{x:.1f}" y="{bottom + 19:.1f}" text-anchor="middle" fill="{MUTED}">'
+                     f'<text x="{x:.1f}" y="{bottom + 19:.1f}" text-anchor="{anchor}" fill="{MUTED}">'
                      f'{text(labels[index])}</text>')
     parts.append(f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{bottom:.1f}" y2="{bottom:.1f}" stroke="{MUTED}"/>')
     for index, (name, values) in enumerate(series):
@@ -147,7 +151,7 @@ def bar_chart(chart_id: str, title: str, desc: str, labels: Sequence[str], serie
     left, right, top_margin = label_width + 12, width - 70.0, 34.0
     bottom = top_margin + group * len(labels)
     height = int(bottom + 30)
-    top, step = nice_scale(max((v for _, values in series for v in values), default=0))
+    top, step = nice_scale(max((v for _, values in series for v in values), default=0), whole=fmt is count)
 
     def x_of(value: Number) -> float:
         return left + (right - left) * (value / top)

@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from html.parser import HTMLParser
 from typing import Any, Iterator, Optional
 
+import pytest
+
 from spoo_export_plugin.core.report import Breakdown, Report, Summary
 from spoo_export_plugin.formats import FORMATS
 
@@ -257,3 +259,14 @@ def test_a_long_series_is_drawn_with_its_peaks_in_bounded_size():
     assert len(points) <= 1_600 and (4_321, 99) in points and points == sorted(points)
     assert {v for _, v in points} == {0, 6, 99}  # each column's low and high
     assert decimate([3, 1, 2], 800) == [(0, 3), (1, 1), (2, 2)]
+
+
+@pytest.mark.parametrize("peak, whole, expected", [
+    (1, True, (1, 1)), (3, True, (3, 1)), (8, True, (8, 2)), (198, True, (200, 50)), (500, True, (600, 200)),
+    (0, True, (1, 1)), (0.353, False, (0.4, 0.1)), (0.06, False, (0.06, 0.02)),
+])
+def test_value_axes_end_on_round_steps(peak, whole, expected):
+    from spoo_export_plugin.formats._svg import nice_scale
+
+    top, step = nice_scale(peak, whole=whole)
+    assert (round(top, 6), round(step, 6)) == expected
