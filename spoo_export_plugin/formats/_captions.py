@@ -7,7 +7,6 @@ report's figures say the same thing about the same report.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Sequence
 
 from ..core.report import Breakdown, Report
 
@@ -43,13 +42,9 @@ def range_words(report: Report) -> str:
     return f"{_moment(report.start)} to {_moment(report.end)} ({report.timezone})"
 
 
-def _joined(words: Sequence[str]) -> str:
-    return " and ".join(words)
-
-
 def time_what(report: Report, breakdown: Breakdown) -> str:
     """``Clicks and unique clicks per day``."""
-    what = _joined([metric_words(m) for m in charted_metrics(breakdown)]) or "clicks"
+    what = " and ".join(metric_words(m) for m in charted_metrics(breakdown)) or "clicks"
     per = _PER.get(report.granularity, "per " + report.granularity)
     return f"{what[:1].upper()}{what[1:]} {per}"
 
@@ -57,13 +52,3 @@ def time_what(report: Report, breakdown: Breakdown) -> str:
 def top_what(breakdown: Breakdown) -> str:
     """``Top 10 browser by clicks`` (fewer when the breakdown has fewer rows)."""
     return f"Top {min(TOP_ROWS, len(breakdown.rows))} {breakdown.name} by clicks"
-
-
-def time_title(report: Report, breakdown: Breakdown) -> str:
-    """``Clicks per day, 2025-03-08 00:00 to 2025-03-10 23:59 (UTC)``: what and when, in one line."""
-    return f"{time_what(report, breakdown)}, {range_words(report)}"
-
-
-def top_title(report: Report, breakdown: Breakdown) -> str:
-    """``Top 10 browser by clicks, 2025-03-08 00:00 to 2025-03-10 23:59 (UTC)``."""
-    return f"{top_what(breakdown)}, {range_words(report)}"

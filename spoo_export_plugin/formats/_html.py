@@ -74,7 +74,7 @@ def _cell(column: str, value: Any) -> str:
 
 
 def _summary_tables(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
-    """(caption, rows) of the two summary tables: what was counted, and the totals."""
+    """(caption, rows) of the two summary tables: the totals, and what was counted."""
     s = report.summary
     lists = lambda mapping: "; ".join(f"{k} = {', '.join(v)}" for k, v in mapping.items()) or "none"  # noqa: E731
     when = lambda d: d.isoformat() if d is not None else "none"  # noqa: E731

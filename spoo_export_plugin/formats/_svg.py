@@ -1,6 +1,6 @@
 """Static SVG charts for the html report: a line chart and a horizontal bar chart, as text.
 
-Not a format (it registers nothing). About 160 lines instead of a charting dependency: the
+Not a format (it registers nothing). Under 200 lines instead of a charting dependency: the
 report needs two plain charts, and owning the markup is what guarantees the report's
 promises: no script (pygal emits ``<script>`` elements, one pointing at a remote file, unless
 configured away, and still one inline with ``js=[]``), an accessible ``<title>``/``<desc>``
