@@ -24,6 +24,8 @@ class Format:
     media_type: str
     extension: str
     render: Callable[["Report", "ExportSettings"], Iterable[bytes]]
+    #: Response headers of this format beyond type and file name (html: its Content-Security-Policy).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 FORMATS: dict[str, Format] = {}

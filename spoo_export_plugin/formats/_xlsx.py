@@ -14,6 +14,8 @@ stays flat however many rows; the finished workbook is then read back in chunks.
 - No text becomes a formula or an error value: text that openpyxl would store as one
   (``=HYPERLINK(...)``, ``#N/A``) is written as a string cell. Characters XML 1.0 forbids
   are removed, since a workbook is XML inside.
+- The ``time`` sheet and each single-dimension sheet carry a native chart of their own
+  cells (:mod:`._xlsx_charts`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from openpyxl.utils import get_column_letter
 from ..core.report import Report, TimeBucket
 from . import Format, register
 from ._text import xml_safe
+from ._xlsx_charts import add_chart, print_setup
 
 if TYPE_CHECKING:  # formats read settings values; at run time they import only the report
     from ..core.settings import ExportSettings
@@ -117,6 +120,7 @@ def _new_sheet(wb: Workbook, title: str, columns: Sequence[str], sample: Sequenc
         widest = max([len(column)] + [_display_width(row[index]) for row in sample[:_WIDTH_SAMPLE]])
         ws.column_dimensions[get_column_letter(index + 1)].width = min(max(widest + 2, 10), 60)
     ws.freeze_panes = "A2"  # must precede the first row in write-only mode
+    print_setup(ws)
     header = []
     for column in columns:
         cell = WriteOnlyCell(ws, value=xml_safe(column))
@@ -142,6 +146,8 @@ def build_workbook(report: Report, path: Any) -> None:
         for start in range(0, max(len(rows), 1), per_sheet):
             part = rows[start:start + per_sheet]
             ws = _new_sheet(wb, sheet_title(name, taken), breakdown.columns, part)
+            if start == 0:  # the chart stays on the first sheet of a continued breakdown
+                add_chart(ws, report, breakdown, len(part))
             convert = _cell_converter(ws)
             append = ws.append
             if "share" in breakdown.columns:

@@ -74,7 +74,7 @@ def _home_page(dataset: DemoDataset, route: str, base_url: str) -> str:
 <h1>spoo_export_plugin demo</h1>
 <p>This page is a stand-in for <em>your</em> URL shortener: a plain WSGI app wrapped with
 <code>ExportMiddleware</code>. Every request goes to it, except <code>{html.escape(route)}</code>,
-which the export plugin answers with click statistics as json, xml, xlsx or csv files.</p>
+which the export plugin answers with click statistics as json, xml, xlsx, csv or html files.</p>
 <p>The data is an in-memory, spoo.me-shaped sample (mongomock): {len(dataset.collections['urlsV2'])} links,
 {len(dataset.collections['clicks'])} clicks over the last 60 days, browsers, countries, referrers and bots.</p>
 <ul>{links}</ul>
@@ -107,6 +107,9 @@ def curl_commands(dataset: DemoDataset, base_url: str, route: str = "/api/v1/exp
         ("an Excel workbook, one sheet per breakdown, in New York time, saved as stats.xlsx",
          "-fsS -o stats.xlsx " + auth,
          dict(format="xlsx", scope="all", group_by="time,country,referrer", timezone="America/New_York")),
+        ("a one-page report with charts to open in a browser (no script, prints to PDF), saved as report.html",
+         "-fsS -o report.html " + auth,
+         dict(format="html", scope="all", group_by="time,browser,country,referrer")),
         ("XML of one link, by week, bots left out", "-fsS " + auth,
          dict(format="xml", scope="all", short_code=dataset.public_code, granularity="week", exclude_bots="true")),
         (f"public stats of /{dataset.public_code} without a key (scope=anon)", "-fsS",

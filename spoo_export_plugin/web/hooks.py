@@ -72,4 +72,6 @@ def render_report(req: falcon.Request, resp: falcon.Response, resource: Any) -> 
                                                                ascii_fallback_filename(report, fmt.extension)))
     resp.set_header("X-Content-Type-Options", "nosniff")
     resp.set_header("Cache-Control", "private, no-store")
+    for name, value in fmt.headers:
+        resp.set_header(name, value)
     resp.stream = iter(()) if is_head(req) else iter(fmt.render(report, resource.settings))

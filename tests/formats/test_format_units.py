@@ -195,13 +195,16 @@ def test_empty_breakdown_keeps_its_header(plain_settings):
 
 
 # ------------------------------------------------------------------------------ the registry
-def test_registry_holds_the_four_formats():
+def test_registry_holds_the_five_formats():
     assert {name: (f.media_type, f.extension) for name, f in FORMATS.items()} == {
         "json": ("application/json", "json"),
         "xml": ("application/xml", "xml"),
         "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
         "csv": ("application/zip", "zip"),
+        "html": ("text/html; charset=utf-8", "html"),
     }
+    assert {name: f.headers for name, f in FORMATS.items() if f.headers} == {
+        "html": (("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:"),)}
     with pytest.raises(ValueError):
         register(Format("csv", "text/csv", "csv", lambda report, settings: iter(())))
 

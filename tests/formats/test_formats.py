@@ -28,8 +28,9 @@ MEDIA_TYPES = {
     "xml": "application/xml",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "csv": "application/zip",
+    "html": "text/html; charset=utf-8",
 }
-EXTENSIONS = {"json": "json", "xml": "xml", "xlsx": "xlsx", "csv": "zip"}
+EXTENSIONS = {"json": "json", "xml": "xml", "xlsx": "xlsx", "csv": "zip", "html": "html"}
 ALL_DIMENSIONS = "time,browser,os,country,city,referrer,short_code"
 HOSTILE_CITIES = [
     '=HYPERLINK("http://evil.example","click")', "+1+2", "-3", "@SUM(A1)", "\tTabbed", "\rReturned",

@@ -139,6 +139,10 @@ def test_export_every_registered_format_parses_back(data, tmp_path):
         browsers = list(book["browser"].iter_rows(values_only=True))
         assert browsers[0] == ("browser", "clicks", "unique_clicks")
         assert browsers[1:] == [("Chrome", 2, 2), ("Firefox", 1, 1), ("Safari", 1, 1)]
+    if ".html" in files:
+        page = files[".html"].read_text(encoding="utf-8")
+        assert page.startswith("<!DOCTYPE html>") and "<script" not in page
+        assert '<th scope="row">Total clicks</th><td>4</td>' in page and page.count("<table") == 2 + 3
     if ".zip" in files:
         with zipfile.ZipFile(files[".zip"]) as archive:
             assert {"summary.csv", "by_time.csv", "by_browser.csv", "by_time_and_browser.csv"} <= set(

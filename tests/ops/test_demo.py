@@ -165,7 +165,8 @@ def test_anonymous_links_and_access_rules(client, dataset):
 
 
 MEDIA_TYPES = {"json": "application/json", "xml": "application/xml", "csv": "application/zip",
-               "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+               "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+               "html": "text/html; charset=utf-8"}
 
 
 def test_printed_curl_commands_work(client, dataset):
@@ -187,6 +188,8 @@ def test_printed_curl_commands_work(client, dataset):
         assert args[1] == "-fsS"  # an HTTP error is exit code 22 and a message, not a saved error body
         if fmt in ("csv", "xlsx"):  # binary: written to a file named on the command line
             assert args[2:4] == ["-o", f"stats.{'zip' if fmt == 'csv' else 'xlsx'}"]
+        if fmt == "html":  # a page to open from disk, not to flood the terminal with
+            assert args[2:4] == ["-o", "report.html"]
         assert resp.status_code == 200, (command, resp.text)
         assert resp.headers["content-type"] == MEDIA_TYPES[fmt]
         formats.add(fmt)
@@ -212,8 +215,9 @@ def _run_printed_curl_commands(banner: str, key: str, folder: Path) -> None:
             if " -i " in command:  # the private link: refused, and the refusal shown
                 head = done.stdout.decode().split("\r\n\r\n", 1)[0]
                 assert head.startswith("HTTP/1.1 401") and "\r\nwww-authenticate: bearer\r\n" in head.lower()
-        assert {p.name for p in folder.iterdir()} == {"stats.zip", "stats.xlsx", "dashboard.json"}
+        assert {p.name for p in folder.iterdir()} == {"stats.zip", "stats.xlsx", "report.html", "dashboard.json"}
         assert zipfile.is_zipfile(folder / "stats.zip") and zipfile.is_zipfile(folder / "stats.xlsx")
+        assert (folder / "report.html").read_bytes().startswith(b"<!DOCTYPE html>")
     bad_key = [c.replace(key, "spoo_revoked") for c in commands if "-o stats.xlsx" in c][0]
     (folder / "stats.xlsx").unlink()
     done = subprocess.run(shlex.split(bad_key), cwd=folder, capture_output=True, timeout=60)

@@ -106,7 +106,7 @@ def test_responses_media_types_headers_and_error_schema(document):
     responses = operation(document)["responses"]
     assert set(responses) == {"200", "400", "401", "403", "404", "429", "503"}
     assert set(responses["200"]["content"]) == {f.media_type for f in FORMATS.values()}
-    assert len(responses["200"]["content"]) == 4
+    assert len(responses["200"]["content"]) == 5
     for status, response in responses.items():
         assert {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} <= set(response["headers"])
         if status != "200":
