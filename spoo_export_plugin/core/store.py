@@ -148,14 +148,19 @@ class Store:
                         .sort("created_at", 1).limit(1))
         return docs[0]["created_at"] if docs else None
 
-    def aggregate(self, pipeline: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def aggregate(self, pipeline: list[dict[str, Any]], *,
+                  batch_size: Optional[int] = None) -> Iterator[dict[str, Any]]:
         """Run a pipeline with the time budget and disk use allowed; rows stream from the cursor.
 
         Both executors read through here: the whole export pipeline, or only its row stages
-        (one row per click, grouped by :mod:`.grouping` as the cursor yields them).
+        (one row per click, grouped by :mod:`.grouping` as the cursor yields them). ``batch_size``
+        caps the documents of each batch the driver holds (the raw-click cursor sets it: a server's
+        default getMore batch may be 16 MB, or, on some engines, the whole rest of the result).
         """
+        options = {"batchSize": int(batch_size)} if batch_size else {}
         with self._guard():
-            cursor = self.clicks.aggregate(pipeline, allowDiskUse=True, maxTimeMS=self.settings.max_time_ms)
+            cursor = self.clicks.aggregate(pipeline, allowDiskUse=True, maxTimeMS=self.settings.max_time_ms,
+                                           **options)
             for doc in cursor:
                 yield doc
 

@@ -101,3 +101,49 @@ def test_spoo_export_export_clicks(mongo_db: Any, secantus_uri: str, tmp_path: A
     refused = cli("export", "--clicks", "--owner", str(owner), "--format", "json", "--group-by", "time", *base,
                   env=env)
     assert refused.returncode == 2 and b"(--group-by)" in refused.stderr
+
+
+def test_the_driver_holds_one_bounded_batch_at_a_time(mongo_db: Any, secantus_uri: str) -> None:
+    """The raw cursor asks for CURSOR_BATCH documents per batch: SecantusDB's default getMore would send the
+    whole rest of the result at once (MongoDB's, up to 16 MB), all of it decoded in the web worker."""
+    import falcon.testing
+    import pymongo
+    from pymongo import monitoring
+
+    from spoo_export_plugin import ExportSettings, create_app
+    from spoo_export_plugin.core.clicks import CURSOR_BATCH
+
+    from ..factories import add_api_key
+
+    batches: list[tuple[str, int]] = []
+
+    class Batches(monitoring.CommandListener):
+        def started(self, event: Any) -> None:
+            pass
+
+        def succeeded(self, event: Any) -> None:
+            cursor = event.reply.get("cursor") if event.command_name in ("aggregate", "getMore") else None
+            if cursor is not None:
+                batches.append((event.command_name, len(cursor.get("firstBatch", cursor.get("nextBatch", [])))))
+
+        def failed(self, event: Any) -> None:
+            pass
+
+    owner = ObjectId()
+    key = add_api_key(mongo_db, owner)
+    total = CURSOR_BATCH * 2 + 321
+    mongo_db.clicks.insert_many([make_click("a", owner, datetime(2025, 1, 1) + timedelta(seconds=i))
+                                 for i in range(total)])
+    watched = pymongo.MongoClient(secantus_uri, directConnection=True, event_listeners=[Batches()])
+    try:
+        client = falcon.testing.TestClient(create_app(ExportSettings(database=watched[mongo_db.name])))
+        resp = client.simulate_get("/api/v1/export/clicks", params={"format": "csv", "start_date": "2025-01-01"},
+                                   headers={"Authorization": f"Bearer {key}"})
+    finally:
+        watched.close()
+    assert resp.status_code == 200
+    rows = zipfile.ZipFile(io.BytesIO(resp.content)).read("clicks.csv").decode().count("\r\n") - 1
+    assert rows == total
+    sizes = [size for name, size in batches]
+    assert max(sizes) <= CURSOR_BATCH and sum(sizes) >= total  # (the count's one-document batch included)
+    assert [name for name, _ in batches].count("getMore") >= 2
