@@ -208,3 +208,41 @@ def test_the_summary_comes_before_the_rows_in_json_and_xml() -> None:
     settings = ExportSettings(database=mongomock.MongoClient().get_database("x"))
     body = b"".join(FORMATS["json"].render_clicks(export, settings))
     assert body.index(b'"truncated":true') < body.index(b'"clicks":[')
+
+
+# ------------------------------------------------------------------------------------ the operator allowlist
+
+def test_raw_click_pipelines_use_only_allowed_operators_and_the_first_match() -> None:
+    """Every spec the statistics' walk builds, through the raw-click builders: MongoDB 5.0 + mongomock 4.3
+    operators only, no visitor arrays, the index-friendly $match first and only."""
+    from .test_pipeline_operators import FORBIDDEN, OPERATORS, STAGES, all_specs, operators
+
+    walked = 0
+    for spec in itertools.islice(all_specs(), 0, None, 7):
+        for pipeline in (build_clicks_pipeline(spec, 10), build_count_pipeline(spec)):
+            walked += 1
+            assert all(len(stage) == 1 and next(iter(stage)) in STAGES for stage in pipeline)
+            assert pipeline[0] == {"$match": build_match(spec)}
+            assert not any("$match" in stage for stage in pipeline[1:])
+            for op, _ in operators(pipeline):
+                assert op in STAGES | OPERATORS and op not in FORBIDDEN, (op, spec)
+    assert walked > 100
+
+
+def test_both_raw_click_queries_carry_disk_use_time_budget_and_a_batch_size(db: Any) -> None:
+    from ..factories import ROUTE, add_api_key, make_click
+    from .test_pipeline_operators import OWNER, _RecordingDatabase
+
+    key = add_api_key(db, OWNER)
+    db.clicks.insert_many([make_click("a1", OWNER, datetime(2025, 3, 9, 6, 30)),
+                           make_click("a1", OWNER, datetime(2025, 3, 9, 7, 30), browser="$where")])
+    recording = _RecordingDatabase(db)
+    client = make_client(recording, max_time_ms=12_345)
+    resp = client.simulate_get(ROUTE + "/clicks", params={"format": "json", "browser": "$where",
+                                                          "start_date": "2025-03-09", "end_date": "2025-03-09"},
+                               headers={"Authorization": f"Bearer {key}"})
+    assert resp.status_code == 200 and [r["browser"] for r in resp.json["clicks"]] == ["$where"]
+    assert [list(call["pipeline"][-1]) for call in recording.calls] == [["$count"], ["$project"]]
+    for call in recording.calls:
+        assert call["allowDiskUse"] is True and call["maxTimeMS"] == 12_345
+    assert recording.calls[1]["batchSize"] == 2_000
