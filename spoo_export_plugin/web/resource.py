@@ -1,4 +1,4 @@
-"""The Falcon resource serving ``GET <route>``."""
+"""The Falcon resource serving ``GET <route>``, ``<route>/links/<url_id>`` and ``<route>/clicks``."""
 
 from __future__ import annotations
 
