@@ -98,6 +98,12 @@ def test_spoo_export_export_clicks(mongo_db: Any, secantus_uri: str, tmp_path: A
     assert body["scope"] == "anon" and body["summary"] == {"total_clicks": 3, "truncated": False}
     assert len({row["visitor"] for row in body["clicks"]}) == 1
 
+    url_id = mongo_db.urlsV2.find_one({"alias": "mine"})["_id"]
+    mongo_db.clicks.update_many({}, {"$set": {"meta.url_id": url_id}})
+    done = cli("export", "--clicks", "--url-id", str(url_id), "--format", "xml", "-o", "-", *base, env=env)
+    assert done.returncode == 0, done.stderr
+    assert b"<scope>link</scope>" in done.stdout and done.stdout.count(b"<click>") == 3
+
     refused = cli("export", "--clicks", "--owner", str(owner), "--format", "json", "--group-by", "time", *base,
                   env=env)
     assert refused.returncode == 2 and b"(--group-by)" in refused.stderr
