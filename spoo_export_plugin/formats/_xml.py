@@ -83,7 +83,7 @@ def render_clicks_xml(export: ClickExport, settings: ExportSettings) -> Iterator
     yield _clean(f'<?xml version="1.0" encoding="utf-8"?>\n<{ROOT}>{head}<{CLICKS}>')
     tags = [(f"<{column}>", f"</{column}>") for column in export.columns]
     rows = iter(export.rows)
-    while chunk := list(islice(rows, _ROWS_PER_CHUNK * 5)):
+    while chunk := list(islice(rows, _ROWS_PER_CHUNK)):
         parts: list[str] = []
         for row in chunk:
             parts.append(f"<{CLICK}>")
