@@ -307,3 +307,47 @@ def expected_export(clicks: list[dict[str, Any]], q: Query) -> dict[str, Any]:
         },
         "breakdowns": breakdowns,
     }
+
+
+# ---------------------------------------------------------------- raw clicks (<route>/clicks)
+
+#: The raw export's columns read from a click (after ``time``, before the declared ones).
+RAW_FIELD_COLUMNS = ("short_code", "browser", "os", "country", "city", "referrer") + UTM
+
+
+def raw_columns(extra: Optional[dict[str, str]] = None) -> tuple[str, ...]:
+    return ("time",) + RAW_FIELD_COLUMNS + tuple(extra or {}) + ("bot_name", "visitor")
+
+
+def local_time_text(instant: datetime, zone: ZoneInfo) -> str:
+    """``2025-03-09T01:00:00.000-05:00``: wall time with milliseconds, then the offset in force."""
+    local = instant.astimezone(zone)
+    return (f"{local.year:04d}-{local.month:02d}-{local.day:02d}T{local.hour:02d}:{local.minute:02d}:"
+            f"{local.second:02d}.{local.microsecond // 1000:03d}" + format_offset(local.utcoffset()))
+
+
+def visitor_pseudonym(key: bytes, doc: dict[str, Any]) -> str:
+    """SPEC: the first 16 hex digits of HMAC-SHA256(key, ip + "\\n" + user agent); absent or null = ""."""
+    import hashlib
+    import hmac
+
+    ip, agent = visitor(doc)
+    message = ("" if ip is None else str(ip)) + "\n" + ("" if agent is None else str(agent))
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+
+
+def expected_clicks(clicks: list[dict[str, Any]], q: Query, key: Optional[bytes] = None) -> list[dict[str, Any]]:
+    """The raw export's rows: the selected clicks oldest first (ties in any order), every column;
+    ``visitor`` only when the HMAC ``key`` is known (else left out)."""
+    zone = ZoneInfo(q.timezone)
+    rows = []
+    for doc in sorted(selected(clicks, q), key=click_instant):
+        row = {"time": local_time_text(click_instant(doc), zone)}
+        for dim in RAW_FIELD_COLUMNS + tuple(q.extra):
+            row[dim] = label(doc, dim, q.extra)
+        bot = doc.get("bot_name")
+        row["bot_name"] = "" if bot is None else bot
+        if key is not None:
+            row["visitor"] = visitor_pseudonym(key, doc)
+        rows.append(row)
+    return rows

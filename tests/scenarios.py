@@ -7,6 +7,7 @@ Shared by the mongomock tier (``test_properties.py``) and the SecantusDB tier
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
@@ -18,7 +19,7 @@ from hypothesis import event, strategies as st
 from spoo_export_plugin import ExportSettings, create_app
 
 from .factories import ROUTE, add_api_key
-from .oracle import Query, expected_export
+from .oracle import Query, expected_clicks, expected_export, raw_columns
 
 UTC = timezone.utc
 ABSENT = object()  # a field left out of the document
@@ -293,4 +294,50 @@ def check(client: falcon.testing.TestClient, db: Any, scenario: Scenario) -> dic
         got = body["breakdowns"][name]
         assert got == rows, (name, scenario.params, got, rows, scenario.clicks)
         assert all(list(g) == list(r) for g, r in zip(got, rows)), ("column order", name)
+    return body
+
+
+# ---------------------------------------------------------------- raw clicks (<route>/clicks)
+
+#: The visitor_id_secret of the raw-click scenario clients: the oracle recomputes every pseudonym.
+VISITOR_SECRET = "oracle-known-visitor-secret"
+#: Statistics-only parameters the raw-click route refuses.
+GROUPING_PARAMETERS = ("group_by", "metrics", "granularity")
+
+
+def check_clicks(client: falcon.testing.TestClient, db: Any, scenario: Scenario, *,
+                 raw_row_cap: int = 1_000_000) -> Optional[dict[str, Any]]:
+    """The scenario's clicks through ``<route>/clicks`` (json, the owner's key) against the oracle's rows.
+
+    Order: the time column equals the oracle's exactly (ties share a time); rows, visitor included,
+    equal the oracle's as a multiset (cut at ``raw_row_cap``: each kept row is one of the oracle's).
+    A ``scope=anon`` scenario on another owner's URL must be a 403.
+    """
+    key = load(db, scenario.clicks)
+    params = {k: v for k, v in scenario.params.items() if k not in GROUPING_PARAMETERS}
+    resp = client.simulate_get(ROUTE + "/clicks", params=params, headers={"Authorization": f"Bearer {key}"})
+    q = scenario.query
+    if q.scope == "anon" and URLS.get(q.short_code) != OWNER_A:
+        assert resp.status_code == 403 and resp.json["param"] == "short_code", (resp.status_code, resp.text)
+        return None
+    assert resp.status_code == 200, (resp.status_code, resp.text, params)
+    assert resp.headers["content-type"] == "application/json"
+    body = resp.json
+    expected = expected_export(scenario.clicks, q)
+    rows = expected_clicks(scenario.clicks, q, VISITOR_SECRET.encode())
+    event("raw clicks: " + ("none" if not rows else "1-5" if len(rows) <= 5 else "6+"))
+    for name in ("scope", "timezone", "start_date", "end_date", "filters", "exclude", "exclude_bots"):
+        assert body[name] == expected[name], (name, body[name], expected[name], params)
+    assert body["short_code"] == params.get("short_code")
+    assert body["summary"] == {"total_clicks": len(rows), "truncated": len(rows) > raw_row_cap}
+    got = body["clicks"]
+    assert [r["time"] for r in got] == [r["time"] for r in rows][:raw_row_cap], (params, got, rows)
+    assert all(list(r) == list(raw_columns(q.extra)) for r in got), "column order"
+    canonical = sorted(json.dumps(r, sort_keys=True) for r in rows)
+    if len(rows) <= raw_row_cap:
+        assert sorted(json.dumps(r, sort_keys=True) for r in got) == canonical, (params, got, rows, scenario.clicks)
+    else:  # each kept row is one of the oracle's (a multiset inclusion: ties at the cut may go either way)
+        left = Counter(canonical)
+        left.subtract(json.dumps(r, sort_keys=True) for r in got)
+        assert min(left.values(), default=0) >= 0, (got, rows)
     return body

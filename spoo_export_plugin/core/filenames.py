@@ -8,9 +8,12 @@ report's timezone. Short codes may be emoji (spoo.me allows them): the name keep
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .report import Report
+
+if TYPE_CHECKING:
+    from .click_rows import ClickExport
 
 #: Short codes may be a comma list of up to 1,000 codes: keep the name short.
 MAX_SUBJECT = 48
@@ -37,3 +40,9 @@ def ascii_fallback_filename(report: Report, extension: str) -> Optional[str]:
 
 def _name(subject: str, report: Report, extension: str) -> str:
     return f"spoo-export_{subject}_{report.start:%Y%m%d}_{report.end:%Y%m%d}.{extension}"
+
+
+def clicks_filename(export: "ClickExport", extension: str) -> str:
+    """A raw-click export's name: ``spoo-export_clicks_<short code or scope>_<start>_<end>.<ext>``."""
+    subject = _UNSAFE_IN_FILE_NAMES.sub("_", export.short_code or "")[:MAX_SUBJECT].strip(" ._")
+    return f"spoo-export_clicks_{subject or export.scope}_{export.start:%Y%m%d}_{export.end:%Y%m%d}.{extension}"

@@ -83,6 +83,8 @@ class ExportSettings:
 
     # Rows kept per breakdown; longer ones are cut and the summary says so.
     row_cap: int = 100_000
+    # Rows of one raw-click export (``<route>/clicks``); more are cut and the summary says so.
+    raw_row_cap: int = 1_000_000
     # Time buckets one export may span.
     max_buckets: int = 10_000
     # Server-side budget of one aggregation.
@@ -119,6 +121,10 @@ class ExportSettings:
     jwt_audience: Optional[str] = None
     jwt_cookie: str = "access_token"
 
+    # Key of the raw-click export's ``visitor`` pseudonyms (HMAC-SHA256): set, the same visitor gets
+    # the same id in every export; unset (default), a random key per export. Never shown in repr.
+    visitor_id_secret: Optional[str] = field(default=None, repr=False)
+
     def __post_init__(self) -> None:
         if self.database is None and not self.mongodb_uri:
             raise ConfigurationError("ExportSettings needs database= or mongodb_uri=")
@@ -144,9 +150,13 @@ class ExportSettings:
             _check_jwt_values(self)
         for name in ("row_cap", "max_buckets", "max_time_ms", "server_selection_timeout_ms",
                      "max_concurrent_exports", "retry_after_seconds", "send_timeout_seconds",
-                     "worker_max_clicks"):
+                     "worker_max_clicks", "raw_row_cap"):
             if int(getattr(self, name)) < 1:
                 raise ConfigurationError(f"{name} must be a positive integer")
+        if self.visitor_id_secret is not None and not isinstance(self.visitor_id_secret, str):
+            raise ConfigurationError("visitor_id_secret must be a string")  # the value is never echoed
+        if self.visitor_id_secret == "":
+            object.__setattr__(self, "visitor_id_secret", None)  # an empty variable is an unset one
         if self.trusted_proxies < 0:
             raise ConfigurationError("trusted_proxies must be 0 or more")
         if self.aggregation not in AGGREGATIONS:

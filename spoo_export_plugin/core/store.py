@@ -70,6 +70,10 @@ def driver_errors(retry_after: int) -> Iterator[None]:
         raise
 
 
+#: Documents per batch of the worker executor's find (~250 B each: ~1 MB held by the driver).
+_FIND_BATCH = 4_000
+
+
 class Store:
     """The collections of one deployment, opened lazily (after a gunicorn fork)."""
 
@@ -148,24 +152,32 @@ class Store:
                         .sort("created_at", 1).limit(1))
         return docs[0]["created_at"] if docs else None
 
-    def aggregate(self, pipeline: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def aggregate(self, pipeline: list[dict[str, Any]], *,
+                  batch_size: Optional[int] = None) -> Iterator[dict[str, Any]]:
         """Run a pipeline with the time budget and disk use allowed; rows stream from the cursor.
 
-        The database executor reads through here (the whole export pipeline), and the first-click
-        lookup for a default start.
+        The database executor reads through here (the whole export pipeline), the first-click
+        lookup for a default start, and the raw-click cursor. ``batch_size`` caps the documents of
+        each batch the driver holds (the raw-click cursor sets it: a server's default getMore batch
+        may be 16 MB, or, on some engines, the whole rest of the result).
         """
+        options = {"batchSize": int(batch_size)} if batch_size else {}
         with self._guard():
-            cursor = self.clicks.aggregate(pipeline, allowDiskUse=True, maxTimeMS=self.settings.max_time_ms)
+            cursor = self.clicks.aggregate(pipeline, allowDiskUse=True, maxTimeMS=self.settings.max_time_ms,
+                                           **options)
             for doc in cursor:
                 yield doc
 
     def find(self, query: dict[str, Any], projection: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """The clicks ``query`` matches, trimmed by ``projection``, streamed, with the time budget.
 
-        The worker executor reads through here (:meth:`.service.Exporter.grouped_rows`).
+        The worker executor reads through here (:meth:`.service.Exporter.grouped_rows`). Batches
+        of at most ``_FIND_BATCH`` documents: an engine whose getMore would send the whole rest of
+        the result (SecantusDB) cannot make the driver hold every click at once.
         """
         with self._guard():
-            cursor = self.clicks.find(query, projection, max_time_ms=self.settings.max_time_ms)
+            cursor = self.clicks.find(query, projection, max_time_ms=self.settings.max_time_ms,
+                                      batch_size=_FIND_BATCH)
             for doc in cursor:
                 yield doc
 

@@ -10,6 +10,7 @@ import json
 from itertools import islice
 from typing import TYPE_CHECKING, Iterator
 
+from ..core.click_rows import ClickExport
 from ..core.report import Report
 from . import Format, register
 
@@ -38,4 +39,19 @@ def render_json(report: Report, settings: ExportSettings) -> Iterator[bytes]:
     yield b"}}"
 
 
-JSON = register(Format("json", "application/json", "json", render_json))
+def render_clicks_json(export: ClickExport, settings: ExportSettings) -> Iterator[bytes]:
+    """Raw clicks: the header keys, then ``"clicks": [{column: value, ...}, ...]`` a chunk at a time."""
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    head = encode(export.header())
+    yield (head[:-1] + ',"clicks":[').encode("utf-8", "replace")
+    columns = export.columns
+    rows = iter(export.rows)
+    separator = ""
+    while chunk := list(islice(rows, _ROWS_PER_CHUNK)):
+        yield (separator + encode([dict(zip(columns, row)) for row in chunk])[1:-1]).encode("utf-8", "replace")
+        separator = ","
+    yield b"]}"
+
+
+JSON = register(Format("json", "application/json", "json", render_json,
+                       render_clicks=render_clicks_json))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from openpyxl import Workbook
@@ -30,6 +31,7 @@ from openpyxl.cell.cell import ERROR_CODES
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from ..core.click_rows import ClickExport
 from ..core.report import Report, TimeBucket
 from . import Format, register
 from ._text import xml_safe
@@ -179,5 +181,47 @@ def render_xlsx(report: Report, settings: ExportSettings) -> Iterator[bytes]:
             yield chunk
 
 
+#: Raw-click rows per sheet: Excel's rows but the header; more continue on ``Clicks (2)``...
+CLICKS_PER_SHEET = EXCEL_MAX_ROWS - 1
+
+
+def build_clicks_workbook(export: ClickExport, path: Any) -> None:
+    """Raw clicks: sheet ``Summary`` (the header), then ``Clicks`` (``Clicks (2)``... past one sheet).
+
+    Every cell is text (the time keeps its offset and milliseconds, which an Excel date cannot),
+    written through :func:`_text_cell`, so none becomes a formula.
+    """
+    wb = Workbook(write_only=True)
+    wb.properties.creator = "spoo_export_plugin"
+    taken: set[str] = set()
+    summary = export.summary_items()
+    ws = _new_sheet(wb, sheet_title("Summary", taken), ("field", "value"), summary)
+    for key, value in summary:
+        ws.append([key, (_text_cell(ws, value) if value else None) if isinstance(value, str) else value])
+    rows: Iterator[Sequence[str]] = iter(export.rows)
+    sample = list(islice(rows, _WIDTH_SAMPLE))  # column widths from the first rows
+    rows = chain(sample, rows)
+    while True:
+        ws = _new_sheet(wb, sheet_title("Clicks", taken), export.columns, sample)
+        append = ws.append
+        written = 0
+        for row in islice(rows, CLICKS_PER_SHEET):
+            append([_text_cell(ws, value) for value in row])
+            written += 1
+        following = next(rows, None) if written == CLICKS_PER_SHEET else None
+        if following is None:
+            break
+        rows = chain((following,), rows)
+    wb.save(path)
+
+
+def render_clicks_xlsx(export: ClickExport, settings: ExportSettings) -> Iterator[bytes]:
+    with tempfile.TemporaryFile() as spool:
+        build_clicks_workbook(export, spool)
+        spool.seek(0)
+        while chunk := spool.read(_READ_CHUNK):
+            yield chunk
+
+
 XLSX = register(Format("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                       "xlsx", render_xlsx))
+                       "xlsx", render_xlsx, render_clicks=render_clicks_xlsx))

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Iterator
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 import xmltodict
 
+from ..core.click_rows import ClickExport
 from ..core.report import Report
 from . import Format, register
 from ._text import xml_safe
@@ -68,4 +69,30 @@ def render_xml(report: Report, settings: ExportSettings) -> Iterator[bytes]:
     yield f"</breakdowns></{ROOT}>".encode()
 
 
-XML = register(Format("xml", "application/xml", "xml", render_xml))
+CLICKS, CLICK = "clicks", "click"
+
+
+def render_clicks_xml(export: ClickExport, settings: ExportSettings) -> Iterator[bytes]:
+    """Raw clicks: ``<report>`` with the header elements, then ``<clicks>`` holding one ``<click>``
+    per row and one child per column (``<click><time>...</time><short_code>...</short_code>...``).
+
+    Rows are written as text (escaped, then cleaned like every chunk), not through xmltodict: column
+    names are fixed or declared dimension names (``[a-z][a-z0-9_]*``), all valid element names.
+    """
+    head = xmltodict.unparse(_tree(export.header()), full_document=False)
+    yield _clean(f'<?xml version="1.0" encoding="utf-8"?>\n<{ROOT}>{head}<{CLICKS}>')
+    tags = [(f"<{column}>", f"</{column}>") for column in export.columns]
+    rows = iter(export.rows)
+    while chunk := list(islice(rows, _ROWS_PER_CHUNK)):
+        parts: list[str] = []
+        for row in chunk:
+            parts.append(f"<{CLICK}>")
+            for (opening, closing), value in zip(tags, row):
+                parts += (opening, escape(value), closing)
+            parts.append(f"</{CLICK}>")
+        yield _clean("".join(parts))
+    yield f"</{CLICKS}></{ROOT}>".encode()
+
+
+XML = register(Format("xml", "application/xml", "xml", render_xml,
+                      render_clicks=render_clicks_xml))

@@ -14,18 +14,20 @@ import os
 import re
 import sys
 import tempfile
-from typing import IO, Any, Optional
+from typing import IO, Any, Iterable, Optional
 
 from bson import ObjectId
 
+from ..core.click_rows import ClickExport
+from ..core.clicks import ClickExporter, parse_clicks_request
 from ..core.dimensions import UTM, parse_declared
 from ..core.exceptions import BadRequest, ConfigurationError, ExportError, NotFound
-from ..core.filenames import export_filename
+from ..core.filenames import clicks_filename, export_filename
 from ..core.params import ExportRequest, is_url_id, parse_export_request, parse_link_request
 from ..core.report import Report
 from ..core.service import Exporter
 from ..core.settings import ENV_PREFIX, ExportSettings
-from ..formats import FORMATS
+from ..formats import FORMATS, click_formats
 from .cli_settings import add_setting_flags, settings_from_args
 from .progress import Progress, human_bytes
 
@@ -37,7 +39,7 @@ _TEXT_PARAMS = ("start_date", "end_date", "group_by", "metrics", "timezone", "gr
                 "url_id", "browser", "os", "country", "city", "referrer") + UTM
 _SETTINGS = ("mongodb_uri", "database_name", "clicks_collection", "urls_collection", "legacy_urls_collection",
              "max_time_ms", "server_selection_timeout_ms", "read_preference", "row_cap", "max_buckets", "csv_bom",
-             "aggregation", "worker_max_clicks",
+             "aggregation", "worker_max_clicks", "raw_row_cap", "visitor_id_secret",
              "extra_dimensions")
 EXIT_CODES_HELP = (
     "exit codes: 0 the file was written; 2 bad input or settings (where the HTTP endpoint answers 400); "
@@ -68,6 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="export one URL (scope=anon); with --owner, a filter (comma list allowed)")
     parser.add_argument("--format", required=True, metavar="FORMAT",
                         help=f"file format: {', '.join(sorted(FORMATS))}")
+    parser.add_argument("--clicks", action="store_true",
+                        help="the raw clicks, one row per click (as GET <route>/clicks; formats: "
+                             f"{', '.join(sorted(click_formats()))}), instead of the statistics; "
+                             "--group-by, --metrics and --granularity do not apply")
     parser.add_argument("-o", "--output", metavar="FILE",
                         help="file to write ('-' = standard output); default: the endpoint's file name "
                              "in the current directory")
@@ -156,19 +162,23 @@ def write_file(report: Report, settings: ExportSettings, fmt_name: str, output: 
                progress: Progress) -> tuple[str, int]:
     """Render into ``output`` atomically (a temporary file renamed at the end); return (path, bytes)."""
     fmt = FORMATS[fmt_name]
-    if output == "-":
+    return _write(fmt.render(report, settings), output or export_filename(report, fmt.extension), progress)
+
+
+def _write(chunks: Iterable[bytes], path: str, progress: Progress) -> tuple[str, int]:
+    """Write ``chunks`` to ``path`` ('-' = standard output) atomically; return (path, bytes)."""
+    if path == "-":
         sink = sys.stdout.buffer
-        for chunk in fmt.render(report, settings):
+        for chunk in chunks:
             sink.write(chunk)
             progress.add_bytes(len(chunk))
         sink.flush()
         return "-", progress.bytes
-    path = output or export_filename(report, fmt.extension)
     folder = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(prefix=".spoo-export-", suffix=".part", dir=folder)
     try:
         with os.fdopen(handle, "wb") as sink:
-            for chunk in fmt.render(report, settings):
+            for chunk in chunks:
                 sink.write(chunk)
                 progress.add_bytes(len(chunk))
         umask = os.umask(0)
@@ -193,7 +203,74 @@ def fail(stream: IO[str], message: str, code: int) -> int:
     return code
 
 
+def operator_clicks(exporter: Exporter, request: ExportRequest, owner: Any,
+                    url_id: Optional[str] = None) -> ClickExport:
+    """The raw-click export without the access check (the operator may read every owner's clicks)."""
+    url = None
+    if url_id is not None:
+        url = exporter.store.find_url_by_id(url_id) if is_url_id(url_id) else None
+        if url is None:
+            raise NotFound(f"no short URL with id {url_id[:64]!r}", "url_id")
+        request = exporter.for_link(request, url)
+        owner = url.owner_id
+    elif request.scope == "anon":
+        url = exporter.store.find_url(request.short_codes[0])
+        if url is None:
+            raise NotFound(f"no short URL {request.short_codes[0][:64]!r}", "short_code")
+    clicks = ClickExporter(exporter)
+    return clicks.export(request, clicks.query_spec(request, owner, url))
+
+
+def write_clicks_file(export: ClickExport, settings: ExportSettings, fmt_name: str, output: Optional[str],
+                      progress: Progress) -> tuple[str, int]:
+    """:func:`write_file` for raw clicks: the format's ``render_clicks``, the ``spoo-export_clicks_...`` name."""
+    fmt = FORMATS[fmt_name]
+    return _write(fmt.render_clicks(export, settings), output or clicks_filename(export, fmt.extension), progress)
+
+
+def run_clicks(args: argparse.Namespace) -> int:
+    """``spoo-export export --clicks``: the raw clicks, as ``GET <route>/clicks`` but without an API key."""
+    err = sys.stderr
+    if args.format not in click_formats():
+        return fail(err, f"--format {args.format!r} has no raw-click file; expected one of "
+                         f"{', '.join(sorted(click_formats()))}", EXIT_BAD_INPUT)
+    try:
+        settings = settings_from_args(args)
+        link = is_link_export(args)
+        query = build_query(args)
+        if link:
+            for name in ("scope", "short_code", "url_id"):
+                query.pop(name, None)
+        request = parse_clicks_request(query, click_formats(), tuple(settings.extra_dimensions))
+    except ConfigurationError as exc:
+        return fail(err, str(exc), EXIT_BAD_INPUT)
+    except ExportError as exc:
+        return fail(err, exc.message + _flag_for(exc.param), EXIT_BAD_INPUT)
+    owner = owner_id(args.owner) if args.owner else None
+    progress = Progress(err)
+    try:
+        with progress:
+            progress.set_phase("counting")
+            export = operator_clicks(Exporter(settings), request, owner, args.url_id if link else None)
+            progress.set_phase("writing")
+            path, size = write_clicks_file(export, settings, args.format, args.output, progress)
+    except BadRequest as exc:
+        return fail(err, exc.message + _flag_for(exc.param), EXIT_BAD_INPUT)
+    except ExportError as exc:
+        return fail(err, exc.message + _flag_for(exc.param), EXIT_FAILED)
+    except OSError as exc:
+        return fail(err, f"cannot write the file: {exc.strerror or exc}", EXIT_FAILED)
+    except KeyboardInterrupt:
+        return fail(err, "interrupted; no file written", 130)
+    cut = f", cut at raw_row_cap from {export.total_clicks}" if export.truncated else ""
+    progress.done(f"spoo-export: wrote {path} ({human_bytes(size)}, {export.row_count} clicks{cut}) "
+                  f"in {progress.elapsed():.1f}s")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "clicks", False):
+        return run_clicks(args)
     err = sys.stderr
     if args.format not in FORMATS:
         return fail(err, f"unknown --format {args.format!r}; expected one of {', '.join(sorted(FORMATS))}",

@@ -50,6 +50,8 @@ SETTING_HELP: dict[str, str] = {
                             "for this long is cut off (`spoo-export serve` and the shipped gunicorn config)",
     "extra_dimensions": "dimensions the host declares, `name=field_path` comma list "
                         "(`device=device_type,lang=language`)",
+    "raw_row_cap": "rows of one raw-click export (`<route>/clicks`); more are cut and the summary says `truncated`",
+    "visitor_id_secret": "key of the raw clicks' `visitor` pseudonyms (HMAC-SHA256); unset: random per export",
     "csv_bom": "start each CSV with a UTF-8 byte-order mark (for old Excel versions)",
     "jwt_secret": "HS256 secret of the built-in JWT authenticator (`Authorization: Bearer` or cookie)",
     "jwt_public_key": "PEM public key for RS256 JWTs (one line with \\n escapes accepted)",

@@ -19,6 +19,11 @@ def link_route(route: str) -> str:
     return route.rstrip("/") + "/links/{url_id}"
 
 
+def clicks_route(route: str) -> str:
+    """The raw-click route: ``<route>/clicks``."""
+    return route.rstrip("/") + "/clicks"
+
+
 def openapi_route(route: str) -> str:
     """Where the OpenAPI document is served: ``<route>/openapi.json``."""
     return route.rstrip("/") + "/openapi.json"
@@ -45,5 +50,6 @@ def create_app(settings: ExportSettings) -> falcon.App:
     exports = ExportResource(settings)
     app.add_route(settings.route, exports)
     app.add_route(link_route(settings.route), exports, suffix="link")
+    app.add_route(clicks_route(settings.route), exports, suffix="clicks")
     app.add_route(openapi_route(settings.route), OpenAPIResource(settings))
     return app

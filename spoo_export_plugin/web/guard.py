@@ -47,6 +47,9 @@ class ExportGuard:
             "owner": str(owner) if owner is not None else None,
             "rows": sum(len(b.rows) for b in report.breakdowns.values()) if report is not None else 0,
         }
+        clicks = resp.context.get("clicks")
+        if clicks is not None:  # a raw-click export: its row count, never a click's content
+            timer.fields.update(route="clicks", rows=clicks.row_count)
         status = resp.status_code
         if status < 400 and resp.stream is not None:
             def finished(sent: int, completed: bool) -> None:

@@ -8,6 +8,7 @@ import falcon
 
 from ..access.auth import identify
 from ..core.exceptions import ExportError, RateLimited, Unavailable
+from ..core.filenames import clicks_filename
 from ..formats import FORMATS
 from .disposition import ascii_fallback_filename, content_disposition, export_filename
 from .head import is_head
@@ -75,3 +76,16 @@ def render_report(req: falcon.Request, resp: falcon.Response, resource: Any) -> 
     for name, value in fmt.headers:
         resp.set_header(name, value)
     resp.stream = iter(()) if is_head(req) else iter(fmt.render(report, resource.settings))
+
+
+def render_clicks(req: falcon.Request, resp: falcon.Response, resource: Any) -> None:
+    """Emit ``resp.context.clicks`` (a raw-click export) with its format's ``render_clicks``; ``HEAD``: no body."""
+    export = resp.context.get("clicks")
+    if export is None:
+        return
+    fmt = FORMATS[req.context.export_request.format]
+    resp.content_type = fmt.media_type
+    resp.set_header("Content-Disposition", content_disposition(clicks_filename(export, fmt.extension)))
+    resp.set_header("X-Content-Type-Options", "nosniff")
+    resp.set_header("Cache-Control", "private, no-store")
+    resp.stream = iter(()) if is_head(req) else iter(fmt.render_clicks(export, resource.settings))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Optional
 
 from ..core.settings import ExportSettings
-from .app import create_app, link_route, openapi_route
+from .app import clicks_route, create_app, link_route, openapi_route
 
 WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 
@@ -25,8 +25,8 @@ class ExportMiddleware:
         self.settings = settings
         # The plugin's own Falcon app; built here unless the host supplies one.
         self.plugin_app = plugin_app or create_app(settings)
-        # the paths create_app routes: the route, its OpenAPI document, and <route>/links/<url_id>
-        self._paths = {settings.route, openapi_route(settings.route)}
+        # the paths create_app routes: the route, its OpenAPI document, its raw clicks, <route>/links/<url_id>
+        self._paths = {settings.route, openapi_route(settings.route), clicks_route(settings.route)}
         self._link_prefix = link_route(settings.route).partition("{")[0]
 
     def matches(self, path: str) -> bool:

@@ -1,4 +1,4 @@
-"""The Falcon resource serving ``GET <route>``."""
+"""The Falcon resource serving ``GET <route>``, ``<route>/links/<url_id>`` and ``<route>/clicks``."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import falcon
 from ..access.auth import Authenticator
 from ..access.jwt_auth import build_authenticator
 from ..access.ratelimit import Throttle
+from ..core.clicks import ClickExporter, parse_clicks_request
 from ..core.params import ExportRequest, parse_export_request, parse_link_request
 from ..core.service import Exporter
 from ..core.settings import ExportSettings
 from ..core.store import Store, UrlInfo
-from ..formats import FORMATS
+from ..formats import FORMATS, click_formats
 from . import hooks
 from .head import answers_head, is_head, report_without_clicks
 
@@ -26,6 +27,7 @@ class ExportResource:
         self.settings = settings
         self.store = store or Store(settings)
         self.exporter = Exporter(settings, self.store)
+        self.click_exporter = ClickExporter(self.exporter)
         self.authenticator: Optional[Authenticator] = build_authenticator(settings)
         # One rate-limit store per resource (so per app), never one per request.
         self.throttle = Throttle(settings)
@@ -55,6 +57,26 @@ class ExportResource:
         request = parse_link_request(self._query(req), FORMATS, tuple(self.settings.extra_dimensions))
         request = req.context.export_request = self.exporter.for_link(request, url)
         self._export(req, resp, request, owner_id, url)
+
+    @falcon.before(hooks.identify_caller)
+    @falcon.before(hooks.rate_limit)
+    @falcon.after(hooks.render_clicks)
+    def on_get_clicks(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """``GET <route>/clicks``: one row per click of the caller's (the owner's credentials, always)."""
+        if req.context.auth_error is not None:
+            raise req.context.auth_error
+        owner_id = req.context.owner_id
+        exporter = self.click_exporter
+        exporter.require_owner(owner_id)  # before the parameters, as on the per-link route
+        request = parse_clicks_request(self._query(req), click_formats(), tuple(self.settings.extra_dimensions))
+        req.context.export_request = request
+        url = exporter.authorize(request, owner_id)
+        spec = exporter.query_spec(request, owner_id, url)
+        if is_head(req):  # the file's headers: no slot, no count, no rows
+            resp.context.clicks = exporter.export(request, spec, with_rows=False)
+            return
+        hooks.claim_export_slot(req)
+        resp.context.clicks = exporter.export(request, spec)
 
     @staticmethod
     def _query(req: falcon.Request) -> dict:

@@ -163,9 +163,10 @@ def test_served_next_to_the_route_with_the_configured_route(db):
     resp = client.simulate_get("/stats/export/openapi.json")
     assert resp.status_code == 200
     assert resp.headers["content-type"] == "application/json"
-    assert list(resp.json["paths"]) == ["/stats/export", "/stats/export/links/{url_id}"]
+    assert list(resp.json["paths"]) == ["/stats/export", "/stats/export/links/{url_id}", "/stats/export/clicks"]
     assert resp.json["paths"]["/stats/export"] == load_document()["paths"][ROUTE]
     assert resp.json["paths"]["/stats/export/links/{url_id}"] == load_document()["paths"][ROUTE + "/links/{url_id}"]
+    assert resp.json["paths"]["/stats/export/clicks"] == load_document()["paths"][ROUTE + "/clicks"]
 
 
 def test_the_link_route_takes_the_main_parameters_but_scope_and_short_code(document):

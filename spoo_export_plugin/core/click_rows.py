@@ -1,0 +1,75 @@
+"""What the raw-click formats render: the header of a ``<route>/clicks`` export and its rows.
+
+A data type only (no query, no settings, no driver), so the formats may import it as they
+import :mod:`.report`; :mod:`.clicks` builds it. ``rows`` is an iterator straight from the
+database cursor: it can be walked once, and nothing holds the whole result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable, Optional
+
+__all__ = ["ClickExport"]
+
+
+@dataclass(frozen=True)
+class ClickExport:
+    """One raw-click export: who and which clicks (the header), then one row per click.
+
+    ``columns`` are ``time, short_code, browser, os, country, city, referrer``, the UTM
+    dimensions, each declared dimension, ``bot_name``, ``visitor``; every cell of a row is text.
+    """
+
+    scope: str
+    short_code: Optional[str]
+    timezone: str
+    start: datetime
+    end: datetime
+    filters: dict[str, list[str]]
+    exclude: dict[str, list[str]]
+    exclude_bots: bool
+    generated_at: datetime
+    #: Matched clicks, all of them (the file holds at most ``raw_row_cap`` rows).
+    total_clicks: int
+    #: Rows the file holds: ``min(total_clicks, raw_row_cap)``.
+    row_count: int
+    columns: tuple[str, ...]
+    rows: Iterable[tuple[str, ...]] = field(default=(), repr=False, compare=False)
+    #: The URL of a per-link export (the command line's ``--url-id``), else None.
+    url_id: Optional[str] = None
+
+    @property
+    def truncated(self) -> bool:
+        """Whether more clicks matched than the file holds."""
+        return self.total_clicks > self.row_count
+
+    def header(self) -> dict[str, Any]:
+        """Everything but the rows, JSON-ready (dates as ISO 8601 in the timezone)."""
+        head: dict[str, Any] = {"scope": self.scope, "short_code": self.short_code}
+        if self.url_id is not None:
+            head["url_id"] = self.url_id
+        return {
+            **head,
+            "timezone": self.timezone,
+            "start_date": self.start.isoformat(),
+            "end_date": self.end.isoformat(),
+            "filters": {k: list(v) for k, v in self.filters.items()},
+            "exclude": {k: list(v) for k, v in self.exclude.items()},
+            "exclude_bots": self.exclude_bots,
+            "generated_at": self.generated_at.isoformat(),
+            "summary": {"total_clicks": self.total_clicks, "truncated": self.truncated},
+        }
+
+    def summary_items(self) -> list[tuple[str, Any]]:
+        """The header as (name, value) pairs for tabular formats (csv, xlsx), as the report's are."""
+        items: list[tuple[str, Any]] = []
+        for key, value in self.header().items():
+            if key == "summary":
+                items += list(value.items())
+            elif key in ("filters", "exclude"):
+                items.append((key, "; ".join(f"{dim}={','.join(vals)}" for dim, vals in value.items())))
+            else:
+                items.append((key, value))
+        return items
