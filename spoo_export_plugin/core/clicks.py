@@ -33,7 +33,7 @@ from .dimensions import UTM, unknown_label
 from .exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 from .params import ExportRequest, QueryValue, parse_export_request
 # The statistics' label expression (Unknown/Direct for absent, null or empty): one rule for both.
-from .pipeline import QuerySpec, _label_expr, build_match
+from .pipeline import QuerySpec, build_match, label_expr
 from .service import Exporter
 from .store import UrlInfo
 from .timezones import get_zone
@@ -120,7 +120,7 @@ def build_clicks_pipeline(spec: QuerySpec, limit: int) -> list[dict[str, Any]]:
         "bot": {"$ifNull": ["$" + f.bot_name, ""]},
     }
     for index, dim in enumerate(_FIELD_COLUMNS + tuple(name for name, _ in spec.extra_dimensions)):
-        shaped[f"l{index}"] = _label_expr(spec.field(dim), unknown_label(dim))
+        shaped[f"l{index}"] = label_expr(spec.field(dim), unknown_label(dim))
     return [
         {"$match": build_match(spec)},
         {"$sort": {f.clicked_at: 1}},  # the index's order after the equality on owner or short code

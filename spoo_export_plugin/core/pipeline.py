@@ -31,7 +31,7 @@ from .settings import ClickFields
 from .timebuckets import DAY, MONTH, WALL_CLOCK_MINUTES, WEEK
 
 __all__ = ["DIRECT", "SUMMARY_KEY", "UNKNOWN", "QuerySpec", "breakdown_names", "build_export_pipeline",
-           "build_first_click_pipeline", "build_grouping_stages", "build_match", "build_row_stages",
+           "build_first_click_pipeline", "build_grouping_stages", "build_match", "build_row_stages", "label_expr",
            "sort_granularity", "unknown_label"]
 
 SUMMARY_KEY = "summary"
@@ -129,7 +129,9 @@ def _match_values(dimension: str, values: tuple[str, ...]) -> list[Any]:
     return wanted
 
 
-def _label_expr(field: str, missing: str) -> dict[str, Any]:
+def label_expr(field: str, missing: str) -> dict[str, Any]:
+    """A click's label in one dimension: the field's value, or ``missing`` when it is absent, null
+    or empty (the statistics' and the raw clicks' one rule)."""
     return {"$cond": [{"$eq": [{"$ifNull": [_path(field), ""]}, ""]}, missing, _path(field)]}
 
 
@@ -209,7 +211,7 @@ def build_row_stages(spec: QuerySpec) -> list[dict[str, Any]]:
         "rm": {"$cond": [{"$isNumber": redirect}, redirect, None]},
     }
     for dim in dimensions:
-        shaped["l_" + dim] = _label_expr(spec.field(dim), unknown_label(dim))
+        shaped["l_" + dim] = label_expr(spec.field(dim), unknown_label(dim))
     if uses_time:
         for part in _PARTS_FOR[spec.granularity]:
             shaped[part] = {_PART_OPERATORS[part]: {"date": _path(fields.clicked_at), "timezone": spec.timezone}}
