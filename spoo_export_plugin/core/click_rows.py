@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Optional
 
+from .report import header_items
+
 __all__ = ["ClickExport"]
 
 
@@ -64,12 +66,4 @@ class ClickExport:
 
     def summary_items(self) -> list[tuple[str, Any]]:
         """The header as (name, value) pairs for tabular formats (csv, xlsx), as the report's are."""
-        items: list[tuple[str, Any]] = []
-        for key, value in self.header().items():
-            if key == "summary":
-                items += list(value.items())
-            elif key in ("filters", "exclude"):
-                items.append((key, "; ".join(f"{dim}={','.join(vals)}" for dim, vals in value.items())))
-            else:
-                items.append((key, value))
-        return items
+        return header_items(self.header())

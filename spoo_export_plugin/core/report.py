@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from .pipeline import SUMMARY_KEY
 from .timebuckets import TimeBucket, bucket_from_wall, iter_buckets
 
-__all__ = ["Breakdown", "Report", "Summary", "TimeBucket", "assemble_report"]  # a time cell is a TimeBucket
+# a time cell is a TimeBucket
+__all__ = ["Breakdown", "Report", "Summary", "TimeBucket", "assemble_report", "header_items"]
 
 Cell = Any  # str | int | TimeBucket
 
@@ -70,6 +71,20 @@ def ratio(part: int, whole: int) -> Optional[float]:
     return round(part / whole, 4) if whole else None
 
 
+def header_items(header: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A file's header as (name, value) pairs for tabular formats: the summary's figures inline,
+    filters and exclusions as ``dim=a,b; dim2=c``. Shared by the report and the raw clicks."""
+    items: list[tuple[str, Any]] = []
+    for key, value in header.items():
+        if key == "summary":
+            items += list(value.items())
+        elif key in ("filters", "exclude"):
+            items.append((key, "; ".join(f"{dim}={','.join(vals)}" for dim, vals in value.items())))
+        else:
+            items.append((key, value))
+    return items
+
+
 @dataclass(frozen=True)
 class Report:
     scope: str
@@ -121,16 +136,7 @@ class Report:
 
     def summary_items(self) -> list[tuple[str, Any]]:
         """The summary as (name, value) pairs for tabular formats; lists joined by commas."""
-        header = self.header()
-        items: list[tuple[str, Any]] = []
-        for key, value in header.items():
-            if key == "summary":
-                items += list(value.items())
-            elif key in ("filters", "exclude"):
-                items.append((key, "; ".join(f"{dim}={','.join(vals)}" for dim, vals in value.items())))
-            else:
-                items.append((key, value))
-        return [(k, ",".join(v) if isinstance(v, list) else v) for k, v in items]
+        return [(k, ",".join(v) if isinstance(v, list) else v) for k, v in header_items(self.header())]
 
     def to_dict(self) -> dict[str, Any]:
         """The whole report as a JSON-ready tree."""

@@ -93,16 +93,21 @@ def _entry(name: str, report: Union[Report, ClickExport]) -> zipfile.ZipInfo:
     return info
 
 
+def _write_summary(archive: zipfile.ZipFile, source: Union[Report, ClickExport], bom: str) -> None:
+    """``summary.csv``: (field, value) rows of a report's or a raw-click export's header."""
+    with archive.open(_entry("summary.csv", source), "w") as raw, \
+            io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as text:
+        text.write(bom)
+        writer = csv.writer(text)
+        writer.writerow(("field", "value"))
+        writer.writerows((key, _summary_cell(value)) for key, value in source.summary_items())
+
+
 def render_csv(report: Report, settings: ExportSettings) -> Iterator[bytes]:
     sink = _Sink()
     bom = "\ufeff" if settings.csv_bom else ""
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        with archive.open(_entry("summary.csv", report), "w") as raw, \
-                io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as text:
-            text.write(bom)
-            writer = csv.writer(text)
-            writer.writerow(("field", "value"))
-            writer.writerows((key, _summary_cell(value)) for key, value in report.summary_items())
+        _write_summary(archive, report, bom)
         yield from sink.drain()
         for name, breakdown in report.breakdowns.items():
             rows = breakdown.rows
@@ -130,12 +135,7 @@ def render_clicks_csv(export: ClickExport, settings: ExportSettings) -> Iterator
     sink = _Sink()
     bom = "\ufeff" if settings.csv_bom else ""
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        with archive.open(_entry("summary.csv", export), "w") as raw, \
-                io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as text:
-            text.write(bom)
-            writer = csv.writer(text)
-            writer.writerow(("field", "value"))
-            writer.writerows((key, _summary_cell(value)) for key, value in export.summary_items())
+        _write_summary(archive, export, bom)
         yield from sink.drain()
         zip64 = export.row_count >= _RAW_ZIP64_ROWS
         with archive.open(_entry("clicks.csv", export), "w", force_zip64=zip64) as raw, \

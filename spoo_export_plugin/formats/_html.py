@@ -5,7 +5,8 @@ The summary, an SVG line chart of the time series, an SVG bar chart of each dime
 many more the other formats hold). Nothing is loaded: no script, no remote ``src``/``href``,
 no web font; the charts are inline SVG drawn by :mod:`._svg`, the style one inline
 ``<style>`` with a print stylesheet, and a Content-Security-Policy forbids anything else: the
-response's header, and the same policy in a ``<meta>`` element for the saved file opened from disk. Every value is escaped by :func:`._svg.text` (a city named ``<script>`` is text).
+response's header, and the same policy in a ``<meta>`` element for the saved file opened from
+disk. Every value is escaped by :func:`._svg.text` (a city named ``<script>`` is text).
 The page is written in chunks (head and charts, then each table) so it streams like the others.
 """
 

@@ -14,7 +14,7 @@ import os
 import re
 import sys
 import tempfile
-from typing import IO, Any, Iterable, Optional
+from typing import IO, Any, Callable, Iterable, Optional, Union
 
 from bson import ObjectId
 
@@ -228,6 +228,27 @@ def write_clicks_file(export: ClickExport, settings: ExportSettings, fmt_name: s
     return _write(fmt.render_clicks(export, settings), output or clicks_filename(export, fmt.extension), progress)
 
 
+def _produce_and_write(err: Any, progress: Progress, phase: str, produce: Callable[[], Any],
+                       write: Callable[[Any], tuple[str, int]]) -> Union[int, tuple[Any, str, int]]:
+    """Run an export (``phase`` on the progress line), then write its file: (export, path, size),
+    or the exit code after one line on stderr (bad input 2, failure 1, interrupted 130)."""
+    try:
+        with progress:
+            progress.set_phase(phase)
+            produced = produce()
+            progress.set_phase("writing")
+            path, size = write(produced)
+    except BadRequest as exc:
+        return fail(err, exc.message + _flag_for(exc.param), EXIT_BAD_INPUT)
+    except ExportError as exc:
+        return fail(err, exc.message + _flag_for(exc.param), EXIT_FAILED)
+    except OSError as exc:
+        return fail(err, f"cannot write the file: {exc.strerror or exc}", EXIT_FAILED)
+    except KeyboardInterrupt:
+        return fail(err, "interrupted; no file written", 130)
+    return produced, path, size
+
+
 def run_clicks(args: argparse.Namespace) -> int:
     """``spoo-export export --clicks``: the raw clicks, as ``GET <route>/clicks`` but without an API key."""
     err = sys.stderr
@@ -248,20 +269,13 @@ def run_clicks(args: argparse.Namespace) -> int:
         return fail(err, exc.message + _flag_for(exc.param), EXIT_BAD_INPUT)
     owner = owner_id(args.owner) if args.owner else None
     progress = Progress(err)
-    try:
-        with progress:
-            progress.set_phase("counting")
-            export = operator_clicks(Exporter(settings), request, owner, args.url_id if link else None)
-            progress.set_phase("writing")
-            path, size = write_clicks_file(export, settings, args.format, args.output, progress)
-    except BadRequest as exc:
-        return fail(err, exc.message + _flag_for(exc.param), EXIT_BAD_INPUT)
-    except ExportError as exc:
-        return fail(err, exc.message + _flag_for(exc.param), EXIT_FAILED)
-    except OSError as exc:
-        return fail(err, f"cannot write the file: {exc.strerror or exc}", EXIT_FAILED)
-    except KeyboardInterrupt:
-        return fail(err, "interrupted; no file written", 130)
+    outcome = _produce_and_write(
+        err, progress, "counting",
+        lambda: operator_clicks(Exporter(settings), request, owner, args.url_id if link else None),
+        lambda export: write_clicks_file(export, settings, args.format, args.output, progress))
+    if isinstance(outcome, int):
+        return outcome
+    export, path, size = outcome
     cut = f", cut at raw_row_cap from {export.total_clicks}" if export.truncated else ""
     progress.done(f"spoo-export: wrote {path} ({human_bytes(size)}, {export.row_count} clicks{cut}) "
                   f"in {progress.elapsed():.1f}s")
@@ -285,20 +299,13 @@ def run(args: argparse.Namespace) -> int:
         return fail(err, exc.message + _flag_for(exc.param), EXIT_BAD_INPUT)
     owner = owner_id(args.owner) if args.owner else None
     progress = Progress(err)
-    try:
-        with progress:
-            progress.set_phase("aggregating")
-            report = operator_report(Exporter(settings), request, owner, args.url_id if is_link_export(args) else None)
-            progress.set_phase("writing")
-            path, size = write_file(report, settings, args.format, args.output, progress)
-    except BadRequest as exc:
-        return fail(err, exc.message + _flag_for(exc.param), EXIT_BAD_INPUT)
-    except ExportError as exc:
-        return fail(err, exc.message + _flag_for(exc.param), EXIT_FAILED)
-    except OSError as exc:
-        return fail(err, f"cannot write the file: {exc.strerror or exc}", EXIT_FAILED)
-    except KeyboardInterrupt:
-        return fail(err, "interrupted; no file written", 130)
+    outcome = _produce_and_write(
+        err, progress, "aggregating",
+        lambda: operator_report(Exporter(settings), request, owner, args.url_id if is_link_export(args) else None),
+        lambda report: write_file(report, settings, args.format, args.output, progress))
+    if isinstance(outcome, int):
+        return outcome
+    report, path, size = outcome
     rows = sum(len(b.rows) for b in report.breakdowns.values())
     progress.done(f"spoo-export: wrote {path} ({human_bytes(size)}, {rows} rows, "
                   f"{report.summary.total_clicks} clicks) in {progress.elapsed():.1f}s")
