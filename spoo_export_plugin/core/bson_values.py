@@ -71,8 +71,8 @@ def is_number(value: Any) -> bool:
 
 def bson_equal(left: Any, right: Any) -> bool:
     """``$eq`` for the values the stages compare: numbers by value, otherwise same type and value."""
-    left = None if left is MISSING else left
-    right = None if right is MISSING else right
+    if left is MISSING or right is MISSING:  # missing equals only missing (it sorts below null)
+        return left is right
     if is_number(left) and is_number(right):
         return _number(left) == _number(right)
     return type(left) is type(right) and left == right

@@ -93,7 +93,9 @@ class _Source:
                 return self._operator_once(expression)
             return self.object(expression)
         if isinstance(expression, list):
-            return "[" + ", ".join(self.expression(item) for item in expression) + "]"
+            # an array holds null where an element is missing
+            no_missing = self.helper(_null_for_missing)
+            return f"{no_missing}([" + ", ".join(self.expression(item) for item in expression) + "])"
         return self.constant(expression)  # a literal
 
     def object(self, fields: Mapping[str, Any]) -> str:
@@ -182,6 +184,10 @@ class _Source:
         return f"(None if {test} else {part}({self.local_times[zone_name]}({value})))"
 
 
+def _null_for_missing(values: list[Any]) -> list[Any]:
+    return [None if value is MISSING else value for value in values]
+
+
 def _may_be_missing(expression: Any) -> bool:
     """Whether an expression can evaluate to missing: a field path, or a branch that is one."""
     if isinstance(expression, str):
@@ -228,6 +234,8 @@ def compile_projection(stage: Mapping[str, Any]) -> Callable[[Document], dict[st
     for name, value in stage.items():
         if name == "_id" and value in (0, False):
             continue
+        if value is False or (type(value) is int and value == 0):
+            raise ValueError(f"exclusion of {name!r} is not supported (only of _id)")
         if _is_inclusion(value):
             if "." in name:
                 raise ValueError(f"inclusion of a nested path is not supported: {name!r}")

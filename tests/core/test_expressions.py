@@ -153,7 +153,9 @@ def test_eq_compares_numbers_by_value_and_nothing_else_across_types() -> None:
     assert evaluate({"$eq": ["$v", 1]}, {"v": 1.0}) is True
     assert evaluate({"$eq": ["$v", 1]}, {"v": True}) is False
     assert evaluate({"$eq": ["$v", ""]}, {"v": 0}) is False
-    assert evaluate({"$eq": ["$v", None]}, {}) is True
+    assert evaluate({"$eq": ["$v", None]}, {"v": None}) is True
+    assert evaluate({"$eq": ["$v", None]}, {}) is False  # missing is not null
+    assert evaluate({"$eq": ["$v", "$w"]}, {}) is True
 
 
 def test_mod_keeps_the_dividends_sign_as_mongodb_does() -> None:
@@ -191,6 +193,15 @@ def test_a_repeated_expression_is_evaluated_once_per_document() -> None:
     assert project(first) == {name: {"t": datetime(2025, 1, 1)} for name in "abc"}
     assert project(second) == {name: {"t": datetime(2026, 1, 1)} for name in "abc"}
     assert calls == ["y", "y"]
+
+
+def test_an_array_holds_null_where_an_element_is_missing() -> None:
+    assert evaluate(["$nope", 1, "$a"], {"a": 2}) == [None, 1, 2]
+
+
+def test_a_projection_refuses_exclusions_it_would_misread() -> None:
+    with pytest.raises(ValueError):
+        compile_projection({"x": 0, "y": 1})
 
 
 def test_fields_read_names_each_path_once_and_the_outer_of_nested_ones() -> None:
