@@ -8,6 +8,7 @@ the public API.
 
 import sys as _sys
 
+from ._version import __version__
 from .core.exceptions import (BadRequest, ConfigurationError, ExportError, Forbidden, NotFound, RateLimited,
                               Unauthorized, Unavailable)
 from .core.settings import ClickFields, ExportSettings
@@ -17,8 +18,6 @@ from .web import openapi as _openapi
 from .web.app import create_app
 from .web.middleware import ExportMiddleware
 from .web.resource import ExportResource
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BadRequest", "ClickFields", "ConfigurationError", "ExportError", "ExportMiddleware", "ExportResource",

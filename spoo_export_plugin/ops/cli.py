@@ -23,7 +23,7 @@ def package_version() -> str:
     try:
         return version("spoo_export_plugin")
     except PackageNotFoundError:  # pragma: no cover - not installed
-        from .. import __version__
+        from .._version import __version__
 
         return __version__
 

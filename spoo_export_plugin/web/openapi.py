@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 import falcon
 
+from .._version import __version__
 from ..core.settings import ExportSettings
 from .head import answers_head
 
@@ -24,6 +25,7 @@ def load_document(route: str = DEFAULT_ROUTE, extra_dimensions: Sequence[str] = 
     HEAD beside every GET, and the CORS preflight (OPTIONS) when ``cors`` (``cors_origins`` is set)."""
     text = resources.files(__package__).joinpath("openapi.json").read_text(encoding="utf-8")
     document = json.loads(text)
+    document["info"] = {"title": document["info"]["title"], "version": __version__, **document["info"]}
     base = route.rstrip("/") or route
     document["paths"] = {(route if path == DEFAULT_ROUTE else base + path[len(DEFAULT_ROUTE):]): item
                          for path, item in document["paths"].items()}

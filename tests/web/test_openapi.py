@@ -26,7 +26,21 @@ PARAMETERS = {"format", "scope", "short_code", "start_date", "end_date", "group_
 
 @pytest.fixture(scope="module")
 def document() -> dict:
-    return json.loads(resources.files("spoo_export_plugin.web").joinpath("openapi.json").read_text("utf-8"))
+    """The document as served for the default route (the shipped file plus the version and HEAD)."""
+    return load_document()
+
+
+def test_the_version_is_written_once():
+    """pyproject, ``__version__``, ``spoo-export --version`` and the document's info all read _version.py."""
+    from importlib.metadata import version
+
+    import spoo_export_plugin
+    from spoo_export_plugin._version import __version__
+
+    shipped = json.loads(resources.files("spoo_export_plugin.web").joinpath("openapi.json").read_text("utf-8"))
+    assert "version" not in shipped["info"]  # no second copy to forget
+    assert load_document()["info"]["version"] == spoo_export_plugin.__version__ == __version__
+    assert version("spoo_export_plugin") == __version__
 
 
 def operation(document: dict) -> dict:
