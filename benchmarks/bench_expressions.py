@@ -119,8 +119,8 @@ def main() -> int:
             for name, to_row in functions.items():
                 seconds[name].append(pass_seconds(to_row, docs))
         per_doc = {name: statistics.median(times) / len(docs) * 1e6 for name, times in seconds.items()}
-        line = "  ".join(f"{name} {per_doc[name]:6.2f} µs/doc (compile {compile_microseconds(modules[name], stages):6.0f} µs)"
-                         for name in functions)
+        line = "  ".join(f"{name} {per_doc[name]:6.2f} µs/doc "
+                         f"(compile {compile_microseconds(modules[name], stages):6.0f} µs)" for name in functions)
         ratio = f"  current/baseline {per_doc['current'] / per_doc['baseline']:.2f}x" if args.baseline else ""
         print(f"{shape:26} {len(docs):,} docs  {line}{ratio}", flush=True)
     return 0
