@@ -1,204 +1,212 @@
-"""The row stages' ``$project`` expressions, compiled once per export into one Python function.
+"""The row stages' ``$project`` expressions, compiled once per export into Python closures.
 
 The worker executor (:mod:`.grouping`) asks the database for the indexed ``$match`` and the
 fields the row stages read (:func:`fields_read`), then runs those same stages here
 (:func:`compile_projection`): every label, time key and DST rule is still written once, as the
 pipeline data :func:`.pipeline.build_row_stages` returns; this module only evaluates it, with
 MongoDB's rules for values (:mod:`.bson_values`). Why: an in-process engine (mongomock,
-SecantusDB) interprets each expression per document through a generic parser; one function
-generated for the export does the same work several times faster.
+SecantusDB) interprets each expression per document through a generic parser, re-reading the
+operator names every time; here each expression node is read once, when compiling, into a
+closure of its compiled operands, and a document only runs the closures.
 
-The function's source is generated like ``dataclasses`` and ``namedtuple`` generate theirs: no
-value from the stages is ever written into it. Field names and literals are read from a table
-of constants (``_c[3]``); the only names in the source are the generator's own. Only the
-operators the row stages use are known; anything else is refused when compiling, so a new
-operator in the pipeline fails loudly in tests, never quietly in production. An operator
-expression that occurs more than once in a stage (the time key in every time breakdown) is
-evaluated once per document.
+No source text is generated and nothing is ``exec``'d: a value from the stages can only ever be
+data held by a closure, a traceback names this module's lines, and a reviewer reads plain
+functions. Only the operators the row stages use are known; anything else is refused when
+compiling, so a new operator in the pipeline fails loudly in tests, never quietly in
+production. An operator expression that occurs more than once in a stage (the time key in
+every time breakdown) is evaluated once per document, before the stage's fields.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Mapping
 
-from . import bson_values as bv
-from .bson_values import MISSING
+from .bson_values import (DATE_PARTS, MISSING, LocalTime, add, arithmetic, arithmetic_many, bson_equal,
+                          date_from_parts, get_path, is_number, mod, product, subtract, truthy)
 
 __all__ = ["MISSING", "compile_expression", "compile_projection", "fields_read"]
 
 Document = Mapping[str, Any]
+#: A compiled expression: its value in a document, given the values of the stage's shared
+#: (repeated) expressions, computed before it.
+Evaluate = Callable[[Document, list[Any]], Any]
 
-_HELPERS: dict[str, Any] = {
-    "_M": MISSING, "_path": bv.get_path, "_truthy": bv.truthy, "_eq": bv.bson_equal, "_num": bv.is_number,
-    "_arith": bv.arithmetic, "_arith_n": bv.arithmetic_many, "_sub": bv.subtract, "_mod": bv.mod,
-    "_add": bv.add, "_prod": bv.product, "_dfp": bv.date_from_parts,
-}
 _BOOLEAN_OPERATORS = frozenset({"$eq", "$isNumber"})
-_DATE_FIELDS = ("year", "month", "day", "hour", "minute", "second")
+_DATE_FIELDS = {"year": None, "month": 1, "day": 1, "hour": 0, "minute": 0, "second": 0}  # name: default
 
 
 def _is_inclusion(value: Any) -> bool:
     return value is True or (type(value) is int and value == 1)
 
 
-class _Source:
-    """Python source for one generated function, with its constants and helpers."""
+def _is_boolean(expression: Any) -> bool:
+    """Whether an expression's value is always true or false (a test needing no truthiness)."""
+    return isinstance(expression, Mapping) and len(expression) == 1 and set(expression) <= _BOOLEAN_OPERATORS
 
-    def __init__(self, repeated: set[str]):
-        self.namespace: dict[str, Any] = dict(_HELPERS)
-        self.constants: list[Any] = []
-        self.lines: list[str] = []  # statements before the result: shared values
-        self.shared: dict[str, str] = {}
-        self.repeated = repeated
-        self.temps = 0
-        self.local_times: dict[str, str] = {}
 
-    def constant(self, value: Any) -> str:
-        self.constants.append(value)
-        return f"_c[{len(self.constants) - 1}]"
+def _literal(value: Any) -> Evaluate:
+    return lambda doc, shared: value
 
-    def helper(self, value: Any) -> str:
-        name = f"_h{len(self.namespace)}"
-        self.namespace[name] = value
-        return name
 
-    def temp(self) -> str:
-        self.temps += 1
-        return f"_t{self.temps}"
+class _Compiler:
+    """Compiles the expressions of one stage; remembers its shared expressions and zones."""
 
-    def function(self, result: str) -> Callable[[Document], Any]:
-        body = "".join(f"    {line}\n" for line in self.lines)
-        source = f"def _generated(doc):\n{body}    return {result}\n"
-        namespace = dict(self.namespace, _c=tuple(self.constants))
-        exec(compile(source, "<spoo_export_plugin row stages>", "exec"), namespace)  # noqa: S102 - see module doc
-        return namespace["_generated"]
+    def __init__(self, stage: Any):
+        self.repeated: set[str] = set()
+        _repeated_operators(stage, set(), self.repeated)
+        self.shared_index: dict[str, int] = {}
+        self.shared_steps: list[Evaluate] = []
+        self.local_times: dict[str, LocalTime] = {}  # one per zone: a date's parts convert it once
 
-    # ------------------------------------------------------------------------ expressions
+    def function(self, evaluate: Evaluate) -> Callable[[Document], Any]:
+        """The stage's function of a document: its shared values first, in dependency order."""
+        steps = tuple(self.shared_steps)
 
-    def expression(self, expression: Any) -> str:
-        """A Python expression over ``doc`` evaluating ``expression`` (MISSING when missing)."""
+        def run(doc: Document) -> Any:
+            shared: list[Any] = []
+            for step in steps:
+                shared.append(step(doc, shared))
+            return evaluate(doc, shared)
+        return run
+
+    def expression(self, expression: Any) -> Evaluate:
+        """``expression``'s closure; its value is MISSING where MongoDB's is missing."""
         if isinstance(expression, str) and expression.startswith("$"):
-            if expression.startswith("$$"):
-                raise ValueError(f"variables are not supported: {expression!r}")
-            parts = tuple(expression[1:].split("."))
-            if len(parts) == 1:
-                return f"doc.get({self.constant(parts[0])}, _M)"
-            if len(parts) == 2:  # the common a.b: straight through a document, else the general rule
-                outer = self.temp()
-                return (f"({outer}.get({self.constant(parts[1])}, _M) if type({outer} := doc.get("
-                        f"{self.constant(parts[0])}, _M)) is dict else _path(doc, {self.constant(parts)}))")
-            return f"_path(doc, {self.constant(parts)})"
+            return self.path(expression)
         if isinstance(expression, Mapping):
             if len(expression) == 1 and next(iter(expression)).startswith("$"):
-                return self._operator_once(expression)
+                return self.operator_once(expression)
             return self.object(expression)
-        if isinstance(expression, list):
-            # an array holds null where an element is missing
-            no_missing = self.helper(_null_for_missing)
-            return f"{no_missing}([" + ", ".join(self.expression(item) for item in expression) + "])"
-        return self.constant(expression)  # a literal
+        if isinstance(expression, list):  # an array holds null where an element is missing
+            items = _values([self.expression(item) for item in expression])
+            return lambda doc, shared: [None if value is MISSING else value for value in items(doc, shared)]
+        return _literal(expression)
 
-    def object(self, fields: Mapping[str, Any]) -> str:
+    def path(self, expression: str) -> Evaluate:
+        if expression.startswith("$$"):
+            raise ValueError(f"variables are not supported: {expression!r}")
+        parts = tuple(expression[1:].split("."))
+        if len(parts) == 1:
+            name = parts[0]
+            return lambda doc, shared: doc.get(name, MISSING)
+        if len(parts) == 2:  # the common a.b: straight through a document, else the general rule
+            outer, inner = parts
+            return lambda doc, shared: (value.get(inner, MISSING) if type(value := doc.get(outer, MISSING)) is dict
+                                        else get_path(doc, parts))
+        return lambda doc, shared: get_path(doc, parts)
+
+    def fields(self, fields: Mapping[str, Any]) -> list[tuple[str, Evaluate]]:
+        return [(name, self.expression(value)) for name, value in fields.items()]
+
+    def object(self, fields: Mapping[str, Any]) -> Evaluate:
         """An expression object: a missing value leaves its field out."""
-        items = []
-        for name, value in fields.items():
-            code, key = self.expression(value), self.constant(name)
-            if _may_be_missing(value):
-                held = self.temp()
-                items.append(f"**({{{key}: {held}}} if ({held} := {code}) is not _M else {{}})")
-            else:
-                items.append(f"{key}: {code}")
-        return "{" + ", ".join(items) + "}"
+        compiled = self.fields(fields)
 
-    def nullish(self, code: str) -> tuple[str, str]:
-        """(a test that ``code`` is null or missing, the name holding its value)."""
-        value = self.temp()
-        return f"(({value} := {code}) is None or {value} is _M)", value
+        def evaluate(doc: Document, shared: list[Any]) -> dict[str, Any]:
+            result = {}
+            for name, item in compiled:  # a loop, not a comprehension: no frame of its own (Python < 3.12)
+                if (value := item(doc, shared)) is not MISSING:
+                    result[name] = value
+            return result
+        return evaluate
 
-    def _operator_once(self, expression: Mapping[str, Any]) -> str:
+    def operator_once(self, expression: Mapping[str, Any]) -> Evaluate:
         key = repr(expression)
-        if key in self.shared:
-            return self.shared[key]
-        (operator, argument), = expression.items()
-        code = self._operator(operator, argument)
-        if key in self.repeated:
-            name = self.shared[key] = f"_s{len(self.shared)}"
-            self.lines.append(f"{name} = {code}")
-            return name
-        return code
+        index = self.shared_index.get(key)
+        if index is None:
+            (operator, argument), = expression.items()
+            evaluate = self.operator(operator, argument)
+            if key not in self.repeated:
+                return evaluate
+            index = self.shared_index[key] = len(self.shared_steps)
+            self.shared_steps.append(evaluate)  # after the shared expressions inside it
+        position = index
+        return lambda doc, shared: shared[position]
 
-    def _arguments(self, argument: Any, count: int, operator: str) -> list[str]:
+    def arguments(self, argument: Any, count: int, operator: str) -> list[Evaluate]:
         if not isinstance(argument, list) or len(argument) != count:
             raise ValueError(f"{operator} takes {count} arguments")
         return [self.expression(item) for item in argument]
 
-    def _operator(self, operator: str, argument: Any) -> str:  # noqa: C901 - one branch per operator
-        if operator in bv.DATE_PARTS:
-            return self._date_part(operator, argument)
+    def operator(self, operator: str, argument: Any) -> Evaluate:  # noqa: C901 - one branch per operator
+        if operator in DATE_PARTS:
+            return self.date_part(operator, argument)
         if operator == "$cond":
-            test_ast = argument[0] if isinstance(argument, list) and argument else None
-            test, then, otherwise = self._arguments(argument, 3, operator)
-            boolean = isinstance(test_ast, Mapping) and set(test_ast) <= _BOOLEAN_OPERATORS and len(test_ast) == 1
-            return f"({then} if {test if boolean else f'_truthy({test})'} else {otherwise})"
+            test, then, otherwise = self.arguments(argument, 3, operator)
+            if not _is_boolean(argument[0]):
+                test = _truthy(test)
+            return lambda doc, shared: then(doc, shared) if test(doc, shared) else otherwise(doc, shared)
         if operator == "$ifNull":
             count = len(argument) if isinstance(argument, list) and len(argument) >= 2 else 2
-            *candidates, fallback = self._arguments(argument, count, operator)
-            code = fallback
-            for candidate in reversed(candidates):
-                test, value = self.nullish(candidate)
-                code = f"({code} if {test} else {value})"
-            return code
+            *candidates, fallback = self.arguments(argument, count, operator)
+            return _if_null(candidates, fallback)
         if operator == "$eq":
-            left, right = self._arguments(argument, 2, operator)
-            if isinstance(argument[1], str) and not argument[1].startswith("$"):  # == a string: a string equal to it
-                value = self.temp()
-                return f"(type({value} := {left}) is str and {value} == {right})"
-            return f"_eq({left}, {right})"
+            left, right = self.arguments(argument, 2, operator)
+            text = argument[1]
+            if isinstance(text, str) and not text.startswith("$"):  # == a string: a string equal to it
+                return lambda doc, shared: type(value := left(doc, shared)) is str and value == text
+            return lambda doc, shared: bson_equal(left(doc, shared), right(doc, shared))
         if operator == "$isNumber":
-            return f"_num({self.expression(argument[0] if isinstance(argument, list) else argument)})"
+            value, = self.arguments(argument if isinstance(argument, list) else [argument], 1, operator)
+            return lambda doc, shared: is_number(value(doc, shared))
         if operator in ("$subtract", "$mod"):
-            left, right = self._arguments(argument, 2, operator)
-            return f"_arith({'_sub' if operator == '$subtract' else '_mod'}, {left}, {right})"
+            left, right = self.arguments(argument, 2, operator)
+            two = subtract if operator == "$subtract" else mod
+            return lambda doc, shared: arithmetic(two, left(doc, shared), right(doc, shared))
         if operator in ("$add", "$multiply"):
             if not isinstance(argument, list):
                 raise ValueError(f"{operator} takes a list")
-            values = ", ".join(self.expression(item) for item in argument)
-            return f"_arith_n({'_add' if operator == '$add' else '_prod'}, [{values}])"
+            items, many = _values([self.expression(item) for item in argument]), add if operator == "$add" else product
+            return lambda doc, shared: arithmetic_many(many, items(doc, shared))
         if operator == "$dateFromParts":
             if not isinstance(argument, Mapping) or not set(argument) <= set(_DATE_FIELDS) or "year" not in argument:
                 raise ValueError("$dateFromParts takes year, month, day, hour, minute, second")
-            parts = ", ".join(f"{name}={self.expression(argument[name])}" for name in _DATE_FIELDS if name in argument)
-            return f"_dfp({parts})"
+            parts = _values([self.expression(argument[name]) if name in argument else _literal(default)
+                             for name, default in _DATE_FIELDS.items()])
+            return lambda doc, shared: date_from_parts(*parts(doc, shared))
         raise ValueError(f"the worker executor does not evaluate {operator}")
 
-    def _date_part(self, operator: str, argument: Any) -> str:
+    def date_part(self, operator: str, argument: Any) -> Evaluate:
         if not isinstance(argument, Mapping) or "date" not in argument or not set(argument) <= {"date", "timezone"}:
             raise ValueError(f"{operator} takes {{date, timezone}}")
         zone_name = argument.get("timezone", "UTC")
         if not isinstance(zone_name, str):
             raise ValueError(f"{operator}: the timezone must be a constant")
-        if zone_name not in self.local_times:  # one per zone: the parts of one date convert it once
-            self.local_times[zone_name] = self.helper(bv.LocalTime(zone_name))
-        part = self.helper(bv.DATE_PARTS[operator])
-        test, value = self.nullish(self.expression(argument["date"]))
-        return f"(None if {test} else {part}({self.local_times[zone_name]}({value})))"
+        if zone_name not in self.local_times:
+            self.local_times[zone_name] = LocalTime(zone_name)
+        local, part, date = self.local_times[zone_name], DATE_PARTS[operator], self.expression(argument["date"])
+        return lambda doc, shared: (None if (value := date(doc, shared)) is None or value is MISSING
+                                    else part(local(value)))
 
 
-def _null_for_missing(values: list[Any]) -> list[Any]:
-    return [None if value is MISSING else value for value in values]
+def _values(items: list[Evaluate]) -> Callable[[Document, list[Any]], list[Any]]:
+    """The values of ``items``, in a list."""
+    def evaluate(doc: Document, shared: list[Any]) -> list[Any]:
+        values = []
+        for item in items:
+            values.append(item(doc, shared))
+        return values
+    return evaluate
 
 
-def _may_be_missing(expression: Any) -> bool:
-    """Whether an expression can evaluate to missing: a field path, or a branch that is one."""
-    if isinstance(expression, str):
-        return expression.startswith("$")
-    if isinstance(expression, Mapping) and len(expression) == 1:
-        (operator, argument), = expression.items()
-        if operator == "$cond" and isinstance(argument, list):
-            return any(_may_be_missing(branch) for branch in argument[1:])
-        if operator == "$ifNull" and isinstance(argument, list) and argument:
-            return _may_be_missing(argument[-1])
-    return False
+def _truthy(value: Evaluate) -> Evaluate:
+    return lambda doc, shared: truthy(value(doc, shared))
+
+
+def _if_null(candidates: list[Evaluate], fallback: Evaluate) -> Evaluate:
+    """``$ifNull``: the first candidate neither null nor missing, else the fallback."""
+    if len(candidates) == 1:
+        first, = candidates
+        return lambda doc, shared: (value if (value := first(doc, shared)) is not None and value is not MISSING
+                                    else fallback(doc, shared))
+
+    def evaluate(doc: Document, shared: list[Any]) -> Any:
+        for candidate in candidates:
+            value = candidate(doc, shared)
+            if value is not None and value is not MISSING:
+                return value
+        return fallback(doc, shared)
+    return evaluate
 
 
 def _repeated_operators(expression: Any, seen: set[str], repeated: set[str]) -> None:
@@ -218,17 +226,13 @@ def _repeated_operators(expression: Any, seen: set[str], repeated: set[str]) -> 
 
 def compile_expression(expression: Any) -> Callable[[Document], Any]:
     """A function of a document that evaluates ``expression`` as MongoDB's aggregation would."""
-    repeated: set[str] = set()
-    _repeated_operators(expression, set(), repeated)
-    source = _Source(repeated)
-    return source.function(source.expression(expression))
+    compiler = _Compiler(expression)
+    return compiler.function(compiler.expression(expression))
 
 
 def compile_projection(stage: Mapping[str, Any]) -> Callable[[Document], dict[str, Any]]:
     """A ``$project`` stage's function: ``_id: 0`` dropped, ``name: 1`` kept, expressions evaluated."""
-    repeated: set[str] = set()
-    _repeated_operators(dict(stage), set(), repeated)
-    source = _Source(repeated)
+    compiler = _Compiler(dict(stage))
     kept = [] if stage.get("_id", 1) in (0, False) else ["_id"]
     computed: dict[str, Any] = {}
     for name, value in stage.items():
@@ -242,8 +246,15 @@ def compile_projection(stage: Mapping[str, Any]) -> Callable[[Document], dict[st
             kept.append(name)
         else:
             computed[name] = value
-    source.lines.append(f"_kept = {{name: doc[name] for name in {source.constant(tuple(kept))} if name in doc}}")
-    return source.function(f"{{**_kept, **{source.object(computed)}}}")
+    kept_names, fields = tuple(kept), compiler.fields(computed)
+
+    def project(doc: Document, shared: list[Any]) -> dict[str, Any]:
+        row = {name: doc[name] for name in kept_names if name in doc}
+        for name, item in fields:
+            if (value := item(doc, shared)) is not MISSING:
+                row[name] = value
+        return row
+    return compiler.function(project)
 
 
 def fields_read(stage: Mapping[str, Any]) -> list[str]:

@@ -11,6 +11,7 @@ where a document is expected). The SecantusDB twin: integration/test_executors_s
 from __future__ import annotations
 
 import os
+import traceback
 from datetime import datetime
 from typing import Any
 
@@ -210,7 +211,31 @@ def test_fields_read_names_each_path_once_and_the_outer_of_nested_ones() -> None
 
 
 @pytest.mark.parametrize("expression", [{"$toUpper": "$a"}, "$$ROOT", {"$dateFromParts": {"year": 1, "timezone": "X"}},
-                                        {"$cond": ["$a", 1]}])
+                                        {"$cond": ["$a", 1]}, {"$isNumber": ["$a", "$b"]},
+                                        {"$cond": [{"$gt": ["$a", 1]}, 1, 0]}, {"k": [{"$ifNull": [{"$x": 1}, 0]}]}])
 def test_an_operator_the_worker_does_not_know_fails_when_compiling(expression: Any) -> None:
     with pytest.raises(ValueError):
         compile_expression(expression)
+
+
+#: Names and texts that would be Python, or close a string, if they were ever written into code.
+HOSTILE_NAMES = ("__import__('os')", "'); raise SystemExit('", '"""', "{doc}", "_c", "doc", "shared", "\\\n", "é")
+
+
+def test_names_and_literals_from_the_stages_are_only_ever_data() -> None:
+    stage = {name: {"text": {"$ifNull": ["$absent", name]}, "read": "$" + name, "same": {"$eq": ["$" + name, name]}}
+             for name in HOSTILE_NAMES}
+    project = compile_projection(stage)
+    assert project({name: name for name in HOSTILE_NAMES}) == {
+        name: {"text": name, "read": name, "same": True} for name in HOSTILE_NAMES}
+    assert project({}) == {name: {"text": name, "same": False} for name in HOSTILE_NAMES}
+
+
+def test_an_error_while_evaluating_is_traced_to_the_modules_own_lines() -> None:
+    """No generated source: every frame of a traceback is a line of a real file."""
+    evaluate_year = compile_expression({"$dateFromParts": {"year": "$y"}})
+    with pytest.raises(TypeError) as error:
+        evaluate_year({"y": "2025"})
+    frames = traceback.extract_tb(error.value.__traceback__)
+    assert all(os.path.isfile(frame.filename) for frame in frames), [frame.filename for frame in frames]
+    assert any(frame.filename.endswith(os.path.join("core", "expressions.py")) for frame in frames)
