@@ -1,23 +1,43 @@
-"""Click-statistics export (json, xml, xlsx, csv) for self-hosted URL shorteners on MongoDB.
+"""Click-statistics export (json, xml, xlsx, csv, html) for self-hosted URL shorteners on MongoDB.
 
 The package is layered (see docs/architecture.md): ``core`` (the query, no web framework),
 ``access`` (who may export, how often), ``formats`` (one module per file format), ``web``
 (the Falcon/WSGI adapter) and ``ops`` (command line, server, demo). The names below are
 the public API.
+
+They are loaded on first use (PEP 562), so importing the core, or ``spoo_export_plugin`` itself,
+imports no web framework and no file-format library: ``from spoo_export_plugin import
+ExportSettings`` loads the core's settings only, ``create_app`` the web layer.
 """
 
-import sys as _sys
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .core.exceptions import (BadRequest, ConfigurationError, ExportError, Forbidden, NotFound, RateLimited,
-                              Unauthorized, Unavailable)
-from .core.settings import ClickFields, ExportSettings
-from .web import errors as _errors
-from .web import guard as _guard
-from .web import openapi as _openapi
-from .web.app import create_app
-from .web.middleware import ExportMiddleware
-from .web.resource import ExportResource
+
+#: Each public name -> the module that defines it (imported when the name is first read).
+_PUBLIC = {
+    **dict.fromkeys(("BadRequest", "ConfigurationError", "ExportError", "Forbidden", "NotFound", "RateLimited",
+                     "Unauthorized", "Unavailable"), ".core.exceptions"),
+    "ClickFields": ".core.settings",
+    "ExportSettings": ".core.settings",
+    "create_app": ".web.app",
+    "ExportMiddleware": ".web.middleware",
+    "ExportResource": ".web.resource",
+}
+
+#: Module paths documented before the package had layers -> their modules now. Each old path is
+#: a shim module (``spoo_export_plugin/auth.py``...) that puts the new module in its place, so
+#: ``import spoo_export_plugin.auth`` gives the same module object as ``spoo_export_plugin.access.auth``.
+DOCUMENTED_ALIASES = {
+    "auth": "spoo_export_plugin.access.auth",
+    "cli": "spoo_export_plugin.ops.cli",
+    "errors": "spoo_export_plugin.web.errors",
+    "guard": "spoo_export_plugin.web.guard",
+    "openapi": "spoo_export_plugin.web.openapi",
+}
 
 __all__ = [
     "BadRequest", "ClickFields", "ConfigurationError", "ExportError", "ExportMiddleware", "ExportResource",
@@ -25,10 +45,26 @@ __all__ = [
     "__version__",
 ]
 
-# Module paths documented before the package had layers; they stay importable as the same modules.
-from .access import auth as _auth  # noqa: E402
-from .ops import cli as _cli  # noqa: E402  (the console script's old home; it imports nothing else)
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on first use
+    from .core.exceptions import (BadRequest, ConfigurationError, ExportError, Forbidden, NotFound, RateLimited,
+                                  Unauthorized, Unavailable)
+    from .core.settings import ClickFields, ExportSettings
+    from .web.app import create_app
+    from .web.middleware import ExportMiddleware
+    from .web.resource import ExportResource
 
-DOCUMENTED_ALIASES = {"auth": _auth, "cli": _cli, "errors": _errors, "guard": _guard, "openapi": _openapi}
-for _name, _module in DOCUMENTED_ALIASES.items():
-    _sys.modules.setdefault(f"{__name__}.{_name}", _module)
+
+def __getattr__(name: str) -> Any:
+    """A public name (or an old module path) imported from its layer when first read, then kept."""
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
+    elif name in DOCUMENTED_ALIASES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *DOCUMENTED_ALIASES})
