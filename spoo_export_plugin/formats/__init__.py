@@ -1,18 +1,21 @@
-"""File formats, one module each, registered by name.
+"""File formats, registered by name; each built-in format renders in a module of its own.
 
 A format is a name, a media type, a file extension and a function that renders a
 :class:`~spoo_export_plugin.core.report.Report` as an iterable of byte chunks (so files stream),
 and optionally one that renders raw clicks (:class:`~spoo_export_plugin.core.click_rows.ClickExport`).
-Adding a format means adding one module here that calls :func:`register`: every module of
-this package is imported below, in name order, so no other file needs to change.
+
+The registry is filled explicitly: :func:`register_builtins` registers :data:`BUILTINS`, whose
+render functions are :class:`Deferred` references to their modules. A format's module, and its
+library, is imported when the format first renders (openpyxl with the first xlsx file, xmltodict
+with the first xml file), so importing this package imports neither. A host adds a format of
+its own with :func:`register`. See docs/formats.md, "Adding a format".
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 if TYPE_CHECKING:
     from ..core.click_rows import ClickExport
@@ -32,6 +35,42 @@ class Format:
     render_clicks: Optional[Callable[["ClickExport", "ExportSettings"], Iterable[bytes]]] = None
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """A function of a module of this package, imported when first called: ``Deferred("_xlsx", "render_xlsx")``.
+
+    The registry knows a format's name, type and whether it writes raw clicks without importing
+    its module; the module (and openpyxl, xmltodict...) loads with the first file of that format.
+    """
+
+    module: str
+    function: str
+
+    def resolve(self) -> Callable[..., Any]:
+        return getattr(importlib.import_module(f"{__package__}.{self.module}"), self.function)
+
+    def __call__(self, *args: Any) -> Any:
+        return self.resolve()(*args)
+
+
+#: The html report's policy: the response header (below) and the page's ``<meta>`` (``_html.py``).
+HTML_CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+#: The built-in formats, in name order; :func:`register_builtins` registers them.
+BUILTINS = (
+    Format("csv", "application/zip", "zip", Deferred("_csv", "render_csv"),
+           render_clicks=Deferred("_csv", "render_clicks_csv")),
+    Format("html", "text/html; charset=utf-8", "html", Deferred("_html", "render_html"),
+           headers=(("Content-Security-Policy", HTML_CONTENT_SECURITY_POLICY),)),
+    Format("json", "application/json", "json", Deferred("_json", "render_json"),
+           render_clicks=Deferred("_json", "render_clicks_json")),
+    Format("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx",
+           Deferred("_xlsx", "render_xlsx"), render_clicks=Deferred("_xlsx", "render_clicks_xlsx")),
+    Format("xml", "application/xml", "xml", Deferred("_xml", "render_xml"),
+           render_clicks=Deferred("_xml", "render_clicks_xml")),
+)
+
+#: The formats by name: what ``format=`` accepts, what the web layer and ``spoo-export export`` render.
 FORMATS: dict[str, Format] = {}
 
 
@@ -41,12 +80,17 @@ def click_formats() -> dict[str, Format]:
 
 
 def register(fmt: Format) -> Format:
+    """Add ``fmt`` to :data:`FORMATS` (again is fine; another format of the same name is a ValueError)."""
     if fmt.name in FORMATS and FORMATS[fmt.name] != fmt:
         raise ValueError(f"two formats are named {fmt.name!r}")
     FORMATS[fmt.name] = fmt
     return fmt
 
 
-for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    importlib.import_module(f"{__name__}.{_module.name}")  # registration side effect
-del _module
+def register_builtins() -> None:
+    """Register :data:`BUILTINS`; none of their modules is imported here."""
+    for fmt in BUILTINS:
+        register(fmt)
+
+
+register_builtins()

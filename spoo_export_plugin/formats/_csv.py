@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, Union
 
 from ..core.click_rows import ClickExport
 from ..core.report import Report
-from . import Format, register
 from ._text import FORMULA_TRIGGERS, neutralise
 
 if TYPE_CHECKING:  # formats read settings values; at run time they import only the report
@@ -151,7 +150,3 @@ def render_clicks_csv(export: ClickExport, settings: ExportSettings) -> Iterator
                 yield from sink.drain()
         yield from sink.drain()
     yield from sink.drain()
-
-
-CSV = register(Format("csv", "application/zip", "zip", render_csv,
-                      render_clicks=render_clicks_csv))

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from ..core.report import Breakdown, Report, TimeBucket
-from . import FORMATS, Format, register
+from . import FORMATS, HTML_CONTENT_SECURITY_POLICY
 from ._captions import TOP_ROWS, charted_metrics, metric_words, range_words, time_what, top_what
 from ._svg import bar_chart, count, line_chart, percent, text
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # formats read settings values; at run time they import only 
 #: Rows of each breakdown shown in the page; the other formats hold all of them.
 TABLE_ROWS = 1_000
 _CHUNK_ROWS = 250
-CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 _STYLE = """
 :root { color-scheme: light; }
@@ -103,7 +102,7 @@ def _summary_tables(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
 def _head(report: Report) -> str:
     who = report.short_code or report.scope
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
+            f'<meta http-equiv="Content-Security-Policy" content="{HTML_CONTENT_SECURITY_POLICY}">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<title>Click statistics: {text(who)}, {text(range_words(report))}</title>'
             f'<style>{_STYLE}</style></head><body><main>'
@@ -227,7 +226,3 @@ def html_chunks(report: Report) -> Iterator[str]:
 def render_html(report: Report, settings: ExportSettings) -> Iterator[bytes]:
     for chunk in html_chunks(report):
         yield chunk.encode("utf-8")
-
-
-HTML = register(Format("html", "text/html; charset=utf-8", "html", render_html,
-                       headers=(("Content-Security-Policy", CONTENT_SECURITY_POLICY),)))

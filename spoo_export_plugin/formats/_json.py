@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Iterator
 
 from ..core.click_rows import ClickExport
 from ..core.report import Report
-from . import Format, register
 
 if TYPE_CHECKING:  # formats read settings values; at run time they import only the report
     from ..core.settings import ExportSettings
@@ -51,7 +50,3 @@ def render_clicks_json(export: ClickExport, settings: ExportSettings) -> Iterato
         yield (separator + encode([dict(zip(columns, row)) for row in chunk])[1:-1]).encode("utf-8", "replace")
         separator = ","
     yield b"]}"
-
-
-JSON = register(Format("json", "application/json", "json", render_json,
-                       render_clicks=render_clicks_json))

@@ -1,6 +1,6 @@
 """Text hygiene shared by the formats: characters XML 1.0 forbids, and formula triggers.
 
-Not a format (it registers nothing); the registry imports it like any other module.
+Not a format: the format modules import it.
 """
 
 from __future__ import annotations

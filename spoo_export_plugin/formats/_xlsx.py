@@ -33,7 +33,6 @@ from openpyxl.utils import get_column_letter
 
 from ..core.click_rows import ClickExport
 from ..core.report import Report, TimeBucket
-from . import Format, register
 from ._text import xml_safe
 from ._xlsx_charts import add_chart, print_setup
 
@@ -221,7 +220,3 @@ def render_clicks_xlsx(export: ClickExport, settings: ExportSettings) -> Iterato
         spool.seek(0)
         while chunk := spool.read(_READ_CHUNK):
             yield chunk
-
-
-XLSX = register(Format("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                       "xlsx", render_xlsx, render_clicks=render_clicks_xlsx))

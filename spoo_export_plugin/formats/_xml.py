@@ -27,7 +27,6 @@ import xmltodict
 
 from ..core.click_rows import ClickExport
 from ..core.report import Report
-from . import Format, register
 from ._text import xml_safe
 
 if TYPE_CHECKING:  # formats read settings values; at run time they import only the report
@@ -92,7 +91,3 @@ def render_clicks_xml(export: ClickExport, settings: ExportSettings) -> Iterator
             parts.append(f"</{CLICK}>")
         yield _clean("".join(parts))
     yield f"</{CLICKS}></{ROOT}>".encode()
-
-
-XML = register(Format("xml", "application/xml", "xml", render_xml,
-                      render_clicks=render_clicks_xml))
