@@ -24,11 +24,16 @@ ResourceClass = TypeVar("ResourceClass", bound=type)
 
 
 def answers_head(cls: ResourceClass) -> ResourceClass:
-    """Class decorator: ``on_head[_suffix]`` is ``on_get[_suffix]`` unless the class defines its own."""
-    for name in [n for n in dir(cls) if n == "on_get" or n.startswith("on_get_")]:
+    """Class decorator: ``on_head[_suffix]`` is ``on_get[_suffix]`` unless the class defines its own.
+
+    Only the class's own responders are read, so on a subclass an ``on_get`` it overrides
+    answers ``HEAD`` too (rather than the base's ``on_head``).
+    """
+    own = vars(cls)
+    for name in [n for n in own if n == "on_get" or n.startswith("on_get_")]:
         head = "on_head" + name[len("on_get"):]
-        if not hasattr(cls, head):
-            setattr(cls, head, getattr(cls, name))
+        if head not in own:
+            setattr(cls, head, own[name])
     return cls
 
 

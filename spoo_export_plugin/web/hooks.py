@@ -1,4 +1,10 @@
-"""Falcon hooks of the export resource: plain ``(req, resp, resource)`` functions."""
+"""Falcon hooks of the export resource: plain ``(req, resp, resource)`` functions.
+
+:class:`~spoo_export_plugin.web.resource.ExportResource` applies them at class level, to every
+responder (a subclass's own responders included): :func:`identify_caller`, :func:`rate_limit`
+and :func:`refuse_bad_credential` before, :func:`render_export` after. Each runs once per
+request, so a subclass's responder that calls its base's counts and renders once.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,8 @@ def identify_caller(req: falcon.Request, resp: falcon.Response, resource: Any, p
     A credential error is kept in ``req.context.auth_error`` rather than raised, so the
     rate limiter can still count the request against the client's IP before it is refused.
     """
+    if "auth_error" in req.context:  # already identified for this request
+        return
     req.context.owner_id = None
     req.context.auth_error = None
     try:
@@ -35,6 +43,8 @@ def rate_limit(req: falcon.Request, resp: falcon.Response, resource: Any, params
     The ``X-RateLimit-*`` headers go on the response now and are kept in
     ``req.context.ratelimit_headers``, so the error handlers put them on error bodies too.
     """
+    if "ratelimit_headers" in req.context:  # already counted for this request
+        return
     decision = resource.throttle.check(resource.settings.route, req.context.owner_id, req.env)
     req.context.ratelimit_headers = decision.headers()
     resp.set_headers(req.context.ratelimit_headers)
@@ -47,6 +57,16 @@ def rate_limit(req: falcon.Request, resp: falcon.Response, resource: Any, params
                       f"retry in {decision.retry_after} s", None, retry_after=decision.retry_after)
 
 
+def refuse_bad_credential(req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:
+    """Raise the credential error :func:`identify_caller` kept (a 401 or 403), now that it is counted.
+
+    The one place it is raised: a responder never sees a refused caller, so none can serve
+    one as anonymous by forgetting to check.
+    """
+    if req.context.auth_error is not None:
+        raise req.context.auth_error
+
+
 def claim_export_slot(req: falcon.Request) -> None:
     """Take one of the worker's export slots (503 + Retry-After when all are taken).
 
@@ -57,6 +77,17 @@ def claim_export_slot(req: falcon.Request) -> None:
     slots = req.context.get("export_slots")
     if slots is not None:
         req.context.export_slot = slots.acquire()
+
+
+def render_export(req: falcon.Request, resp: falcon.Response, resource: Any) -> None:
+    """Render what the responder left in ``resp.context``: a report, raw clicks, or neither (nothing to do).
+
+    A body already set (by this hook on an inner responder, or by the responder) is left alone.
+    """
+    if resp.stream is not None:
+        return
+    for render in (render_report, render_clicks):  # each returns when its object is absent
+        render(req, resp, resource)
 
 
 def render_report(req: falcon.Request, resp: falcon.Response, resource: Any) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import re
+from typing import Any, Optional, TypeVar
 
 import falcon
+from falcon.constants import COMBINED_METHODS
 
 from ..access.auth import Authenticator
 from ..access.jwt_auth import build_authenticator
@@ -19,9 +21,40 @@ from . import hooks
 from .head import answers_head, is_head, report_without_clicks
 
 
+Hooked = TypeVar("Hooked")
+
+#: A responder's name, as Falcon routes to it: ``on_<method>`` or ``on_<method>_<suffix>``.
+_RESPONDER = re.compile(r"^on_({})(_\w+)?$".format("|".join(method.lower() for method in COMBINED_METHODS)))
+
+
+def with_export_hooks(target: Hooked) -> Hooked:
+    """The export hooks around a responder, or (Falcon's class-level hooks) around every responder of a class.
+
+    Before: who the caller is, the rate limit, then a refused credential raised (after it is
+    counted); after: the report or raw clicks the responder left, rendered. See ``hooks.py``.
+    """
+    hooked = falcon.after(hooks.render_export)(target)
+    for hook in (hooks.refuse_bad_credential, hooks.rate_limit, hooks.identify_caller):  # the last runs first
+        hooked = falcon.before(hook)(hooked)
+    return hooked
+
+
 @answers_head
+@with_export_hooks
 class ExportResource:
-    """``GET`` returns the statistics file (``HEAD`` its headers); Falcon hosts can mount it directly."""
+    """``GET`` returns the statistics file (``HEAD`` its headers); Falcon hosts can mount it directly.
+
+    Every responder, a subclass's own included (:meth:`__init_subclass__`), runs behind the
+    export hooks: a new route cannot skip the credential check or the rate limit.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Hook the responders the subclass defines (Falcon's class-level hooks wrapped only the base's)."""
+        super().__init_subclass__(**kwargs)
+        for name, responder in list(vars(cls).items()):
+            if _RESPONDER.match(name) and callable(responder):
+                setattr(cls, name, with_export_hooks(responder))
+        answers_head(cls)
 
     def __init__(self, settings: ExportSettings, *, store: Optional[Store] = None):
         self.settings = settings
@@ -32,39 +65,24 @@ class ExportResource:
         # One rate-limit store per resource (so per app), never one per request.
         self.throttle = Throttle(settings)
 
-    @falcon.before(hooks.identify_caller)
-    @falcon.before(hooks.rate_limit)
-    @falcon.after(hooks.render_report)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """``GET <route>``: the caller's clicks (``scope=all``) or one public URL's (``scope=anon``)."""
-        if req.context.auth_error is not None:
-            raise req.context.auth_error
         request = parse_export_request(self._query(req), FORMATS, tuple(self.settings.extra_dimensions))
         req.context.export_request = request
         owner_id = req.context.owner_id
         url = self.exporter.authorize(request, owner_id)
         self._export(req, resp, request, owner_id, url)
 
-    @falcon.before(hooks.identify_caller)
-    @falcon.before(hooks.rate_limit)
-    @falcon.after(hooks.render_report)
     def on_get_link(self, req: falcon.Request, resp: falcon.Response, url_id: str) -> None:
         """``GET <route>/links/<url_id>``: one of the caller's URLs, by id (spoo.me's per-link export)."""
-        if req.context.auth_error is not None:
-            raise req.context.auth_error
         owner_id = req.context.owner_id
         url = self.exporter.authorize_link(url_id, owner_id)
         request = parse_link_request(self._query(req), FORMATS, tuple(self.settings.extra_dimensions))
         request = req.context.export_request = self.exporter.for_link(request, url)
         self._export(req, resp, request, owner_id, url)
 
-    @falcon.before(hooks.identify_caller)
-    @falcon.before(hooks.rate_limit)
-    @falcon.after(hooks.render_clicks)
     def on_get_clicks(self, req: falcon.Request, resp: falcon.Response) -> None:
         """``GET <route>/clicks``: one row per click of the caller's (the owner's credentials, always)."""
-        if req.context.auth_error is not None:
-            raise req.context.auth_error
         owner_id = req.context.owner_id
         exporter = self.click_exporter
         exporter.require_owner(owner_id)  # before the parameters, as on the per-link route
