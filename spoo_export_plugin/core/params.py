@@ -21,6 +21,8 @@ from .exceptions import BadRequest
 from .timezones import resolve_timezone
 
 SCOPES = ("all", "anon")
+#: The scope of a per-link export (``<route>/links/<url_id>``), set by the route, never sent.
+LINK_SCOPE = "link"
 #: Dimensions every app has; a host may declare more (settings.extra_dimensions).
 DIMENSIONS = (TIME,) + BUILTIN + UTM
 #: Dimensions read from a click field: filters, exclusions and their comma parameters.
@@ -146,7 +148,7 @@ def parse_link_request(params: Mapping[str, QueryValue], formats: Collection[str
     request = parse_export_request(params, formats, extra_dimensions)
     if any(dim == URL_ID for dim, _ in request.filters + request.exclude):
         raise BadRequest("url_id is not a filter of the per-link route: the link is in the path", URL_ID)
-    return dataclasses.replace(request, scope="link")
+    return dataclasses.replace(request, scope=LINK_SCOPE)
 
 
 def _is_text(value: str) -> bool:

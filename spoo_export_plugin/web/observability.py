@@ -12,13 +12,18 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Callable, Container, Iterable, Iterator, Optional
+
+from ..core.params import LINK_SCOPE, SCOPES
+from ..formats import FORMATS
 
 log = logging.getLogger("spoo_export_plugin.export")
 
-_KNOWN = {
-    "scope": ("all", "anon"),
-    "format": ("csv", "xlsx", "json", "xml"),
+#: Values logged as sent: the scopes, and the registered formats (the registry itself, so a
+#: format a host registers later is known too). Anything else is logged as "invalid".
+_KNOWN: dict[str, Container[str]] = {
+    "scope": (*SCOPES, LINK_SCOPE),
+    "format": FORMATS,
 }
 
 
