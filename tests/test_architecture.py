@@ -6,13 +6,17 @@ the test command; here it also runs in-process, so a plain ``pytest`` catches a 
 
 from __future__ import annotations
 
+import ast
 import importlib
+import pkgutil
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import spoo_export_plugin
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,3 +80,75 @@ def test_breaking_a_layer_breaks_the_contract(tmp_path):
     assert result.returncode != 0, result.stdout
     assert "spoo_export_plugin.core.settings -> spoo_export_plugin.web.errors" in result.stdout
     assert "BROKEN" in result.stdout
+
+
+# ----------------------------------------------------------------------------- what loads at run time
+#: What the layers below ``web`` never load at run time (import-linter checks the import
+#: statements; these tests check what a fresh interpreter has actually imported).
+WEB_AND_FILE_LIBRARIES = ("falcon", "gunicorn", "openpyxl", "xmltodict")
+
+
+def _modules_of(package: str) -> list[str]:
+    module = importlib.import_module(package)
+    return [package] + [f"{package}.{info.name}" for info in pkgutil.iter_modules(module.__path__)]
+
+
+def _in_a_fresh_interpreter(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=REPO, timeout=120).stdout.strip()
+
+
+def _libraries_loaded_by(module: str) -> list[str]:
+    return _in_a_fresh_interpreter(
+        f"import importlib, sys; importlib.import_module({module!r}); "
+        f"print(*[name for name in {WEB_AND_FILE_LIBRARIES!r} if name in sys.modules])").split()
+
+
+@pytest.mark.parametrize("module", [
+    "spoo_export_plugin", *_modules_of("spoo_export_plugin.core"), *_modules_of("spoo_export_plugin.access"),
+    "spoo_export_plugin.formats", "spoo_export_plugin.ops.cli", "spoo_export_plugin.auth", "spoo_export_plugin.cli",
+])
+def test_importing_the_core_loads_no_web_framework_and_no_file_library(module):
+    assert _libraries_loaded_by(module) == []
+
+
+def test_the_web_layer_does_load_falcon():
+    """The check above sees a framework when one is loaded."""
+    assert _libraries_loaded_by("spoo_export_plugin.web.app") == ["falcon"]
+
+
+def test_public_names_load_their_layer_on_first_use():
+    code = ("import sys, spoo_export_plugin as p; loaded = lambda: 'falcon' in sys.modules; "
+            "print(loaded(), p.ExportSettings.__module__, loaded(), p.create_app.__module__, loaded())")
+    assert _in_a_fresh_interpreter(code).split() == [
+        "False", "spoo_export_plugin.core.settings", "False", "spoo_export_plugin.web.app", "True"]
+
+
+def test_star_import_and_dir_give_every_public_name():
+    code = "from spoo_export_plugin import *; print(*sorted(name for name in dir() if not name.startswith('_')))"
+    public = [name for name in spoo_export_plugin.__all__ if name != "__version__"]
+    assert _in_a_fresh_interpreter(code).split() == sorted(public)
+    assert set(spoo_export_plugin.__all__) | set(spoo_export_plugin.DOCUMENTED_ALIASES) <= set(dir(spoo_export_plugin))
+    with pytest.raises(AttributeError, match="no attribute 'create_ap'"):
+        spoo_export_plugin.create_ap  # noqa: B018
+
+
+def test_type_checkers_see_the_names_the_package_loads():
+    """The ``if TYPE_CHECKING:`` imports name each public name from the module ``__getattr__`` loads it from."""
+    tree = ast.parse((REPO / "spoo_export_plugin" / "__init__.py").read_text("utf-8"))
+    block = next(node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
+    seen = {alias.name: "." * node.level + (node.module or "")
+            for node in block.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert seen == spoo_export_plugin._PUBLIC
+    assert sorted(seen) == sorted(name for name in spoo_export_plugin.__all__ if name != "__version__")
+    for name, module in seen.items():
+        assert getattr(spoo_export_plugin, name) is getattr(importlib.import_module(module, "spoo_export_plugin"), name)
+
+
+@pytest.mark.parametrize("old", sorted(spoo_export_plugin.DOCUMENTED_ALIASES))
+def test_an_old_module_path_is_the_same_module_object(old):
+    new = spoo_export_plugin.DOCUMENTED_ALIASES[old]
+    code = (f"import sys, spoo_export_plugin.{old}, {new}; import spoo_export_plugin as p; "
+            f"print(p.{old} is {new}, sys.modules['spoo_export_plugin.{old}'] is {new})")
+    assert _in_a_fresh_interpreter(code) == "True True"
+    assert importlib.import_module(f"spoo_export_plugin.{old}") is importlib.import_module(new)
