@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
+import sys
 import zipfile
 from datetime import datetime, timezone
 from urllib.parse import unquote
@@ -20,7 +22,7 @@ from spoo_export_plugin import ExportSettings
 from spoo_export_plugin.core.filenames import export_filename
 from spoo_export_plugin.core.report import Breakdown, Report, Summary
 from spoo_export_plugin.core.timebuckets import TimeBucket
-from spoo_export_plugin.formats import FORMATS, Format, register
+from spoo_export_plugin.formats import BUILTINS, FORMATS, Deferred, Format, click_formats, register, register_builtins
 from spoo_export_plugin.formats._xlsx import sheet_title
 from spoo_export_plugin.web.disposition import content_disposition
 
@@ -222,3 +224,70 @@ def test_a_fifth_format_is_served_once_registered(client, db, monkeypatch):
     assert resp.headers["content-type"] == "text/plain; charset=utf-8"
     assert resp.text == "time\nbrowser\ntime,browser"
     assert resp.headers["content-disposition"] == 'attachment; filename="spoo-export_abc_20250301_20250302.txt"'
+
+
+def test_each_builtin_renders_with_a_function_of_its_own_module():
+    assert [fmt.name for fmt in BUILTINS] == sorted(FORMATS)
+    for fmt in BUILTINS:
+        assert FORMATS[fmt.name] is fmt
+        for deferred in (fmt.render, fmt.render_clicks):
+            if deferred is None:
+                continue
+            assert isinstance(deferred, Deferred)
+            function = deferred.resolve()
+            assert callable(function) and function.__name__ == deferred.function
+            assert function.__module__ == f"spoo_export_plugin.formats.{deferred.module}"
+    assert sorted(click_formats()) == ["csv", "json", "xlsx", "xml"]
+
+
+def test_register_builtins_again_changes_nothing_and_register_adds_a_host_format():
+    before = dict(FORMATS)
+    register_builtins()
+    assert FORMATS == before
+    rows = Format("rows", "text/plain", "txt", lambda report, settings: iter(()),
+                  render_clicks=lambda export, settings: iter(()))
+    try:
+        assert register(rows) is rows and register(rows) is rows  # the same format again is fine
+        assert FORMATS["rows"] is rows and click_formats()["rows"] is rows
+    finally:
+        del FORMATS["rows"]
+    assert FORMATS == before
+
+
+_FIRST_FILES = """
+import json, sys
+from datetime import datetime, timezone
+from spoo_export_plugin.core.report import Report, Summary
+from spoo_export_plugin.core.settings import ExportSettings
+from spoo_export_plugin.formats import FORMATS, click_formats
+
+def loaded():
+    modules = [name.rsplit(".", 1)[1] for name in sys.modules if name.startswith("spoo_export_plugin.formats.")]
+    return sorted(modules) + [library for library in ("openpyxl", "xmltodict") if library in sys.modules]
+
+steps = {}
+_ = sorted(FORMATS), sorted(click_formats()), [(f.media_type, f.extension, f.headers) for f in FORMATS.values()]
+steps["registry"] = loaded()
+utc = timezone.utc
+report = Report(scope="all", short_code=None, timezone="UTC", start=datetime(2025, 3, 9, tzinfo=utc),
+                end=datetime(2025, 3, 10, tzinfo=utc), granularity="day", group_by=(), metrics=("clicks",),
+                filters={}, generated_at=datetime(2025, 3, 11, tzinfo=utc), summary=Summary(3, 2), breakdowns={})
+settings = ExportSettings(mongodb_uri="mongodb://127.0.0.1:9")  # never connected: formats read settings only
+for name in ("csv", "json", "xml", "xlsx"):
+    assert b"".join(FORMATS[name].render(report, settings))
+    steps[name] = loaded()
+print(json.dumps(steps))
+"""
+
+
+def test_a_format_module_and_its_library_load_with_its_first_file():
+    """In a fresh interpreter: the registry's names, types and raw-click support import no format
+    module; each file loads its own module, and openpyxl waits for the first xlsx."""
+    out = subprocess.run([sys.executable, "-c", _FIRST_FILES], capture_output=True, text=True, check=True,
+                         timeout=120).stdout
+    steps = json.loads(out)
+    assert steps["registry"] == []
+    assert "_csv" in steps["csv"] and not {"_json", "_xml", "_xlsx", "openpyxl", "xmltodict"} & set(steps["csv"])
+    assert "_json" in steps["json"] and not {"_xml", "_xlsx", "openpyxl", "xmltodict"} & set(steps["json"])
+    assert {"_xml", "xmltodict"} <= set(steps["xml"]) and not {"_xlsx", "openpyxl"} & set(steps["xml"])
+    assert {"_xlsx", "openpyxl"} <= set(steps["xlsx"]) and "_html" not in steps["xlsx"]
