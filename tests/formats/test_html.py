@@ -196,6 +196,26 @@ def test_charts_are_accessible_svg(client, dataset):
     assert [g.find("title").text() for g in city.iter("g")] == [xml_chars(r["city"]) for r in expected["city"][:10]]
 
 
+def test_equal_series_both_show_in_the_line_chart(client, dataset):
+    """Unique clicks = clicks on every day: the two lines coincide, so the later one is dashed and
+    narrower than the solid one under it (both colours show), and the legend draws each line's style."""
+    days = dict(start_date="2025-03-09", group_by="time")
+    rows = fetch(client, dataset, "json", **days).json["breakdowns"]["time"]
+    assert len(rows) == 2 and all(r["clicks"] == r["unique_clicks"] for r in rows)
+    line = next(parse(fetch(client, dataset, "html", **days).content).root.iter("svg"))
+    clicks, uniques = line.iter("polyline")
+    assert (clicks.attrs["data-series"], uniques.attrs["data-series"]) == ("clicks", "unique clicks")
+    assert clicks.attrs["points"] == uniques.attrs["points"]  # the same line...
+    assert clicks.attrs["stroke"] != uniques.attrs["stroke"]
+    assert "stroke-dasharray" not in clicks.attrs  # ...drawn solid, then dashed over it
+    dashes = [float(n) for n in uniques.attrs["stroke-dasharray"].split()]
+    assert len(dashes) >= 2 and all(d > 0 for d in dashes)
+    assert float(clicks.attrs["stroke-width"]) > float(uniques.attrs["stroke-width"])
+    legend = [n for n in line.iter("line") if n.attrs.get("class") == "legend-line"]
+    style = lambda n: tuple(n.attrs.get(k) for k in ("stroke", "stroke-width", "stroke-dasharray"))  # noqa: E731
+    assert [style(n) for n in legend] == [style(clicks), style(uniques)]
+
+
 def test_share_only_is_charted_as_percentages(client, dataset):
     doc = parse(fetch(client, dataset, "html", group_by="time,browser", metrics="share").content).root
     line = next(doc.iter("svg"))
