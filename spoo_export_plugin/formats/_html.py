@@ -2,7 +2,9 @@
 
 The summary, an SVG line chart of the time series, an SVG bar chart of each dimension's top
 10, and a table per breakdown (its first 1,000 rows; the note under a longer one says how
-many more the other formats hold). Nothing is loaded: no script, no remote ``src``/``href``,
+many more the other formats hold). A crossed ``time,<dim>`` table, which runs to a row per
+bucket and value (hundreds on a few months), shows its 20 busiest rows, so the page stays one
+to send; its note says the full table is in the other formats. Nothing is loaded: no script, no remote ``src``/``href``,
 no web font; the charts are inline SVG drawn by :mod:`._svg`, the style one inline
 ``<style>`` with a print stylesheet, and a Content-Security-Policy forbids anything else: the
 response's header, and the same policy in a ``<meta>`` element for the saved file opened from
@@ -12,6 +14,7 @@ The page is written in chunks (head and charts, then each table) so it streams l
 
 from __future__ import annotations
 
+import heapq
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from ..core.report import Breakdown, Report, TimeBucket
@@ -24,6 +27,8 @@ if TYPE_CHECKING:  # formats read settings values; at run time they import only 
 
 #: Rows of each breakdown shown in the page; the other formats hold all of them.
 TABLE_ROWS = 1_000
+#: Rows of a crossed breakdown (``time,browser``) shown in the page: its busiest, by clicks.
+CROSSED_TABLE_ROWS = 20
 _CHUNK_ROWS = 250
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -166,14 +171,31 @@ def _top_figure(report: Report, breakdown: Breakdown, number: int) -> str:
     return f'<figure><figcaption>{text(what)}, {text(range_words(report))}</figcaption>{svg}</figure>'
 
 
-def _table_note(breakdown: Breakdown, others: str) -> str:
+def _shown_rows(breakdown: Breakdown) -> list[tuple[Any, ...]]:
+    """The rows the page shows: a crossed breakdown's :data:`CROSSED_TABLE_ROWS` busiest when it has more
+    (most clicks first, ties in the table's order; its first rows without a clicks column), else the
+    first :data:`TABLE_ROWS`."""
+    rows = breakdown.rows
+    if len(breakdown.dimensions) == 1 or len(rows) <= CROSSED_TABLE_ROWS:
+        return rows[:TABLE_ROWS]
+    if "clicks" not in breakdown.columns:
+        return rows[:CROSSED_TABLE_ROWS]
+    at = breakdown.columns.index("clicks")
+    return heapq.nsmallest(CROSSED_TABLE_ROWS, rows, key=lambda row: -(row[at] or 0))  # = a stable sort, cut
+
+
+def _table_note(breakdown: Breakdown, shown: int, others: str) -> str:
     notes = []
-    shown = min(len(breakdown.rows), TABLE_ROWS)
-    if len(breakdown.rows) > shown:
-        notes.append(f"Showing the first {shown:,} of {len(breakdown.rows):,} rows: "
-                     f"{len(breakdown.rows) - shown:,} more are in the {others} exports.")
+    total = len(breakdown.rows)
+    if total > shown and len(breakdown.dimensions) > 1:
+        which = (f"The {shown:,} rows with the most clicks of {total:,}, busiest first" if "clicks" in breakdown.columns
+                 else f"The first {shown:,} of {total:,} rows")
+        notes.append(f"{which}: the full table is in the {others} exports.")
+    elif total > shown:
+        notes.append(f"Showing the first {shown:,} of {total:,} rows: "
+                     f"{total - shown:,} more are in the {others} exports.")
     if breakdown.truncated:
-        notes.append(f"The row cap cut this breakdown at {len(breakdown.rows):,} of {breakdown.total_rows:,} "
+        notes.append(f"The row cap cut this breakdown at {total:,} of {breakdown.total_rows:,} "
                      f"rows in every format.")
     if not breakdown.rows:
         notes.append("No clicks in this range.")
@@ -181,14 +203,14 @@ def _table_note(breakdown: Breakdown, others: str) -> str:
 
 
 def _table(breakdown: Breakdown, number: int, others: str) -> Iterator[str]:
-    """The breakdown's first :data:`TABLE_ROWS` rows, in chunks of rows."""
+    """The breakdown's rows the page shows (:func:`_shown_rows`), in chunks of rows."""
     heading = f"table-{number}"
     columns = breakdown.columns
     yield (f'<section aria-labelledby="{heading}"><div class="table-wrap"><table><caption>'
            f'<h3 id="{heading}">Clicks by {text(" and ".join(breakdown.dimensions))}</h3></caption><thead><tr>'
            + "".join(f'<th scope="col">{text(column)}</th>' for column in columns) + "</tr></thead><tbody>")
     width = len(breakdown.dimensions)
-    rows = breakdown.rows[:TABLE_ROWS]
+    rows = _shown_rows(breakdown)
     for start in range(0, len(rows), _CHUNK_ROWS):
         parts = []
         for row in rows[start:start + _CHUNK_ROWS]:
@@ -197,7 +219,7 @@ def _table(breakdown: Breakdown, number: int, others: str) -> Iterator[str]:
                          + "".join(f"<td>{cell}</td>" for cell in cells[1:width])
                          + "".join(f'<td class="num">{cell}</td>' for cell in cells[width:]) + "</tr>")
         yield "".join(parts)
-    yield f"</tbody></table></div>{_table_note(breakdown, others)}</section>"
+    yield f"</tbody></table></div>{_table_note(breakdown, len(rows), others)}</section>"
 
 
 def _other_formats() -> str:

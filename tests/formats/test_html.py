@@ -258,6 +258,44 @@ def test_a_table_shows_its_first_1000_rows_and_says_how_many_more_exist(db):
     assert len(body_rows(tables(capped)["Clicks by city"])) == 900
 
 
+def test_a_crossed_table_shows_its_20_busiest_rows_and_says_the_full_table_is_elsewhere(client, db):
+    """30 days x 3 browsers: time,browser has 90 rows; the page shows the 20 with the most clicks (ties in
+    the table's order), says so, and sends the full table to the other formats. Single tables stay whole."""
+    from bson import ObjectId
+
+    from ..factories import add_api_key, add_url, make_click
+
+    owner = ObjectId()
+    auth = {"Authorization": f"Bearer {add_api_key(db, owner)}"}
+    add_url(db, "busy", owner, created_at=datetime(2025, 1, 1))
+    db.clicks.insert_many([
+        make_click("busy", owner, datetime(2025, 1, 1 + day, 12, n), browser=browser, ip_address=f"10.0.{day}.{n}")
+        for day in range(30) for b, browser in enumerate(("Chrome", "Firefox", "Safari"))
+        for n in range(1 + (day * 7 + b * 3) % 11)])
+    query = {"scope": "all", "start_date": "2025-01-01", "end_date": "2025-01-30", "group_by": "time,browser"}
+    expected = client.simulate_get(ROUTE, params={"format": "json", **query}, headers=auth).json["breakdowns"]
+    resp = client.simulate_get(ROUTE, params={"format": "html", **query}, headers=auth)
+    assert resp.status_code == 200
+    doc = parse(resp.content).root
+    crossed = expected["time,browser"]
+    assert len(crossed) == 90
+    busiest = sorted(crossed, key=lambda row: -row["clicks"])[:20]  # Python's sort is stable: ties keep order
+    table = tables(doc)["Clicks by time and browser"]
+    assert body_rows(table) == [[shown(v) for v in row.values()] for row in busiest]
+    note = [p.text() for p in table.parent.parent.iter("p") if p.attrs.get("class") == "note"]
+    assert note == ["The 20 rows with the most clicks of 90, busiest first: the full table is in the "
+                    "csv, json, xlsx and xml exports."]
+    assert len(body_rows(tables(doc)["Clicks by time"])) == 30  # not crossed: every row
+    assert [r[0] for r in body_rows(tables(doc)["Clicks by browser"])] == [r["browser"] for r in expected["browser"]]
+    query["metrics"] = "share"  # no clicks column to rank by: the first 20 rows
+    first = client.simulate_get(ROUTE, params={"format": "json", **query}, headers=auth).json["breakdowns"]
+    table = tables(parse(client.simulate_get(ROUTE, params={"format": "html", **query}, headers=auth).content).root)[
+        "Clicks by time and browser"]
+    assert [row[:2] for row in body_rows(table)] == [[r["time"], r["browser"]] for r in first["time,browser"][:20]]
+    assert [p.text() for p in table.parent.parent.iter("p") if p.attrs.get("class") == "note"] == [
+        "The first 20 of 90 rows: the full table is in the csv, json, xlsx and xml exports."]
+
+
 def test_one_link_route_sends_the_report_with_its_policy(client, dataset, db):
     url_id = str(db.urlsV2.find_one({"alias": "abc"})["_id"])
     resp = client.simulate_get(f"{ROUTE}/links/{url_id}", headers=dataset["auth"],
