@@ -89,6 +89,11 @@ def _url(base_url: str, route: str, **params: str) -> str:
     return f"{base_url}{route}?{urlencode(params, safe=',/', quote_via=quote)}"
 
 
+def link_route(route: str, url_id: str) -> str:
+    """``<route>/links/<url_id>``: one link's statistics, by its id."""
+    return f"{route.rstrip('/')}/links/{url_id}"
+
+
 def curl_commands(dataset: DemoDataset, base_url: str, route: str = "/api/v1/export") -> list[tuple[str, str]]:
     """(what it shows, command) pairs, ready to paste.
 
@@ -123,7 +128,11 @@ def curl_commands(dataset: DemoDataset, base_url: str, route: str = "/api/v1/exp
          "-fsS -o dashboard.json -w '%{http_code} %{time_total}s\\n' " + auth,
          dict(format="json", scope="all", group_by=DASHBOARD_GROUP_BY)),
     ]
-    return [(what, f"curl {options} '{_url(base_url, route, **params)}'") for what, options, params in requests]
+    commands = [(what, f"curl {options} '{_url(base_url, route, **params)}'") for what, options, params in requests]
+    link = _url(base_url, link_route(route, dataset.public_url_id), format="json", group_by="time,browser")
+    commands.insert(5, (f"one link by its url_id (/{dataset.public_code}, the id printed above): "  # after its XML
+                        f"{link_route('<route>', '<url_id>')}, JSON", f"curl -fsS {auth} '{link}'"))
+    return commands
 
 
 def banner(dataset: DemoDataset, base_url: str, route: str = "/api/v1/export") -> str:
@@ -133,6 +142,7 @@ def banner(dataset: DemoDataset, base_url: str, route: str = "/api/v1/export") -
         f"  data: {len(dataset.collections['urlsV2'])} links + 1 legacy link, {len(dataset.collections['clicks'])} "
         f"clicks from {dataset.start:%Y-%m-%d} to {dataset.anchor:%Y-%m-%d %H:%M} UTC (in memory, mongomock)",
         f"  API key of the demo owner (scope stats:read): {dataset.api_key}",
+        f"  url_id of its link /{dataset.public_code} (for {link_route(route, '<url_id>')}): {dataset.public_url_id}",
         "",
     ]
     for what, command in curl_commands(dataset, base_url, route):
