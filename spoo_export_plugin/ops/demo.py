@@ -8,10 +8,12 @@ so the API key printed here works whichever worker answers).
 from __future__ import annotations
 
 import argparse
+import errno
 import html
 import logging
+import socket
 import sys
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Optional
 from urllib.parse import quote, urlencode
 
 from ..core.settings import ExportSettings
@@ -19,6 +21,7 @@ from ..web.middleware import ExportMiddleware
 from .demo_data import DEFAULT_CLICKS, DEMO_SEED, DemoDataset, build_dataset, default_anchor, seed_database
 
 DASHBOARD_GROUP_BY = "time,browser,os,country,city,referrer,short_code"
+#: Exit code of a demo that cannot start: the extra is missing, an option is wrong or the port is taken.
 EXIT_MISSING_EXTRA = 2
 
 
@@ -150,6 +153,21 @@ def banner(dataset: DemoDataset, base_url: str, route: str = "/api/v1/export") -
     return "\n".join(lines)
 
 
+def bind_problem(host: str, port: int) -> Optional[OSError]:
+    """Why gunicorn could not listen on ``host:port`` (bound and released here, with gunicorn's
+    SO_REUSEADDR), or None when it can. Checked before gunicorn starts: on a busy port gunicorn
+    logs an error every second for 5 s and then exits."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        return exc
+    return None
+
+
 def _application_class() -> type:
     from gunicorn.app.base import BaseApplication
 
@@ -182,6 +200,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_MISSING_EXTRA
     if args.workers < 1 or not 1 <= args.port <= 65535:
         sys.stderr.write("spoo-export demo: --workers must be at least 1 and --port 1 to 65535\n")
+        return EXIT_MISSING_EXTRA
+    problem = bind_problem(args.host, args.port)
+    if problem is not None:
+        hint = (f"another demo still running? choose a free port with --port, e.g. --port {args.port % 65535 + 1}"
+                if problem.errno == errno.EADDRINUSE else "check --host and --port")
+        sys.stderr.write(f"spoo-export demo: cannot listen on {args.host}:{args.port} "
+                         f"({problem.strerror or problem}): {hint}\n")
         return EXIT_MISSING_EXTRA
     dataset = build_dataset(default_anchor(), seed=args.seed, clicks=args.clicks)
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "", "::") else args.host

@@ -251,11 +251,31 @@ def _run_printed_curl_commands(banner: str, key: str, folder: Path) -> None:
     assert not (folder / "stats.xlsx").exists()
 
 
+def _demo_command() -> list[str]:
+    script = Path(sys.executable).with_name("spoo-export")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "spoo_export_plugin.ops.cli"]
+
+
+def test_a_busy_port_is_one_line_naming_the_option_and_exit_code_2(tmp_path):
+    """A second demo on a taken port: no gunicorn start (whose errors repeat for 5 s), one line, exit 2."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(_demo_command() + ["demo", "--port", str(port)], capture_output=True, text=True,
+                              timeout=60, cwd=tmp_path, env={**os.environ, "HOME": str(tmp_path)})
+    assert done.returncode == 2, done
+    assert done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
+    assert f"127.0.0.1:{port}" in done.stderr and "in use" in done.stderr and "--port " in done.stderr
+    assert "Traceback" not in done.stderr and "gunicorn" not in done.stderr.lower()
+
+
 @pytest.mark.slow
 def test_demo_command_serves_over_http(tmp_path):
     port = unused_port()
-    script = Path(sys.executable).with_name("spoo-export")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "spoo_export_plugin.ops.cli"]
+    command = _demo_command()
     env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
     env["HOME"] = str(tmp_path)
     out = (tmp_path / "stdout").open("w+")
