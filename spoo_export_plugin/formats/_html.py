@@ -15,11 +15,12 @@ The page is written in chunks (head and charts, then each table) so it streams l
 from __future__ import annotations
 
 import heapq
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from ..core.report import Breakdown, Report, TimeBucket
 from . import FORMATS, Format, register
-from ._captions import TOP_ROWS, charted_metrics, metric_words, range_words, time_what, top_what
+from ._captions import TOP_ROWS, charted_metrics, dimension_words, metric_words, range_words, time_what, top_what
 from ._svg import bar_chart, count, line_chart, percent, text
 
 if TYPE_CHECKING:  # formats read settings values; at run time they import only the report
@@ -79,16 +80,31 @@ def _cell(column: str, value: Any) -> str:
     return count(value)
 
 
+def moment(value: Optional[datetime]) -> str:
+    """``2025-03-09 14:03:22 +01:00``: a time as a person reads it, to the second, with its UTC offset
+    (the json and xml keep ISO 8601 with fractions)."""
+    if value is None:
+        return "none"
+    offset = value.strftime("%z")
+    return value.strftime("%Y-%m-%d %H:%M:%S") + (f" {offset[:3]}:{offset[3:5]}" if offset else "")
+
+
+def _completeness(report: Report) -> str:
+    cut = report.summary.truncated_breakdowns
+    if not cut:
+        return "yes: no breakdown reached the row cap"
+    return f"no: the row cap cut {', '.join(cut)} (the notes under their tables say where)"
+
+
 def _summary_tables(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
     """(caption, rows) of the two summary tables: the totals, and what was counted."""
     s = report.summary
     lists = lambda mapping: "; ".join(f"{k} = {', '.join(v)}" for k, v in mapping.items()) or "none"  # noqa: E731
-    when = lambda d: d.isoformat() if d is not None else "none"  # noqa: E731
     selection = [("Scope", report.scope), ("Short code", report.short_code or "all of the owner's links")]
     if report.url_id is not None:
         selection.append(("URL id", report.url_id))
     selection += [
-        ("Start", report.start.isoformat()), ("End", report.end.isoformat()),
+        ("Start", moment(report.start)), ("End", moment(report.end)),
         ("Timezone", report.timezone), ("Granularity", report.granularity),
         ("Group by", ", ".join(report.group_by)), ("Metrics", ", ".join(report.metrics)),
         ("Filters", lists(report.filters)), ("Excluded values", lists(report.exclude)),
@@ -98,9 +114,9 @@ def _summary_tables(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
         ("Total clicks", count(s.total_clicks)), ("Unique clicks", count(s.unique_clicks)),
         ("Unique rate", percent(s.unique_rate) if s.unique_rate is not None else "none"),
         ("Average redirect", f"{s.avg_redirect_ms} ms" if s.avg_redirect_ms is not None else "none"),
-        ("First click", when(s.first_click)), ("Last click", when(s.last_click)),
-        ("Cut by the row cap", ", ".join(s.truncated_breakdowns) or "nothing"),
-        ("Generated at", report.generated_at.isoformat()),
+        ("First click", moment(s.first_click)), ("Last click", moment(s.last_click)),
+        ("Complete", _completeness(report)),
+        ("Generated at", moment(report.generated_at)),
     ]
     return [("Totals", totals), ("What was counted", selection)]
 
@@ -207,7 +223,8 @@ def _table(breakdown: Breakdown, number: int, others: str) -> Iterator[str]:
     heading = f"table-{number}"
     columns = breakdown.columns
     yield (f'<section aria-labelledby="{heading}"><div class="table-wrap"><table><caption>'
-           f'<h3 id="{heading}">Clicks by {text(" and ".join(breakdown.dimensions))}</h3></caption><thead><tr>'
+           f'<h3 id="{heading}">Clicks by {text(" and ".join(map(dimension_words, breakdown.dimensions)))}</h3>'
+           f'</caption><thead><tr>'
            + "".join(f'<th scope="col">{text(column)}</th>' for column in columns) + "</tr></thead><tbody>")
     width = len(breakdown.dimensions)
     rows = _shown_rows(breakdown)
@@ -236,13 +253,13 @@ def html_chunks(report: Report) -> Iterator[str]:
     singles = [b for name, b in report.breakdowns.items() if name != "time" and len(b.dimensions) == 1]
     figures = [_top_figure(report, b, number) for number, b in enumerate(singles, 1)]
     if any(figures):
-        yield ('<section aria-labelledby="top"><h2 id="top">Top 10 of each dimension</h2>'
+        yield ('<section aria-labelledby="top"><h2 id="top">Top values of each dimension</h2>'
                + "".join(figures) + "</section>")
     others = _other_formats()
     yield '<section aria-labelledby="tables"><h2 id="tables">Tables</h2>'
     for number, breakdown in enumerate(report.breakdowns.values(), 1):
         yield from _table(breakdown, number, others)
-    yield (f'</section><footer><p class="note">Generated {text(report.generated_at.isoformat())} by '
+    yield (f'</section><footer><p class="note">Generated {text(moment(report.generated_at))} by '
            f'spoo_export_plugin. Counts cover {text(range_words(report))}.</p></footer></main></body></html>\n')
 
 

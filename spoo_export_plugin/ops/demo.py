@@ -115,7 +115,7 @@ def curl_commands(dataset: DemoDataset, base_url: str, route: str = "/api/v1/exp
         ("an Excel workbook, one sheet per breakdown, in New York time, saved as stats.xlsx",
          "-fsS -o stats.xlsx " + auth,
          dict(format="xlsx", scope="all", group_by="time,country,referrer", timezone="America/New_York")),
-        ("a one-page report with charts to open in a browser (no script, prints to PDF), saved as report.html",
+        ("a report page with charts to open in a browser (no script, prints to PDF), saved as report.html",
          "-fsS -o report.html " + auth,
          dict(format="html", scope="all", group_by="time,browser,country,referrer")),
         ("XML of one link, by week, bots left out", "-fsS " + auth,

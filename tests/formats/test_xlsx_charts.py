@@ -101,7 +101,7 @@ def test_single_dimension_sheets_chart_their_top_10_rows(client, dataset):
     assert series(city) == [("'city'!B1", "'city'!$A$2:$A$11", "'city'!$B$2:$B$11"),  # 16 cities: the first 10
                             ("'city'!C1", "'city'!$A$2:$A$11", "'city'!$C$2:$C$11")]
     assert series(browser)[0] == ("'browser'!B1", "'browser'!$A$2:$A$5", "'browser'!$B$2:$B$5")  # 4 browsers
-    assert title(city) == ["Top 10 city by clicks", RANGE] and title(browser) == ["Top 4 browser by clicks", RANGE]
+    assert title(city) == ["Top 10 cities by clicks", RANGE] and title(browser) == ["All 4 browsers by clicks", RANGE]
     assert len(charts["referrer"]) == 1
 
 
