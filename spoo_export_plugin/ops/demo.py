@@ -16,6 +16,7 @@ import sys
 from typing import Any, Callable, Iterable, Optional
 from urllib.parse import quote, urlencode
 
+from ..core.exceptions import ConfigurationError
 from ..core.settings import ExportSettings
 from ..web.middleware import ExportMiddleware
 from .demo_data import DEFAULT_CLICKS, DEMO_SEED, DemoDataset, build_dataset, default_anchor, seed_database
@@ -37,14 +38,37 @@ def demo_settings(database: Any) -> ExportSettings:
     return ExportSettings(database=database)
 
 
-def build_demo_app(dataset: DemoDataset, base_url: str = "http://127.0.0.1:8000") -> Callable[..., Any]:
-    """A fresh mongomock database seeded with ``dataset``, and the host app wrapped by the plugin."""
+def demo_database(dataset: DemoDataset) -> Any:
+    """A fresh in-memory (mongomock) database seeded with ``dataset``."""
     import mongomock
 
     database = mongomock.MongoClient().get_database("url-shortener")
     seed_database(database, dataset)
-    settings = demo_settings(database)
+    return database
+
+
+def build_demo_app(dataset: DemoDataset, base_url: str = "http://127.0.0.1:8000") -> Callable[..., Any]:
+    """A fresh mongomock database seeded with ``dataset``, and the host app wrapped by the plugin."""
+    settings = demo_settings(demo_database(dataset))
     return ExportMiddleware(_host_app(dataset, settings.route, base_url), settings)
+
+
+def export_settings(args: argparse.Namespace) -> ExportSettings:
+    """``spoo-export export --demo``: the settings over the dataset the demo serves (built for the
+    current hour, as ``spoo-export demo`` does), instead of a MongoDB. Without ``--owner``,
+    ``--short-code`` or ``--url-id``, the export is the demo owner's (``args.owner`` is set)."""
+    from .cli_settings import settings_from_args
+
+    try:
+        import mongomock  # noqa: F401
+    except ImportError as exc:
+        raise ConfigurationError(f"--demo needs the demo extra: pip install 'spoo_export_plugin[demo]' ({exc})")
+    if args.mongodb_uri:
+        raise ConfigurationError("--demo reads the demo's embedded dataset: leave out --mongodb-uri")
+    dataset = build_dataset(default_anchor())
+    if not (args.owner or args.short_code or args.url_id):
+        args.owner = str(dataset.owner_id)
+    return settings_from_args(args, database=demo_database(dataset))
 
 
 def _host_app(dataset: DemoDataset, route: str, base_url: str) -> Callable[..., Iterable[bytes]]:

@@ -251,6 +251,13 @@ def _run_printed_curl_commands(banner: str, key: str, folder: Path) -> None:
     assert not (folder / "stats.xlsx").exists()
 
 
+def test_docs_name_the_url_id_the_demo_prints(dataset):
+    """docs/demo.md's `export --demo --url-id` example uses the id the banner prints (fixed by the seed)."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "demo.md").read_text(encoding="utf-8")
+    assert f"--url-id {dataset.public_url_id} " in docs
+    assert build_dataset(datetime(2030, 1, 1)).public_url_id == dataset.public_url_id  # whatever the hour
+
+
 def _demo_command() -> list[str]:
     script = Path(sys.executable).with_name("spoo-export")
     return [str(script)] if script.exists() else [sys.executable, "-m", "spoo_export_plugin.ops.cli"]
