@@ -184,7 +184,7 @@ def _single(params: Mapping[str, QueryValue], name: str) -> Optional[str]:
 
 
 def _domain(params: Mapping[str, QueryValue]) -> Optional[str]:
-    """The URL's domain as given: None when absent, ``""`` (``domain=``) for the main domain."""
+    """The URL's domain as given: None when absent; ``""`` (``domain=``) the main domain if the alias is shared."""
     value = params.get("domain")
     if value is None:
         return None

@@ -97,8 +97,9 @@ def all_specs() -> Iterator[QuerySpec]:
     for granularity in GRANULARITIES:  # every one the parser accepts, minute and 10min included
         for group_by in _group_bys():
             # scope=all (the owner), scope=anon on a urlsV2 URL (its id) or on a legacy one (its code)
+            selections = ((OWNER, None, None), (None, None, ObjectId(URL)), (None, "a1", None))
             for (filters, exclude), exclude_bots, (owner, code, url) in itertools.product(
-                    _filter_sets(), (False, True), ((OWNER, None, None), (None, None, ObjectId(URL)), (None, "a1", None))):
+                    _filter_sets(), (False, True), selections):
                 if owner is None and any(dim in ("short_code", "url_id") for dim, _ in filters + exclude):
                     continue  # scope=anon takes no short_code or url_id filter
                 yield QuerySpec(start=start, end=end, timezone="Australia/Lord_Howe", granularity=granularity,
