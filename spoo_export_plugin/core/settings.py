@@ -62,6 +62,9 @@ class ExportSettings:
     urls_collection: str = "urlsV2"
     legacy_urls_collection: str = "urls"
     api_keys_collection: str = "api-keys"
+    # The urlsV2 field holding a URL's custom domain (absent, null or empty: the host's main domain);
+    # an alias is unique per domain, so scope=anon resolves alias + domain to one URL.
+    url_domain_field: str = "domain"
     fields: ClickFields = field(default_factory=ClickFields)
     # Dimensions the host declares: {name: click field path}; they work wherever a built-in one does.
     extra_dimensions: Mapping[str, str] = field(default_factory=dict)
@@ -157,6 +160,9 @@ class ExportSettings:
             raise ConfigurationError("visitor_id_secret must be a string")  # the value is never echoed
         if self.visitor_id_secret == "":
             object.__setattr__(self, "visitor_id_secret", None)  # an empty variable is an unset one
+        if (not isinstance(self.url_domain_field, str) or "\x00" in self.url_domain_field
+                or any(part == "" or part.startswith("$") for part in self.url_domain_field.split("."))):
+            raise ConfigurationError(f"url_domain_field={self.url_domain_field!r} is not a field path")
         if self.trusted_proxies < 0:
             raise ConfigurationError("trusted_proxies must be 0 or more")
         if self.aggregation not in AGGREGATIONS:

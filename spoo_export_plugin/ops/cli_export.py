@@ -25,7 +25,7 @@ from ..core.exceptions import BadRequest, ConfigurationError, ExportError, NotFo
 from ..core.filenames import clicks_filename, export_filename
 from ..core.params import ExportRequest, is_url_id, parse_export_request, parse_link_request
 from ..core.report import Report
-from ..core.service import Exporter
+from ..core.service import Exporter, resolve_url
 from ..core.settings import ENV_PREFIX, ExportSettings
 from ..formats import FORMATS, click_formats
 from .cli_settings import add_setting_flags, settings_from_args
@@ -35,9 +35,10 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 #: query parameter -> flag, for the parameters that are plain text.
-_TEXT_PARAMS = ("start_date", "end_date", "group_by", "metrics", "timezone", "granularity", "filters", "exclude",
-                "url_id", "browser", "os", "country", "city", "referrer") + UTM
+_TEXT_PARAMS = ("domain", "start_date", "end_date", "group_by", "metrics", "timezone", "granularity", "filters",
+                "exclude", "url_id", "browser", "os", "country", "city", "referrer") + UTM
 _SETTINGS = ("mongodb_uri", "database_name", "clicks_collection", "urls_collection", "legacy_urls_collection",
+             "url_domain_field",
              "max_time_ms", "server_selection_timeout_ms", "read_preference", "row_cap", "max_buckets", "csv_bom",
              "aggregation", "worker_max_clicks", "raw_row_cap", "visitor_id_secret",
              "extra_dimensions")
@@ -55,6 +56,8 @@ _PARAM_HELP = {
                 "declared one (default time)",
     "metrics": "comma list of clicks,unique_clicks,share (default clicks,unique_clicks)",
     "exclude": 'JSON object of values to leave out, e.g. {"country": ["Unknown"]}',
+    "domain": "with --short-code: the URL's custom domain, needed when the alias is used on several domains "
+              "('' = the main domain)",
     "url_id": "one URL by its id (24 hex digits), as the per-link route; with --owner, a comma list of ids to keep",
     "timezone": "IANA time zone of the time buckets (default UTC)",
     "granularity": "minute, 10min, hour, day, week or month (default from the span: never minute or 10min)",
@@ -168,9 +171,7 @@ def operator_report(exporter: Exporter, request: ExportRequest, owner: Any, url_
         request = exporter.for_link(request, url)
         return exporter.run(request, exporter.query_spec(request, url.owner_id, url))
     if request.scope == "anon":
-        url = exporter.store.find_url(request.short_codes[0])
-        if url is None:
-            raise NotFound(f"no short URL {request.short_codes[0][:64]!r}", "short_code")
+        url = resolve_url(exporter.store, request.short_codes[0], request.domain)
     return exporter.run(request, exporter.query_spec(request, owner, url))
 
 
@@ -230,9 +231,7 @@ def operator_clicks(exporter: Exporter, request: ExportRequest, owner: Any,
         request = exporter.for_link(request, url)
         owner = url.owner_id
     elif request.scope == "anon":
-        url = exporter.store.find_url(request.short_codes[0])
-        if url is None:
-            raise NotFound(f"no short URL {request.short_codes[0][:64]!r}", "short_code")
+        url = resolve_url(exporter.store, request.short_codes[0], request.domain)
     clicks = ClickExporter(exporter)
     return clicks.export(request, clicks.query_spec(request, owner, url))
 

@@ -23,6 +23,8 @@ SETTING_HELP: dict[str, str] = {
     "clicks_collection": "collection of click documents",
     "urls_collection": "collection of short URLs (`alias`, `owner_id`, `created_at`, `private_stats`)",
     "legacy_urls_collection": "legacy URL collection (`_id` is the short code; public stats)",
+    "url_domain_field": "field of a short URL holding its custom domain (absent or empty: the main domain); "
+                        "scope=anon picks a shared alias's URL by `domain`",
     "api_keys_collection": "collection of API keys (`token_hash` = sha256 of the key after `spoo_`)",
     "route": "path of the export endpoint (its OpenAPI document is at `<route>/openapi.json`)",
     "cors_origins": "origins allowed to call the routes from other sites (CORS): a comma list of "

@@ -269,7 +269,7 @@ def test_default_start_else_first_click(db: Any, env: Any) -> None:
     assert body["summary"]["first_click"] == body["start_date"]
     # A legacy URL (no owner, no creation date) starts at its first click too.
     db.urls.insert_one({"_id": "leg", "url": "https://example.com"})
-    click(db, datetime(2025, 3, 9, 4, 0), code="leg", owner=None)
+    click(db, datetime(2025, 3, 9, 4, 0), code="leg", owner=None, legacy=True)
     legacy = env.get(anon=True, short_code="leg", end_date="2025-03-10")
     assert legacy["start_date"] == "2025-03-09T04:00:00+00:00"
     assert legacy["summary"]["total_clicks"] == 1
