@@ -300,7 +300,7 @@ def check(client: falcon.testing.TestClient, db: Any, scenario: Scenario) -> dic
 # ---------------------------------------------------------------- raw clicks (<route>/clicks)
 
 #: The visitor_id_secret of the raw-click scenario clients: the oracle recomputes every pseudonym.
-VISITOR_SECRET = "oracle-known-visitor-secret"
+VISITOR_SECRET = "oracle-known-visitor-secret-0123456789"
 #: Statistics-only parameters the raw-click route refuses.
 GROUPING_PARAMETERS = ("group_by", "metrics", "granularity")
 

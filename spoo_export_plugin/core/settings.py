@@ -122,7 +122,8 @@ class ExportSettings:
     jwt_cookie: str = "access_token"
 
     # Key of the raw-click export's ``visitor`` pseudonyms (HMAC-SHA256): set, the same visitor gets
-    # the same id in every export; unset (default), a random key per export. Never shown in repr.
+    # the same id in every export; unset (default), a random key per export. At least 32 bytes (a short key
+    # is brute-forced, and the IP behind an id with it). Never shown in repr or errors.
     visitor_id_secret: Optional[str] = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -157,6 +158,8 @@ class ExportSettings:
             raise ConfigurationError("visitor_id_secret must be a string")  # the value is never echoed
         if self.visitor_id_secret == "":
             object.__setattr__(self, "visitor_id_secret", None)  # an empty variable is an unset one
+        if self.visitor_id_secret is not None:
+            _check_visitor_id_secret(self.visitor_id_secret)
         if self.trusted_proxies < 0:
             raise ConfigurationError("trusted_proxies must be 0 or more")
         if self.aggregation not in AGGREGATIONS:
@@ -187,6 +190,20 @@ class ExportSettings:
 
 
 AGGREGATIONS = ("auto", "database", "worker")  # resolved by core.grouping.choose_executor
+
+#: Shortest ``visitor_id_secret`` accepted, in UTF-8 bytes: a short key is guessed by brute force, and
+#: with it the IP address behind a pseudonym (a /24 of addresses is 256 HMACs per guess).
+VISITOR_ID_SECRET_MIN_BYTES = 32
+VISITOR_ID_SECRET_HOWTO = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def _check_visitor_id_secret(secret: str) -> None:
+    """At least :data:`VISITOR_ID_SECRET_MIN_BYTES` bytes; the message never holds the value."""
+    if len(secret.encode("utf-8", "surrogatepass")) < VISITOR_ID_SECRET_MIN_BYTES:
+        raise ConfigurationError(
+            f"visitor_id_secret is too short: it must be at least {VISITOR_ID_SECRET_MIN_BYTES} bytes of random "
+            f"text (a short key is guessed by brute force, and visitors' IP addresses with it); make one "
+            f"with: {VISITOR_ID_SECRET_HOWTO}")
 
 
 def _check_mongodb_uri_scheme(uri: Any) -> None:

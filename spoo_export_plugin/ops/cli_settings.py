@@ -51,7 +51,8 @@ SETTING_HELP: dict[str, str] = {
     "extra_dimensions": "dimensions the host declares, `name=field_path` comma list "
                         "(`device=device_type,lang=language`)",
     "raw_row_cap": "rows of one raw-click export (`<route>/clicks`); more are cut and the summary says `truncated`",
-    "visitor_id_secret": "key of the raw clicks' `visitor` pseudonyms (HMAC-SHA256); unset: random per export",
+    "visitor_id_secret": "key of the raw clicks' `visitor` pseudonyms (HMAC-SHA256), at least 32 bytes "
+                         "(secrets.token_urlsafe(32) makes one); unset: random per export",
     "csv_bom": "start each CSV with a UTF-8 byte-order mark (for old Excel versions)",
     "jwt_secret": "HS256 secret of the built-in JWT authenticator (`Authorization: Bearer` or cookie)",
     "jwt_public_key": "PEM public key for RS256 JWTs (one line with \\n escapes accepted)",
