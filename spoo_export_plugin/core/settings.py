@@ -16,7 +16,7 @@ from limits import parse_many
 from limits.storage import SCHEMES as RATELIMIT_STORAGE_SCHEMES
 from limits.strategies import STRATEGIES as RATELIMIT_STRATEGIES
 
-from .dimensions import parse_declared
+from .dimensions import check_no_private_dimension, parse_declared
 from .exceptions import ConfigurationError
 
 ENV_PREFIX = "SPOO_EXPORT_"
@@ -135,6 +135,7 @@ class ExportSettings:
             if problem:
                 raise ConfigurationError(f"mongodb_uri is not valid: {problem}")
         object.__setattr__(self, "extra_dimensions", parse_declared(self.extra_dimensions))
+        check_no_private_dimension(self.fields, self.extra_dimensions)  # needs the configured fields
         object.__setattr__(self, "cors_origins", parse_cors_origins(self.cors_origins))
         if not self.route.startswith("/"):
             raise ConfigurationError(f"route must start with '/': {self.route!r}")
