@@ -6,7 +6,7 @@ many more the other formats hold). Nothing is loaded: no script, no remote ``src
 no web font; the charts are inline SVG drawn by :mod:`._svg`, the style one inline
 ``<style>`` with a print stylesheet, and a Content-Security-Policy forbids anything else: the
 response's header, and the same policy in a ``<meta>`` element for the saved file opened from
-disk. Every value is escaped by :func:`._svg.text` (a city named ``<script>`` is text).
+disk (less ``frame-ancestors``, which only a header can carry). Every value is escaped by :func:`._svg.text` (a city named ``<script>`` is text).
 The page is written in chunks (head and charts, then each table) so it streams like the others.
 """
 
@@ -25,7 +25,15 @@ if TYPE_CHECKING:  # formats read settings values; at run time they import only 
 #: Rows of each breakdown shown in the page; the other formats hold all of them.
 TABLE_ROWS = 1_000
 _CHUNK_ROWS = 250
-CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+#: The page's policy, repeated in a ``<meta>`` element for the saved file opened from disk: nothing loads
+#: or runs but the inline style and ``data:`` images; no ``<base>`` may move relative URLs and no form
+#: may submit anywhere (the page has neither; the policy keeps injected markup from using them).
+PAGE_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+               "form-action 'none'")
+#: The response header: the page's policy, and no site may frame the report (clickjacking).
+#: ``frame-ancestors`` only works in a header: browsers ignore it in a ``<meta>`` (and warn), so the
+#: meta copy is :data:`PAGE_POLICY` without it.
+CONTENT_SECURITY_POLICY = PAGE_POLICY + "; frame-ancestors 'none'"
 
 _STYLE = """
 :root { color-scheme: light; }
@@ -103,7 +111,7 @@ def _summary_tables(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
 def _head(report: Report) -> str:
     who = report.short_code or report.scope
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
+            f'<meta http-equiv="Content-Security-Policy" content="{PAGE_POLICY}">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<title>Click statistics: {text(who)}, {text(range_words(report))}</title>'
             f'<style>{_STYLE}</style></head><body><main>'

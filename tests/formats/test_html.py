@@ -20,7 +20,11 @@ from spoo_export_plugin.formats import FORMATS
 from ..factories import ROUTE
 from .test_formats import ALL_DIMENSIONS, HOSTILE_CITIES, dataset, fetch, xml_chars  # noqa: F401
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+#: The response header: nothing loads or runs, no <base>, no form target, no site may frame the page.
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+       "frame-ancestors 'none'")
+#: The <meta> copy: the same less frame-ancestors, which browsers ignore (with a warning) in a <meta>.
+META_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 #: Elements that load, run or submit something; none may appear in the report.
 ACTIVE = {"script", "img", "iframe", "object", "embed", "link", "base", "form", "video", "audio", "source",
@@ -116,6 +120,29 @@ def caption_for(name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------- http
+def directives(policy: str) -> dict[str, str]:
+    """A Content-Security-Policy as {directive: its sources}, as a browser splits it."""
+    pairs = [part.strip().partition(" ") for part in policy.split(";") if part.strip()]
+    return {name: sources for name, _, sources in pairs}
+
+
+def test_the_policy_header_is_complete_and_its_meta_copy_valid(client, dataset):
+    """Through the real app: the header forbids framing (clickjacking), <base> and form targets besides
+    loading anything; the <meta> copy holds every directive a <meta> can carry and nothing else."""
+    resp = fetch(client, dataset, "html")
+    assert resp.status_code == 200
+    header = directives(resp.headers["content-security-policy"])
+    assert header == {"default-src": "'none'", "style-src": "'unsafe-inline'", "img-src": "data:",
+                      "base-uri": "'none'", "form-action": "'none'", "frame-ancestors": "'none'"}
+    assert [k for k, v in resp.headers.items() if k.lower() == "content-security-policy"] == [
+        "content-security-policy"]  # sent once
+    meta = parse(resp.content).root.find("meta", **{"http-equiv": "Content-Security-Policy"}).attrs["content"]
+    # frame-ancestors, report-uri and sandbox are ignored in a <meta> (CSP 3, section 3.3)
+    assert directives(meta) == {k: v for k, v in header.items() if k != "frame-ancestors"}
+    for fmt in ("json", "csv", "xlsx", "xml"):  # the other formats are downloads no browser renders
+        assert "content-security-policy" not in fetch(client, dataset, fmt).headers
+
+
 def test_html_headers(client, dataset):
     resp = fetch(client, dataset, "html")
     assert resp.headers["content-type"] == "text/html; charset=utf-8"
@@ -164,7 +191,7 @@ def test_no_hostile_value_becomes_markup(client, dataset):
     assert not [a for a in attributes if a.startswith("on")] and not {"href", "src", "srcset", "xlink:href"} & attributes
     style = "".join(node.text() for node in doc.iter("style"))
     assert "url(" not in style and "@import" not in style and "@font-face" not in style
-    assert doc.find("meta", **{"http-equiv": "Content-Security-Policy"}).attrs["content"] == CSP
+    assert doc.find("meta", **{"http-equiv": "Content-Security-Policy"}).attrs["content"] == META_CSP
     cities = [row[0] for row in body_rows(tables(doc)["Clicks by city"])]
     assert {"]]> <script>alert(1)</script>", '=HYPERLINK("http://evil.example","click")', "Null", "CtlBell",
             "Zürich", "🦄 Town", "Mid\rreturn", "Unknown"} <= set(cities)
