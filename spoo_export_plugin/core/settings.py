@@ -89,6 +89,9 @@ class ExportSettings:
     max_buckets: int = 10_000
     # Server-side budget of one aggregation.
     max_time_ms: int = 30_000
+    # Time budget of writing one statistics file (after the grouping); past it: 503, or the connection cut
+    # once bytes were sent. Counts the time spent producing the file, not the time sending it.
+    render_time_ms: int = 30_000
     # Where the matched clicks are grouped: "database" (the aggregation pipeline), "worker" (the
     # database matches and labels each click, this process counts them) or "auto" (worker for an
     # in-process engine such as mongomock, database for a server). Same report either way.
@@ -150,7 +153,7 @@ class ExportSettings:
         _check_ratelimit_values(self.ratelimit_storage_uri, self.ratelimit_strategy)
         if self.authenticator is None and (self.jwt_secret or self.jwt_public_key):
             _check_jwt_values(self)
-        for name in ("row_cap", "max_buckets", "max_time_ms", "server_selection_timeout_ms",
+        for name in ("row_cap", "max_buckets", "max_time_ms", "render_time_ms", "server_selection_timeout_ms",
                      "max_concurrent_exports", "retry_after_seconds", "send_timeout_seconds",
                      "worker_max_clicks", "raw_row_cap"):
             if int(getattr(self, name)) < 1:

@@ -38,6 +38,8 @@ SETTING_HELP: dict[str, str] = {
     "row_cap": "rows kept per breakdown; longer ones are cut and the summary says `truncated`",
     "max_buckets": "time buckets one export may span (more is a 400)",
     "max_time_ms": "server-side time budget (`maxTimeMS`) of one aggregation; past it: 503",
+    "render_time_ms": "time budget of writing one statistics file (after the grouping; sending excluded); past "
+                      "it: 503, or the connection cut once bytes were sent",
     "aggregation": "where clicks are grouped: `database`, `worker` (this process) or `auto` "
                    "(`worker` for mongomock, `database` for a server)",
     "worker_max_clicks": "matched clicks the `worker` executor groups at most; more is a 503",
@@ -71,6 +73,8 @@ OFFLINE_SETTING_HELP: dict[str, str] = {
     "server_selection_timeout_ms": "how long to wait for a reachable MongoDB; past it the command fails with "
                                    "exit code 1 (the HTTP endpoint answers 503)",
     "max_buckets": "time buckets one export may span; more is exit code 2 (the HTTP endpoint answers 400)",
+    "render_time_ms": "time budget of writing the statistics file (writing to disk excluded); past it the "
+                      "command fails with exit code 1 and writes no file (the HTTP endpoint answers 503)",
     "worker_max_clicks": "matched clicks the `worker` executor groups at most; more is exit code 1 "
                          "(the HTTP endpoint answers 503)",
 }
