@@ -83,6 +83,9 @@ class ExportSettings:
 
     # Rows kept per breakdown; longer ones are cut and the summary says so.
     row_cap: int = 100_000
+    # Estimated memory the rows of one report may hold, shared by its breakdowns (core/row_budget.py);
+    # breakdowns past their share are cut to their top rows and the summary says so.
+    report_max_bytes: int = 128_000_000
     # Rows of one raw-click export (``<route>/clicks``); more are cut and the summary says so.
     raw_row_cap: int = 1_000_000
     # Time buckets one export may span.
@@ -153,7 +156,7 @@ class ExportSettings:
         _check_ratelimit_values(self.ratelimit_storage_uri, self.ratelimit_strategy)
         if self.authenticator is None and (self.jwt_secret or self.jwt_public_key):
             _check_jwt_values(self)
-        for name in ("row_cap", "max_buckets", "max_time_ms", "render_time_ms", "server_selection_timeout_ms",
+        for name in ("row_cap", "report_max_bytes", "max_buckets", "max_time_ms", "render_time_ms", "server_selection_timeout_ms",
                      "max_concurrent_exports", "retry_after_seconds", "send_timeout_seconds",
                      "worker_max_clicks", "raw_row_cap"):
             if int(getattr(self, name)) < 1:

@@ -102,7 +102,7 @@ def _summary_tables(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
         ("Unique rate", percent(s.unique_rate) if s.unique_rate is not None else "none"),
         ("Average redirect", f"{s.avg_redirect_ms} ms" if s.avg_redirect_ms is not None else "none"),
         ("First click", when(s.first_click)), ("Last click", when(s.last_click)),
-        ("Cut by the row cap", ", ".join(s.truncated_breakdowns) or "nothing"),
+        ("Cut by the row limits", ", ".join(s.truncated_breakdowns) or "nothing"),
         ("Generated at", report.generated_at.isoformat()),
     ]
     return [("Totals", totals), ("What was counted", selection)]
@@ -181,8 +181,8 @@ def _table_note(breakdown: Breakdown, others: str) -> str:
         notes.append(f"Showing the first {shown:,} of {len(breakdown.rows):,} rows: "
                      f"{len(breakdown.rows) - shown:,} more are in the {others} exports.")
     if breakdown.truncated:
-        notes.append(f"The row cap cut this breakdown at {len(breakdown.rows):,} of {breakdown.total_rows:,} "
-                     f"rows in every format.")
+        notes.append(f"The server's row limits cut this breakdown at {len(breakdown.rows):,} of "
+                     f"{breakdown.total_rows:,} rows in every format.")
     if not breakdown.rows:
         notes.append("No clicks in this range.")
     return "".join(f'<p class="note">{text(note)}</p>' for note in notes)

@@ -40,7 +40,7 @@ _TEXT_PARAMS = ("start_date", "end_date", "group_by", "metrics", "timezone", "gr
                 "url_id", "browser", "os", "country", "city", "referrer") + UTM
 _SETTINGS = ("mongodb_uri", "database_name", "clicks_collection", "urls_collection", "legacy_urls_collection",
              "max_time_ms", "render_time_ms", "server_selection_timeout_ms", "read_preference", "row_cap",
-             "max_buckets", "csv_bom",
+             "report_max_bytes", "max_buckets", "csv_bom",
              "aggregation", "worker_max_clicks", "raw_row_cap", "visitor_id_secret",
              "extra_dimensions")
 EXIT_CODES_HELP = (

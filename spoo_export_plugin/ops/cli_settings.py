@@ -36,6 +36,9 @@ SETTING_HELP: dict[str, str] = {
                            "off answers 503",
     "trusted_proxies": "proxy hops whose `X-Forwarded-For` is believed (0 = use the socket peer)",
     "row_cap": "rows kept per breakdown; longer ones are cut and the summary says `truncated`",
+    "report_max_bytes": "estimated memory the rows of one report may hold, breakdowns together (a row: 160 "
+                        "bytes plus its labels); past it the longest breakdowns are cut to their top rows "
+                        "and the summary says `truncated`",
     "max_buckets": "time buckets one export may span (more is a 400)",
     "max_time_ms": "server-side time budget (`maxTimeMS`) of one aggregation; past it: 503",
     "render_time_ms": "time budget of writing one statistics file (after the grouping; sending excluded); past "

@@ -261,7 +261,7 @@ def test_a_table_shows_its_first_1000_rows_and_says_how_many_more_exist(db):
     assert notes == ["Showing the first 1,000 of 1,205 rows: 205 more are in the csv, json, xlsx and xml exports."]
     capped = parse(b"".join(FORMATS["html"].render(long_report(900, 5_000), ExportSettings(database=db)))).root
     notes = [p.text() for p in capped.iter("p") if p.attrs.get("class") == "note" and p.parent.tag == "section"]
-    assert notes == ["The row cap cut this breakdown at 900 of 5,000 rows in every format."]
+    assert notes == ["The server's row limits cut this breakdown at 900 of 5,000 rows in every format."]
     assert len(body_rows(tables(capped)["Clicks by city"])) == 900
 
 
