@@ -7,6 +7,7 @@ Shared by the mongomock tier (``test_properties.py``) and the SecantusDB tier
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -351,10 +352,63 @@ def _refused(resp: Any, scenario: Scenario) -> bool:
     return True
 
 
+#: docs/configuration.md, ``report_max_bytes``: a row counts 160 bytes plus its labels' size in memory.
+ROW_BYTES = 160
+
+
+def row_size(row: dict[str, Any], breakdown: str) -> int:
+    """A report row's estimated memory, from its JSON form (time buckets are not counted)."""
+    return ROW_BYTES + sum(sys.getsizeof(row[dim]) for dim in breakdown.split(",") if dim != "time")
+
+
+def check_budgeted(client: falcon.testing.TestClient, db: Any, scenario: Scenario, max_bytes: int) -> dict[str, Any]:
+    """The scenario through an app with ``report_max_bytes=max_bytes`` against the oracle's whole report.
+
+    Everything but the breakdowns' lengths equals the oracle's; each breakdown holds the oracle's
+    top rows (a prefix of its rows in the documented order); ``truncated_breakdowns`` names exactly
+    the shortened ones, never ``time``; the kept rows fit the budget, use it to within one row when
+    something was cut, and no breakdown holds much more than a cut one.
+    """
+    key = load(db, scenario.clicks)
+    headers = {"Authorization": f"Bearer {key}"} if scenario.api_key else {}
+    resp = client.simulate_get(ROUTE, params=scenario.params, headers=headers)
+    if _refused(resp, scenario):
+        return resp.json
+    assert resp.status_code == 200, (resp.status_code, resp.text, scenario.params)
+    body = resp.json
+    expected = expected_export(scenario.clicks, scenario.query)
+    for key_name in ("scope", "timezone", "start_date", "end_date", "granularity", "group_by", "metrics",
+                     "filters", "exclude", "exclude_bots"):
+        assert body[key_name] == expected[key_name], (key_name, scenario.params)
+    truncated = ("truncated", "truncated_breakdowns")
+    assert ({k: v for k, v in body["summary"].items() if k not in truncated}
+            == {k: v for k, v in expected["summary"].items() if k not in truncated})
+    assert list(body["breakdowns"]) == list(expected["breakdowns"])
+    cut, held, sizes = [], {}, []
+    for name, rows in expected["breakdowns"].items():
+        got = body["breakdowns"][name]
+        assert got == rows[:len(got)], (name, scenario.params, got, rows)
+        if len(got) < len(rows):
+            cut.append(name)
+        if name != "time":
+            held[name] = sum(row_size(row, name) for row in got)
+            sizes += [row_size(row, name) for row in rows]
+    event("cut by the budget: " + ("none" if not cut else "some"))
+    assert "time" not in cut
+    assert body["summary"]["truncated_breakdowns"] == cut and body["summary"]["truncated"] == bool(cut)
+    biggest = max(sizes, default=0)
+    assert sum(held.values()) <= max_bytes
+    if cut:
+        assert sum(held.values()) > max_bytes - biggest
+    for name in cut:
+        assert all(other <= held[name] + 2 * biggest for other in held.values()), (name, held)
+    return body
+
+
 # ---------------------------------------------------------------- raw clicks (<route>/clicks)
 
 #: The visitor_id_secret of the raw-click scenario clients: the oracle recomputes every pseudonym.
-VISITOR_SECRET = "oracle-known-visitor-secret"
+VISITOR_SECRET = "oracle-known-visitor-secret-0123456789"
 #: Statistics-only parameters the raw-click route refuses.
 GROUPING_PARAMETERS = ("group_by", "metrics", "granularity")
 

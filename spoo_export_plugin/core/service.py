@@ -207,6 +207,7 @@ class Exporter:
             end=spec.end,
             metrics=request.metrics,
             row_cap=self.settings.row_cap,
+            max_bytes=self.settings.report_max_bytes,
             header={
                 "scope": request.scope,
                 "short_code": request.short_code,

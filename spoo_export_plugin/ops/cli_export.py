@@ -27,6 +27,7 @@ from ..core.params import ExportRequest, is_url_id, parse_export_request, parse_
 from ..core.report import Report
 from ..core.service import Exporter, resolve_url
 from ..core.settings import ENV_PREFIX, ExportSettings
+from ..core.timebudget import budgeted_body, render_budget
 from ..formats import FORMATS, click_formats
 from .cli_settings import add_setting_flags, settings_from_args
 from .progress import Progress, human_bytes
@@ -39,7 +40,8 @@ _TEXT_PARAMS = ("domain", "start_date", "end_date", "group_by", "metrics", "time
                 "exclude", "url_id", "browser", "os", "country", "city", "referrer") + UTM
 _SETTINGS = ("mongodb_uri", "database_name", "clicks_collection", "urls_collection", "legacy_urls_collection",
              "url_domain_field",
-             "max_time_ms", "server_selection_timeout_ms", "read_preference", "row_cap", "max_buckets", "csv_bom",
+             "max_time_ms", "render_time_ms", "server_selection_timeout_ms", "read_preference", "row_cap",
+             "report_max_bytes", "max_buckets", "csv_bom",
              "aggregation", "worker_max_clicks", "raw_row_cap", "visitor_id_secret",
              "extra_dimensions")
 EXIT_CODES_HELP = (
@@ -179,7 +181,8 @@ def write_file(report: Report, settings: ExportSettings, fmt_name: str, output: 
                progress: Progress) -> tuple[str, int]:
     """Render into ``output`` atomically (a temporary file renamed at the end); return (path, bytes)."""
     fmt = FORMATS[fmt_name]
-    return _write(fmt.render(report, settings), output or export_filename(report, fmt.extension), progress)
+    chunks = budgeted_body(fmt.render(report, settings), render_budget(settings))
+    return _write(chunks, output or export_filename(report, fmt.extension), progress)
 
 
 def _write(chunks: Iterable[bytes], path: str, progress: Progress) -> tuple[str, int]:

@@ -38,8 +38,13 @@ SETTING_HELP: dict[str, str] = {
                            "off answers 503",
     "trusted_proxies": "proxy hops whose `X-Forwarded-For` is believed (0 = use the socket peer)",
     "row_cap": "rows kept per breakdown; longer ones are cut and the summary says `truncated`",
+    "report_max_bytes": "estimated memory the rows of one report may hold, breakdowns together (a row: 160 "
+                        "bytes plus its labels); past it the longest breakdowns are cut to their top rows "
+                        "and the summary says `truncated`",
     "max_buckets": "time buckets one export may span (more is a 400)",
     "max_time_ms": "server-side time budget (`maxTimeMS`) of one aggregation; past it: 503",
+    "render_time_ms": "time budget of writing one statistics file (after the grouping; sending excluded); past "
+                      "it: 503, or the connection cut once bytes were sent",
     "aggregation": "where clicks are grouped: `database`, `worker` (this process) or `auto` "
                    "(`worker` for mongomock, `database` for a server)",
     "worker_max_clicks": "matched clicks the `worker` executor groups at most; more is a 503",
@@ -53,7 +58,8 @@ SETTING_HELP: dict[str, str] = {
     "extra_dimensions": "dimensions the host declares, `name=field_path` comma list "
                         "(`device=device_type,lang=language`)",
     "raw_row_cap": "rows of one raw-click export (`<route>/clicks`); more are cut and the summary says `truncated`",
-    "visitor_id_secret": "key of the raw clicks' `visitor` pseudonyms (HMAC-SHA256); unset: random per export",
+    "visitor_id_secret": "key of the raw clicks' `visitor` pseudonyms (HMAC-SHA256), at least 32 bytes "
+                         "(secrets.token_urlsafe(32) makes one); unset: random per export",
     "csv_bom": "start each CSV with a UTF-8 byte-order mark (for old Excel versions)",
     "jwt_secret": "HS256 secret of the built-in JWT authenticator (`Authorization: Bearer` or cookie)",
     "jwt_public_key": "PEM public key for RS256 JWTs (one line with \\n escapes accepted)",
@@ -72,6 +78,8 @@ OFFLINE_SETTING_HELP: dict[str, str] = {
     "server_selection_timeout_ms": "how long to wait for a reachable MongoDB; past it the command fails with "
                                    "exit code 1 (the HTTP endpoint answers 503)",
     "max_buckets": "time buckets one export may span; more is exit code 2 (the HTTP endpoint answers 400)",
+    "render_time_ms": "time budget of writing the statistics file (writing to disk excluded); past it the "
+                      "command fails with exit code 1 and writes no file (the HTTP endpoint answers 503)",
     "worker_max_clicks": "matched clicks the `worker` executor groups at most; more is exit code 1 "
                          "(the HTTP endpoint answers 503)",
 }

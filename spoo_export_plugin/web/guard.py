@@ -17,6 +17,7 @@ import falcon
 
 from ..access.slots import ExportSlots
 from ..core.settings import ExportSettings
+from ..core.timebudget import RenderTimeout
 from .observability import ExportTimer, ObservedBody, safe_choice
 from .resource import ExportResource
 
@@ -55,9 +56,10 @@ class ExportGuard:
             def finished(sent: int, completed: bool) -> None:
                 if slot is not None:
                     slot.release()
-                timer.emit(status=status, outcome="ok" if completed else "aborted", bytes_sent=sent)
+                reason = "render_time_ms" if isinstance(observed.error, RenderTimeout) else None
+                timer.emit(status=status, outcome="ok" if completed else "aborted", bytes_sent=sent, reason=reason)
 
-            resp.stream = ObservedBody(resp.stream, finished)
+            resp.stream = observed = ObservedBody(resp.stream, finished)
             return
         if slot is not None:
             slot.release()

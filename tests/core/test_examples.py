@@ -222,6 +222,31 @@ def test_row_cap_cuts_and_says_so(db: Any, aggregation: str) -> None:
     assert body["summary"]["total_clicks"] == 6  # the summary still covers everything
 
 
+def test_report_max_bytes_shares_the_budget_and_keeps_top_rows(db: Any, aggregation: str) -> None:
+    """Rows of 160 bytes plus their label (``sys.getsizeof``: "c1" 51, "r01" 52), a budget of 1,155:
+    city's five first rows fit (1,055) and its sixth is shed; then each referrer row pushes the
+    largest breakdown (city) back a row, until referrer is the larger one: it gives up r03 and stops.
+    City keeps c1-c3 (633), referrer r01-r02 (424): both cut, level within a row, top rows each."""
+    key = add_api_key(db, OWNER)
+    db.clicks.insert_many([make_click("a1", OWNER, datetime(2025, 5, 1, 12, i), city=f"c{i + 1}",
+                                      referrer=f"r0{i % 3 + 1}") for i in range(6)])
+    client = make_client(db, report_max_bytes=1_155, aggregation=aggregation)
+    resp = client.simulate_get(ROUTE, params={
+        "format": "json", "scope": "all", "start_date": "2025-05-01", "end_date": "2025-05-01",
+        "group_by": "city,referrer", "metrics": "clicks"}, headers={"Authorization": f"Bearer {key}"})
+    assert resp.status_code == 200, resp.text
+    body = resp.json
+    assert [tuple(r.values()) for r in body["breakdowns"]["city"]] == [("c1", 1), ("c2", 1), ("c3", 1)]
+    assert [tuple(r.values()) for r in body["breakdowns"]["referrer"]] == [("r01", 2), ("r02", 2)]
+    assert body["summary"]["truncated"] is True and body["summary"]["truncated_breakdowns"] == ["city", "referrer"]
+    assert body["summary"]["total_clicks"] == 6
+    whole = make_client(db, report_max_bytes=2_000, aggregation=aggregation).simulate_get(
+        ROUTE, params={"format": "json", "scope": "all", "start_date": "2025-05-01", "end_date": "2025-05-01",
+                       "group_by": "city,referrer"}, headers={"Authorization": f"Bearer {key}"}).json
+    assert len(whole["breakdowns"]["city"]) == 6 and len(whole["breakdowns"]["referrer"]) == 3  # 1,902 fit
+    assert whole["summary"]["truncated"] is False
+
+
 def test_bucket_limit_is_a_400_on_granularity(db: Any, env: Any) -> None:
     start = datetime(2025, 1, 1)
     ok = env.get(start_date=start.isoformat(), end_date=(start + timedelta(hours=9999)).isoformat(),

@@ -88,7 +88,7 @@ def test_spoo_export_export_clicks(mongo_db: Any, secantus_uri: str, tmp_path: A
     base = ["--mongodb-uri", secantus_uri, "--database-name", mongo_db.name, "--start-date", "2025-03-09",
             "--end-date", "2025-03-09"]
     env = clean_env(tmp_path, SPOO_EXPORT_EXTRA_DIMENSIONS="device=ua.device",
-                    SPOO_EXPORT_VISITOR_ID_SECRET="cli-secret-0123456789")
+                    SPOO_EXPORT_VISITOR_ID_SECRET="cli-secret-0123456789abcdef0123456789")
     out = tmp_path / "clicks.zip"
     done = cli("export", "--clicks", "--owner", str(owner), "--format", "csv", "-o", str(out), "--device", "mobile",
                *base, env=env)

@@ -445,6 +445,22 @@ def test_malformed_mongodb_uri_is_a_one_line_error(tmp_path, uri, command):
     assert "hunter2" not in message
 
 
+@pytest.mark.parametrize("command", ["export", "serve"])
+@pytest.mark.parametrize("where", ["flag", "variable"])
+def test_a_short_visitor_id_secret_is_a_one_line_error(tmp_path, command, where):
+    secret = "hunter2-is-short"
+    args = ["--owner", "X", "--format", "json", "-o", str(tmp_path / "x.json")] if command == "export" else []
+    extra = {"SPOO_EXPORT_VISITOR_ID_SECRET": secret} if where == "variable" else {}
+    if where == "flag":
+        args.append(f"--visitor-id-secret={secret}")
+    done = cli(command, *args, env=clean_env(tmp_path, SPOO_EXPORT_MONGODB_URI="mongodb://127.0.0.1:9", **extra))
+    assert done.returncode == 2
+    message = done.stderr.decode().strip()
+    assert message.startswith("spoo-export: error: visitor_id_secret is too short") and "\n" not in message
+    assert "at least 32 bytes" in message and "secrets.token_urlsafe(32)" in message
+    assert secret not in message and not (tmp_path / "x.json").exists()
+
+
 def test_unknown_log_level_fails_for_serve_and_the_host_config_alike():
     from spoo_export_plugin.core.exceptions import ConfigurationError
     from spoo_export_plugin.ops.serve import gunicorn_options
