@@ -91,7 +91,9 @@ def parse_export_request(params: Mapping[str, QueryValue], formats: Collection[s
             raise BadRequest("short_code is required when scope=anon", "short_code")
         if len(short_codes) > 1:
             raise BadRequest("scope=anon takes exactly one short_code", "short_code")
-    domain = _domain(params) if scope == "anon" else None  # picks the URL: nothing to pick with scope=all
+    domain = _domain(params)  # checked on every scope: a bad value is a 400 wherever it is sent
+    if scope != "anon":
+        domain = None  # it picks the URL: nothing to pick with scope=all
 
     tz_name = _single(params, "timezone") or "UTC"
     try:

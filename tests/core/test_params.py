@@ -315,6 +315,7 @@ def test_domain_names_the_anon_urls_custom_domain():
                 "\ud800.example"):
         assert _bad({**anon, "domain": bad}).param == "domain", bad
     assert parse({**anon, "domain": "a" * 253}).domain == "a" * 253
+    assert _bad({"format": "json", "domain": "a" * 254}).param == "domain"  # checked on scope=all too
 
 
 @pytest.mark.parametrize("text,expected", [
