@@ -45,8 +45,8 @@ VARIANTS = ("ours", "bare", "naive")
 
 
 def build_report(total_rows: int) -> Any:
-    from spoo_export_plugin.core.report import Breakdown, Report, Summary
-    from spoo_export_plugin.core.timebuckets import TimeBucket
+    from spoo_export_plugin.core.report.report import Breakdown, Report, Summary
+    from spoo_export_plugin.core.report.timebuckets import TimeBucket
 
     n_time, n_city = total_rows // 10, total_rows * 3 // 10
     n_time_city = total_rows - n_time - n_city

@@ -59,8 +59,8 @@ def measure(size: int) -> dict[str, Any]:
     from bson import ObjectId
 
     import _dataset
-    from spoo_export_plugin.core.grouping import group_rows, split_row_stages
-    from spoo_export_plugin.core.pipeline import QuerySpec, breakdown_names, build_row_stages, sort_granularity
+    from spoo_export_plugin.core.engine.pipeline import QuerySpec, breakdown_names, build_row_stages, sort_granularity
+    from spoo_export_plugin.core.engine.worker.grouping import group_rows, split_row_stages
 
     spec = QuerySpec(start=datetime(2025, 3, 1), end=datetime(2025, 3, 31), timezone="UTC", granularity="day",
                      breakdowns=breakdown_names(DASHBOARD), owner_id=ObjectId())

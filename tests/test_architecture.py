@@ -89,8 +89,9 @@ WEB_AND_FILE_LIBRARIES = ("falcon", "gunicorn", "openpyxl", "xmltodict")
 
 
 def _modules_of(package: str) -> list[str]:
+    """The package and every module under it, at any depth (the core's rooms are packages)."""
     module = importlib.import_module(package)
-    return [package] + [f"{package}.{info.name}" for info in pkgutil.iter_modules(module.__path__)]
+    return [package] + [info.name for info in pkgutil.walk_packages(module.__path__, f"{package}.")]
 
 
 def _in_a_fresh_interpreter(code: str) -> str:

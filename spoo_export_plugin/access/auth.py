@@ -11,8 +11,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Optional, Protocol, runtime_checkable
 
+from ..core.engine.store import Store
 from ..core.exceptions import Forbidden, Unauthorized
-from ..core.store import Store
 
 API_KEY_PREFIX = "spoo_"
 EXPORT_SCOPES = frozenset({"stats:read", "urls:read", "admin:all"})

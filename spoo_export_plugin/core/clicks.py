@@ -28,15 +28,15 @@ import secrets
 from datetime import timezone
 from typing import Any, Collection, Iterable, Iterator, Mapping, Optional, Sequence
 
-from .click_rows import ClickExport
-from .dimensions import UTM, unknown_label
 from .exceptions import BadRequest, Forbidden, NotFound, Unauthorized
-from .params import ExportRequest, QueryValue, parse_export_request
+from .report.click_rows import ClickExport
+from .request.dimensions import UTM, unknown_label
+from .request.params import ExportRequest, QueryValue, parse_export_request
 # The statistics' label expression (Unknown/Direct for absent, null or empty): one rule for both.
-from .pipeline import QuerySpec, build_match, label_expr
+from .engine.pipeline import QuerySpec, build_match, label_expr
+from .engine.store import UrlInfo
+from .request.timezones import get_zone
 from .service import Exporter
-from .store import UrlInfo
-from .timezones import get_zone
 
 __all__ = ["REFUSED_PARAMETERS", "ClickExport", "ClickExporter", "VisitorIds", "build_clicks_pipeline",
            "build_count_pipeline", "click_columns", "parse_clicks_request"]

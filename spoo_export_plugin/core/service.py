@@ -7,16 +7,16 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Optional
 
+from .engine.pipeline import (QuerySpec, breakdown_names, build_export_pipeline, build_first_click_pipeline,
+                              build_row_stages, sort_granularity)
+from .engine.store import Store, UrlInfo
+from .engine.worker.grouping import choose_executor, group_rows, split_row_stages
 from .exceptions import BadRequest, Forbidden, NotFound, Unauthorized
-from .grouping import choose_executor, group_rows, split_row_stages
-from .params import ExportRequest, is_url_id
-from .pipeline import (QuerySpec, breakdown_names, build_export_pipeline, build_first_click_pipeline, build_row_stages,
-                       sort_granularity)
-from .report import Report, assemble_report
+from .report.report import Report, assemble_report
+from .report.timebuckets import check_bucket_count, choose_granularity
+from .request.params import ExportRequest, is_url_id
+from .request.timezones import get_zone
 from .settings import ExportSettings
-from .store import Store, UrlInfo
-from .timebuckets import check_bucket_count, choose_granularity
-from .timezones import get_zone
 
 _MS = timedelta(milliseconds=1)
 
@@ -150,7 +150,7 @@ class Exporter:
 
         ``database`` runs the whole pipeline; ``worker`` has the database find the ``$match``'s
         clicks and send the fields the row stages read, evaluates those stages and groups the
-        rows here (:mod:`.grouping`).
+        rows here (:mod:`.engine.worker.grouping`).
         """
         if self.executor == "database":
             return self.store.aggregate(build_export_pipeline(spec))

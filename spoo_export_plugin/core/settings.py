@@ -16,8 +16,8 @@ from limits import parse_many
 from limits.storage import SCHEMES as RATELIMIT_STORAGE_SCHEMES
 from limits.strategies import STRATEGIES as RATELIMIT_STRATEGIES
 
-from .dimensions import parse_declared
 from .exceptions import ConfigurationError
+from .request.dimensions import parse_declared
 
 ENV_PREFIX = "SPOO_EXPORT_"
 
@@ -186,7 +186,7 @@ class ExportSettings:
         return cls(**values)
 
 
-AGGREGATIONS = ("auto", "database", "worker")  # resolved by core.grouping.choose_executor
+AGGREGATIONS = ("auto", "database", "worker")  # resolved by core.engine.worker.grouping.choose_executor
 
 
 def _check_mongodb_uri_scheme(uri: Any) -> None:

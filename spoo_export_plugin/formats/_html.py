@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
-from ..core.report import Breakdown, Report, TimeBucket
+from ..core.report.report import Breakdown, Report, TimeBucket
 from . import FORMATS, HTML_CONTENT_SECURITY_POLICY
 from ._captions import TOP_ROWS, charted_metrics, metric_words, range_words, time_what, top_what
 from ._svg import bar_chart, count, line_chart, percent, text

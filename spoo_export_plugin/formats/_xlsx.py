@@ -31,8 +31,8 @@ from openpyxl.cell.cell import ERROR_CODES
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from ..core.click_rows import ClickExport
-from ..core.report import Report, TimeBucket
+from ..core.report.click_rows import ClickExport
+from ..core.report.report import Report, TimeBucket
 from ._text import xml_safe
 from ._xlsx_charts import add_chart, print_setup
 

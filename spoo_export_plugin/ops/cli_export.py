@@ -18,13 +18,13 @@ from typing import IO, Any, Callable, Iterable, Optional, Union
 
 from bson import ObjectId
 
-from ..core.click_rows import ClickExport
 from ..core.clicks import ClickExporter, parse_clicks_request
-from ..core.dimensions import UTM, parse_declared
 from ..core.exceptions import BadRequest, ConfigurationError, ExportError, NotFound
-from ..core.filenames import clicks_filename, export_filename
-from ..core.params import ExportRequest, is_url_id, parse_export_request, parse_link_request
-from ..core.report import Report
+from ..core.report.click_rows import ClickExport
+from ..core.report.filenames import clicks_filename, export_filename
+from ..core.report.report import Report
+from ..core.request.dimensions import UTM, parse_declared
+from ..core.request.params import ExportRequest, is_url_id, parse_export_request, parse_link_request
 from ..core.service import Exporter
 from ..core.settings import ENV_PREFIX, ExportSettings
 from ..formats import FORMATS, click_formats

@@ -19,9 +19,9 @@ from bson import ObjectId
 from hypothesis import HealthCheck, given, settings
 
 from spoo_export_plugin import ExportSettings
+from spoo_export_plugin.core.engine.worker.grouping import TOO_MANY_CLICKS_MESSAGE, choose_executor, group_rows
 from spoo_export_plugin.core.exceptions import TIMEOUT_MESSAGE, ConfigurationError, Unavailable
-from spoo_export_plugin.core.grouping import TOO_MANY_CLICKS_MESSAGE, choose_executor, group_rows
-from spoo_export_plugin.core.params import parse_export_request
+from spoo_export_plugin.core.request.params import parse_export_request
 from spoo_export_plugin.core.service import Exporter
 from spoo_export_plugin.formats import FORMATS
 

@@ -1,7 +1,7 @@
 """The worker's compiled row stages give the rows the engine's ``$project`` gives.
 
 The worker executor has the database run the ``$match`` and send only the fields the row stages
-read, and evaluates those stages itself (``core/expressions.py``). Here the same stages run both
+read, and evaluates those stages itself (``core/engine/worker/expressions.py``). Here the same stages run both
 ways over the same clicks and the rows must be equal, row for row: generated scenarios (DST
 zones, every granularity, declared dimensions, odd field types) and hand-made documents whose
 fields hold what a real collection may hold (arrays, documents, booleans, Decimal128, a string
@@ -21,10 +21,11 @@ from bson import Decimal128, ObjectId
 from hypothesis import HealthCheck, given, settings
 
 from spoo_export_plugin import ExportSettings
-from spoo_export_plugin.core.expressions import MISSING, compile_expression, compile_projection, fields_read
-from spoo_export_plugin.core.grouping import split_row_stages
-from spoo_export_plugin.core.params import parse_export_request
-from spoo_export_plugin.core.pipeline import QuerySpec, breakdown_names, build_row_stages
+from spoo_export_plugin.core.engine.pipeline import QuerySpec, breakdown_names, build_row_stages
+from spoo_export_plugin.core.engine.worker.expressions import (MISSING, compile_expression, compile_projection,
+                                                             fields_read)
+from spoo_export_plugin.core.engine.worker.grouping import split_row_stages
+from spoo_export_plugin.core.request.params import parse_export_request
 from spoo_export_plugin.core.service import Exporter
 from spoo_export_plugin.formats import FORMATS
 
@@ -238,4 +239,4 @@ def test_an_error_while_evaluating_is_traced_to_the_modules_own_lines() -> None:
         evaluate_year({"y": "2025"})
     frames = traceback.extract_tb(error.value.__traceback__)
     assert all(os.path.isfile(frame.filename) for frame in frames), [frame.filename for frame in frames]
-    assert any(frame.filename.endswith(os.path.join("core", "expressions.py")) for frame in frames)
+    assert any(frame.filename.endswith(os.path.join("core", "engine", "worker", "expressions.py")) for frame in frames)

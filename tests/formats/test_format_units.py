@@ -19,9 +19,9 @@ import openpyxl
 import pytest
 
 from spoo_export_plugin import ExportSettings
-from spoo_export_plugin.core.filenames import export_filename
-from spoo_export_plugin.core.report import Breakdown, Report, Summary
-from spoo_export_plugin.core.timebuckets import TimeBucket
+from spoo_export_plugin.core.report.filenames import export_filename
+from spoo_export_plugin.core.report.report import Breakdown, Report, Summary
+from spoo_export_plugin.core.report.timebuckets import TimeBucket
 from spoo_export_plugin.formats import BUILTINS, FORMATS, Deferred, Format, click_formats, register, register_builtins
 from spoo_export_plugin.formats._xlsx import sheet_title
 from spoo_export_plugin.web.disposition import content_disposition
@@ -257,7 +257,7 @@ def test_register_builtins_again_changes_nothing_and_register_adds_a_host_format
 _FIRST_FILES = """
 import json, sys
 from datetime import datetime, timezone
-from spoo_export_plugin.core.report import Report, Summary
+from spoo_export_plugin.core.report.report import Report, Summary
 from spoo_export_plugin.core.settings import ExportSettings
 from spoo_export_plugin.formats import FORMATS, click_formats
 

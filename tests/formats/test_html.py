@@ -14,7 +14,7 @@ from typing import Any, Iterator, Optional
 
 import pytest
 
-from spoo_export_plugin.core.report import Breakdown, Report, Summary
+from spoo_export_plugin.core.report.report import Breakdown, Report, Summary
 from spoo_export_plugin.formats import FORMATS
 
 from ..factories import ROUTE

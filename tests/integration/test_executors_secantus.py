@@ -37,7 +37,7 @@ def test_odd_field_values_give_the_servers_rows(mongo_db: Any, granularity: str,
     """The worker's compiled row stages against a server's own ``$project`` (Decimal128 included)."""
     from datetime import datetime
 
-    from spoo_export_plugin.core.pipeline import QuerySpec, breakdown_names
+    from spoo_export_plugin.core.engine.pipeline import QuerySpec, breakdown_names
 
     from ..core.test_expressions import ODD_VALUES, assert_rows_equal, odd_clicks
     from ..scenarios import EXTRA, OWNER_A

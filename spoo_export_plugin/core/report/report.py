@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator, Optional
 from zoneinfo import ZoneInfo
 
-from .pipeline import SUMMARY_KEY
+from ..engine.pipeline import SUMMARY_KEY
 from .timebuckets import TimeBucket, bucket_from_wall, iter_buckets
 
 # a time cell is a TimeBucket

@@ -26,9 +26,9 @@ from typing import Any, Optional
 
 from bson import ObjectId
 
-from .dimensions import DIRECT, UNKNOWN, URL_ID, field_path, unknown_label
-from .settings import ClickFields
-from .timebuckets import DAY, MONTH, WALL_CLOCK_MINUTES, WEEK
+from ..report.timebuckets import DAY, MONTH, WALL_CLOCK_MINUTES, WEEK
+from ..request.dimensions import DIRECT, UNKNOWN, URL_ID, field_path, unknown_label
+from ..settings import ClickFields
 
 __all__ = ["DIRECT", "SUMMARY_KEY", "UNKNOWN", "QuerySpec", "breakdown_names", "build_export_pipeline",
            "build_first_click_pipeline", "build_grouping_stages", "build_match", "build_row_stages", "label_expr",
@@ -195,7 +195,7 @@ def build_row_stages(spec: QuerySpec) -> list[dict[str, Any]]:
 
     Everything a label or a time bucket means (Unknown/Direct, the local wall time ``t``, the
     offset ``o``, DST) is decided here, by the database, for both executors: the worker executor
-    (:mod:`.grouping`) only counts these rows.
+    (:mod:`.worker.grouping`) only counts these rows.
     """
     fields = spec.fields
     dimensions = sorted({dim for name in spec.breakdowns for dim in name.split(",") if dim != "time"})

@@ -1,7 +1,7 @@
 """What the raw-click formats render: the header of a ``<route>/clicks`` export and its rows.
 
 A data type only (no query, no settings, no driver), so the formats may import it as they
-import :mod:`.report`; :mod:`.clicks` builds it. ``rows`` is an iterator straight from the
+import :mod:`.report`; :mod:`..clicks` builds it. ``rows`` is an iterator straight from the
 database cursor: it can be walked once, and nothing holds the whole result.
 """
 

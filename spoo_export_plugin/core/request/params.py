@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Collection, Mapping, Optional, Sequence, Union
 
+from ..exceptions import BadRequest
 from .dates import DATE_ONLY, day_bounds, parse_datetime
 from .dimensions import BUILTIN, TIME, URL_ID, UTM
-from .exceptions import BadRequest
 from .timezones import resolve_timezone
 
 SCOPES = ("all", "anon")

@@ -22,11 +22,11 @@ from zoneinfo import ZoneInfo
 
 from bson import Decimal128, ObjectId
 
-from .exceptions import TIMEOUT_MESSAGE, Unavailable
+from ...exceptions import TIMEOUT_MESSAGE, Unavailable
+from ...report.timebuckets import WALL_CLOCK_MINUTES
+from ...settings import ExportSettings
+from ..pipeline import NO_BUCKET_WALL
 from .expressions import compile_projection, fields_read
-from .pipeline import NO_BUCKET_WALL
-from .settings import ExportSettings
-from .timebuckets import WALL_CLOCK_MINUTES
 
 __all__ = ["TOO_MANY_CLICKS_MESSAGE", "bson_order", "choose_executor", "group_rows", "report_order_key",
            "split_row_stages"]

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterator, Optional
 
-from .exceptions import TIMEOUT_MESSAGE, BadRequest, Unavailable
-from .settings import ExportSettings
+from ..exceptions import TIMEOUT_MESSAGE, BadRequest, Unavailable
+from ..settings import ExportSettings
 
 try:  # pymongo is a runtime dependency; the guard keeps mongomock-only setups importable.
     from pymongo import MongoClient, ReadPreference
