@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, cast
 
 from .engine.pipeline import (QuerySpec, breakdown_names, build_export_pipeline, build_first_click_pipeline,
                               build_row_stages, sort_granularity)
@@ -16,6 +16,7 @@ from .report.report import Report, assemble_report
 from .report.timebuckets import check_bucket_count, choose_granularity
 from .request.params import ExportRequest, is_url_id
 from .request.timezones import get_zone
+from .rows import GroupRow
 from .settings import ExportSettings
 
 _MS = timedelta(milliseconds=1)
@@ -145,7 +146,7 @@ class Exporter:
         spec = self.query_spec(request, owner_id, url)
         return self.run(request, spec)
 
-    def grouped_rows(self, spec: QuerySpec) -> Iterable[dict[str, Any]]:
+    def grouped_rows(self, spec: QuerySpec) -> Iterable[GroupRow]:
         """The sorted group documents of ``spec``, from the executor the settings choose.
 
         ``database`` runs the whole pipeline; ``worker`` has the database find the ``$match``'s
@@ -153,7 +154,7 @@ class Exporter:
         rows here (:mod:`.engine.worker.grouping`).
         """
         if self.executor == "database":
-            return self.store.aggregate(build_export_pipeline(spec))
+            return cast(Iterable[GroupRow], self.store.aggregate(build_export_pipeline(spec)))
         s = self.settings
         match, projection, to_row = split_row_stages(build_row_stages(spec))
         rows = map(to_row, self.store.find(match, projection))

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Mapping, Optional
 from zoneinfo import ZoneInfo
 
-from ..engine.pipeline import SUMMARY_KEY
+from ..rows import SUMMARY_KEY, GroupRow
 from .timebuckets import TimeBucket, bucket_from_wall, iter_buckets
 
 # a time cell is a TimeBucket
@@ -157,7 +157,7 @@ def _aware(value: datetime, zone: ZoneInfo) -> datetime:
 
 def assemble_report(
     *,
-    rows: Iterable[dict[str, Any]],
+    rows: Iterable[GroupRow],
     breakdowns: tuple[str, ...],
     zone: ZoneInfo,
     granularity: str,
@@ -167,7 +167,7 @@ def assemble_report(
     row_cap: int,
     header: dict[str, Any],
 ) -> Report:
-    """Fold the pipeline's sorted rows into a :class:`Report`.
+    """Fold the engine's sorted rows (:class:`~..rows.GroupRow`, either executor's) into a :class:`Report`.
 
     ``header`` carries scope, short_code, timezone, group_by, filters, exclude, exclude_bots,
     url_id and generated_at. A share is computed here, from the counted rows: of the range's
@@ -176,7 +176,7 @@ def assemble_report(
     collected: dict[str, list[tuple[Cell, ...]]] = {name: [] for name in breakdowns}
     counts: dict[str, int] = {name: 0 for name in breakdowns}
     time_rows: dict[str, tuple[Cell, ...]] = {}
-    summary_doc: dict[str, Any] = {}
+    summary_doc: Mapping[str, Any] = {}  # the summary row; none when no click matched
 
     for doc in rows:
         key = doc["_id"]

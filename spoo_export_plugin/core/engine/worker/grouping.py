@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, cast
 from zoneinfo import ZoneInfo
 
 from bson import Decimal128, ObjectId
 
 from ...exceptions import TIMEOUT_MESSAGE, Unavailable
 from ...report.timebuckets import WALL_CLOCK_MINUTES
+from ...rows import GroupKey, GroupRow
 from ...settings import ExportSettings
 from ..pipeline import NO_BUCKET_WALL
 from .expressions import compile_projection, fields_read
@@ -115,14 +116,15 @@ def _number(value: Any) -> Any:
 
 def group_rows(rows: Iterable[dict[str, Any]], *, timezone: str, granularity: Optional[str],
                max_clicks: int, max_time_ms: int, retry_after: int,
-               clock: Callable[[], float] = time.monotonic) -> list[dict[str, Any]]:
-    """The export's group documents, sorted as the pipeline sorts them, from the row stages' rows.
+               clock: Callable[[], float] = time.monotonic) -> list[GroupRow]:
+    """The export's group documents (:class:`~...rows.GroupRow`), sorted as the pipeline sorts them,
+    from the row stages' rows.
 
     Raises :class:`Unavailable` past ``max_clicks`` rows (memory) or ``max_time_ms`` of
     reading and grouping (the same 503 as a database timeout).
     """
     deadline = clock() + max_time_ms / 1000
-    groups: dict[tuple[Any, ...], tuple[dict[str, Any], _Group]] = {}
+    groups: dict[tuple[Any, ...], tuple[GroupKey, _Group]] = {}
     # Each distinct visitor once, as a small number: the per-row sets hold numbers, not pairs.
     visitor_numbers: dict[Any, int] = {}
     for count, row in enumerate(rows, 1):
@@ -137,7 +139,7 @@ def group_rows(rows: Iterable[dict[str, Any]], *, timezone: str, granularity: Op
                    else _hashable((name, t, o, d)))
             entry = groups.get(key)
             if entry is None:
-                group_id = {"b": name, **{f: value[f] for f in ("t", "o", "d") if f in value}}
+                group_id = cast(GroupKey, {"b": name, **{f: value[f] for f in ("t", "o", "d") if f in value}})
                 entry = groups[key] = (group_id, _Group())
             group = entry[1]
             group.clicks += 1
@@ -165,7 +167,7 @@ def _first_last_redirect(group: _Group, value: dict[str, Any]) -> None:
         group.redirect_ms_count += 1
 
 
-def _document(group_id: dict[str, Any], group: _Group) -> dict[str, Any]:
+def _document(group_id: GroupKey, group: _Group) -> GroupRow:
     return {"_id": group_id, "clicks": group.clicks, "uniques": len(group.visitors),
             "first": group.first, "last": group.last,
             "redirect_ms_sum": group.redirect_ms_sum, "redirect_ms_count": group.redirect_ms_count}
@@ -234,7 +236,7 @@ def _element_order(value: Any) -> tuple[Any, ...]:
     return bson_order(value)
 
 
-def report_order_key(timezone: str, granularity: Optional[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+def report_order_key(timezone: str, granularity: Optional[str]) -> Callable[[GroupRow], tuple[Any, ...]]:
     """The Python twin of :func:`.pipeline._sort_stages`, as a key for :meth:`list.sort`.
 
     Without wall-clock buckets, ``{"_id.b": 1, "_id.t": 1, "clicks": -1, "_id.d": 1}`` is the
@@ -246,7 +248,7 @@ def report_order_key(timezone: str, granularity: Optional[str]) -> Callable[[dic
     (b, s, r, -clicks, d). ``-clicks`` is "descending"; a missing field sorts as null.
     """
     if granularity not in WALL_CLOCK_MINUTES:
-        def calendar_key(doc: dict[str, Any]) -> tuple[Any, ...]:
+        def calendar_key(doc: GroupRow) -> tuple[Any, ...]:
             group_id = doc["_id"]
             return (bson_order(group_id["b"]), bson_order(group_id.get("t")), -doc["clicks"],
                     bson_order(group_id.get("d")))
@@ -255,7 +257,7 @@ def report_order_key(timezone: str, granularity: Optional[str]) -> Callable[[dic
     zone = ZoneInfo(timezone)
     utc = ZoneInfo("UTC")
 
-    def wall_clock_key(doc: dict[str, Any]) -> tuple[Any, ...]:
+    def wall_clock_key(doc: GroupRow) -> tuple[Any, ...]:
         group_id = doc["_id"]
         wall = group_id.get("t") if group_id.get("t") is not None else NO_BUCKET_WALL
         offset = group_id.get("o") if group_id.get("o") is not None else 0
