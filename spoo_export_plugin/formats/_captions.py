@@ -18,6 +18,15 @@ COUNT_METRICS = ("clicks", "unique_clicks")
 _PER = {"minute": "per minute", "10min": "per 10 minutes", "hour": "per hour", "day": "per day",
         "week": "per week", "month": "per month"}
 _METRIC_WORDS = {"clicks": "clicks", "unique_clicks": "unique clicks", "share": "share of clicks"}
+#: Dimension -> (one, many) in words; a dimension the host declares is called by its name.
+_DIMENSION_WORDS = {
+    "time": ("time", "times"), "browser": ("browser", "browsers"), "os": ("operating system", "operating systems"),
+    "country": ("country", "countries"), "city": ("city", "cities"), "referrer": ("referrer", "referrers"),
+    "short_code": ("short code", "short codes"), "device": ("device", "devices"), "domain": ("domain", "domains"),
+    "utm_source": ("UTM source", "UTM sources"), "utm_medium": ("UTM medium", "UTM mediums"),
+    "utm_campaign": ("UTM campaign", "UTM campaigns"), "utm_term": ("UTM term", "UTM terms"),
+    "utm_content": ("UTM content", "UTM contents"),
+}
 
 
 def charted_metrics(breakdown: Breakdown) -> tuple[str, ...]:
@@ -49,6 +58,18 @@ def time_what(report: Report, breakdown: Breakdown) -> str:
     return f"{what[:1].upper()}{what[1:]} {per}"
 
 
+def dimension_words(dimension: str, many: bool = False) -> str:
+    """``country`` -> ``country`` (``countries`` when ``many``); a declared dimension keeps its name."""
+    one, plural = _DIMENSION_WORDS.get(dimension, (dimension, dimension))
+    return plural if many else one
+
+
 def top_what(breakdown: Breakdown) -> str:
-    """``Top 10 browser by clicks`` (fewer when the breakdown has fewer rows)."""
-    return f"Top {min(TOP_ROWS, len(breakdown.rows))} {breakdown.name} by clicks"
+    """``Top 10 countries by clicks`` when there are more than 10; else all of them, counted:
+    ``All 9 referrers by clicks``, ``Clicks of the only browser``."""
+    rows = len(breakdown.rows)
+    if rows > TOP_ROWS:
+        return f"Top {TOP_ROWS} {dimension_words(breakdown.name, many=True)} by clicks"
+    if rows == 1:
+        return f"Clicks of the only {dimension_words(breakdown.name)}"
+    return f"All {rows} {dimension_words(breakdown.name, many=True)} by clicks"

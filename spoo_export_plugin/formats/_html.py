@@ -2,7 +2,9 @@
 
 The summary, an SVG line chart of the time series, an SVG bar chart of each dimension's top
 10, and a table per breakdown (its first 1,000 rows; the note under a longer one says how
-many more the other formats hold). Nothing is loaded: no script, no remote ``src``/``href``,
+many more the other formats hold). A crossed ``time,<dim>`` table, which runs to a row per
+bucket and value (hundreds on a few months), shows its 20 busiest rows, so the page stays one
+to send; its note says the full table is in the other formats. Nothing is loaded: no script, no remote ``src``/``href``,
 no web font; the charts are inline SVG drawn by :mod:`._svg`, the style one inline
 ``<style>`` with a print stylesheet, and a Content-Security-Policy forbids anything else: the
 response's header, and the same policy in a ``<meta>`` element for the saved file opened from
@@ -12,11 +14,13 @@ The page is written in chunks (head and charts, then each table) so it streams l
 
 from __future__ import annotations
 
+import heapq
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from ..core.report.report import Breakdown, Report, TimeBucket
 from . import FORMATS, HTML_CONTENT_SECURITY_POLICY
-from ._captions import TOP_ROWS, charted_metrics, metric_words, range_words, time_what, top_what
+from ._captions import TOP_ROWS, charted_metrics, dimension_words, metric_words, range_words, time_what, top_what
 from ._svg import bar_chart, count, line_chart, percent, text
 
 if TYPE_CHECKING:  # formats read settings values; at run time they import only the report
@@ -24,6 +28,8 @@ if TYPE_CHECKING:  # formats read settings values; at run time they import only 
 
 #: Rows of each breakdown shown in the page; the other formats hold all of them.
 TABLE_ROWS = 1_000
+#: Rows of a crossed breakdown (``time,browser``) shown in the page: its busiest, by clicks.
+CROSSED_TABLE_ROWS = 20
 _CHUNK_ROWS = 250
 
 _STYLE = """
@@ -73,16 +79,31 @@ def _cell(column: str, value: Any) -> str:
     return count(value)
 
 
+def moment(value: Optional[datetime]) -> str:
+    """``2025-03-09 14:03:22 +01:00``: a time as a person reads it, to the second, with its UTC offset
+    (the json and xml keep ISO 8601 with fractions)."""
+    if value is None:
+        return "none"
+    offset = value.strftime("%z")
+    return value.strftime("%Y-%m-%d %H:%M:%S") + (f" {offset[:3]}:{offset[3:5]}" if offset else "")
+
+
+def _completeness(report: Report) -> str:
+    cut = report.summary.truncated_breakdowns
+    if not cut:
+        return "yes: no breakdown reached the row cap"
+    return f"no: the row cap cut {', '.join(cut)} (the notes under their tables say where)"
+
+
 def _summary_tables(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
     """(caption, rows) of the two summary tables: the totals, and what was counted."""
     s = report.summary
     lists = lambda mapping: "; ".join(f"{k} = {', '.join(v)}" for k, v in mapping.items()) or "none"  # noqa: E731
-    when = lambda d: d.isoformat() if d is not None else "none"  # noqa: E731
     selection = [("Scope", report.scope), ("Short code", report.short_code or "all of the owner's links")]
     if report.url_id is not None:
         selection.append(("URL id", report.url_id))
     selection += [
-        ("Start", report.start.isoformat()), ("End", report.end.isoformat()),
+        ("Start", moment(report.start)), ("End", moment(report.end)),
         ("Timezone", report.timezone), ("Granularity", report.granularity),
         ("Group by", ", ".join(report.group_by)), ("Metrics", ", ".join(report.metrics)),
         ("Filters", lists(report.filters)), ("Excluded values", lists(report.exclude)),
@@ -92,9 +113,9 @@ def _summary_tables(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
         ("Total clicks", count(s.total_clicks)), ("Unique clicks", count(s.unique_clicks)),
         ("Unique rate", percent(s.unique_rate) if s.unique_rate is not None else "none"),
         ("Average redirect", f"{s.avg_redirect_ms} ms" if s.avg_redirect_ms is not None else "none"),
-        ("First click", when(s.first_click)), ("Last click", when(s.last_click)),
-        ("Cut by the row cap", ", ".join(s.truncated_breakdowns) or "nothing"),
-        ("Generated at", report.generated_at.isoformat()),
+        ("First click", moment(s.first_click)), ("Last click", moment(s.last_click)),
+        ("Complete", _completeness(report)),
+        ("Generated at", moment(report.generated_at)),
     ]
     return [("Totals", totals), ("What was counted", selection)]
 
@@ -165,14 +186,31 @@ def _top_figure(report: Report, breakdown: Breakdown, number: int) -> str:
     return f'<figure><figcaption>{text(what)}, {text(range_words(report))}</figcaption>{svg}</figure>'
 
 
-def _table_note(breakdown: Breakdown, others: str) -> str:
+def _shown_rows(breakdown: Breakdown) -> list[tuple[Any, ...]]:
+    """The rows the page shows: a crossed breakdown's :data:`CROSSED_TABLE_ROWS` busiest when it has more
+    (most clicks first, ties in the table's order; its first rows without a clicks column), else the
+    first :data:`TABLE_ROWS`."""
+    rows = breakdown.rows
+    if len(breakdown.dimensions) == 1 or len(rows) <= CROSSED_TABLE_ROWS:
+        return rows[:TABLE_ROWS]
+    if "clicks" not in breakdown.columns:
+        return rows[:CROSSED_TABLE_ROWS]
+    at = breakdown.columns.index("clicks")
+    return heapq.nsmallest(CROSSED_TABLE_ROWS, rows, key=lambda row: -(row[at] or 0))  # = a stable sort, cut
+
+
+def _table_note(breakdown: Breakdown, shown: int, others: str) -> str:
     notes = []
-    shown = min(len(breakdown.rows), TABLE_ROWS)
-    if len(breakdown.rows) > shown:
-        notes.append(f"Showing the first {shown:,} of {len(breakdown.rows):,} rows: "
-                     f"{len(breakdown.rows) - shown:,} more are in the {others} exports.")
+    total = len(breakdown.rows)
+    if total > shown and len(breakdown.dimensions) > 1:
+        which = (f"The {shown:,} rows with the most clicks of {total:,}, busiest first" if "clicks" in breakdown.columns
+                 else f"The first {shown:,} of {total:,} rows")
+        notes.append(f"{which}: the full table is in the {others} exports.")
+    elif total > shown:
+        notes.append(f"Showing the first {shown:,} of {total:,} rows: "
+                     f"{total - shown:,} more are in the {others} exports.")
     if breakdown.truncated:
-        notes.append(f"The row cap cut this breakdown at {len(breakdown.rows):,} of {breakdown.total_rows:,} "
+        notes.append(f"The row cap cut this breakdown at {total:,} of {breakdown.total_rows:,} "
                      f"rows in every format.")
     if not breakdown.rows:
         notes.append("No clicks in this range.")
@@ -180,14 +218,15 @@ def _table_note(breakdown: Breakdown, others: str) -> str:
 
 
 def _table(breakdown: Breakdown, number: int, others: str) -> Iterator[str]:
-    """The breakdown's first :data:`TABLE_ROWS` rows, in chunks of rows."""
+    """The breakdown's rows the page shows (:func:`_shown_rows`), in chunks of rows."""
     heading = f"table-{number}"
     columns = breakdown.columns
     yield (f'<section aria-labelledby="{heading}"><div class="table-wrap"><table><caption>'
-           f'<h3 id="{heading}">Clicks by {text(" and ".join(breakdown.dimensions))}</h3></caption><thead><tr>'
+           f'<h3 id="{heading}">Clicks by {text(" and ".join(map(dimension_words, breakdown.dimensions)))}</h3>'
+           f'</caption><thead><tr>'
            + "".join(f'<th scope="col">{text(column)}</th>' for column in columns) + "</tr></thead><tbody>")
     width = len(breakdown.dimensions)
-    rows = breakdown.rows[:TABLE_ROWS]
+    rows = _shown_rows(breakdown)
     for start in range(0, len(rows), _CHUNK_ROWS):
         parts = []
         for row in rows[start:start + _CHUNK_ROWS]:
@@ -196,7 +235,7 @@ def _table(breakdown: Breakdown, number: int, others: str) -> Iterator[str]:
                          + "".join(f"<td>{cell}</td>" for cell in cells[1:width])
                          + "".join(f'<td class="num">{cell}</td>' for cell in cells[width:]) + "</tr>")
         yield "".join(parts)
-    yield f"</tbody></table></div>{_table_note(breakdown, others)}</section>"
+    yield f"</tbody></table></div>{_table_note(breakdown, len(rows), others)}</section>"
 
 
 def _other_formats() -> str:
@@ -213,13 +252,13 @@ def html_chunks(report: Report) -> Iterator[str]:
     singles = [b for name, b in report.breakdowns.items() if name != "time" and len(b.dimensions) == 1]
     figures = [_top_figure(report, b, number) for number, b in enumerate(singles, 1)]
     if any(figures):
-        yield ('<section aria-labelledby="top"><h2 id="top">Top 10 of each dimension</h2>'
+        yield ('<section aria-labelledby="top"><h2 id="top">Top values of each dimension</h2>'
                + "".join(figures) + "</section>")
     others = _other_formats()
     yield '<section aria-labelledby="tables"><h2 id="tables">Tables</h2>'
     for number, breakdown in enumerate(report.breakdowns.values(), 1):
         yield from _table(breakdown, number, others)
-    yield (f'</section><footer><p class="note">Generated {text(report.generated_at.isoformat())} by '
+    yield (f'</section><footer><p class="note">Generated {text(moment(report.generated_at))} by '
            f'spoo_export_plugin. Counts cover {text(range_words(report))}.</p></footer></main></body></html>\n')
 
 

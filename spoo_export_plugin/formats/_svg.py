@@ -20,6 +20,10 @@ from ._text import xml_safe
 
 #: Series colours, each with at least 4.5:1 contrast on white (WCAG AA for text, 3:1 for graphics).
 COLOURS = ("#1d4ed8", "#b45309", "#047857")
+#: Line styles of a line chart's series, (stroke width, dash pattern): the first solid and wider,
+#: the next dashed on top of it, so two equal series (unique clicks = clicks, common on small
+#: links) still show both colours instead of the second hiding the first.
+LINE_STYLES = ((3.0, None), (2.0, "7 5"), (2.0, "2 3"))
 INK, MUTED, GRID = "#111827", "#374151", "#d1d5db"
 _FONT = "font-family=\"system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif\""
 
@@ -65,13 +69,23 @@ def _open(chart_id: str, width: int, height: int, title: str, desc: str) -> list
             f'<rect width="{width}" height="{height}" fill="#ffffff"/>']
 
 
-def _legend(series: Sequence[Series], x: float, y: float) -> list[str]:
+def _stroke(index: int) -> str:
+    """The stroke attributes of a line chart's ``index``-th series (colour, width, dash)."""
+    width, dash = LINE_STYLES[index % len(LINE_STYLES)]
+    dashed = f' stroke-dasharray="{dash}"' if dash else ""
+    return f'stroke="{COLOURS[index % len(COLOURS)]}" stroke-width="{width:g}"{dashed}'
+
+
+def _legend(series: Sequence[Series], x: float, y: float, lines: bool = False) -> list[str]:
+    """A swatch and the name of each series: a square for bars, a stretch of the line (its dash too) for lines."""
     parts = []
     for index, (name, _) in enumerate(series):
-        colour = COLOURS[index % len(COLOURS)]
-        parts.append(f'<rect x="{x:.1f}" y="{y - 9:.1f}" width="12" height="12" fill="{colour}"/>'
-                     f'<text x="{x + 17:.1f}" y="{y + 1:.1f}" fill="{INK}">{text(name)}</text>')
-        x += 30 + 7 * len(name)
+        gap = 27 if lines else 17
+        swatch = (f'<line class="legend-line" x1="{x:.1f}" x2="{x + 22:.1f}" y1="{y - 3:.1f}" y2="{y - 3:.1f}" '
+                  f'{_stroke(index)}/>' if lines else
+                  f'<rect x="{x:.1f}" y="{y - 9:.1f}" width="12" height="12" fill="{COLOURS[index % len(COLOURS)]}"/>')
+        parts.append(f'{swatch}<text x="{x + gap:.1f}" y="{y + 1:.1f}" fill="{INK}">{text(name)}</text>')
+        x += gap + 13 + 7 * len(name)
     return parts
 
 
@@ -89,7 +103,8 @@ def _value_grid(top: Number, step: Number, fmt: Formatter, left: float, right: f
 
 def line_chart(chart_id: str, title: str, desc: str, labels: Sequence[str], series: Sequence[Series],
                fmt: Formatter = count, width: int = 880, height: int = 320) -> str:
-    """One polyline per series over ``labels`` (x), with about six x labels and a value grid."""
+    """One polyline per series over ``labels`` (x), with about six x labels and a value grid; each
+    series in its own colour and dash (:data:`LINE_STYLES`), later ones drawn over earlier ones."""
     left, right, top_margin, bottom = 64.0, width - 16.0, 34.0, height - 40.0
     top, step = nice_scale(max((v for _, values in series for v in values), default=0), whole=fmt is count)
     n = len(labels)
@@ -101,7 +116,7 @@ def line_chart(chart_id: str, title: str, desc: str, labels: Sequence[str], seri
         return bottom - (bottom - top_margin) * (value / top)
 
     parts = _open(chart_id, width, height, title, desc)
-    parts += _legend(series, left, 16)
+    parts += _legend(series, left, 16, lines=True)
     parts += _value_grid(top, step, fmt, left, right, y_of)
     every = max(1, math.ceil(n / 6))
     for index in range(0, n, every):
@@ -114,10 +129,11 @@ def line_chart(chart_id: str, title: str, desc: str, labels: Sequence[str], seri
     for index, (name, values) in enumerate(series):
         colour = COLOURS[index % len(COLOURS)]
         points = " ".join(f"{x_of(i):.1f},{y_of(v):.1f}" for i, v in decimate(values, int(right - left)))
-        parts.append(f'<polyline class="series" data-series="{text(name)}" fill="none" stroke="{colour}" '
-                     f'stroke-width="2" stroke-linejoin="round" points="{points}"/>')
-        if n == 1:  # one bucket: a dot, since a line needs two points
-            parts.append(f'<circle cx="{x_of(0):.1f}" cy="{y_of(values[0]):.1f}" r="4" fill="{colour}"/>')
+        parts.append(f'<polyline class="series" data-series="{text(name)}" fill="none" {_stroke(index)} '
+                     f'stroke-linejoin="round" points="{points}"/>')
+        if n == 1:  # one bucket: a dot, since a line needs two points (the later, smaller dot inside)
+            parts.append(f'<circle cx="{x_of(0):.1f}" cy="{y_of(values[0]):.1f}" r="{5 - 2 * min(index, 1)}" '
+                         f'fill="{colour}"/>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -74,6 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the raw clicks, one row per click (as GET <route>/clicks; formats: "
                              f"{', '.join(sorted(click_formats()))}), instead of the statistics; "
                              "--group-by, --metrics and --granularity do not apply")
+    parser.add_argument("--demo", action="store_true",
+                        help="read the demo's embedded dataset (what `spoo-export demo` serves; needs the demo "
+                             "extra) instead of MongoDB; without --owner, --short-code or --url-id: the demo "
+                             "owner's links")
     parser.add_argument("-o", "--output", metavar="FILE",
                         help="file to write ('-' = standard output); default: the endpoint's file name "
                              "in the current directory")
@@ -100,6 +104,18 @@ def declared_in_environment() -> tuple[str, ...]:
     except ConfigurationError:
         return ()
     return tuple(name for name in declared if name not in _TEXT_PARAMS)
+
+
+def _settings(args: argparse.Namespace) -> ExportSettings:
+    """The settings from the flags and the environment, or over the demo's dataset with ``--demo``."""
+    if args.demo:
+        from .demo import export_settings
+
+        return export_settings(args)
+    if not (args.mongodb_uri or os.environ.get(ENV_PREFIX + "MONGODB_URI")):
+        raise ConfigurationError(f"give --mongodb-uri URI or set {ENV_PREFIX}MONGODB_URI "
+                                 "(or --demo: the demo's embedded dataset)")
+    return settings_from_args(args)
 
 
 def _query_params() -> tuple[str, ...]:
@@ -256,7 +272,7 @@ def run_clicks(args: argparse.Namespace) -> int:
         return fail(err, f"--format {args.format!r} has no raw-click file; expected one of "
                          f"{', '.join(sorted(click_formats()))}", EXIT_BAD_INPUT)
     try:
-        settings = settings_from_args(args)
+        settings = _settings(args)
         link = is_link_export(args)
         query = build_query(args)
         if link:
@@ -290,7 +306,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(err, f"unknown --format {args.format!r}; expected one of {', '.join(sorted(FORMATS))}",
                     EXIT_BAD_INPUT)
     try:
-        settings = settings_from_args(args)
+        settings = _settings(args)
         parse = parse_link_request if is_link_export(args) else parse_export_request
         request = parse(build_query(args), FORMATS, tuple(settings.extra_dimensions))
     except ConfigurationError as exc:

@@ -8,17 +8,21 @@ so the API key printed here works whichever worker answers).
 from __future__ import annotations
 
 import argparse
+import errno
 import html
 import logging
+import socket
 import sys
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Optional
 from urllib.parse import quote, urlencode
 
+from ..core.exceptions import ConfigurationError
 from ..core.settings import ExportSettings
 from ..web.middleware import ExportMiddleware
 from .demo_data import DEFAULT_CLICKS, DEMO_SEED, DemoDataset, build_dataset, default_anchor, seed_database
 
 DASHBOARD_GROUP_BY = "time,browser,os,country,city,referrer,short_code"
+#: Exit code of a demo that cannot start: the extra is missing, an option is wrong or the port is taken.
 EXIT_MISSING_EXTRA = 2
 
 
@@ -34,14 +38,37 @@ def demo_settings(database: Any) -> ExportSettings:
     return ExportSettings(database=database)
 
 
-def build_demo_app(dataset: DemoDataset, base_url: str = "http://127.0.0.1:8000") -> Callable[..., Any]:
-    """A fresh mongomock database seeded with ``dataset``, and the host app wrapped by the plugin."""
+def demo_database(dataset: DemoDataset) -> Any:
+    """A fresh in-memory (mongomock) database seeded with ``dataset``."""
     import mongomock
 
     database = mongomock.MongoClient().get_database("url-shortener")
     seed_database(database, dataset)
-    settings = demo_settings(database)
+    return database
+
+
+def build_demo_app(dataset: DemoDataset, base_url: str = "http://127.0.0.1:8000") -> Callable[..., Any]:
+    """A fresh mongomock database seeded with ``dataset``, and the host app wrapped by the plugin."""
+    settings = demo_settings(demo_database(dataset))
     return ExportMiddleware(_host_app(dataset, settings.route, base_url), settings)
+
+
+def export_settings(args: argparse.Namespace) -> ExportSettings:
+    """``spoo-export export --demo``: the settings over the dataset the demo serves (built for the
+    current hour, as ``spoo-export demo`` does), instead of a MongoDB. Without ``--owner``,
+    ``--short-code`` or ``--url-id``, the export is the demo owner's (``args.owner`` is set)."""
+    from .cli_settings import settings_from_args
+
+    try:
+        import mongomock  # noqa: F401
+    except ImportError as exc:
+        raise ConfigurationError(f"--demo needs the demo extra: pip install 'spoo_export_plugin[demo]' ({exc})")
+    if args.mongodb_uri:
+        raise ConfigurationError("--demo reads the demo's embedded dataset: leave out --mongodb-uri")
+    dataset = build_dataset(default_anchor())
+    if not (args.owner or args.short_code or args.url_id):
+        args.owner = str(dataset.owner_id)
+    return settings_from_args(args, database=demo_database(dataset))
 
 
 def _host_app(dataset: DemoDataset, route: str, base_url: str) -> Callable[..., Iterable[bytes]]:
@@ -89,6 +116,11 @@ def _url(base_url: str, route: str, **params: str) -> str:
     return f"{base_url}{route}?{urlencode(params, safe=',/', quote_via=quote)}"
 
 
+def link_route(route: str, url_id: str) -> str:
+    """``<route>/links/<url_id>``: one link's statistics, by its id."""
+    return f"{route.rstrip('/')}/links/{url_id}"
+
+
 def curl_commands(dataset: DemoDataset, base_url: str, route: str = "/api/v1/export") -> list[tuple[str, str]]:
     """(what it shows, command) pairs, ready to paste.
 
@@ -107,7 +139,7 @@ def curl_commands(dataset: DemoDataset, base_url: str, route: str = "/api/v1/exp
         ("an Excel workbook, one sheet per breakdown, in New York time, saved as stats.xlsx",
          "-fsS -o stats.xlsx " + auth,
          dict(format="xlsx", scope="all", group_by="time,country,referrer", timezone="America/New_York")),
-        ("a one-page report with charts to open in a browser (no script, prints to PDF), saved as report.html",
+        ("a report page with charts to open in a browser (no script, prints to PDF), saved as report.html",
          "-fsS -o report.html " + auth,
          dict(format="html", scope="all", group_by="time,browser,country,referrer")),
         ("XML of one link, by week, bots left out", "-fsS " + auth,
@@ -123,7 +155,11 @@ def curl_commands(dataset: DemoDataset, base_url: str, route: str = "/api/v1/exp
          "-fsS -o dashboard.json -w '%{http_code} %{time_total}s\\n' " + auth,
          dict(format="json", scope="all", group_by=DASHBOARD_GROUP_BY)),
     ]
-    return [(what, f"curl {options} '{_url(base_url, route, **params)}'") for what, options, params in requests]
+    commands = [(what, f"curl {options} '{_url(base_url, route, **params)}'") for what, options, params in requests]
+    link = _url(base_url, link_route(route, dataset.public_url_id), format="json", group_by="time,browser")
+    commands.insert(5, (f"one link by its url_id (/{dataset.public_code}, the id printed above): "  # after its XML
+                        f"{link_route('<route>', '<url_id>')}, JSON", f"curl -fsS {auth} '{link}'"))
+    return commands
 
 
 def banner(dataset: DemoDataset, base_url: str, route: str = "/api/v1/export") -> str:
@@ -133,11 +169,27 @@ def banner(dataset: DemoDataset, base_url: str, route: str = "/api/v1/export") -
         f"  data: {len(dataset.collections['urlsV2'])} links + 1 legacy link, {len(dataset.collections['clicks'])} "
         f"clicks from {dataset.start:%Y-%m-%d} to {dataset.anchor:%Y-%m-%d %H:%M} UTC (in memory, mongomock)",
         f"  API key of the demo owner (scope stats:read): {dataset.api_key}",
+        f"  url_id of its link /{dataset.public_code} (for {link_route(route, '<url_id>')}): {dataset.public_url_id}",
         "",
     ]
     for what, command in curl_commands(dataset, base_url, route):
         lines += [f"# {what}", command, ""]
     return "\n".join(lines)
+
+
+def bind_problem(host: str, port: int) -> Optional[OSError]:
+    """Why gunicorn could not listen on ``host:port`` (bound and released here, with gunicorn's
+    SO_REUSEADDR), or None when it can. Checked before gunicorn starts: on a busy port gunicorn
+    logs an error every second for 5 s and then exits."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        return exc
+    return None
 
 
 def _application_class() -> type:
@@ -172,6 +224,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_MISSING_EXTRA
     if args.workers < 1 or not 1 <= args.port <= 65535:
         sys.stderr.write("spoo-export demo: --workers must be at least 1 and --port 1 to 65535\n")
+        return EXIT_MISSING_EXTRA
+    problem = bind_problem(args.host, args.port)
+    if problem is not None:
+        hint = (f"another demo still running? choose a free port with --port, e.g. --port {args.port % 65535 + 1}"
+                if problem.errno == errno.EADDRINUSE else "check --host and --port")
+        sys.stderr.write(f"spoo-export demo: cannot listen on {args.host}:{args.port} "
+                         f"({problem.strerror or problem}): {hint}\n")
         return EXIT_MISSING_EXTRA
     dataset = build_dataset(default_anchor(), seed=args.seed, clicks=args.clicks)
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "", "::") else args.host

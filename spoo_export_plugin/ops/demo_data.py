@@ -119,6 +119,11 @@ class DemoDataset:
         return self.owner_ids[0]
 
     @property
+    def public_url_id(self) -> str:
+        """The id of :attr:`public_code` (the demo owner's), for the per-link route ``<route>/links/<url_id>``."""
+        return str(next(u["_id"] for u in self.collections["urlsV2"] if u["alias"] == self.public_code))
+
+    @property
     def start(self) -> datetime:
         return self.anchor - timedelta(days=DAYS)
 

@@ -7,6 +7,7 @@ tests/formats/test_browser.py.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from html.parser import HTMLParser
@@ -111,8 +112,12 @@ def shown(value: Any) -> str:
     return xml_chars(value)
 
 
+#: How the report's table captions name the dimensions (literals, not the product's table).
+WORDS = {"os": "operating system", "short_code": "short code", "utm_source": "UTM source"}
+
+
 def caption_for(name: str) -> str:
-    return "Clicks by " + " and ".join(name.split(","))
+    return "Clicks by " + " and ".join(WORDS.get(dim, dim) for dim in name.split(","))
 
 
 # ---------------------------------------------------------------------------------- http
@@ -149,7 +154,13 @@ def test_tables_hold_the_json_report(client, dataset):
     assert [t.find("caption").text() for t in doc.iter("table") if t.attrs.get("class") == "summary"] == [
         "Totals", "What was counted"]
     assert figures["Total clicks"] == "17" and figures["Timezone"] == "UTC" and figures["Granularity"] == "day"
-    assert (figures["Start"], figures["End"]) == (expected["start_date"], expected["end_date"])
+    assert (expected["start_date"], expected["end_date"]) == ("2025-03-08T00:00:00+00:00", "2025-03-10T23:59:59+00:00")
+    assert (figures["Start"], figures["End"]) == ("2025-03-08 00:00:00 +00:00", "2025-03-10 23:59:59 +00:00")
+    assert figures["Complete"] == "yes: no breakdown reached the row cap"
+    generated = datetime.fromisoformat(expected["generated_at"])  # to the second, no fraction, with the offset
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+00:00", figures["Generated at"])
+    assert abs(datetime.strptime(figures["Generated at"], "%Y-%m-%d %H:%M:%S %z") - generated).total_seconds() < 60
+    assert figures["First click"] == "2025-03-08 00:05:00 +00:00"
     assert figures["Filters"] == "none" and figures["Bots excluded"] == "no"
     assert figures["Unique clicks"] == str(expected["summary"]["unique_clicks"])
 
@@ -192,8 +203,52 @@ def test_charts_are_accessible_svg(client, dataset):
     bars = lambda svg: [n for n in svg.iter("rect") if n.attrs.get("class") == "bar"]  # noqa: E731
     assert len(bars(browser)) == 2 * len(expected["browser"]) == 8
     assert len(bars(city)) == 2 * 10 and len(expected["city"]) == 16
-    assert city.find("title").text().startswith("Top 10 city by clicks, ")
+    assert city.find("title").text().startswith("Top 10 cities by clicks, ")
+    assert browser.find("title").text().startswith("All 4 browsers by clicks, ")
     assert [g.find("title").text() for g in city.iter("g")] == [xml_chars(r["city"]) for r in expected["city"][:10]]
+
+
+def test_equal_series_both_show_in_the_line_chart(client, dataset):
+    """Unique clicks = clicks on every day: the two lines coincide, so the later one is dashed and
+    narrower than the solid one under it (both colours show), and the legend draws each line's style."""
+    days = dict(start_date="2025-03-09", group_by="time")
+    rows = fetch(client, dataset, "json", **days).json["breakdowns"]["time"]
+    assert len(rows) == 2 and all(r["clicks"] == r["unique_clicks"] for r in rows)
+    line = next(parse(fetch(client, dataset, "html", **days).content).root.iter("svg"))
+    clicks, uniques = line.iter("polyline")
+    assert (clicks.attrs["data-series"], uniques.attrs["data-series"]) == ("clicks", "unique clicks")
+    assert clicks.attrs["points"] == uniques.attrs["points"]  # the same line...
+    assert clicks.attrs["stroke"] != uniques.attrs["stroke"]
+    assert "stroke-dasharray" not in clicks.attrs  # ...drawn solid, then dashed over it
+    dashes = [float(n) for n in uniques.attrs["stroke-dasharray"].split()]
+    assert len(dashes) >= 2 and all(d > 0 for d in dashes)
+    assert float(clicks.attrs["stroke-width"]) > float(uniques.attrs["stroke-width"])
+    legend = [n for n in line.iter("line") if n.attrs.get("class") == "legend-line"]
+    style = lambda n: tuple(n.attrs.get(k) for k in ("stroke", "stroke-width", "stroke-dasharray"))  # noqa: E731
+    assert [style(n) for n in legend] == [style(clicks), style(uniques)]
+
+
+def test_words_name_dimensions_naturally_and_times_read_to_the_second(settings, dataset):
+    """Plural words in chart titles, counted when all rows are charted; singular words in table captions;
+    a declared dimension by its name; times without fractions, with the zone's offset."""
+    import falcon.testing
+
+    from spoo_export_plugin import create_app
+
+    client = falcon.testing.TestClient(create_app(settings.replace(extra_dimensions={"platform": "device_type"})))
+    doc = parse(fetch(client, dataset, "html", group_by="os,short_code,utm_source,platform,city",
+                      timezone="Asia/Kolkata").content).root
+    assert [svg.find("title").text().split(", 2025")[0] for svg in doc.iter("svg")] == [
+        "Clicks of the only operating system", "All 2 short codes by clicks", "Clicks of the only UTM source",
+        "Clicks of the only platform", "Top 10 cities by clicks"]
+    assert list(tables(doc)) == ["Clicks by operating system", "Clicks by short code", "Clicks by UTM source",
+                                 "Clicks by platform", "Clicks by city"]
+    figures = summary(doc)
+    # (the end, 2025-03-10T23:59:59 naive, is UTC)
+    assert (figures["Start"], figures["End"]) == ("2025-03-08 00:00:00 +05:30", "2025-03-11 05:29:59 +05:30")
+    assert figures["First click"] == "2025-03-08 05:35:00 +05:30"  # 00:05 UTC
+    footer = doc.find("footer").text()
+    assert re.search(r"Generated \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+05:30 by", footer), footer
 
 
 def test_share_only_is_charted_as_percentages(client, dataset):
@@ -206,7 +261,7 @@ def test_share_only_is_charted_as_percentages(client, dataset):
 
 def test_without_time_there_is_no_line_chart(client, dataset):
     doc = parse(fetch(client, dataset, "html", group_by="browser").content).root
-    assert [svg.find("title").text()[:22] for svg in doc.iter("svg")] == ["Top 4 browser by click"]
+    assert [svg.find("title").text()[:22] for svg in doc.iter("svg")] == ["All 4 browsers by clic"]
     assert not list(doc.iter("polyline"))
 
 
@@ -235,7 +290,46 @@ def test_a_table_shows_its_first_1000_rows_and_says_how_many_more_exist(db):
     capped = parse(b"".join(FORMATS["html"].render(long_report(900, 5_000), ExportSettings(database=db)))).root
     notes = [p.text() for p in capped.iter("p") if p.attrs.get("class") == "note" and p.parent.tag == "section"]
     assert notes == ["The row cap cut this breakdown at 900 of 5,000 rows in every format."]
+    assert summary(capped)["Complete"] == "no: the row cap cut city (the notes under their tables say where)"
     assert len(body_rows(tables(capped)["Clicks by city"])) == 900
+
+
+def test_a_crossed_table_shows_its_20_busiest_rows_and_says_the_full_table_is_elsewhere(client, db):
+    """30 days x 3 browsers: time,browser has 90 rows; the page shows the 20 with the most clicks (ties in
+    the table's order), says so, and sends the full table to the other formats. Single tables stay whole."""
+    from bson import ObjectId
+
+    from ..factories import add_api_key, add_url, make_click
+
+    owner = ObjectId()
+    auth = {"Authorization": f"Bearer {add_api_key(db, owner)}"}
+    add_url(db, "busy", owner, created_at=datetime(2025, 1, 1))
+    db.clicks.insert_many([
+        make_click("busy", owner, datetime(2025, 1, 1 + day, 12, n), browser=browser, ip_address=f"10.0.{day}.{n}")
+        for day in range(30) for b, browser in enumerate(("Chrome", "Firefox", "Safari"))
+        for n in range(1 + (day * 7 + b * 3) % 11)])
+    query = {"scope": "all", "start_date": "2025-01-01", "end_date": "2025-01-30", "group_by": "time,browser"}
+    expected = client.simulate_get(ROUTE, params={"format": "json", **query}, headers=auth).json["breakdowns"]
+    resp = client.simulate_get(ROUTE, params={"format": "html", **query}, headers=auth)
+    assert resp.status_code == 200
+    doc = parse(resp.content).root
+    crossed = expected["time,browser"]
+    assert len(crossed) == 90
+    busiest = sorted(crossed, key=lambda row: -row["clicks"])[:20]  # Python's sort is stable: ties keep order
+    table = tables(doc)["Clicks by time and browser"]
+    assert body_rows(table) == [[shown(v) for v in row.values()] for row in busiest]
+    note = [p.text() for p in table.parent.parent.iter("p") if p.attrs.get("class") == "note"]
+    assert note == ["The 20 rows with the most clicks of 90, busiest first: the full table is in the "
+                    "csv, json, xlsx and xml exports."]
+    assert len(body_rows(tables(doc)["Clicks by time"])) == 30  # not crossed: every row
+    assert [r[0] for r in body_rows(tables(doc)["Clicks by browser"])] == [r["browser"] for r in expected["browser"]]
+    query["metrics"] = "share"  # no clicks column to rank by: the first 20 rows
+    first = client.simulate_get(ROUTE, params={"format": "json", **query}, headers=auth).json["breakdowns"]
+    table = tables(parse(client.simulate_get(ROUTE, params={"format": "html", **query}, headers=auth).content).root)[
+        "Clicks by time and browser"]
+    assert [row[:2] for row in body_rows(table)] == [[r["time"], r["browser"]] for r in first["time,browser"][:20]]
+    assert [p.text() for p in table.parent.parent.iter("p") if p.attrs.get("class") == "note"] == [
+        "The first 20 of 90 rows: the full table is in the csv, json, xlsx and xml exports."]
 
 
 def test_one_link_route_sends_the_report_with_its_policy(client, dataset, db):

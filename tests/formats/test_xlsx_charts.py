@@ -81,6 +81,18 @@ def test_time_sheet_has_a_line_chart_of_its_cells_on_a_date_axis(client, dataset
     assert not chart.findall(f".//{C}numCache")  # references only: the sheet's cells are the data
 
 
+def test_time_chart_draws_equal_series_distinguishably(client, dataset):
+    """Unique clicks = clicks on both days: the second line is dashed over the solid first one, in
+    another colour, so neither hides the other."""
+    charts = charts_by_sheet(fetch(client, dataset, "xlsx", group_by="time", start_date="2025-03-09").content)
+    lines = [ser.find(f"{C}spPr/{A}ln") for ser in charts["time"][0].iter(C + "ser")]
+    assert len(lines) == 2 and None not in lines
+    dash = [ln.find(f"{A}prstDash").get("val") if ln.find(f"{A}prstDash") is not None else "solid" for ln in lines]
+    colour = [ln.find(f"{A}solidFill/{A}srgbClr").get("val") for ln in lines]
+    assert dash[0] == "solid" and dash[1] in ("dash", "sysDash", "lgDash", "dashDot", "sysDot")
+    assert colour[0] != colour[1] and int(lines[0].get("w")) > int(lines[1].get("w"))
+
+
 def test_single_dimension_sheets_chart_their_top_10_rows(client, dataset):
     charts = charts_by_sheet(fetch(client, dataset, "xlsx", group_by="browser,city,referrer").content)
     browser, city = charts["browser"][0], charts["city"][0]
@@ -89,7 +101,7 @@ def test_single_dimension_sheets_chart_their_top_10_rows(client, dataset):
     assert series(city) == [("'city'!B1", "'city'!$A$2:$A$11", "'city'!$B$2:$B$11"),  # 16 cities: the first 10
                             ("'city'!C1", "'city'!$A$2:$A$11", "'city'!$C$2:$C$11")]
     assert series(browser)[0] == ("'browser'!B1", "'browser'!$A$2:$A$5", "'browser'!$B$2:$B$5")  # 4 browsers
-    assert title(city) == ["Top 10 city by clicks", RANGE] and title(browser) == ["Top 4 browser by clicks", RANGE]
+    assert title(city) == ["Top 10 cities by clicks", RANGE] and title(browser) == ["All 4 browsers by clicks", RANGE]
     assert len(charts["referrer"]) == 1
 
 

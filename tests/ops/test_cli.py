@@ -154,6 +154,48 @@ def test_export_every_registered_format_parses_back(data, tmp_path):
                                ["2025-03-09", "3", "2"], ["2025-03-10", "1", "1"]]
 
 
+def test_export_demo_writes_the_demos_embedded_dataset(tmp_path):
+    """--demo: no database to give; the demo owner's links by default, a link by the id the demo prints,
+    a private link, raw clicks. Expected counts come from the dataset's documents, counted here."""
+    from collections import Counter
+
+    from spoo_export_plugin.ops.demo_data import build_dataset, default_anchor
+
+    env = clean_env(tmp_path)
+    done = cli("export", "--demo", "--format", "json", "-o", "-", "--group-by", "browser,short_code", env=env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    dataset = build_dataset(default_anchor(datetime.fromisoformat(report["generated_at"])))  # the hour it ran in
+    mine = [c for c in dataset.collections["clicks"] if c["meta"].get("owner_id") == dataset.owner_id]
+    assert report["scope"] == "all" and report["summary"]["total_clicks"] == len(mine) > 100
+    assert {r["browser"]: r["clicks"] for r in report["breakdowns"]["browser"]} == dict(
+        Counter(c.get("browser") or "Unknown" for c in mine))
+    assert {r["short_code"] for r in report["breakdowns"]["short_code"]} == {c["meta"]["short_code"] for c in mine}
+
+    done = cli("export", "--demo", "--url-id", dataset.public_url_id, "--format", "csv", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (archive_path,) = tmp_path.glob(f"spoo-export_{dataset.public_code}_*.zip")
+    with zipfile.ZipFile(archive_path) as archive:
+        summary = dict(csv.reader(io.TextIOWrapper(archive.open("summary.csv"), encoding="utf-8-sig")))
+    link = [c for c in mine if str(c["meta"].get("url_id")) == dataset.public_url_id]
+    assert (summary["scope"], summary["url_id"], summary["total_clicks"]) == ("link", dataset.public_url_id,
+                                                                              str(len(link)))
+
+    done = cli("export", "--demo", "--short-code", dataset.private_code, "--format", "json", "-o", "-", env=env)
+    assert done.returncode == 0, done.stderr  # the operator reads private statistics
+    private = [c for c in dataset.collections["clicks"] if c["meta"]["short_code"] == dataset.private_code]
+    assert json.loads(done.stdout)["summary"]["total_clicks"] == len(private)
+
+    done = cli("export", "--demo", "--clicks", "--format", "json", "-o", "-", env=env)
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["clicks"]) == len(mine)
+
+    done = cli("export", "--demo", "--mongodb-uri", "mongodb://db.example", "--format", "json", env=env)
+    assert done.returncode == 2 and done.stderr.decode().splitlines() == [
+        "spoo-export: error: --demo reads the demo's embedded dataset: leave out --mongodb-uri"]
+    assert b"--demo" in cli("export", "--help", env=env).stdout
+
+
 def test_csv_bom_switch_on_the_installed_script(data, tmp_path):
     """--csv-bom needs no value; --no-csv-bom wins over the variable."""
     def entries(*flags: str, **env: str) -> list[bytes]:
@@ -199,7 +241,8 @@ def test_export_bad_input_is_one_line_and_an_exit_code(data, tmp_path, args, cod
 def test_export_without_database_and_with_unreachable_database(tmp_path):
     done = cli("export", "--owner", "X", "--format", "json", env=clean_env(tmp_path))
     assert done.returncode == 2
-    assert done.stderr.decode().strip() == "spoo-export: error: give --mongodb-uri URI or set SPOO_EXPORT_MONGODB_URI"
+    assert done.stderr.decode().strip() == ("spoo-export: error: give --mongodb-uri URI or set SPOO_EXPORT_MONGODB_URI "
+                                            "(or --demo: the demo's embedded dataset)")
 
     port = unused_port()
     started = time.monotonic()

@@ -176,7 +176,8 @@ def test_printed_curl_commands_work(client, dataset):
     for command in commands:
         args = shlex.split(command)
         url = urlsplit(args[-1])
-        assert (url.scheme, url.netloc, url.path) == ("http", "127.0.0.1:8000", ROUTE)
+        assert (url.scheme, url.netloc) == ("http", "127.0.0.1:8000")
+        assert url.path in (ROUTE, f"{ROUTE}/links/{dataset.public_url_id}")
         headers = dict(h.split(": ", 1) for flag, h in zip(args, args[1:]) if flag == "-H")
         resp = client.simulate_get(url.path, query_string=url.query, headers=headers)
         fmt = re.search(r"format=(\w+)", url.query).group(1)
@@ -196,6 +197,31 @@ def test_printed_curl_commands_work(client, dataset):
     assert formats == set(MEDIA_TYPES)
     assert any("group_by=" + demo.DASHBOARD_GROUP_BY in c for c in commands)
     assert any("scope=anon" in c and dataset.public_code in c and "Authorization" not in c for c in commands)
+    assert sum(f"{ROUTE}/links/" in c for c in commands) == 1
+
+
+def test_printed_url_id_and_its_per_link_command(client, dataset):
+    """The banner names the id of the demo owner's public link, and a ready curl of <route>/links/<url_id>
+    that answers that link's statistics (counted here from the seeded clicks)."""
+    text = demo.banner(dataset, BASE)
+    url_id = re.search(r"url_id of its link /(\S+) \(for /api/v1/export/links/<url_id>\): ([0-9a-f]{24})\n", text)
+    assert url_id is not None, text
+    alias, url_id = url_id.groups()
+    doc = next(u for u in dataset.collections["urlsV2"] if str(u["_id"]) == url_id)
+    assert doc["alias"] == alias == dataset.public_code and doc["owner_id"] == dataset.owner_id
+    command = next(line for line in text.splitlines() if line.startswith("curl ") and "/links/" in line)
+    args = shlex.split(command)
+    url = urlsplit(args[-1])
+    assert url.path == f"{ROUTE}/links/{url_id}" and args[1] == "-fsS"
+    headers = dict(h.split(": ", 1) for flag, h in zip(args, args[1:]) if flag == "-H")
+    resp = client.simulate_get(url.path, query_string=url.query, headers=headers)
+    assert resp.status_code == 200, resp.text
+    body = resp.json
+    clicks = [c for c in dataset.collections["clicks"] if str(c["meta"].get("url_id")) == url_id]
+    assert (body["scope"], body["short_code"], body["url_id"]) == ("link", alias, url_id)
+    assert body["summary"]["total_clicks"] == len(clicks) > 10
+    assert Counter({r["browser"]: r["clicks"] for r in body["breakdowns"]["browser"]}) == Counter(
+        _label(c, "browser") for c in clicks)
 
 
 
@@ -225,11 +251,38 @@ def _run_printed_curl_commands(banner: str, key: str, folder: Path) -> None:
     assert not (folder / "stats.xlsx").exists()
 
 
+def test_docs_name_the_url_id_the_demo_prints(dataset):
+    """docs/demo.md's `export --demo --url-id` example uses the id the banner prints (fixed by the seed)."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "demo.md").read_text(encoding="utf-8")
+    assert f"--url-id {dataset.public_url_id} " in docs
+    assert build_dataset(datetime(2030, 1, 1)).public_url_id == dataset.public_url_id  # whatever the hour
+
+
+def _demo_command() -> list[str]:
+    script = Path(sys.executable).with_name("spoo-export")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "spoo_export_plugin.ops.cli"]
+
+
+def test_a_busy_port_is_one_line_naming_the_option_and_exit_code_2(tmp_path):
+    """A second demo on a taken port: no gunicorn start (whose errors repeat for 5 s), one line, exit 2."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(_demo_command() + ["demo", "--port", str(port)], capture_output=True, text=True,
+                              timeout=60, cwd=tmp_path, env={**os.environ, "HOME": str(tmp_path)})
+    assert done.returncode == 2, done
+    assert done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
+    assert f"127.0.0.1:{port}" in done.stderr and "in use" in done.stderr and "--port " in done.stderr
+    assert "Traceback" not in done.stderr and "gunicorn" not in done.stderr.lower()
+
+
 @pytest.mark.slow
 def test_demo_command_serves_over_http(tmp_path):
     port = unused_port()
-    script = Path(sys.executable).with_name("spoo-export")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "spoo_export_plugin.ops.cli"]
+    command = _demo_command()
     env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
     env["HOME"] = str(tmp_path)
     out = (tmp_path / "stdout").open("w+")
