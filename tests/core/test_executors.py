@@ -26,7 +26,7 @@ from spoo_export_plugin.core.rows import SUMMARY_KEY, GroupKey, GroupRow
 from spoo_export_plugin.core.service import Exporter
 from spoo_export_plugin.formats import FORMATS
 
-from ..factories import ROUTE, add_api_key, make_click
+from ..factories import ROUTE, add_api_key, decimal_redirect_clicks, make_click
 from ..scenarios import Scenario, load, make_client, scenarios
 
 _DB = mongomock.MongoClient().get_database("executors")
@@ -183,6 +183,15 @@ def test_both_executors_yield_group_rows_and_the_same_ones(granularity: str) -> 
     assert all(set(row) - set(GroupRow.__required_keys__) == sort_fields for row in rows["database"])
     assert [{k: v for k, v in row.items() if k not in sort_fields} for row in rows["database"]] == rows["worker"]
     assert {row["_id"]["b"] for row in rows["worker"]} >= {SUMMARY_KEY, "time", "browser", "time,browser"}
+
+
+def test_the_worker_sums_decimal_redirect_times_in_decimal_as_the_server_does() -> None:
+    db = mongomock.MongoClient().get_database("decimals")
+    headers = {"Authorization": f"Bearer {decimal_redirect_clicks(db)}"}
+    resp = make_client(db, aggregation="worker").simulate_get(ROUTE, params=_PARAMS, headers=headers)
+    assert resp.status_code == 200, resp.text
+    assert resp.json["summary"]["total_clicks"] == 4
+    assert resp.json["summary"]["avg_redirect_ms"] == 0.1  # MongoDB: $sum 0.45 (decimal) / 3
 
 
 # ------------------------------------------------------------------ the setting

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Callable, Iterable, Optional, cast
 from zoneinfo import ZoneInfo
 
@@ -27,6 +28,7 @@ from ...report.timebuckets import WALL_CLOCK_MINUTES
 from ...rows import GroupKey, GroupRow
 from ...settings import ExportSettings
 from ..pipeline import NO_BUCKET_WALL
+from .bson_values import is_number, sum_numbers
 from .expressions import compile_projection, fields_read
 
 __all__ = ["TOO_MANY_CLICKS_MESSAGE", "bson_order", "choose_executor", "group_rows", "report_order_key",
@@ -105,15 +107,6 @@ class _Group:
         self.redirect_ms_count = 0
 
 
-def _is_number(value: Any) -> bool:
-    """``$isNumber``: int, long, double, decimal (a bool is not a number in BSON)."""
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)) or isinstance(value, Decimal128)
-
-
-def _number(value: Any) -> Any:
-    return float(value.to_decimal()) if isinstance(value, Decimal128) else value
-
-
 def group_rows(rows: Iterable[dict[str, Any]], *, timezone: str, granularity: Optional[str],
                max_clicks: int, max_time_ms: int, retry_after: int,
                clock: Callable[[], float] = time.monotonic) -> list[GroupRow]:
@@ -154,7 +147,8 @@ def group_rows(rows: Iterable[dict[str, Any]], *, timezone: str, granularity: Op
 
 
 def _first_last_redirect(group: _Group, value: dict[str, Any]) -> None:
-    """``$min``/``$max`` of ``at``, ``$sum`` of numeric ``rm`` and ``$isNumber`` count."""
+    """``$min``/``$max`` of ``at``, ``$sum`` of numeric ``rm`` (a decimal makes it a decimal sum) and
+    ``$isNumber`` count."""
     at = value.get("at")
     if at is not None:
         if group.first is None or at < group.first:
@@ -162,15 +156,18 @@ def _first_last_redirect(group: _Group, value: dict[str, Any]) -> None:
         if group.last is None or at > group.last:
             group.last = at
     redirect_ms = value.get("rm")
-    if _is_number(redirect_ms):
-        group.redirect_ms_sum += _number(redirect_ms)
+    if is_number(redirect_ms):
+        group.redirect_ms_sum = sum_numbers(group.redirect_ms_sum, redirect_ms)
         group.redirect_ms_count += 1
 
 
 def _document(group_id: GroupKey, group: _Group) -> GroupRow:
+    redirect_ms_sum = group.redirect_ms_sum
+    if isinstance(redirect_ms_sum, Decimal):  # a sum with a decimal in it is a Decimal128, as the server's
+        redirect_ms_sum = Decimal128(redirect_ms_sum)
     return {"_id": group_id, "clicks": group.clicks, "uniques": len(group.visitors),
             "first": group.first, "last": group.last,
-            "redirect_ms_sum": group.redirect_ms_sum, "redirect_ms_count": group.redirect_ms_count}
+            "redirect_ms_sum": redirect_ms_sum, "redirect_ms_count": group.redirect_ms_count}
 
 
 # ------------------------------------------------------------------------------- equality and order
