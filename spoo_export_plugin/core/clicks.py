@@ -148,10 +148,6 @@ def click_rows(docs: Iterable[dict[str, Any]], timezone_name: str, labels: int,
         yield tuple(cells)
 
 
-def _owned_by(url: UrlInfo, owner_id: Any) -> bool:
-    return url.owner_id is not None and str(url.owner_id) == str(owner_id)
-
-
 class ClickExporter:
     """Access, the count and the streamed rows of a raw-click export, over an :class:`Exporter`."""
 
@@ -176,7 +172,7 @@ class ClickExporter:
         url = self.store.find_url(request.short_codes[0])
         if url is None:
             raise NotFound(f"no short URL {request.short_codes[0][:64]!r}", "short_code")
-        if not _owned_by(url, owner_id):
+        if not url.owned_by(owner_id):
             raise Forbidden("the raw clicks of a URL are only for its owner", "short_code")
         return url
 

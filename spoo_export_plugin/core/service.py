@@ -14,7 +14,7 @@ from .engine.worker.grouping import choose_executor, group_rows, split_row_stage
 from .exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 from .report.report import Report, assemble_report
 from .report.timebuckets import check_bucket_count, choose_granularity
-from .request.params import ExportRequest, is_url_id
+from .request.params import ExportRequest, is_object_id
 from .request.timezones import get_zone
 from .rows import GroupRow
 from .settings import ExportSettings
@@ -36,11 +36,6 @@ def _ceil_ms(value: datetime) -> datetime:
 
 def _floor_ms(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
-
-
-def _owned_by(url: UrlInfo, owner_id: Any) -> bool:
-    """Whether the caller owns the URL (ids compared as text: ObjectId or string alike)."""
-    return url.owner_id is not None and str(url.owner_id) == str(owner_id)
 
 
 class Exporter:
@@ -71,7 +66,7 @@ class Exporter:
             if owner_id is None:
                 raise Unauthorized("this URL's statistics are private; send the owner's credentials",
                                    "short_code")
-            if not _owned_by(url, owner_id):
+            if not url.owned_by(owner_id):
                 raise Forbidden("this URL's statistics are private to its owner", "short_code")
         return url
 
@@ -84,8 +79,8 @@ class Exporter:
         if owner_id is None:
             raise Unauthorized("the per-link export needs credentials: send Authorization: Bearer spoo_<key>",
                                "Authorization")
-        url = self.store.find_url_by_id(url_id) if is_url_id(url_id) else None
-        if url is None or not _owned_by(url, owner_id):
+        url = self.store.find_url_by_id(url_id) if is_object_id(url_id) else None
+        if url is None or not url.owned_by(owner_id):
             raise NotFound("no such link among yours", "url_id")
         return url
 
