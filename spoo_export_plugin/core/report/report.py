@@ -9,14 +9,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional, Union
 from zoneinfo import ZoneInfo
 
 from ..rows import SUMMARY_KEY, GroupRow
 from .timebuckets import TimeBucket, bucket_from_wall, iter_buckets
 
+if TYPE_CHECKING:
+    from .click_rows import ClickExport
+
 # a time cell is a TimeBucket
-__all__ = ["Breakdown", "Report", "Summary", "TimeBucket", "assemble_report", "header_items"]
+__all__ = ["Breakdown", "Report", "Summary", "TimeBucket", "assemble_report", "export_header", "header_items"]
 
 Cell = Any  # str | int | TimeBucket
 
@@ -71,6 +74,27 @@ def ratio(part: int, whole: int) -> Optional[float]:
     return round(part / whole, 4) if whole else None
 
 
+def export_header(export: Union[Report, ClickExport], summary: dict[str, Any], **grouping: Any) -> dict[str, Any]:
+    """A file's header, JSON-ready (dates as ISO 8601 in the export's zone), for the report and the
+    raw clicks alike: which clicks (scope, short code, the link's id), the zone and range, then
+    ``grouping`` (the report's granularity, group_by and metrics), the selection and ``summary``."""
+    head: dict[str, Any] = {"scope": export.scope, "short_code": export.short_code}
+    if export.url_id is not None:
+        head["url_id"] = export.url_id
+    return {
+        **head,
+        "timezone": export.timezone,
+        "start_date": _iso(export.start),
+        "end_date": _iso(export.end),
+        **grouping,
+        "filters": {k: list(v) for k, v in export.filters.items()},
+        "exclude": {k: list(v) for k, v in export.exclude.items()},
+        "exclude_bots": export.exclude_bots,
+        "generated_at": _iso(export.generated_at),
+        "summary": summary,
+    }
+
+
 def header_items(header: dict[str, Any]) -> list[tuple[str, Any]]:
     """A file's header as (name, value) pairs for tabular formats: the summary's figures inline,
     filters and exclusions as ``dim=a,b; dim2=c``. Shared by the report and the raw clicks."""
@@ -107,32 +131,18 @@ class Report:
     def header(self) -> dict[str, Any]:
         """Everything but the breakdowns, JSON-ready (dates as ISO 8601 in the timezone)."""
         s = self.summary
-        head: dict[str, Any] = {"scope": self.scope, "short_code": self.short_code}
-        if self.url_id is not None:
-            head["url_id"] = self.url_id
-        return {
-            **head,
-            "timezone": self.timezone,
-            "start_date": _iso(self.start),
-            "end_date": _iso(self.end),
-            "granularity": self.granularity,
-            "group_by": list(self.group_by),
-            "metrics": list(self.metrics),
-            "filters": {k: list(v) for k, v in self.filters.items()},
-            "exclude": {k: list(v) for k, v in self.exclude.items()},
-            "exclude_bots": self.exclude_bots,
-            "generated_at": _iso(self.generated_at),
-            "summary": {
-                "total_clicks": s.total_clicks,
-                "unique_clicks": s.unique_clicks,
-                "unique_rate": s.unique_rate,
-                "avg_redirect_ms": s.avg_redirect_ms,
-                "first_click": _iso(s.first_click),
-                "last_click": _iso(s.last_click),
-                "truncated": s.truncated,
-                "truncated_breakdowns": list(s.truncated_breakdowns),
-            },
+        summary = {
+            "total_clicks": s.total_clicks,
+            "unique_clicks": s.unique_clicks,
+            "unique_rate": s.unique_rate,
+            "avg_redirect_ms": s.avg_redirect_ms,
+            "first_click": _iso(s.first_click),
+            "last_click": _iso(s.last_click),
+            "truncated": s.truncated,
+            "truncated_breakdowns": list(s.truncated_breakdowns),
         }
+        return export_header(self, summary, granularity=self.granularity, group_by=list(self.group_by),
+                             metrics=list(self.metrics))
 
     def summary_items(self) -> list[tuple[str, Any]]:
         """The summary as (name, value) pairs for tabular formats; lists joined by commas."""
