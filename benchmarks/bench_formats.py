@@ -1,6 +1,7 @@
 """Benchmark of the file formats (a script, not a test).
 
     .venv/bin/python benchmarks/bench_formats.py [--sizes 10000,100000,1000000] [--timeout 900]
+    .venv/bin/python benchmarks/bench_formats.py --shape cap --sizes 100000 --variants ours
 
 For every size (total breakdown rows) and format it renders one report three ways:
 
@@ -23,6 +24,12 @@ Memory is the peak resident set size of that process
 (peak after rendering minus peak after building the report); tracemalloc is not used.
 The report is built directly from the ``Report``/``Breakdown`` dataclasses: hour buckets
 ``time`` (10 % of the rows), ``city`` (30 %), ``time,city`` (60 %), clean ASCII labels.
+
+``--shape cap`` builds the worst report the row cap allows instead: the size is rows *per
+breakdown*, for ``time`` and eleven dimensions (the built-in six and the five UTM ones), so 23
+breakdowns (``time``: 10,000 hour buckets, the most ``max_buckets`` allows; each other one the
+size, ``time,<dim>`` spread over those buckets), every label distinct and ``--label-chars``
+long (100 by default).
 """
 
 from __future__ import annotations
@@ -76,6 +83,40 @@ def build_report(total_rows: int) -> Any:
                   generated_at=datetime(2026, 11, 26, tzinfo=utc),
                   summary=Summary(total_clicks=10 * total_rows, unique_clicks=total_rows),
                   breakdowns=tables)
+
+
+CAP_DIMENSIONS = ("browser", "os", "country", "city", "referrer", "short_code", "utm_source", "utm_medium",
+                  "utm_campaign", "utm_term", "utm_content")
+
+
+def build_cap_report(rows_per_breakdown: int, label_chars: int = 100) -> Any:
+    """23 breakdowns of ``rows_per_breakdown`` rows (``time``: 10,000 buckets), distinct long labels."""
+    from spoo_export_plugin.core.report.report import Breakdown, Report, Summary
+    from spoo_export_plugin.core.report.timebuckets import TimeBucket
+
+    first = datetime(2025, 1, 1)
+    buckets = [TimeBucket(f"{first + timedelta(hours=i):%Y-%m-%dT%H:00:00}+00:00", first + timedelta(hours=i),
+                          "hour") for i in range(10_000)]
+    columns = ("clicks", "unique_clicks")
+    tables = {"time": Breakdown("time", ("time",) + columns, [(b, 10, 5) for b in buckets], len(buckets))}
+    for dim in CAP_DIMENSIONS:
+        labels = [(f"{dim} {i:09d} " * (label_chars // 10 + 2))[:label_chars] for i in range(rows_per_breakdown)]
+        counts = [(rows_per_breakdown - i + 300, rows_per_breakdown - i + 200) for i in range(rows_per_breakdown)]
+        tables[dim] = Breakdown(dim, (dim,) + columns, [(label,) + c for label, c in zip(labels, counts)],
+                                rows_per_breakdown)
+        per_bucket = max(1, rows_per_breakdown // len(buckets))
+        tables[f"time,{dim}"] = Breakdown(
+            f"time,{dim}", ("time", dim) + columns,
+            [(buckets[min(i // per_bucket, len(buckets) - 1)], label) + c
+             for i, (label, c) in enumerate(zip(labels, counts))], rows_per_breakdown)
+    order = ["time"] + list(CAP_DIMENSIONS) + [f"time,{dim}" for dim in CAP_DIMENSIONS]
+    utc = timezone.utc
+    return Report(scope="all", short_code=None, timezone="UTC", start=first.replace(tzinfo=utc),
+                  end=(first + timedelta(hours=len(buckets))).replace(tzinfo=utc), granularity="hour",
+                  group_by=("time",) + CAP_DIMENSIONS, metrics=columns, filters={},
+                  generated_at=datetime(2026, 11, 26, tzinfo=utc),
+                  summary=Summary(total_clicks=10 ** 8, unique_clicks=10 ** 7),
+                  breakdowns={name: tables[name] for name in order})
 
 
 # ------------------------------------------------------------------------------ the variants
@@ -180,11 +221,13 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
-def run_case(fmt: str, variant: str, rows: int, repeat: int) -> dict[str, Any]:
+def run_case(fmt: str, variant: str, rows: int, repeat: int, shape: str = "mixed",
+             label_chars: int = 100) -> dict[str, Any]:
     """In this process: build the report, render it ``repeat`` times, keep the fastest."""
     _import_everything()
     render = CASES[(fmt, variant)]
-    report = build_report(rows)
+    report = build_cap_report(rows, label_chars) if shape == "cap" else build_report(rows)
+    rows = sum(len(b.rows) for b in report.breakdowns.values())
     before = _peak_mb()
     best_cpu = best_wall = float("inf")
     for _ in range(repeat):
@@ -197,9 +240,11 @@ def run_case(fmt: str, variant: str, rows: int, repeat: int) -> dict[str, Any]:
             "bytes": size, "peak_mb": peak, "report_mb": before, "render_mb": peak - before}
 
 
-def spawn(fmt: str, variant: str, rows: int, timeout: float) -> dict[str, Any]:
-    repeat = 3 if rows <= 100_000 else 1 if fmt == "xlsx" else 2
-    command = [sys.executable, os.path.abspath(__file__), "--case", fmt, variant, str(rows), str(repeat)]
+def spawn(fmt: str, variant: str, rows: int, timeout: float, shape: str = "mixed",
+          label_chars: int = 100) -> dict[str, Any]:
+    repeat = 3 if rows <= 100_000 and shape == "mixed" else 1 if fmt == "xlsx" else 2
+    command = [sys.executable, os.path.abspath(__file__), "--case", fmt, variant, str(rows), str(repeat),
+               "--shape", shape, "--label-chars", str(label_chars)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -233,18 +278,22 @@ def main() -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--timeout", type=float, default=900, help="seconds per case before it is stopped")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--shape", choices=("mixed", "cap"), default="mixed",
+                        help="mixed: time/city/time,city sharing the size; cap: 23 breakdowns of the size each")
+    parser.add_argument("--label-chars", type=int, default=100, help="label length of --shape cap")
     parser.add_argument("--case", nargs=4, metavar=("FORMAT", "VARIANT", "ROWS", "REPEAT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        print(json.dumps(run_case(args.case[0], args.case[1], int(args.case[2]), int(args.case[3]))))
+        print(json.dumps(run_case(args.case[0], args.case[1], int(args.case[2]), int(args.case[3]), args.shape,
+                                  args.label_chars)))
         return 0
     results = []
     for rows in (int(s) for s in args.sizes.split(",")):
         for fmt in args.formats.split(","):
             for variant in args.variants.split(","):
                 if (fmt, variant) in CASES:
-                    results.append(spawn(fmt, variant, rows, args.timeout))
+                    results.append(spawn(fmt, variant, rows, args.timeout, args.shape, args.label_chars))
                     print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     print(table(results))
     if args.json:

@@ -24,25 +24,43 @@ def add_api_key(db: Any, owner_id: Any, *, scopes=("stats:read",), revoked: bool
     return "spoo_" + secret
 
 
+def url_id_for(alias: str, owner_id: Any = None, domain: Optional[str] = None) -> ObjectId:
+    """The ``_id`` :func:`add_url` gives a URL and :func:`make_click` puts in its clicks' ``meta.url_id``.
+
+    Derived from (alias, owner, domain), so a test's clicks belong to the URL of the same alias and
+    owner, as spoo.me's do, without threading ids through every test.
+    """
+    text = f"{alias}\x00{owner_id}\x00{domain or ''}"
+    return ObjectId(hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24])
+
+
 def add_url(db: Any, alias: str, owner_id: Any = None, *, created_at: Optional[datetime] = None,
-            private_stats: bool = False) -> None:
-    doc = {"_id": ObjectId(), "alias": alias, "created_at": created_at or datetime(2025, 1, 1),
-           "private_stats": private_stats}
+            private_stats: bool = False, domain: Optional[str] = None) -> ObjectId:
+    """Insert a urlsV2 document (``domain``: its custom domain; None = the main domain); return its id."""
+    doc = {"_id": url_id_for(alias, owner_id, domain), "alias": alias,
+           "created_at": created_at or datetime(2025, 1, 1), "private_stats": private_stats}
     if owner_id is not None:
         doc["owner_id"] = owner_id
+    if domain is not None:
+        doc["domain"] = domain
     db.urlsV2.insert_one(doc)
+    return doc["_id"]
 
 
-def make_click(short_code: str, owner_id: Any, clicked_at: datetime, **fields: Any) -> dict[str, Any]:
+def make_click(short_code: str, owner_id: Any, clicked_at: datetime, *, url_id: Any = None, legacy: bool = False,
+               **fields: Any) -> dict[str, Any]:
     """A spoo.me-shaped click; pass a field as None to leave it out of the document.
 
-    ``bot_name`` defaults to an explicit null, as spoo.me stores human clicks.
+    ``meta.url_id`` is ``url_id``, by default the id :func:`add_url` gives the URL of this alias and
+    owner on the main domain; a ``legacy`` URL's click has none. ``bot_name`` defaults to an explicit
+    null, as spoo.me stores human clicks.
     """
     if clicked_at.tzinfo is not None:
         clicked_at = clicked_at.astimezone(timezone.utc).replace(tzinfo=None)
     doc = {
         "clicked_at": clicked_at,
-        "meta": {"url_id": ObjectId(), "short_code": short_code, "owner_id": owner_id},
+        "meta": {"url_id": url_id if url_id is not None else url_id_for(short_code, owner_id),
+                 "short_code": short_code, "owner_id": owner_id},
         "ip_address": "203.0.113.1",
         "user_agent": "Mozilla/5.0",
         "browser": "Chrome",
@@ -53,6 +71,8 @@ def make_click(short_code: str, owner_id: Any, clicked_at: datetime, **fields: A
         "redirect_ms": 12,
         "bot_name": None,
     }
+    if legacy:
+        del doc["meta"]["url_id"]
     doc.update(fields)
     return {k: v for k, v in doc.items() if not (k in fields and v is None)}
 

@@ -32,7 +32,9 @@ class Query:
     end: datetime
     timezone: str = "UTC"
     owner_id: Any = None  # scope=all
-    short_code: Optional[str] = None  # scope=anon: the URL
+    short_code: Optional[str] = None  # scope=anon: the alias asked for
+    #: scope=anon: the resolved URL's id (hex; see :func:`resolve_anon`); None for a legacy URL
+    url_id: Optional[str] = None
     granularity: Optional[str] = None
     group_by: tuple[str, ...] = ("time",)
     metrics: tuple[str, ...] = ("clicks", "unique_clicks")
@@ -214,8 +216,11 @@ def selected(clicks: list[dict[str, Any]], q: Query) -> list[dict[str, Any]]:
         if q.scope == "all":
             if "owner_id" not in meta or meta["owner_id"] != q.owner_id:
                 continue
-        elif meta.get("short_code") != q.short_code:
-            continue
+        elif q.url_id is not None:  # one urlsV2 URL: its clicks carry its id, whatever their short code
+            if raw_value(doc, "url_id") != q.url_id:
+                continue
+        elif meta.get("short_code") != q.short_code or meta.get("url_id") is not None:
+            continue  # a legacy URL: its code, on clicks of no urlsV2 URL
         if not q.start <= click_instant(doc) <= q.end:
             continue
         if q.exclude_bots and is_bot(doc):
@@ -225,6 +230,42 @@ def selected(clicks: list[dict[str, Any]], q: Query) -> list[dict[str, Any]]:
         if all(label(doc, dim, q.extra) in values for dim, values in q.filters.items()):
             out.append(doc)
     return out
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What SPEC's Access rule makes of ``scope=anon``: a URL (``url`` is its document, None for a legacy
+    one), or an error ``status`` naming ``param``."""
+
+    status: int = 200
+    param: Optional[str] = None
+    url: Optional[dict[str, Any]] = None
+    legacy: Optional[str] = None
+
+    @property
+    def url_id(self) -> Optional[str]:
+        return None if self.url is None else str(self.url["_id"])
+
+
+def resolve_anon(urls: list[dict[str, Any]], legacy_codes: tuple[str, ...], alias: str,
+                 domain: Optional[str], domain_field: str = "domain") -> Resolved:
+    """The one URL ``scope=anon`` reads: the URLs with the alias (a legacy one on the main domain, unless
+    a urlsV2 URL holds the alias there), kept to those on ``domain`` when one is given (a custom domain
+    compared lower-cased); none: 404, several: 400 naming ``domain``. ``domain=`` (empty) is no domain,
+    unless that leaves several: then the main domain."""
+    def on(url: Optional[dict[str, Any]]) -> str:
+        return "" if url is None else (url.get(domain_field) or "").lower()
+
+    found: list[Optional[dict[str, Any]]] = [u for u in urls if u["alias"] == alias]
+    if alias in legacy_codes and not any(on(u) == "" for u in found):
+        found.append(None)  # the legacy URL
+    if domain or (domain == "" and len(found) > 1):
+        found = [u for u in found if on(u) == domain.lower()]
+    if not found:
+        return Resolved(404, "short_code")
+    if len(found) > 1:
+        return Resolved(400, "domain")
+    return Resolved(url=found[0]) if found[0] is not None else Resolved(legacy=alias)
 
 
 def _metrics(docs: list[dict[str, Any]], metrics: tuple[str, ...], whole: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ Shared by the mongomock tier (``test_properties.py``) and the SecantusDB tier
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -19,15 +20,31 @@ from hypothesis import event, strategies as st
 from spoo_export_plugin import ExportSettings, create_app
 
 from .factories import ROUTE, add_api_key
-from .oracle import Query, expected_clicks, expected_export, raw_columns
+from .oracle import Query, Resolved, expected_clicks, expected_export, raw_columns, resolve_anon
 
 UTC = timezone.utc
 ABSENT = object()  # a field left out of the document
 
 OWNER_A = ObjectId("650000000000000000000001")
 OWNER_B = ObjectId("650000000000000000000002")
-URLS = {"a1": OWNER_A, "a2": OWNER_A, "ü🙂": OWNER_A, "b1": OWNER_B}
-URL_IDS = {code: ObjectId(f"6600000000000000000000{i:02x}") for i, code in enumerate(sorted(URLS))}
+#: urlsV2 URLs by key: (alias, owner, custom domain). Aliases are unique per domain only: ``promo`` is A's
+#: on the main domain and B's on b.example; ``old`` is B's on b.example and a legacy URL's on the main one;
+#: ``c`` is only on b.example.
+URL_DOCS = {
+    "a1": ("a1", OWNER_A, None), "a2": ("a2", OWNER_A, None), "ü🙂": ("ü🙂", OWNER_A, None),
+    "b1": ("b1", OWNER_B, None), "promo": ("promo", OWNER_A, None),
+    "promo@b": ("promo", OWNER_B, "b.example"), "old@b": ("old", OWNER_B, "b.example"),
+    "c@b": ("c", OWNER_B, "b.example"),
+}
+URL_IDS = {key: ObjectId(f"6600000000000000000000{i:02x}") for i, key in enumerate(sorted(URL_DOCS))}
+#: Legacy URLs (``urls``, ``_id`` = the short code): ownerless, on the main domain; their clicks hold no url_id.
+LEGACY_CODES = ("old",)
+ALIASES = tuple(sorted({alias for alias, _, _ in URL_DOCS.values()} | set(LEGACY_CODES)))
+#: scope=anon asks for (short_code, domain); the oracle's resolve_anon says which URL, or which error.
+ANON_TARGETS = (("a1", None), ("ü🙂", None), ("b1", None), ("a1", ""), ("promo", ""), ("promo", "b.example"),
+                ("promo", "B.Example"), ("old", ""), ("old", "b.example"), ("c", None), ("c", ""))
+#: ... and now and then one the rule refuses: a shared alias without domain (400), a wrong domain (404).
+ANON_ERRORS = (("promo", None), ("old", None), ("a1", "b.example"), ("b1", "elsewhere.example"), ("zz", None))
 #: The host's declared dimension in every scenario: a nested field.
 EXTRA = {"device": "ua_info.device"}
 
@@ -71,7 +88,7 @@ FILTER_VALUES = {
     "country": ("United States", "Germany", "Côte d'Ivoire", "Unknown"),
     "city": ("New York", "Berlin", "Unknown"),
     "referrer": ("https://google.com", "Direct", "https://t.co/x", ""),
-    "short_code": ("a1", "a2", "ü🙂", "b1", "zz", "Unknown"),
+    "short_code": ("a1", "a2", "ü🙂", "b1", "promo", "old", "zz", "Unknown"),
     "utm_source": ("newsletter", "Twitter", "Unknown"),
     "utm_campaign": ("spring", "Unknown", "summer"),
     "device": ("mobile", "desktop", "Unknown"),
@@ -109,6 +126,8 @@ class Scenario:
     params: dict[str, Any]
     query: Query
     api_key: bool  # send the owner's key
+    #: scope=anon: the oracle's resolution of (short_code, domain): a URL, or the error it expects
+    resolved: Optional[Resolved] = None
 
 
 @st.composite
@@ -119,16 +138,20 @@ def click_docs(draw: Any, lo: datetime, hi: datetime, edges: tuple[datetime, ...
     else:
         span_ms = int((hi - lo) / timedelta(milliseconds=1))
         at = lo + timedelta(milliseconds=draw(st.integers(0, span_ms)))
-    code = draw(st.sampled_from(sorted(URLS)))
-    owner = URLS[code] if draw(st.integers(0, 9)) else draw(st.sampled_from((OWNER_A, OWNER_B)))
-    doc: dict[str, Any] = {
-        "clicked_at": _ms(at.astimezone(UTC).replace(tzinfo=None)),  # MongoDB keeps milliseconds
-        "meta": {"url_id": URL_IDS[code], "short_code": code, "owner_id": owner},
-    }
+    key = draw(st.sampled_from(sorted(URL_DOCS) + list(LEGACY_CODES)))
+    at = _ms(at.astimezone(UTC).replace(tzinfo=None))  # MongoDB keeps milliseconds
+    if key in LEGACY_CODES:  # a legacy URL's click: no url_id, no owner
+        doc: dict[str, Any] = {"clicked_at": at, "meta": {"short_code": key}}
+    else:
+        code, url_owner, _ = URL_DOCS[key]
+        owner = url_owner if draw(st.integers(0, 9)) else draw(st.sampled_from((OWNER_A, OWNER_B)))
+        doc = {"clicked_at": at, "meta": {"url_id": URL_IDS[key], "short_code": code, "owner_id": owner}}
+        if draw(st.integers(0, 7)) == 0:  # a renamed alias: the click keeps the code it came through
+            doc["meta"]["short_code"] = draw(st.sampled_from(ALIASES))
+        if draw(st.integers(0, 19)) == 0:
+            del doc["meta"]["url_id"]  # no url_id filter selects it, nor any urlsV2 URL
     if draw(st.integers(0, 19)) == 0:
         del doc["meta"]["short_code"]  # shows as Unknown in group_by=short_code
-    if draw(st.integers(0, 19)) == 0:
-        del doc["meta"]["url_id"]  # no url_id filter selects it
     pools = dict(FIELD_POOLS, ip_address=IPS, user_agent=AGENTS, bot_name=BOTS, redirect_ms=REDIRECTS)
     for name, pool in pools.items():
         value = draw(st.sampled_from(pool))
@@ -189,9 +212,13 @@ def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000) -> Sce
     params: dict[str, Any] = {"format": "json", "scope": scope, "timezone": zone_name,
                               "start_date": _iso_param(draw, start), "end_date": _iso_param(draw, end)}
     short_code: Optional[str] = None
+    resolved: Optional[Resolved] = None
     if scope == "anon":
-        short_code = draw(st.sampled_from(("a1", "ü🙂", "b1")))
+        short_code, domain = draw(st.sampled_from(ANON_ERRORS if draw(st.integers(0, 5)) == 0 else ANON_TARGETS))
         params["short_code"] = short_code
+        if domain is not None:
+            params["domain"] = domain
+        resolved = resolve_anon(url_documents(), LEGACY_CODES, short_code, domain)
     if granularity:
         params["granularity"] = granularity
     if group_by is not None:
@@ -230,12 +257,13 @@ def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000) -> Sce
 
     query = Query(scope=scope, start=start, end=end, timezone=zone_name,
                   owner_id=OWNER_A if scope == "all" else None, short_code=short_code,
+                  url_id=resolved.url_id if resolved is not None else None,
                   granularity=granularity, group_by=tuple(group_by or ("time",)),
                   metrics=tuple(metrics or ("clicks", "unique_clicks")), filters=filters,
                   exclude={dim: values for dim, values in exclusions.items() if values},
                   exclude_bots=exclude in ("true", "1"), row_cap=row_cap, extra=EXTRA)
     api_key = scope == "all" or draw(st.booleans())
-    return Scenario(clicks, params, query, api_key)
+    return Scenario(clicks, params, query, api_key, resolved)
 
 
 def _iso_param(draw: Any, instant: datetime) -> str:
@@ -260,13 +288,23 @@ def make_client(db: Any, **settings: Any) -> falcon.testing.TestClient:
     return falcon.testing.TestClient(create_app(ExportSettings(database=db, **settings)))
 
 
+def url_documents() -> list[dict[str, Any]]:
+    """The urlsV2 documents of every scenario (a URL on the main domain has no ``domain`` field)."""
+    docs = []
+    for key, (alias, owner, domain) in URL_DOCS.items():
+        doc = {"_id": URL_IDS[key], "alias": alias, "owner_id": owner, "created_at": datetime(2024, 1, 1),
+               "private_stats": False}
+        docs.append(dict(doc, domain=domain) if domain else doc)
+    return docs
+
+
 def load(db: Any, clicks: list[dict[str, Any]]) -> str:
-    """Empty the collections, insert URLs, a key for OWNER_A and the clicks; return the key."""
+    """Empty the collections, insert URLs (urlsV2 and legacy), a key for OWNER_A and the clicks; return the key."""
     for name in ("clicks", "urlsV2", "urls", "api-keys"):
         db[name].delete_many({})
-    db.urlsV2.insert_many([{"_id": URL_IDS[code], "alias": code, "owner_id": owner,
-                            "created_at": datetime(2024, 1, 1), "private_stats": False}
-                           for code, owner in URLS.items()])
+    db.urlsV2.insert_many(url_documents())
+    db.urls.insert_many([{"_id": code, "url": "https://example.com/" + code, "created_at": datetime(2024, 1, 1)}
+                         for code in LEGACY_CODES])
     if clicks:
         db.clicks.insert_many([dict(c, meta=dict(c["meta"])) for c in clicks])
     return add_api_key(db, OWNER_A)
@@ -277,6 +315,8 @@ def check(client: falcon.testing.TestClient, db: Any, scenario: Scenario) -> dic
     key = load(db, scenario.clicks)
     headers = {"Authorization": f"Bearer {key}"} if scenario.api_key else {}
     resp = client.simulate_get(ROUTE, params=scenario.params, headers=headers)
+    if _refused(resp, scenario):
+        return {}
     assert resp.status_code == 200, (resp.status_code, resp.text, scenario.params)
     assert resp.headers["content-type"] == "application/json"
     body = resp.json
@@ -297,10 +337,78 @@ def check(client: falcon.testing.TestClient, db: Any, scenario: Scenario) -> dic
     return body
 
 
+def _refused(resp: Any, scenario: Scenario) -> bool:
+    """Whether the oracle expects the request refused (an alias on several domains, or on none asked
+    for), and then that the answer is that error, naming that parameter."""
+    resolved = scenario.resolved
+    if resolved is None:
+        return False
+    if resolved.status == 200:
+        event("scope=anon: " + ("a legacy URL" if resolved.url is None else "a shared alias" if sum(
+            d["alias"] == resolved.url["alias"] for d in url_documents()) > 1 else "a urlsV2 URL"))
+        return False
+    assert (resp.status_code, resp.json["param"]) == (resolved.status, resolved.param), (resp.text, scenario.params)
+    event(f"scope=anon refused: {resolved.status} {resolved.param}")
+    return True
+
+
+#: docs/configuration.md, ``report_max_bytes``: a row counts 160 bytes plus its labels' size in memory.
+ROW_BYTES = 160
+
+
+def row_size(row: dict[str, Any], breakdown: str) -> int:
+    """A report row's estimated memory, from its JSON form (time buckets are not counted)."""
+    return ROW_BYTES + sum(sys.getsizeof(row[dim]) for dim in breakdown.split(",") if dim != "time")
+
+
+def check_budgeted(client: falcon.testing.TestClient, db: Any, scenario: Scenario, max_bytes: int) -> dict[str, Any]:
+    """The scenario through an app with ``report_max_bytes=max_bytes`` against the oracle's whole report.
+
+    Everything but the breakdowns' lengths equals the oracle's; each breakdown holds the oracle's
+    top rows (a prefix of its rows in the documented order); ``truncated_breakdowns`` names exactly
+    the shortened ones, never ``time``; the kept rows fit the budget, use it to within one row when
+    something was cut, and no breakdown holds much more than a cut one.
+    """
+    key = load(db, scenario.clicks)
+    headers = {"Authorization": f"Bearer {key}"} if scenario.api_key else {}
+    resp = client.simulate_get(ROUTE, params=scenario.params, headers=headers)
+    if _refused(resp, scenario):
+        return resp.json
+    assert resp.status_code == 200, (resp.status_code, resp.text, scenario.params)
+    body = resp.json
+    expected = expected_export(scenario.clicks, scenario.query)
+    for key_name in ("scope", "timezone", "start_date", "end_date", "granularity", "group_by", "metrics",
+                     "filters", "exclude", "exclude_bots"):
+        assert body[key_name] == expected[key_name], (key_name, scenario.params)
+    truncated = ("truncated", "truncated_breakdowns")
+    assert ({k: v for k, v in body["summary"].items() if k not in truncated}
+            == {k: v for k, v in expected["summary"].items() if k not in truncated})
+    assert list(body["breakdowns"]) == list(expected["breakdowns"])
+    cut, held, sizes = [], {}, []
+    for name, rows in expected["breakdowns"].items():
+        got = body["breakdowns"][name]
+        assert got == rows[:len(got)], (name, scenario.params, got, rows)
+        if len(got) < len(rows):
+            cut.append(name)
+        if name != "time":
+            held[name] = sum(row_size(row, name) for row in got)
+            sizes += [row_size(row, name) for row in rows]
+    event("cut by the budget: " + ("none" if not cut else "some"))
+    assert "time" not in cut
+    assert body["summary"]["truncated_breakdowns"] == cut and body["summary"]["truncated"] == bool(cut)
+    biggest = max(sizes, default=0)
+    assert sum(held.values()) <= max_bytes
+    if cut:
+        assert sum(held.values()) > max_bytes - biggest
+    for name in cut:
+        assert all(other <= held[name] + 2 * biggest for other in held.values()), (name, held)
+    return body
+
+
 # ---------------------------------------------------------------- raw clicks (<route>/clicks)
 
 #: The visitor_id_secret of the raw-click scenario clients: the oracle recomputes every pseudonym.
-VISITOR_SECRET = "oracle-known-visitor-secret"
+VISITOR_SECRET = "oracle-known-visitor-secret-0123456789"
 #: Statistics-only parameters the raw-click route refuses.
 GROUPING_PARAMETERS = ("group_by", "metrics", "granularity")
 
@@ -317,8 +425,12 @@ def check_clicks(client: falcon.testing.TestClient, db: Any, scenario: Scenario,
     params = {k: v for k, v in scenario.params.items() if k not in GROUPING_PARAMETERS}
     resp = client.simulate_get(ROUTE + "/clicks", params=params, headers={"Authorization": f"Bearer {key}"})
     q = scenario.query
-    if q.scope == "anon" and URLS.get(q.short_code) != OWNER_A:
+    if _refused(resp, scenario):
+        return None
+    resolved = scenario.resolved
+    if resolved is not None and (resolved.url is None or resolved.url["owner_id"] != OWNER_A):
         assert resp.status_code == 403 and resp.json["param"] == "short_code", (resp.status_code, resp.text)
+        event("raw clicks: another owner's (or a legacy) URL refused")
         return None
     assert resp.status_code == 200, (resp.status_code, resp.text, params)
     assert resp.headers["content-type"] == "application/json"

@@ -1,13 +1,15 @@
 """Slow and hostile clients against a running server, over loopback.
 
 Used by tests/ops/test_slow_clients.py (against ``spoo-export serve``, and nginx in front of
-it) and usable by hand against any server: readers that request a large export and stop
-reading, connections that never finish their request head, and timed probes meanwhile.
+it) and tests/ops/test_hostile_clients.py, and usable by hand against any server: readers that
+request a large export and stop reading, connections that never finish their request head,
+request bodies trickled a byte at a time, and timed probes meanwhile.
 """
 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -134,3 +136,73 @@ def kept_alive_then_half_sent(port: int, route: str) -> socket.socket:
         body += sock.recv(65536)
     sock.sendall(f"GET {route}?format=json HTTP/1.1\r\nHost: localhost\r\n".encode())
     return sock
+
+
+def body_announced(port: int, method: str, path: str, *, length: int = 1_000_000) -> socket.socket:
+    """A request head announcing a body of ``length`` bytes, and none of the body yet."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\n"
+                 f"Content-Length: {length}\r\n\r\n".encode())
+    return sock
+
+
+class Trickle:
+    """Sends ``chunk`` to each socket every ``every`` seconds from a thread, until stopped
+    (a socket the server closed is skipped from then on)."""
+
+    def __init__(self, socks: list[socket.socket], *, every: float, chunk: bytes = b"a"):
+        self.socks, self.every, self.chunk = list(socks), every, chunk
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        alive = list(self.socks)
+        while alive and not self._stop.is_set():
+            for sock in list(alive):
+                try:
+                    sock.send(self.chunk)
+                    self.sent += len(self.chunk)
+                except OSError:
+                    alive.remove(sock)
+            self._stop.wait(self.every)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    seconds: float
+
+
+def answer_of(sock: socket.socket, within: float) -> Answer:
+    """The response on ``sock`` (status 0 if none came within ``within`` seconds): its head, and
+    its body as far as Content-Length says."""
+    started = time.monotonic()
+    data = bytearray()
+    sock.settimeout(within)
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head, _, body = bytes(data).partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:] if ": " in line)}
+        length = int(headers.get("content-length", "0"))
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+    except OSError:
+        return Answer(0, {}, b"", time.monotonic() - started)
+    status = int(lines[0][9:12]) if lines[0].startswith("HTTP/1.") else 0
+    return Answer(status, headers, body, time.monotonic() - started)

@@ -12,8 +12,12 @@ from spoo_export_plugin import ExportMiddleware, ExportSettings
 
 
 def host_app(environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """Stands for the shortener itself: every path but the export route lands here."""
+    """Stands for the shortener itself: every path but the export route lands here; a POST's body
+    is read, as the shortener's own forms and API do."""
+    received = len(environ["wsgi.input"].read()) if environ.get("REQUEST_METHOD") == "POST" else 0
     body = b"the host app answered " + environ.get("PATH_INFO", "").encode("latin-1")
+    if received:
+        body += b" (%d bytes received)" % received
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 

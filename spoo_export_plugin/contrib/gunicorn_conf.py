@@ -15,9 +15,11 @@ Server options come from the same ``SPOO_EXPORT_*`` variables as ``spoo-export s
 client lazily, in each worker after the fork, and pymongo clients must not cross a fork.
 """
 
+import logging as _logging
 import os as _os
 
 from spoo_export_plugin.ops.serve import configure_logging as _configure_logging
+from spoo_export_plugin.ops.serve import fit_open_files as _fit_open_files
 from spoo_export_plugin.ops.serve import gunicorn_options as _gunicorn_options
 
 _options = _gunicorn_options(_os.environ)
@@ -25,8 +27,11 @@ _options = _gunicorn_options(_os.environ)
 bind = _options["bind"]
 workers = _options["workers"]
 threads = _options["threads"]
-# gthread with request heads gathered in the main loop and idle limits on every thread's socket
-# (spoo_export_plugin.ops.worker): SPOO_EXPORT_HEADER_TIMEOUT, SPOO_EXPORT_SEND_TIMEOUT_SECONDS.
+# lowered at start to fit the open-file limit (see on_starting)
+worker_connections = _options["worker_connections"]
+# gthread with request heads gathered in the main loop, idle and body limits on every thread's socket
+# and shedding at the connection limit (spoo_export_plugin.ops.worker): SPOO_EXPORT_HEADER_TIMEOUT,
+# SPOO_EXPORT_SEND_TIMEOUT_SECONDS, SPOO_EXPORT_BODY_TIMEOUT, SPOO_EXPORT_BODY_MIN_RATE.
 worker_class = _options["worker_class"]
 timeout = _options["timeout"]
 graceful_timeout = _options["graceful_timeout"]
@@ -42,5 +47,10 @@ preload_app = False
 
 
 def on_starting(server):  # noqa: ANN001  (gunicorn hook)
-    """The plugin's log lines (one JSON object per export) to stderr beside gunicorn's."""
+    """The plugin's log lines (one JSON object per export) to stderr beside gunicorn's; the soft
+    open-file limit raised to the hard one and worker_connections fitted into it, before the fork."""
     _configure_logging(loglevel)
+    fitted, warning = _fit_open_files(server.cfg.worker_connections, server.cfg.threads)
+    if warning:
+        server.cfg.set("worker_connections", fitted)
+        _logging.getLogger("spoo_export_plugin.server").warning(warning)

@@ -7,8 +7,9 @@
 - Labels are the statistics' own: the database computes each column with the pipeline's
   Unknown/Direct expression, so a row says ``Unknown`` exactly where a breakdown would.
 - One cursor, sorted by ``clicked_at`` after the ``$match``: with equality on the owner (or
-  the short code) the index ``{meta.owner_id: 1, clicked_at: 1}`` (``{meta.short_code: 1,
-  clicked_at: 1}``) gives the order, so no sort stage holds the result. Rows are formatted
+  the URL's id, or a legacy URL's short code) the index ``{meta.owner_id: 1, clicked_at: 1}``
+  (``{meta.url_id: 1, clicked_at: 1}``, ``{meta.short_code: 1, clicked_at: 1}``) gives the order,
+  so no sort stage holds the result. Rows are formatted
   as the cursor yields them; nothing holds the whole result.
 - Before the rows, one count with the same ``$match`` gives ``total_clicks``; the cursor is
   limited to ``min(total_clicks, raw_row_cap)`` rows, so the summary written before the rows
@@ -28,15 +29,15 @@ import secrets
 from datetime import timezone
 from typing import Any, Collection, Iterable, Iterator, Mapping, Optional, Sequence
 
-from .exceptions import BadRequest, Forbidden, NotFound, Unauthorized
-from .report.click_rows import ClickExport
-from .request.dimensions import UTM, unknown_label
-from .request.params import ExportRequest, QueryValue, parse_export_request
 # The statistics' label expression (Unknown/Direct for absent, null or empty): one rule for both.
 from .engine.pipeline import QuerySpec, build_match, label_expr
 from .engine.store import UrlInfo
+from .exceptions import BadRequest, Forbidden, Unauthorized
+from .report.click_rows import ClickExport
+from .request.dimensions import UTM, unknown_label
+from .request.params import ExportRequest, QueryValue, parse_export_request
 from .request.timezones import get_zone
-from .service import Exporter
+from .service import Exporter, resolve_url
 
 __all__ = ["REFUSED_PARAMETERS", "ClickExport", "ClickExporter", "VisitorIds", "build_clicks_pipeline",
            "build_count_pipeline", "click_columns", "parse_clicks_request"]
@@ -123,7 +124,7 @@ def build_clicks_pipeline(spec: QuerySpec, limit: int) -> list[dict[str, Any]]:
         shaped[f"l{index}"] = label_expr(spec.field(dim), unknown_label(dim))
     return [
         {"$match": build_match(spec)},
-        {"$sort": {f.clicked_at: 1}},  # the index's order after the equality on owner or short code
+        {"$sort": {f.clicked_at: 1}},  # the index's order after the equality on owner, URL id or short code
         {"$limit": int(limit)},
         {"$project": shaped},
     ]
@@ -164,14 +165,13 @@ class ClickExporter:
                                "Bearer spoo_<key>", "Authorization")
 
     def authorize(self, request: ExportRequest, owner_id: Any) -> Optional[UrlInfo]:
-        """The owner's credentials, always: 401 without; ``scope=anon`` the caller's own URL (403 for
-        another's, public or not; 404 unknown). Returns the URL for ``scope=anon``."""
+        """The owner's credentials, always: 401 without; ``scope=anon`` the caller's own URL, resolved as
+        for the statistics (403 for another's, public or not; 404 unknown; 400 naming ``domain`` when
+        the alias is on several domains). Returns the URL for ``scope=anon``."""
         self.require_owner(owner_id)
         if request.scope == "all":
             return None
-        url = self.store.find_url(request.short_codes[0])
-        if url is None:
-            raise NotFound(f"no short URL {request.short_codes[0][:64]!r}", "short_code")
+        url = resolve_url(self.store, request.short_codes[0], request.domain)
         if not url.owned_by(owner_id):
             raise Forbidden("the raw clicks of a URL are only for its owner", "short_code")
         return url

@@ -46,6 +46,12 @@ class NotFound(ExportError):
     status = 404
 
 
+class ContentTooLarge(ExportError):
+    """A request carries a body where none is read (``GET``/``HEAD`` on the plugin's routes)."""
+
+    status = 413
+
+
 class RateLimited(ExportError):
     """The caller's tier allowance is used up."""
 

@@ -38,6 +38,41 @@ def _floor_ms(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
+def resolve_url(store: Store, short_code: str, domain: Optional[str]) -> UrlInfo:
+    """The one URL ``scope=anon`` reads: the alias on ``domain``, the URL's custom domain.
+
+    Aliases are unique per domain, so several URLs (of several owners) may share one: then, with no
+    ``domain``, a 400 naming it. ``domain=`` (empty) counts as absent, as every empty parameter does,
+    except that for a shared alias it names the main domain (the URL without a custom domain). A
+    legacy URL (ownerless) is on the main domain, unless a urlsV2 URL holds the alias there.
+    Unknown, or not on that domain: 404. No message says who else uses the alias, nor where.
+    """
+    found = _candidates(store, short_code, None if domain == "" else domain)
+    if domain == "" and len(found) > 1:
+        found = _candidates(store, short_code, "")
+    shown = repr(short_code[:64])
+    if len(found) > 1:
+        if domain is None and found[0].domain != found[1].domain:
+            raise BadRequest(f"the short code {shown} is used on several domains; add domain=<the URL's domain> "
+                             "(domain= empty for the main domain)", "domain")
+        raise BadRequest(f"several URLs use the short code {shown} on one domain; their statistics cannot be "
+                         "told apart", "domain")
+    if not found:
+        where = f" on {domain[:64]!r}" if domain else ""
+        raise NotFound(f"no short URL {shown}{where}", "short_code")
+    return found[0]
+
+
+def _candidates(store: Store, short_code: str, domain: Optional[str]) -> list[UrlInfo]:
+    """The URLs with the alias on ``domain`` (None: any, ``""``: the main one): at most two urlsV2
+    ones, and the legacy one when no urlsV2 URL holds the alias on the main domain."""
+    urls = store.find_urls(short_code, domain)
+    if domain or any(url.domain is None for url in urls):
+        return urls
+    legacy = store.find_legacy_url(short_code)
+    return urls + [legacy] if legacy is not None else urls
+
+
 class Exporter:
     """Checks access to the clicks asked for, resolves defaults, runs the one aggregation."""
 
@@ -59,9 +94,7 @@ class Exporter:
                 raise Unauthorized("scope=all needs credentials: send Authorization: Bearer spoo_<key>",
                                    "scope")
             return None
-        url = self.store.find_url(request.short_codes[0])
-        if url is None:
-            raise NotFound(f"no short URL {request.short_codes[0][:64]!r}", "short_code")
+        url = resolve_url(self.store, request.short_codes[0], request.domain)
         if url.private_stats:
             if owner_id is None:
                 raise Unauthorized("this URL's statistics are private; send the owner's credentials",
@@ -100,10 +133,11 @@ class Exporter:
             timezone=request.timezone,
             granularity="day",
             breakdowns=breakdown_names(request.group_by),
-            # scope=all and a link read the caller's clicks (the owner index serves both); anon one code
+            # scope=all and a link read the caller's clicks (the owner index serves both); anon one URL's,
+            # by its id (several owners' clicks may share a short code); a legacy URL's by its code
             owner_id=owner_id if request.scope in ("all", "link") else None,
-            short_code=url.short_code if url is not None and request.scope == "anon" else None,
-            url_id=request.url_id if request.scope == "link" else None,
+            short_code=url.short_code if url is not None and request.scope == "anon" and url.id is None else None,
+            url_id=url.id if url is not None and request.scope in ("anon", "link") else None,
             filters=request.filters,
             exclude=request.exclude,
             exclude_bots=request.exclude_bots,
@@ -169,6 +203,7 @@ class Exporter:
             end=spec.end,
             metrics=request.metrics,
             row_cap=self.settings.row_cap,
+            max_bytes=self.settings.report_max_bytes,
             header={
                 "scope": request.scope,
                 "short_code": request.short_code,

@@ -17,7 +17,7 @@ from limits.storage import SCHEMES as RATELIMIT_STORAGE_SCHEMES
 from limits.strategies import STRATEGIES as RATELIMIT_STRATEGIES
 
 from .exceptions import ConfigurationError
-from .request.dimensions import parse_declared
+from .request.dimensions import check_no_private_dimension, parse_declared
 
 ENV_PREFIX = "SPOO_EXPORT_"
 
@@ -62,6 +62,9 @@ class ExportSettings:
     urls_collection: str = "urlsV2"
     legacy_urls_collection: str = "urls"
     api_keys_collection: str = "api-keys"
+    # The urlsV2 field holding a URL's custom domain (absent, null or empty: the host's main domain);
+    # an alias is unique per domain, so scope=anon resolves alias + domain to one URL.
+    url_domain_field: str = "domain"
     fields: ClickFields = field(default_factory=ClickFields)
     # Dimensions the host declares: {name: click field path}; they work wherever a built-in one does.
     extra_dimensions: Mapping[str, str] = field(default_factory=dict)
@@ -83,12 +86,18 @@ class ExportSettings:
 
     # Rows kept per breakdown; longer ones are cut and the summary says so.
     row_cap: int = 100_000
+    # Estimated memory the rows of one report may hold, shared by its breakdowns (core/report/row_budget.py);
+    # breakdowns past their share are cut to their top rows and the summary says so.
+    report_max_bytes: int = 128_000_000
     # Rows of one raw-click export (``<route>/clicks``); more are cut and the summary says so.
     raw_row_cap: int = 1_000_000
     # Time buckets one export may span.
     max_buckets: int = 10_000
     # Server-side budget of one aggregation.
     max_time_ms: int = 30_000
+    # Time budget of writing one statistics file (after the grouping); past it: 503, or the connection cut
+    # once bytes were sent. Counts the time spent producing the file, not the time sending it.
+    render_time_ms: int = 30_000
     # Where the matched clicks are grouped: "database" (the aggregation pipeline), "worker" (the
     # database matches and labels each click, this process counts them) or "auto" (worker for an
     # in-process engine such as mongomock, database for a server). Same report either way.
@@ -122,7 +131,8 @@ class ExportSettings:
     jwt_cookie: str = "access_token"
 
     # Key of the raw-click export's ``visitor`` pseudonyms (HMAC-SHA256): set, the same visitor gets
-    # the same id in every export; unset (default), a random key per export. Never shown in repr.
+    # the same id in every export; unset (default), a random key per export. At least 32 bytes (a short key
+    # is brute-forced, and the IP behind an id with it). Never shown in repr or errors.
     visitor_id_secret: Optional[str] = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -134,6 +144,7 @@ class ExportSettings:
             if problem:
                 raise ConfigurationError(f"mongodb_uri is not valid: {problem}")
         object.__setattr__(self, "extra_dimensions", parse_declared(self.extra_dimensions))
+        check_no_private_dimension(self.fields, self.extra_dimensions)  # needs the configured fields
         object.__setattr__(self, "cors_origins", parse_cors_origins(self.cors_origins))
         if not self.route.startswith("/"):
             raise ConfigurationError(f"route must start with '/': {self.route!r}")
@@ -148,7 +159,7 @@ class ExportSettings:
         _check_ratelimit_values(self.ratelimit_storage_uri, self.ratelimit_strategy)
         if self.authenticator is None and (self.jwt_secret or self.jwt_public_key):
             _check_jwt_values(self)
-        for name in ("row_cap", "max_buckets", "max_time_ms", "server_selection_timeout_ms",
+        for name in ("row_cap", "report_max_bytes", "max_buckets", "max_time_ms", "render_time_ms", "server_selection_timeout_ms",
                      "max_concurrent_exports", "retry_after_seconds", "send_timeout_seconds",
                      "worker_max_clicks", "raw_row_cap"):
             if int(getattr(self, name)) < 1:
@@ -157,6 +168,11 @@ class ExportSettings:
             raise ConfigurationError("visitor_id_secret must be a string")  # the value is never echoed
         if self.visitor_id_secret == "":
             object.__setattr__(self, "visitor_id_secret", None)  # an empty variable is an unset one
+        if (not isinstance(self.url_domain_field, str) or "\x00" in self.url_domain_field
+                or any(part == "" or part.startswith("$") for part in self.url_domain_field.split("."))):
+            raise ConfigurationError(f"url_domain_field={self.url_domain_field!r} is not a field path")
+        if self.visitor_id_secret is not None:
+            _check_visitor_id_secret(self.visitor_id_secret)
         if self.trusted_proxies < 0:
             raise ConfigurationError("trusted_proxies must be 0 or more")
         if self.aggregation not in AGGREGATIONS:
@@ -187,6 +203,20 @@ class ExportSettings:
 
 
 AGGREGATIONS = ("auto", "database", "worker")  # resolved by core.engine.worker.grouping.choose_executor
+
+#: Shortest ``visitor_id_secret`` accepted, in UTF-8 bytes: a short key is guessed by brute force, and
+#: with it the IP address behind a pseudonym (a /24 of addresses is 256 HMACs per guess).
+VISITOR_ID_SECRET_MIN_BYTES = 32
+VISITOR_ID_SECRET_HOWTO = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def _check_visitor_id_secret(secret: str) -> None:
+    """At least :data:`VISITOR_ID_SECRET_MIN_BYTES` bytes; the message never holds the value."""
+    if len(secret.encode("utf-8", "surrogatepass")) < VISITOR_ID_SECRET_MIN_BYTES:
+        raise ConfigurationError(
+            f"visitor_id_secret is too short: it must be at least {VISITOR_ID_SECRET_MIN_BYTES} bytes of random "
+            f"text (a short key is guessed by brute force, and visitors' IP addresses with it); make one "
+            f"with: {VISITOR_ID_SECRET_HOWTO}")
 
 
 def _check_mongodb_uri_scheme(uri: Any) -> None:

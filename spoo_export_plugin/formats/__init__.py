@@ -53,8 +53,15 @@ class Deferred:
         return self.resolve()(*args)
 
 
-#: The html report's policy: the response header (below) and the page's ``<meta>`` (``_html.py``).
-HTML_CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+#: The html report's policy, repeated in a ``<meta>`` element (``_html.py``) for the saved file opened from
+#: disk: nothing loads or runs but the inline style and ``data:`` images; no ``<base>`` may move relative
+#: URLs and no form may submit anywhere (the page has neither; the policy keeps injected markup from using them).
+HTML_PAGE_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+                    "form-action 'none'")
+#: The response header: the page's policy, and no site may frame the report (clickjacking).
+#: ``frame-ancestors`` only works in a header: browsers ignore it in a ``<meta>`` (and warn), so the
+#: meta copy is :data:`HTML_PAGE_POLICY` without it.
+HTML_CONTENT_SECURITY_POLICY = HTML_PAGE_POLICY + "; frame-ancestors 'none'"
 
 #: The built-in formats, in name order; :func:`register_builtins` registers them.
 BUILTINS = (

@@ -8,7 +8,7 @@ to send; its note says the full table is in the other formats. Nothing is loaded
 no web font; the charts are inline SVG drawn by :mod:`._svg`, the style one inline
 ``<style>`` with a print stylesheet, and a Content-Security-Policy forbids anything else: the
 response's header, and the same policy in a ``<meta>`` element for the saved file opened from
-disk. Every value is escaped by :func:`._svg.text` (a city named ``<script>`` is text).
+disk (less ``frame-ancestors``, which only a header can carry). Every value is escaped by :func:`._svg.text` (a city named ``<script>`` is text).
 The page is written in chunks (head and charts, then each table) so it streams like the others.
 """
 
@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from ..core.report.report import Breakdown, Report, TimeBucket
-from . import FORMATS, HTML_CONTENT_SECURITY_POLICY
+from . import FORMATS, HTML_PAGE_POLICY
 from ._captions import TOP_ROWS, charted_metrics, dimension_words, metric_words, range_words, time_what, top_what
 from ._svg import bar_chart, count, line_chart, percent, text
 
@@ -91,8 +91,8 @@ def moment(value: Optional[datetime]) -> str:
 def _completeness(report: Report) -> str:
     cut = report.summary.truncated_breakdowns
     if not cut:
-        return "yes: no breakdown reached the row cap"
-    return f"no: the row cap cut {', '.join(cut)} (the notes under their tables say where)"
+        return "yes: no breakdown was cut"
+    return f"no: the server's row limits cut {', '.join(cut)} (the notes under their tables say where)"
 
 
 def _summary_tables(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -123,7 +123,7 @@ def _summary_tables(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
 def _head(report: Report) -> str:
     who = report.short_code or report.scope
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta http-equiv="Content-Security-Policy" content="{HTML_CONTENT_SECURITY_POLICY}">'
+            f'<meta http-equiv="Content-Security-Policy" content="{HTML_PAGE_POLICY}">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<title>Click statistics: {text(who)}, {text(range_words(report))}</title>'
             f'<style>{_STYLE}</style></head><body><main>'
@@ -210,8 +210,8 @@ def _table_note(breakdown: Breakdown, shown: int, others: str) -> str:
         notes.append(f"Showing the first {shown:,} of {total:,} rows: "
                      f"{total - shown:,} more are in the {others} exports.")
     if breakdown.truncated:
-        notes.append(f"The row cap cut this breakdown at {total:,} of {breakdown.total_rows:,} "
-                     f"rows in every format.")
+        notes.append(f"The server's row limits cut this breakdown at {total:,} of "
+                     f"{breakdown.total_rows:,} rows in every format.")
     if not breakdown.rows:
         notes.append("No clicks in this range.")
     return "".join(f'<p class="note">{text(note)}</p>' for note in notes)

@@ -21,9 +21,10 @@ from ..core.exceptions import BadRequest, ConfigurationError, ExportError, NotFo
 from ..core.report.click_rows import ClickExport
 from ..core.report.filenames import clicks_filename, export_filename
 from ..core.report.report import Report
+from ..core.report.timebudget import budgeted_body, render_budget
 from ..core.request.dimensions import UTM, parse_declared
 from ..core.request.params import ExportRequest, is_object_id, parse_export_request, parse_link_request
-from ..core.service import Exporter
+from ..core.service import Exporter, resolve_url
 from ..core.settings import ENV_PREFIX, ExportSettings
 from ..formats import FORMATS, click_formats
 from .cli_settings import add_setting_flags, settings_from_args
@@ -33,10 +34,12 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 #: query parameter -> flag, for the parameters that are plain text.
-_TEXT_PARAMS = ("start_date", "end_date", "group_by", "metrics", "timezone", "granularity", "filters", "exclude",
-                "url_id", "browser", "os", "country", "city", "referrer") + UTM
+_TEXT_PARAMS = ("domain", "start_date", "end_date", "group_by", "metrics", "timezone", "granularity", "filters",
+                "exclude", "url_id", "browser", "os", "country", "city", "referrer") + UTM
 _SETTINGS = ("mongodb_uri", "database_name", "clicks_collection", "urls_collection", "legacy_urls_collection",
-             "max_time_ms", "server_selection_timeout_ms", "read_preference", "row_cap", "max_buckets", "csv_bom",
+             "url_domain_field",
+             "max_time_ms", "render_time_ms", "server_selection_timeout_ms", "read_preference", "row_cap",
+             "report_max_bytes", "max_buckets", "csv_bom",
              "aggregation", "worker_max_clicks", "raw_row_cap", "visitor_id_secret",
              "extra_dimensions")
 EXIT_CODES_HELP = (
@@ -53,6 +56,8 @@ _PARAM_HELP = {
                 "declared one (default time)",
     "metrics": "comma list of clicks,unique_clicks,share (default clicks,unique_clicks)",
     "exclude": 'JSON object of values to leave out, e.g. {"country": ["Unknown"]}',
+    "domain": "with --short-code: the URL's custom domain, needed when the alias is used on several domains "
+              "('' = the main domain)",
     "url_id": "one URL by its id (24 hex digits), as the per-link route; with --owner, a comma list of ids to keep",
     "timezone": "IANA time zone of the time buckets (default UTC)",
     "granularity": "minute, 10min, hour, day, week or month (default from the span: never minute or 10min)",
@@ -160,9 +165,7 @@ def operator_report(exporter: Exporter, request: ExportRequest, owner: Any, url_
         request = exporter.for_link(request, url)
         return exporter.run(request, exporter.query_spec(request, url.owner_id, url))
     if request.scope == "anon":
-        url = exporter.store.find_url(request.short_codes[0])
-        if url is None:
-            raise NotFound(f"no short URL {request.short_codes[0][:64]!r}", "short_code")
+        url = resolve_url(exporter.store, request.short_codes[0], request.domain)
     return exporter.run(request, exporter.query_spec(request, owner, url))
 
 
@@ -170,7 +173,8 @@ def write_file(report: Report, settings: ExportSettings, fmt_name: str, output: 
                progress: Progress) -> tuple[str, int]:
     """Render into ``output`` atomically (a temporary file renamed at the end); return (path, bytes)."""
     fmt = FORMATS[fmt_name]
-    return _write(fmt.render(report, settings), output or export_filename(report, fmt.extension), progress)
+    chunks = budgeted_body(fmt.render(report, settings), render_budget(settings))
+    return _write(chunks, output or export_filename(report, fmt.extension), progress)
 
 
 def _write(chunks: Iterable[bytes], path: str, progress: Progress) -> tuple[str, int]:
@@ -222,9 +226,7 @@ def operator_clicks(exporter: Exporter, request: ExportRequest, owner: Any,
         request = exporter.for_link(request, url)
         owner = url.owner_id
     elif request.scope == "anon":
-        url = exporter.store.find_url(request.short_codes[0])
-        if url is None:
-            raise NotFound(f"no short URL {request.short_codes[0][:64]!r}", "short_code")
+        url = resolve_url(exporter.store, request.short_codes[0], request.domain)
     clicks = ClickExporter(exporter)
     return clicks.export(request, clicks.query_spec(request, owner, url))
 

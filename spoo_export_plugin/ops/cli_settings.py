@@ -23,6 +23,8 @@ SETTING_HELP: dict[str, str] = {
     "clicks_collection": "collection of click documents",
     "urls_collection": "collection of short URLs (`alias`, `owner_id`, `created_at`, `private_stats`)",
     "legacy_urls_collection": "legacy URL collection (`_id` is the short code; public stats)",
+    "url_domain_field": "field of a short URL holding its custom domain (absent or empty: the main domain); "
+                        "scope=anon picks a shared alias's URL by `domain`",
     "api_keys_collection": "collection of API keys (`token_hash` = sha256 of the key after `spoo_`)",
     "route": "path of the export endpoint (its OpenAPI document is at `<route>/openapi.json`)",
     "cors_origins": "origins allowed to call the routes from other sites (CORS): a comma list of "
@@ -36,8 +38,13 @@ SETTING_HELP: dict[str, str] = {
                            "off answers 503",
     "trusted_proxies": "proxy hops whose `X-Forwarded-For` is believed (0 = use the socket peer)",
     "row_cap": "rows kept per breakdown; longer ones are cut and the summary says `truncated`",
+    "report_max_bytes": "estimated memory the rows of one report may hold, breakdowns together (a row: 160 "
+                        "bytes plus its labels); past it the longest breakdowns are cut to their top rows "
+                        "and the summary says `truncated`",
     "max_buckets": "time buckets one export may span (more is a 400)",
     "max_time_ms": "server-side time budget (`maxTimeMS`) of one aggregation; past it: 503",
+    "render_time_ms": "time budget of writing one statistics file (after the grouping; sending excluded); past "
+                      "it: 503, or the connection cut once bytes were sent",
     "aggregation": "where clicks are grouped: `database`, `worker` (this process) or `auto` "
                    "(`worker` for mongomock, `database` for a server)",
     "worker_max_clicks": "matched clicks the `worker` executor groups at most; more is a 503",
@@ -51,7 +58,8 @@ SETTING_HELP: dict[str, str] = {
     "extra_dimensions": "dimensions the host declares, `name=field_path` comma list "
                         "(`device=device_type,lang=language`)",
     "raw_row_cap": "rows of one raw-click export (`<route>/clicks`); more are cut and the summary says `truncated`",
-    "visitor_id_secret": "key of the raw clicks' `visitor` pseudonyms (HMAC-SHA256); unset: random per export",
+    "visitor_id_secret": "key of the raw clicks' `visitor` pseudonyms (HMAC-SHA256), at least 32 bytes "
+                         "(secrets.token_urlsafe(32) makes one); unset: random per export",
     "csv_bom": "start each CSV with a UTF-8 byte-order mark (for old Excel versions)",
     "jwt_secret": "HS256 secret of the built-in JWT authenticator (`Authorization: Bearer` or cookie)",
     "jwt_public_key": "PEM public key for RS256 JWTs (one line with \\n escapes accepted)",
@@ -70,6 +78,8 @@ OFFLINE_SETTING_HELP: dict[str, str] = {
     "server_selection_timeout_ms": "how long to wait for a reachable MongoDB; past it the command fails with "
                                    "exit code 1 (the HTTP endpoint answers 503)",
     "max_buckets": "time buckets one export may span; more is exit code 2 (the HTTP endpoint answers 400)",
+    "render_time_ms": "time budget of writing the statistics file (writing to disk excluded); past it the "
+                      "command fails with exit code 1 and writes no file (the HTTP endpoint answers 503)",
     "worker_max_clicks": "matched clicks the `worker` executor groups at most; more is exit code 1 "
                          "(the HTTP endpoint answers 503)",
 }

@@ -264,5 +264,6 @@ def seed_database(db: Any, dataset: DemoDataset) -> None:
         if documents:
             db[name].insert_many([dict(d, meta=dict(d["meta"])) if "meta" in d else dict(d) for d in documents])
     db["clicks"].create_index([("meta.owner_id", 1), ("clicked_at", 1)])
+    db["clicks"].create_index([("meta.url_id", 1), ("clicked_at", 1)])
     db["clicks"].create_index([("meta.short_code", 1), ("clicked_at", 1)])
     db["api-keys"].create_index("token_hash", unique=True)

@@ -36,7 +36,8 @@ def required_indexes(settings: ExportSettings) -> list[IndexSpec]:
     f = settings.fields
     return [
         IndexSpec(settings.clicks_collection, ((f.owner_id, 1), (f.clicked_at, 1)), "scope=all exports"),
-        IndexSpec(settings.clicks_collection, ((f.short_code, 1), (f.clicked_at, 1)), "scope=anon exports"),
+        IndexSpec(settings.clicks_collection, ((f.url_id, 1), (f.clicked_at, 1)), "scope=anon and per-link exports"),
+        IndexSpec(settings.clicks_collection, ((f.short_code, 1), (f.clicked_at, 1)), "legacy URLs' exports"),
         IndexSpec(settings.urls_collection, (("alias", 1),), "short code lookups"),
         IndexSpec(settings.urls_collection, (("owner_id", 1), ("created_at", 1)), "an owner's oldest URL"),
         IndexSpec(settings.api_keys_collection, (("token_hash", 1),), "API key lookups"),

@@ -46,6 +46,13 @@ SERVER_OPTIONS = (
                                     "export cap still leaves threads to answer 503s and cheap requests"),
     ServerOption("header_timeout", 10, int, "seconds a connection gets to send its request line and headers; "
                                             "waiting connections hold no thread"),
+    ServerOption("body_timeout", 20, int, "seconds a request body may take in all, plus one second per "
+                                          "`body_min_rate` bytes received; then the connection is closed"),
+    ServerOption("body_min_rate", 500, int, "bytes per second that earn a request body more time beyond "
+                                            "`body_timeout` (0: `body_timeout` is the whole allowance)"),
+    ServerOption("worker_connections", 1000, int, "connections one worker holds at most (waiting, served, kept "
+                                                  "alive or closing); at the limit the oldest one still sending its "
+                                                  "head makes room; lowered at start to fit the open-file limit"),
     ServerOption("timeout", 120, int, "seconds a worker may stay silent before gunicorn restarts it; "
                                       "keep it above `max_time_ms`"),
     ServerOption("graceful_timeout", 30, int, "seconds running exports get to finish on shutdown or reload"),
@@ -85,20 +92,24 @@ def gunicorn_options(environ: Mapping[str, str], given: Optional[Mapping[str, Op
     given = given or {}
     values = {o.name: _conf_value(o, given.get(o.name) if given.get(o.name) is not None else environ.get(o.env))
               for o in SERVER_OPTIONS}
-    for name in ("workers", "threads", "header_timeout"):
+    for name in ("workers", "threads", "header_timeout", "body_timeout", "worker_connections"):
         if values[name] < 1:
             raise ConfigurationError(f"{name} must be at least 1")
+    if values["body_min_rate"] < 0:
+        raise ConfigurationError("body_min_rate must not be negative")
     from .worker import ExportWorker  # needs gunicorn (the `server` extra); `spoo-export --help` does not
 
     worker = ExportWorker.configured(header_timeout=values["header_timeout"],
                                      send_timeout=send_timeout if send_timeout is not None
-                                     else send_timeout_from_env(environ))
+                                     else send_timeout_from_env(environ),
+                                     body_timeout=values["body_timeout"], body_min_rate=values["body_min_rate"])
     if not isinstance(logging.getLevelName(str(values["log_level"]).upper()), int):
         raise ConfigurationError(f"unknown log level {values['log_level']!r}")
     return {
         "bind": [values["bind"]],
         "workers": values["workers"],
         "threads": values["threads"],
+        "worker_connections": values["worker_connections"],
         # gthread, with request heads gathered in the main loop and idle limits (ops/worker.py)
         "worker_class": worker,
         "timeout": values["timeout"],
@@ -122,6 +133,48 @@ def thread_warning(threads: int, settings: ExportSettings) -> Optional[str]:
             "while every export slot is busy (or held by clients that stopped reading, for up to "
             f"send_timeout_seconds={settings.send_timeout_seconds}) no thread is left to answer 503 or "
             "cheap requests; use more threads or a lower cap")
+
+
+#: Descriptors a worker holds besides its client connections: the listener, the poller and its
+#: wake-up pipe, logs (10 in all, measured), with room to spare; and per thread a MongoDB socket, a
+#: rate-limit storage socket and an export's temporary file.
+FIXED_FILES = 32
+FILES_PER_THREAD = 3
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft open-file limit to its hard limit (gunicorn's workers inherit it)
+    and return the soft limit now in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):  # e.g. an unlimited hard limit the kernel will not grant as soft
+            pass
+    return soft
+
+
+def fit_worker_connections(worker_connections: int, threads: int, open_files: int) -> tuple[int, Optional[str]]:
+    """``worker_connections`` lowered to what ``open_files`` descriptors hold, and a warning when lowered.
+
+    A worker that runs out of descriptors while accepting sheds connections instead of dying
+    (ops/worker.py), but a limit that fits keeps it from getting there.
+    """
+    room = max(1, open_files - FIXED_FILES - FILES_PER_THREAD * threads)
+    if worker_connections <= room:
+        return worker_connections, None
+    return room, (f"the open-file limit ({open_files}) leaves room for {room} connections per worker "
+                  f"(with threads={threads}), not worker_connections={worker_connections}: lowered to {room}; "
+                  "raise the limit (ulimit -n, systemd LimitNOFILE) to hold more")
+
+
+def fit_open_files(worker_connections: int, threads: int) -> tuple[int, Optional[str]]:
+    """At start, before the fork: the soft open-file limit raised to the hard one, and
+    ``worker_connections`` fitted into it (with the warning to log, if any)."""
+    return fit_worker_connections(worker_connections, threads, raise_open_file_limit())
 
 
 def configure_logging(level: str) -> None:
@@ -183,9 +236,11 @@ def run(args: argparse.Namespace) -> int:
     if not settings.mongodb_uri:
         sys.stderr.write("spoo-export: error: serve needs --mongodb-uri or SPOO_EXPORT_MONGODB_URI\n")
         return EXIT_BAD_INPUT
+    options["worker_connections"], files_warning = fit_open_files(options["worker_connections"], options["threads"])
     configure_logging(options["loglevel"])
-    if warning:
-        logging.getLogger("spoo_export_plugin.server").warning(warning)
+    for line in (warning, files_warning):
+        if line:
+            logging.getLogger("spoo_export_plugin.server").warning(line)
     _application_class()(settings, options).run()
     return 0
 

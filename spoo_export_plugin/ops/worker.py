@@ -1,24 +1,35 @@
 """A gunicorn worker that slow and hostile clients cannot starve.
 
 gunicorn's ``gthread`` worker hands every accepted connection to a pool thread, which then
-blocks reading the request head and blocks writing the response, with no time limit. A
-client that sends half a request line, or requests a large export and stops reading, pins
-a thread (and an export slot) for as long as it stays connected; a few dozen such clients
-leave no thread to answer anyone, not even with a 503.
+blocks reading the request head and body and blocks writing the response, with no time
+limit. A client that sends half a request line, trickles a request body, or requests a large
+export and stops reading, pins a thread (and an export slot) for as long as it stays
+connected; a few dozen such clients leave no thread to answer anyone, not even with a 503.
 
-:class:`ExportWorker` keeps gthread's design (one main loop, a thread pool for complete
-requests) and changes three things:
+:class:`ExportWorker` keeps gthread's design (one main loop, a thread pool for requests) and
+changes five things:
 
 - **The request head is gathered in the main loop.** An accepted (or kept-alive) connection
   waits in the poller, costing no thread, until its request line and headers are complete;
   only then does a pool thread take it. A head not complete after ``header_timeout``
-  seconds is dropped. Threads only ever serve complete requests.
-- **Blocking socket calls give up without progress.** In a pool thread every send and
-  receive waits at most ``send_timeout`` seconds for progress (a client that reads slowly
-  but steadily is served; one that stops reading is cut off). The abort closes the response
-  body, which frees the export slot and logs the export as ``aborted``.
+  seconds is dropped. Threads never wait for a head.
+- **Blocking socket calls give up without progress, and a body as a whole.** In a pool thread
+  every send and receive waits at most ``send_timeout`` seconds for progress (a client that
+  reads slowly but steadily is served; one that stops reading is cut off), and the request
+  body may take ``body_timeout`` seconds plus one per ``body_min_rate`` bytes
+  (:mod:`.deadline_socket`). The abort closes the response body, which frees the export slot
+  and logs the export as ``aborted``.
+- **No thread drains a body the application left unread.** A request whose body has not fully
+  arrived when a thread takes it is answered with ``Connection: close``; gunicorn would
+  otherwise read the rest after the response to keep the connection alive.
 - **Closing never waits in the main loop.** gunicorn's graceful close lingers up to 2 s
-  reading what the peer still sends; here it lingers in the poller instead of blocking it.
+  reading what the peer still sends; here it lingers in the poller instead of blocking it,
+  and lingering sockets count towards ``worker_connections``.
+- **Running out of connections or descriptors sheds, never dies.** At ``worker_connections``
+  a new connection makes room by closing the oldest waiting head (then the oldest lingering
+  close); when ``accept`` fails with ``EMFILE``/``ENFILE`` the worker sheds the same way,
+  pauses accepting for a moment and, for ``EMFILE``, lowers its own ``worker_connections``
+  to what fits (gthread let the error end the worker, dropping every connection it held).
 
 TLS (``certfile``) and HTTP/2 prior knowledge fall back to gthread's own path: terminate
 TLS at a proxy (docs/deploy.md has an nginx recipe).
@@ -28,17 +39,18 @@ from __future__ import annotations
 
 import errno
 import io
-import logging
 import selectors
-import socket
-import struct
 import time
 from functools import partial
 from typing import Any, Callable, Optional
 
+from gunicorn.http.body import LengthReader
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-log = logging.getLogger("spoo_export_plugin.server")
+from .deadline_socket import DeadlineSocket, StalledPeer, abort, close_quietly
+from .room import OUT_OF_FILES, RoomKeeping
+
+__all__ = ["DeadlineSocket", "ExportConn", "ExportWorker", "StalledPeer"]
 
 #: A request line and headers larger than this are refused with 431 in the main loop (nginx's
 #: default allows 32 KB); buffering more per waiting connection would make memory the target.
@@ -46,71 +58,9 @@ MAX_HEAD_BYTES = 64 * 1024
 _TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\n"
               b"Content-Length: 61\r\nConnection: close\r\n\r\n"
               b'{"error": "the request headers are too large", "param": null}')
-#: How long a closing connection may linger to drain what the peer still sends.
-LINGER_SECONDS = 2.0
+#: Bytes of an unread body a thread may discard from its buffers to keep a connection alive.
+DRAIN_MAX_BYTES = 64 * 1024
 _END_OF_HEAD = b"\r\n\r\n"
-
-
-class StalledPeer(ConnectionResetError):
-    """The peer made no progress for the idle timeout; gunicorn treats it as a reset connection."""
-
-
-class DeadlineSocket(socket.socket):
-    """A client socket whose blocking calls give up after ``idle`` seconds without progress.
-
-    gunicorn switches a connection between non-blocking (in the poller) and blocking (in a
-    pool thread) with ``setblocking``; here "blocking" means "wait, but not forever".
-    ``sendall`` sends piece by piece so the limit applies to progress, not to the whole
-    buffer (CPython's ``sendall`` timeout covers the total duration).
-    """
-
-    idle: float = 30.0
-    stalled: bool = False
-
-    @classmethod
-    def adopt(cls, sock: socket.socket, idle: float) -> "DeadlineSocket":
-        adopted = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
-        adopted.idle = idle
-        return adopted
-
-    def setblocking(self, flag: bool) -> None:
-        if flag:
-            super().settimeout(self.idle)
-        else:
-            super().setblocking(False)
-
-    def sendall(self, data: Any, flags: int = 0) -> None:
-        if self.gettimeout() != self.idle:  # non-blocking, or a caller's own timeout: socket's behaviour
-            return super().sendall(data, flags)
-        with memoryview(data) as view, view.cast("B") as pending:
-            sent, total = 0, len(pending)
-            while sent < total:
-                try:
-                    sent += self.send(pending[sent:], flags)
-                except TimeoutError:
-                    raise self._stalled("stopped reading the response") from None
-
-    def sendfile(self, file: Any, offset: int = 0, count: Optional[int] = None) -> int:
-        """socket.sendfile already waits per chunk (progress); only the error is made ours."""
-        try:
-            return super().sendfile(file, offset, count)
-        except TimeoutError:
-            if self.gettimeout() != self.idle:
-                raise
-            raise self._stalled("stopped reading the response") from None
-
-    def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        try:
-            return super().recv(bufsize, flags)
-        except TimeoutError:
-            if self.gettimeout() != self.idle:  # e.g. gunicorn's own linger with its 2 s timeout
-                raise
-            raise self._stalled("stopped sending its request") from None
-
-    def _stalled(self, what: str) -> StalledPeer:
-        self.stalled = True
-        log.info("a client %s for %g s; connection closed", what, self.idle)
-        return StalledPeer(errno.ECONNRESET, f"no progress for {self.idle:g} s: the client {what}")
 
 
 class ExportConn(TConn):
@@ -132,31 +82,35 @@ class ExportConn(TConn):
 
     def close(self, graceful: bool = False) -> None:
         if getattr(self.sock, "stalled", False):
-            _abort(self.sock)  # unsent bytes are discarded, the peer gets a reset
+            abort(self.sock)  # unsent bytes are discarded, the peer gets a reset
         elif graceful:
             self.worker.linger(self.sock)
         else:
-            _close(self.sock)
+            close_quietly(self.sock)
 
 
-class ExportWorker(ThreadWorker):
-    """gthread with the request head gathered in the main loop and idle limits in threads."""
+class ExportWorker(RoomKeeping, ThreadWorker):
+    """gthread with request heads gathered in the main loop, time limits in threads, and shedding."""
 
     #: Seconds a connection gets to send its complete request line and headers.
     header_timeout: float = 10.0
     #: Seconds a pool thread waits for a client that makes no progress (reading or sending).
     send_timeout: float = 30.0
+    #: Seconds a request body may take in all, plus one second per ``body_min_rate`` bytes received.
+    body_timeout: float = 20.0
+    body_min_rate: float = 500.0
 
     @classmethod
-    def configured(cls, *, header_timeout: float, send_timeout: float) -> type["ExportWorker"]:
-        """A subclass carrying the timeouts (gunicorn builds workers from a class)."""
-        return type(cls.__name__, (cls,), {"header_timeout": float(header_timeout),
-                                          "send_timeout": float(send_timeout), "__module__": cls.__module__})
+    def configured(cls, *, header_timeout: float, send_timeout: float, body_timeout: float = 20.0,
+                   body_min_rate: float = 500.0) -> type["ExportWorker"]:
+        """A subclass carrying the limits (gunicorn builds workers from a class)."""
+        limits = {"header_timeout": header_timeout, "send_timeout": send_timeout, "body_timeout": body_timeout,
+                  "body_min_rate": body_min_rate}
+        return type(cls.__name__, (cls,), {**{k: float(v) for k, v in limits.items()}, "__module__": cls.__module__})
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.heads: dict[ExportConn, None] = {}  # insertion order is deadline order
-        self.lingering: dict[socket.socket, float] = {}
 
     # -- accepting and gathering heads ---------------------------------------------------------
 
@@ -175,7 +129,9 @@ class ExportWorker(ThreadWorker):
         try:
             raw, client = listener.accept()
         except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+            if exc.errno in OUT_OF_FILES:
+                self.out_of_files(exc)
+            elif exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
             return
         self.nr_conns += 1
@@ -213,7 +169,7 @@ class ExportWorker(ThreadWorker):
         except OSError:
             data = b""
         if not data:  # the client went away before finishing its request
-            self._drop_head(conn, _close)
+            self._drop_head(conn, close_quietly)
             return
         conn.head += data
         # only the new bytes (and the 3 before them) can complete the head: no rescan per read
@@ -266,12 +222,44 @@ class ExportWorker(ThreadWorker):
         except (KeyError, ValueError, OSError):
             pass
 
+    # -- in a pool thread: the request body --------------------------------------------------------
+
+    def handle(self, conn: Any) -> Any:
+        """Whatever the thread reads from now on is a request body: it gets the body's allowance."""
+        sock = conn.sock
+        if not isinstance(sock, DeadlineSocket):
+            return super().handle(conn)
+        sock.expect_body(self.body_timeout, self.body_min_rate)
+        try:
+            return super().handle(conn)
+        finally:
+            sock.body_done()
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        """``Connection: close`` for a body still on its way: after the response no thread reads it."""
+        if isinstance(conn.sock, DeadlineSocket) and not body_arrived(req, conn.parser):
+            req.must_close = True
+        return super().handle_request(req, conn)
+
+    def _keepalive_after(self, conn: Any, keepalive: bool) -> bool:
+        """gunicorn 27 drains an unread body here to keep the connection; only what is buffered."""
+        if not keepalive or not isinstance(conn.sock, DeadlineSocket):
+            return bool(super()._keepalive_after(conn, keepalive))
+        conn.sock.setblocking(False)  # a body that needs the network to finish closes the connection
+        try:
+            return bool(conn.parser.finish_body(max_bytes=DRAIN_MAX_BYTES))
+        except OSError:
+            return False
+        finally:
+            conn.sock.setblocking(True)
+
     # -- deadlines, checked by gthread's main loop about once a second ----------------------------
 
     def murder_keepalived(self, *args: Any, **kwargs: Any) -> None:
         super().murder_keepalived(*args, **kwargs)
         self.drop_late_heads()
         self.close_lingering(force=bool(kwargs.get("force") or (args and args[0])))
+        self.keep_room()
 
     def drop_late_heads(self) -> None:
         now = time.monotonic()
@@ -279,57 +267,12 @@ class ExportWorker(ThreadWorker):
             conn = next(iter(self.heads))
             if conn.head_deadline > now:
                 break
-            self._drop_head(conn, _abort)
-
-    # -- closing without blocking the main loop -------------------------------------------------
-
-    def linger(self, sock: Any) -> None:
-        """Half-close, then drain what the peer still sends for up to LINGER_SECONDS (RFC 9112 9.6)."""
-        try:
-            sock.shutdown(socket.SHUT_WR)
-            sock.setblocking(False)
-            self.poller.register(sock, selectors.EVENT_READ, self._on_linger_bytes)
-        except (OSError, ValueError, KeyError):
-            _close(sock)
-            return
-        self.lingering[sock] = time.monotonic() + LINGER_SECONDS
-
-    def _on_linger_bytes(self, sock: Any) -> None:
-        try:
-            data = sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._end_linger(sock)
-
-    def close_lingering(self, force: bool = False) -> None:
-        now = time.monotonic()
-        for sock, deadline in list(self.lingering.items()):
-            if force or deadline <= now:
-                self._end_linger(sock)
-
-    def _end_linger(self, sock: Any) -> None:
-        self.lingering.pop(sock, None)
-        try:
-            self.poller.unregister(sock)
-        except (KeyError, ValueError, OSError):
-            pass
-        _close(sock)
+            self._drop_head(conn, abort)
 
 
-def _close(sock: Any) -> None:
-    try:
-        sock.close()
-    except OSError:
-        pass
-
-
-def _abort(sock: Any) -> None:
-    """Close with a reset: nothing more is sent, the kernel keeps no unsent bytes for it."""
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    _close(sock)
+def body_arrived(req: Any, parser: Any) -> bool:
+    """Whether the rest of the request body is already buffered (a chunked body's end is unknown)."""
+    reader = getattr(getattr(req, "body", None), "reader", None)
+    if not isinstance(reader, LengthReader):
+        return False
+    return reader.length <= len(parser.unreader.buf.getvalue())

@@ -1,4 +1,4 @@
-"""Falcon middleware around the export resource: the concurrency cap and the log line.
+"""Falcon middleware around the export resource: no request body, the concurrency cap and the log line.
 
 It is middleware rather than a hook because ``process_response`` runs for every outcome,
 errors included, and sees the final status. The responder takes a slot
@@ -7,6 +7,11 @@ permitted; this middleware hands it to the streamed body and releases it only wh
 server has sent or closed that body.
 Falcon hosts mounting :class:`ExportResource` directly add ``ExportGuard(settings)`` to
 their app's middleware to get the same behaviour.
+
+A ``GET`` or ``HEAD`` to one of the plugin's routes that announces a body is refused (413)
+before anything runs: the plugin reads no body, and a client trickling one must not get an
+export running for it. The body is left unread; under ``spoo-export serve`` the answer says
+``Connection: close`` and no thread waits for the rest (ops/worker.py).
 """
 
 from __future__ import annotations
@@ -16,9 +21,19 @@ from typing import Any
 import falcon
 
 from ..access.slots import ExportSlots
+from ..core.exceptions import ContentTooLarge
+from ..core.report.timebudget import RenderTimeout
 from ..core.settings import ExportSettings
 from .observability import ExportTimer, ObservedBody, safe_choice
+from .openapi import OpenAPIResource
 from .resource import ExportResource
+
+NO_BODY = "a GET or HEAD request to this route takes no body; send none"
+
+
+def has_body(req: falcon.Request) -> bool:
+    """A body is announced: a non-zero Content-Length or any Transfer-Encoding."""
+    return bool(req.get_header("Transfer-Encoding")) or (req.content_length or 0) > 0
 
 
 class ExportGuard:
@@ -26,11 +41,13 @@ class ExportGuard:
         self.slots = ExportSlots(settings.max_concurrent_exports, settings.retry_after_seconds)
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:
-        if req.method != "GET" or not isinstance(resource, ExportResource):
-            return
-        req.context.export_timer = ExportTimer()
-        req.context.export_slot = None
-        req.context.export_slots = self.slots  # claimed once the request is valid and permitted
+        ours = isinstance(resource, (ExportResource, OpenAPIResource))
+        if req.method == "GET" and isinstance(resource, ExportResource):
+            req.context.export_timer = ExportTimer()  # the refusal below is logged like any other
+            req.context.export_slot = None
+            req.context.export_slots = self.slots  # claimed once the request is valid and permitted
+        if ours and req.method in ("GET", "HEAD") and has_body(req):
+            raise ContentTooLarge(NO_BODY)
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any,
                          req_succeeded: bool) -> None:
@@ -55,9 +72,10 @@ class ExportGuard:
             def finished(sent: int, completed: bool) -> None:
                 if slot is not None:
                     slot.release()
-                timer.emit(status=status, outcome="ok" if completed else "aborted", bytes_sent=sent)
+                reason = "render_time_ms" if isinstance(observed.error, RenderTimeout) else None
+                timer.emit(status=status, outcome="ok" if completed else "aborted", bytes_sent=sent, reason=reason)
 
-            resp.stream = ObservedBody(resp.stream, finished)
+            resp.stream = observed = ObservedBody(resp.stream, finished)
             return
         if slot is not None:
             slot.release()

@@ -15,6 +15,7 @@ import falcon
 from ..access.auth import identify
 from ..core.exceptions import ExportError, RateLimited, Unavailable
 from ..core.report.filenames import clicks_filename
+from ..core.report.timebudget import budgeted_body, render_budget
 from ..formats import FORMATS
 from .disposition import ascii_fallback_filename, content_disposition, export_filename
 from .head import is_head
@@ -106,7 +107,8 @@ def render_report(req: falcon.Request, resp: falcon.Response, resource: Any) -> 
     resp.set_header("Cache-Control", "private, no-store")
     for name, value in fmt.headers:
         resp.set_header(name, value)
-    resp.stream = iter(()) if is_head(req) else iter(fmt.render(report, resource.settings))
+    resp.stream = iter(()) if is_head(req) else budgeted_body(fmt.render(report, resource.settings),
+                                                              render_budget(resource.settings))
 
 
 def render_clicks(req: falcon.Request, resp: falcon.Response, resource: Any) -> None:

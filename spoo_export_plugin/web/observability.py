@@ -38,7 +38,7 @@ class ObservedBody:
     """Wrap a response body iterable: count bytes, call ``on_finish(bytes, completed)`` once.
 
     ``completed`` is False when the server closed the body before it was exhausted
-    (the client went away) or when rendering failed part-way.
+    (the client went away) or when rendering failed part-way (then ``error`` holds why).
     """
 
     def __init__(self, body: Iterable[bytes], on_finish: Callable[[int, bool], None]):
@@ -46,6 +46,7 @@ class ObservedBody:
         self._body = body
         self._on_finish: Optional[Callable[[int, bool], None]] = on_finish
         self.bytes = 0
+        self.error: Optional[BaseException] = None
 
     def __iter__(self) -> Iterator[bytes]:
         return self
@@ -56,7 +57,8 @@ class ObservedBody:
         except StopIteration:
             self._finish(True)
             raise
-        except BaseException:
+        except BaseException as exc:
+            self.error = exc
             self._finish(False)
             raise
         self.bytes += len(chunk)
@@ -86,7 +88,7 @@ class ExportTimer:
         self.started = time.perf_counter()
         self.fields: dict[str, Any] = {}
 
-    def emit(self, *, status: int, outcome: str, bytes_sent: int = 0) -> None:
+    def emit(self, *, status: int, outcome: str, bytes_sent: int = 0, reason: Optional[str] = None) -> None:
         record = {
             "event": "export",
             **self.fields,
@@ -95,4 +97,6 @@ class ExportTimer:
             "bytes": bytes_sent,
             "ms": round((time.perf_counter() - self.started) * 1000, 1),
         }
+        if reason is not None:  # why an export was aborted by the plugin itself (a fixed name)
+            record["reason"] = reason
         log.info(json.dumps(record, default=str, separators=(",", ":")))

@@ -47,7 +47,8 @@ def seed(db: Any) -> dict[str, str]:
     for code, n in CLICKS.items():
         owner = {"pub_me": ME, "priv_me": ME, "pub_other": OTHER, "priv_other": OTHER}.get(code)
         for i in range(n):
-            clicks.append(make_click(code, owner, datetime(2025, 3, 10, 12, i), ip_address=f"198.51.100.{i}"))
+            clicks.append(make_click(code, owner, datetime(2025, 3, 10, 12, i), ip_address=f"198.51.100.{i}",
+                                     legacy=code == "legacy"))
     db.clicks.insert_many(clicks)
     past = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(days=1)
     future = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(days=30)

@@ -9,6 +9,7 @@ import io
 import itertools
 import json
 import os
+import secrets
 import zipfile
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
@@ -75,12 +76,12 @@ def test_random_keys_differ_between_exports_and_stay_hidden() -> None:
 
 def test_settings_read_the_new_values_and_never_show_the_secret() -> None:
     db = mongomock.MongoClient().get_database("s")
-    s = ExportSettings(database=db, visitor_id_secret="do-not-print-me-0123")
+    s = ExportSettings(database=db, visitor_id_secret="do-not-print-me-0123456789abcdef0123")
     assert "do-not-print-me" not in repr(s) and "do-not-print-me" not in str(s)
     assert s.raw_row_cap == 1_000_000 and ExportSettings(database=db).visitor_id_secret is None
-    env = ExportSettings.from_env({"SPOO_EXPORT_VISITOR_ID_SECRET": "from-the-environment",
+    env = ExportSettings.from_env({"SPOO_EXPORT_VISITOR_ID_SECRET": "from-the-environment-0123456789abcdef",
                                    "SPOO_EXPORT_RAW_ROW_CAP": "250"}, database=db)
-    assert env.visitor_id_secret == "from-the-environment" and env.raw_row_cap == 250
+    assert env.visitor_id_secret == "from-the-environment-0123456789abcdef" and env.raw_row_cap == 250
     assert ExportSettings.from_env({"SPOO_EXPORT_VISITOR_ID_SECRET": ""}, database=db).visitor_id_secret is None
     for bad in (0, -1):
         with pytest.raises(ConfigurationError, match="raw_row_cap"):
@@ -88,6 +89,29 @@ def test_settings_read_the_new_values_and_never_show_the_secret() -> None:
     with pytest.raises(ConfigurationError) as caught:
         ExportSettings(database=db, visitor_id_secret=b"bytes-secret-value")
     assert "bytes-secret-value" not in str(caught.value)
+
+
+@pytest.mark.parametrize("secret", ["Z", "a" * 31, "é" * 15, "short-but-printable"])
+def test_a_visitor_id_secret_shorter_than_32_bytes_fails_at_start_up_without_echoing_it(secret: str) -> None:
+    """A one-character key is brute-forced in under a millisecond, and a visitor's IP recovered from a /24
+    with it: the key must hold at least 32 bytes (UTF-8), and the message says how to make one."""
+    db = mongomock.MongoClient().get_database("s")
+    for build in (lambda: ExportSettings(database=db, visitor_id_secret=secret),
+                  lambda: ExportSettings.from_env({"SPOO_EXPORT_VISITOR_ID_SECRET": secret}, database=db)):
+        with pytest.raises(ConfigurationError) as caught:
+            build()
+        message = str(caught.value)
+        assert "visitor_id_secret" in message and "at least 32 bytes" in message
+        assert 'python -c "import secrets; print(secrets.token_urlsafe(32))"' in message
+        assert secret not in message
+
+
+def test_a_visitor_id_secret_of_32_bytes_is_accepted() -> None:
+    db = mongomock.MongoClient().get_database("s")
+    assert ExportSettings(database=db, visitor_id_secret="a" * 32).visitor_id_secret == "a" * 32
+    assert ExportSettings(database=db, visitor_id_secret="é" * 16).visitor_id_secret == "é" * 16  # 32 bytes
+    made = secrets.token_urlsafe(32)  # what the message tells operators to run
+    assert ExportSettings(database=db, visitor_id_secret=made).visitor_id_secret == made
 
 
 # ------------------------------------------------------------------------------------ parameters

@@ -32,7 +32,7 @@ def test_new_york_fall_back_hour_appears_twice(db: Any, example_env: Any) -> Non
     click(db, datetime(2025, 11, 2, 6, 30), ip_address="1.1.1.1")              # 01:30 EST
     click(db, datetime(2025, 11, 2, 6, 45), ip_address="2.2.2.2", browser="Firefox")
     body = example_env.get(start_date="2025-11-02T04:00:00Z", end_date="2025-11-02T08:00:00Z",
-                   timezone="America/New_York", group_by="time,browser")
+                           timezone="America/New_York", group_by="time,browser")
     assert body["granularity"] == "hour"
     assert body["start_date"] == "2025-11-02T00:00:00-04:00"
     assert body["end_date"] == "2025-11-02T03:00:00-05:00"
@@ -60,14 +60,14 @@ def test_new_york_spring_forward_skips_two_oclock(db: Any, example_env: Any) -> 
     click(db, datetime(2025, 3, 9, 6, 59, 59, 999000))
     click(db, datetime(2025, 3, 9, 7, 0))
     body = example_env.get(start_date="2025-03-09T06:00:00Z", end_date="2025-03-09T08:00:00Z",
-                   timezone="US/Eastern", granularity="hour")
+                           timezone="US/Eastern", granularity="hour")
     assert rows(body) == [
         ("2025-03-09T01:00:00-05:00", 1, 1),
         ("2025-03-09T03:00:00-04:00", 1, 1),
         ("2025-03-09T04:00:00-04:00", 0, 0),
     ]
     day = example_env.get(start_date="2025-03-09T06:00:00Z", end_date="2025-03-09T08:00:00Z",
-                  timezone="America/New_York", granularity="day")
+                          timezone="America/New_York", granularity="day")
     assert rows(day) == [("2025-03-09", 2, 1)]
 
 
@@ -76,7 +76,7 @@ def test_lord_howe_half_hour_changes(db: Any, example_env: Any) -> None:
                datetime(2025, 4, 5, 15, 29), datetime(2025, 4, 5, 15, 30)):
         click(db, at, ip_address=str(at))
     body = example_env.get(start_date="2025-04-05T13:00:00Z", end_date="2025-04-05T16:00:00Z",
-                   timezone="Australia/Lord_Howe", granularity="hour")
+                           timezone="Australia/Lord_Howe", granularity="hour")
     assert rows(body) == [
         ("2025-04-06T00:00:00+11:00", 0, 0),
         ("2025-04-06T01:00:00+11:00", 1, 1),
@@ -86,7 +86,7 @@ def test_lord_howe_half_hour_changes(db: Any, example_env: Any) -> None:
     click(db, datetime(2025, 10, 4, 15, 29, 59))
     click(db, datetime(2025, 10, 4, 15, 30))
     spring = example_env.get(start_date="2025-10-04T14:30:00Z", end_date="2025-10-04T16:00:00Z",
-                     timezone="Australia/Lord_Howe", granularity="hour")
+                             timezone="Australia/Lord_Howe", granularity="hour")
     assert rows(spring) == [
         ("2025-10-05T01:00:00+10:30", 1, 1),
         ("2025-10-05T02:00:00+11:00", 1, 1),  # 02:00-02:30 never happened
@@ -98,11 +98,11 @@ def test_kolkata_half_hour_offset_day_and_hour(db: Any, example_env: Any) -> Non
     click(db, datetime(2025, 6, 14, 18, 29, 59, 999000))
     click(db, datetime(2025, 6, 14, 18, 30))
     body = example_env.get(start_date="2025-06-14T17:00:00Z", end_date="2025-06-14T19:00:00Z",
-                   timezone="Asia/Kolkata", granularity="hour")
+                           timezone="Asia/Kolkata", granularity="hour")
     assert rows(body) == [("2025-06-14T22:00:00+05:30", 0, 0), ("2025-06-14T23:00:00+05:30", 1, 1),
                           ("2025-06-15T00:00:00+05:30", 1, 1)]
     day = example_env.get(start_date="2025-06-14T17:00:00Z", end_date="2025-06-14T19:00:00Z",
-                  timezone="Asia/Kolkata", granularity="day")
+                          timezone="Asia/Kolkata", granularity="day")
     assert rows(day) == [("2025-06-14", 1, 1), ("2025-06-15", 1, 1)]
 
 
@@ -115,7 +115,7 @@ def test_week_labels_are_mondays_across_a_year_end(db: Any, example_env: Any) ->
                           ("2026-01-12", 0, 0)]
     # In New York the Monday 00:00Z click is still Sunday evening.
     ny = example_env.get(start_date="2025-12-25T12:00:00Z", end_date="2026-01-14", granularity="week",
-                 timezone="America/New_York")
+                         timezone="America/New_York")
     assert rows(ny) == [("2025-12-22", 0, 0), ("2025-12-29", 3, 3), ("2026-01-05", 0, 0),
                         ("2026-01-12", 0, 0)]
 
@@ -126,10 +126,10 @@ def test_month_gap_fill(db: Any, example_env: Any) -> None:
     assert rows(body) == [("2025-11", 0, 0), ("2025-12", 0, 0), ("2026-01", 1, 1),
                           ("2026-02", 0, 0), ("2026-03", 0, 0)]
     berlin = example_env.get(start_date="2025-11-15", end_date="2026-03-02", timezone="Europe/Berlin",
-                     metrics="clicks")
+                             metrics="clicks")
     assert berlin["granularity"] == "week"  # 107 days: more than 92
     month = example_env.get(start_date="2025-11-15", end_date="2026-03-02", timezone="Europe/Berlin",
-                    granularity="month", metrics="clicks")
+                            granularity="month", metrics="clicks")
     assert month["breakdowns"]["time"] == [
         {"time": "2025-11", "clicks": 0}, {"time": "2025-12", "clicks": 0},
         {"time": "2026-01", "clicks": 0}, {"time": "2026-02", "clicks": 1}, {"time": "2026-03", "clicks": 0}]
@@ -163,7 +163,7 @@ def test_unknown_and_direct_labels_and_their_filters(db: Any, example_env: Any) 
     direct = example_env.get(start_date="2025-05-01", end_date="2025-05-02", referrer="Direct", group_by="browser")
     assert direct["summary"]["total_clicks"] == 4
     unknown = example_env.get(start_date="2025-05-01", end_date="2025-05-02", group_by="referrer",
-                      filters='{"browser": ["Unknown", "Edge"]}', exclude_bots="true")
+                              filters='{"browser": ["Unknown", "Edge"]}', exclude_bots="true")
     assert rows(unknown, "referrer") == [("Direct", 4, 2)]
 
 
@@ -185,13 +185,38 @@ def test_row_cap_cuts_and_says_so(db: Any, aggregation: str) -> None:
     assert body["summary"]["total_clicks"] == 6  # the summary still covers everything
 
 
+def test_report_max_bytes_shares_the_budget_and_keeps_top_rows(db: Any, aggregation: str) -> None:
+    """Rows of 160 bytes plus their label (``sys.getsizeof``: "c1" 51, "r01" 52), a budget of 1,155:
+    city's five first rows fit (1,055) and its sixth is shed; then each referrer row pushes the
+    largest breakdown (city) back a row, until referrer is the larger one: it gives up r03 and stops.
+    City keeps c1-c3 (633), referrer r01-r02 (424): both cut, level within a row, top rows each."""
+    key = add_api_key(db, OWNER)
+    db.clicks.insert_many([make_click("a1", OWNER, datetime(2025, 5, 1, 12, i), city=f"c{i + 1}",
+                                      referrer=f"r0{i % 3 + 1}") for i in range(6)])
+    client = make_client(db, report_max_bytes=1_155, aggregation=aggregation)
+    resp = client.simulate_get(ROUTE, params={
+        "format": "json", "scope": "all", "start_date": "2025-05-01", "end_date": "2025-05-01",
+        "group_by": "city,referrer", "metrics": "clicks"}, headers={"Authorization": f"Bearer {key}"})
+    assert resp.status_code == 200, resp.text
+    body = resp.json
+    assert [tuple(r.values()) for r in body["breakdowns"]["city"]] == [("c1", 1), ("c2", 1), ("c3", 1)]
+    assert [tuple(r.values()) for r in body["breakdowns"]["referrer"]] == [("r01", 2), ("r02", 2)]
+    assert body["summary"]["truncated"] is True and body["summary"]["truncated_breakdowns"] == ["city", "referrer"]
+    assert body["summary"]["total_clicks"] == 6
+    whole = make_client(db, report_max_bytes=2_000, aggregation=aggregation).simulate_get(
+        ROUTE, params={"format": "json", "scope": "all", "start_date": "2025-05-01", "end_date": "2025-05-01",
+                       "group_by": "city,referrer"}, headers={"Authorization": f"Bearer {key}"}).json
+    assert len(whole["breakdowns"]["city"]) == 6 and len(whole["breakdowns"]["referrer"]) == 3  # 1,902 fit
+    assert whole["summary"]["truncated"] is False
+
+
 def test_bucket_limit_is_a_400_on_granularity(db: Any, example_env: Any) -> None:
     start = datetime(2025, 1, 1)
     ok = example_env.get(start_date=start.isoformat(), end_date=(start + timedelta(hours=9999)).isoformat(),
-                 granularity="hour", metrics="clicks")
+                         granularity="hour", metrics="clicks")
     assert len(ok["breakdowns"]["time"]) == 10_000
     err = example_env.error(400, start_date=start.isoformat(),
-                    end_date=(start + timedelta(hours=10_000)).isoformat(), granularity="hour")
+                            end_date=(start + timedelta(hours=10_000)).isoformat(), granularity="hour")
     assert err["param"] == "granularity" and "10000" in err["error"]
     err = example_env.error(400, start_date="1970-01-01", end_date="2025-01-01", granularity="day")
     assert err["param"] == "granularity"
@@ -232,7 +257,7 @@ def test_default_start_else_first_click(db: Any, example_env: Any) -> None:
     assert body["summary"]["first_click"] == body["start_date"]
     # A legacy URL (no owner, no creation date) starts at its first click too.
     db.urls.insert_one({"_id": "leg", "url": "https://example.com"})
-    click(db, datetime(2025, 3, 9, 4, 0), code="leg", owner=None)
+    click(db, datetime(2025, 3, 9, 4, 0), code="leg", owner=None, legacy=True)
     legacy = example_env.get(anon=True, short_code="leg", end_date="2025-03-10")
     assert legacy["start_date"] == "2025-03-09T04:00:00+00:00"
     assert legacy["summary"]["total_clicks"] == 1
@@ -268,7 +293,7 @@ def test_chatham_45_minute_changes_order_buckets_by_real_time(db: Any, example_e
     click(db, datetime(2025, 4, 5, 14, 7), ip_address="3", browser="Firefox")
     click(db, datetime(2025, 4, 5, 14, 20), ip_address="4")
     body = example_env.get(start_date="2025-04-05T13:00:00Z", end_date="2025-04-05T14:30:00Z",
-                   timezone="Pacific/Chatham", granularity="hour", group_by="time,browser")
+                           timezone="Pacific/Chatham", granularity="hour", group_by="time,browser")
     assert rows(body) == [
         ("2025-04-06T02:00:00+13:45", 0, 0),
         ("2025-04-06T03:00:00+13:45", 1, 1),
@@ -285,7 +310,7 @@ def test_chatham_45_minute_changes_order_buckets_by_real_time(db: Any, example_e
     click(db, datetime(2025, 9, 27, 14, 1), ip_address="6", browser="Firefox")
     click(db, datetime(2025, 9, 27, 14, 2), ip_address="7", browser="Firefox")
     spring = example_env.get(start_date="2025-09-27T13:30:00Z", end_date="2025-09-27T14:10:00Z",
-                     timezone="Pacific/Chatham", granularity="hour", group_by="time,browser")
+                             timezone="Pacific/Chatham", granularity="hour", group_by="time,browser")
     assert rows(spring) == [("2025-09-28T02:00:00+12:45", 1, 1), ("2025-09-28T03:00:00+13:45", 2, 2)]
     assert rows(spring, "time,browser") == [("2025-09-28T02:00:00+12:45", "Chrome", 1, 1),
                                             ("2025-09-28T03:00:00+13:45", "Firefox", 2, 2)]
@@ -298,7 +323,7 @@ def test_new_york_fall_back_at_minute_resolution(db: Any, example_env: Any) -> N
     click(db, datetime(2025, 11, 2, 6, 0), ip_address="2")                         # 01:00:00 EST
     click(db, datetime(2025, 11, 2, 6, 0, 59, 999000), ip_address="3")             # 01:00:59.999 EST
     body = example_env.get(start_date="2025-11-02T05:58:00Z", end_date="2025-11-02T06:01:00Z",
-                   timezone="America/New_York", granularity="minute")
+                           timezone="America/New_York", granularity="minute")
     assert body["granularity"] == "minute"
     assert rows(body) == [
         ("2025-11-02T01:58:00-04:00", 0, 0),
@@ -309,7 +334,7 @@ def test_new_york_fall_back_at_minute_resolution(db: Any, example_env: Any) -> N
     # Over the whole repeated hour the two 01:00s stay apart and series follow real time:
     # 01:59-04:00 comes before 01:00-05:00 although its wall time is later.
     hour = example_env.get(start_date="2025-11-02T04:59:00Z", end_date="2025-11-02T06:01:00Z",
-                   timezone="America/New_York", granularity="minute", group_by="time,browser")
+                           timezone="America/New_York", granularity="minute", group_by="time,browser")
     labels = [row[0] for row in rows(hour)]
     assert len(labels) == 63 and len(set(labels)) == 63
     assert labels[:2] == ["2025-11-02T00:59:00-04:00", "2025-11-02T01:00:00-04:00"]
@@ -331,7 +356,7 @@ def test_new_york_fall_back_at_10_minutes(db: Any, example_env: Any) -> None:
     click(db, datetime(2025, 11, 2, 6, 5), ip_address="1")    # 01:05 EST
     click(db, datetime(2025, 11, 2, 6, 10), ip_address="2")   # 01:10 EST
     body = example_env.get(start_date="2025-11-02T05:50:00Z", end_date="2025-11-02T06:10:00Z",
-                   timezone="America/New_York", granularity="10min")
+                           timezone="America/New_York", granularity="10min")
     assert rows(body) == [
         ("2025-11-02T01:50:00-04:00", 1, 1),
         ("2025-11-02T01:00:00-05:00", 1, 1),
@@ -351,7 +376,7 @@ def test_chatham_45_minute_change_cuts_10_minute_buckets_short(db: Any, example_
     click(db, datetime(2025, 4, 5, 14, 5), ip_address="4")                       # 02:50+12:45
     click(db, datetime(2025, 4, 5, 14, 19), ip_address="1")                      # 03:04+12:45
     body = example_env.get(start_date="2025-04-05T13:40:00Z", end_date="2025-04-05T14:20:00Z",
-                   timezone="Pacific/Chatham", granularity="10min", group_by="time,browser")
+                           timezone="Pacific/Chatham", granularity="10min", group_by="time,browser")
     assert rows(body) == [
         ("2025-04-06T03:20:00+13:45", 0, 0),
         ("2025-04-06T03:30:00+13:45", 0, 0),
@@ -372,7 +397,7 @@ def test_chatham_45_minute_change_cuts_10_minute_buckets_short(db: Any, example_
     click(db, datetime(2025, 9, 27, 14, 1), ip_address="6", browser="Firefox")
     click(db, datetime(2025, 9, 27, 14, 2), ip_address="7", browser="Firefox")
     spring = example_env.get(start_date="2025-09-27T13:50:00Z", end_date="2025-09-27T14:06:00Z",
-                     timezone="Pacific/Chatham", granularity="10min", group_by="time,browser")
+                             timezone="Pacific/Chatham", granularity="10min", group_by="time,browser")
     assert rows(spring) == [
         ("2025-09-28T02:30:00+12:45", 0, 0),
         ("2025-09-28T02:40:00+12:45", 1, 1),
@@ -388,7 +413,7 @@ def test_kolkata_10_minute_labels_carry_plus_05_30(db: Any, example_env: Any) ->
     click(db, datetime(2025, 6, 14, 18, 30), ip_address="a")              # 00:00 IST, next day
     click(db, datetime(2025, 6, 14, 18, 39, 59, 999000), ip_address="b")  # 00:09:59.999 IST
     body = example_env.get(start_date="2025-06-14T18:15:00Z", end_date="2025-06-14T18:45:00Z",
-                   timezone="Asia/Kolkata", granularity="10min")
+                           timezone="Asia/Kolkata", granularity="10min")
     assert rows(body) == [
         ("2025-06-14T23:40:00+05:30", 0, 0),
         ("2025-06-14T23:50:00+05:30", 1, 1),
@@ -403,7 +428,7 @@ def test_lord_howe_half_hour_fall_back_at_10_minutes(db: Any, example_env: Any) 
     click(db, datetime(2025, 4, 5, 14, 59, 59, 999000), ip_address="2")  # 01:59:59.999+11:00
     click(db, datetime(2025, 4, 5, 15, 5), ip_address="3")               # 01:35+10:30
     body = example_env.get(start_date="2025-04-05T14:30:00Z", end_date="2025-04-05T15:10:00Z",
-                   timezone="Australia/Lord_Howe", granularity="10min")
+                           timezone="Australia/Lord_Howe", granularity="10min")
     assert rows(body) == [
         ("2025-04-06T01:30:00+11:00", 1, 1),
         ("2025-04-06T01:40:00+11:00", 0, 0),
@@ -423,11 +448,11 @@ def test_minute_and_10min_are_never_the_default(example_env: Any) -> None:
 def test_bucket_limit_applies_to_minute_buckets(example_env: Any, granularity: str, minutes: int) -> None:
     start = datetime(2025, 1, 1)
     ok = example_env.get(start_date=start.isoformat(), end_date=(start + timedelta(minutes=9999 * minutes)).isoformat(),
-                 granularity=granularity, metrics="clicks")
+                         granularity=granularity, metrics="clicks")
     assert len(ok["breakdowns"]["time"]) == 10_000
     assert ok["breakdowns"]["time"][-1]["time"] == (start + timedelta(minutes=9999 * minutes)).isoformat() + "+00:00"
     err = example_env.error(400, start_date=start.isoformat(),
-                    end_date=(start + timedelta(minutes=10_000 * minutes)).isoformat(), granularity=granularity)
+                            end_date=(start + timedelta(minutes=10_000 * minutes)).isoformat(), granularity=granularity)
     assert err["param"] == "granularity" and "10000" in err["error"]
     week = example_env.error(400, start_date="2025-01-01", end_date="2025-01-07T23:59:00Z", granularity="minute")
     assert week["param"] == "granularity"  # 7 days of minutes: 10,080 buckets

@@ -303,6 +303,20 @@ def test_scope_and_short_code_rules():
     assert parse({"format": "json", "group_by": "short_code"}).group_by == ("short_code",)
 
 
+def test_domain_names_the_anon_urls_custom_domain():
+    anon = {"format": "json", "scope": "anon", "short_code": "promo"}
+    assert parse(anon).domain is None  # not given: any domain (an alias several URLs share is a 400 later)
+    assert parse({**anon, "domain": ""}).domain == ""  # the main domain, when the alias is shared
+    assert parse({**anon, "domain": "  Links.Example.com "}).domain == "Links.Example.com"  # trimmed, case kept
+    assert parse({**anon, "domain": ["b.example", "b.example", ""]}).domain == "b.example"
+    assert parse({**anon, "domain": "ü.example"}).domain == "ü.example"
+    assert parse({"format": "json", "domain": "b.example"}).domain is None  # scope=all: nothing to pick
+    for bad in ("a" * 254, ["a.example", "b.example"], "a b.example", "a\x00b", "a\u200bb", 5, [1], {"$ne": 1},
+                "\ud800.example"):
+        assert _bad({**anon, "domain": bad}).param == "domain", bad
+    assert parse({**anon, "domain": "a" * 253}).domain == "a" * 253
+
+
 @pytest.mark.parametrize("text,expected", [
     ("2025-03-09T01:00:00-05:00", datetime(2025, 3, 9, 6, tzinfo=UTC)),
     ("2025-03-09T11:30:00+05:30", datetime(2025, 3, 9, 6, tzinfo=UTC)),

@@ -96,12 +96,14 @@ def all_specs() -> Iterator[QuerySpec]:
     start, end = datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 31, tzinfo=UTC)
     for granularity in GRANULARITIES:  # every one the parser accepts, minute and 10min included
         for group_by in _group_bys():
-            for (filters, exclude), exclude_bots, (owner, code) in itertools.product(
-                    _filter_sets(), (False, True), ((OWNER, None), (None, "a1"))):
-                if code is not None and any(dim in ("short_code", "url_id") for dim, _ in filters + exclude):
+            # scope=all (the owner), scope=anon on a urlsV2 URL (its id) or on a legacy one (its code)
+            selections = ((OWNER, None, None), (None, None, ObjectId(URL)), (None, "a1", None))
+            for (filters, exclude), exclude_bots, (owner, code, url) in itertools.product(
+                    _filter_sets(), (False, True), selections):
+                if owner is None and any(dim in ("short_code", "url_id") for dim, _ in filters + exclude):
                     continue  # scope=anon takes no short_code or url_id filter
                 yield QuerySpec(start=start, end=end, timezone="Australia/Lord_Howe", granularity=granularity,
-                                breakdowns=breakdown_names(group_by), owner_id=owner, short_code=code,
+                                breakdowns=breakdown_names(group_by), owner_id=owner, short_code=code, url_id=url,
                                 filters=filters, exclude=exclude, exclude_bots=exclude_bots,
                                 extra_dimensions=EXTRA)
 
@@ -169,8 +171,12 @@ def test_first_stage_is_an_index_friendly_match() -> None:
         keys = list(match)
         if spec.owner_id is not None:
             assert keys[0] == "meta.owner_id" and match["meta.owner_id"] == spec.owner_id
-        else:
+        elif spec.url_id is not None:  # one URL: its id, never its short code
+            assert keys[0] == "meta.url_id" and match["meta.url_id"] == spec.url_id
+            assert "meta.short_code" not in keys
+        else:  # a legacy URL: its code, on clicks of no urlsV2 URL
             assert keys[0] == "meta.short_code" and match["meta.short_code"] == spec.short_code
+            assert match["meta.url_id"] is None
         assert "clicked_at" in keys  # key order inside $match does not matter to the planner
         assert set(match["clicked_at"]) <= {"$gte", "$lte"} and "$lte" in match["clicked_at"]
         assert not any(stage.get("$match") for stage in pipeline[1:]), "one match, first"

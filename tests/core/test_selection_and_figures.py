@@ -17,6 +17,7 @@ import pytest
 from bson import ObjectId
 
 from spoo_export_plugin import ConfigurationError, ExportSettings, create_app
+from spoo_export_plugin.core.settings import ClickFields
 
 from ..factories import ROUTE, add_api_key, add_url, make_click
 
@@ -158,6 +159,43 @@ def test_an_end_after_now_is_read_as_now(env):
 def test_declared_dimensions_are_checked_at_start_up(db, declared, message):
     with pytest.raises(ConfigurationError, match=message):
         ExportSettings(database=db, extra_dimensions=declared)
+
+
+@pytest.mark.parametrize("fields, declared, dimension", [
+    ({}, {"ip": "ip_address"}, "ip"),
+    ({}, {"agent": "user_agent"}, "agent"),
+    ({}, {"octets": "ip_address.v4"}, "octets"),  # a part of the IP address
+    ({"ip_address": "meta.ip"}, {"origin": "meta"}, "origin"),  # a document holding it
+    ({"ip_address": "meta.ip"}, {"where": "meta.ip"}, "where"),  # the configured path, not the default name
+    ({"user_agent": "ua.raw"}, {"agent": "ua"}, "agent"),
+    ({"user_agent": "headers.ua"}, {"lang": "device", "ua": "headers.ua.string"}, "ua"),
+    ({"ip_address": "client"}, {}, "city"),  # a built-in dimension configured onto it
+])
+def test_no_dimension_reads_the_ip_address_or_the_user_agent(db, fields, declared, dimension):
+    """Raw clicks and breakdowns promise never to show them: a dimension reading them, a part of them or a
+    document holding them fails at start-up, naming the dimension."""
+    click_fields = ClickFields(**fields, **({"city": "client"} if dimension == "city" else {}))
+    for build in (lambda: ExportSettings(database=db, fields=click_fields, extra_dimensions=declared),
+                  lambda: ExportSettings.from_env(
+                      {"SPOO_EXPORT_EXTRA_DIMENSIONS": ",".join(f"{k}={v}" for k, v in declared.items())},
+                      database=db, fields=click_fields)):
+        with pytest.raises(ConfigurationError, match=f"dimension '{dimension}' reads") as caught:
+            build()
+        assert "never show IP addresses or user agents" in str(caught.value)
+
+
+@pytest.mark.parametrize("declared", [{"ip_address": "geo.ip_country"}, {"user_agent": "device_type"}])
+def test_a_dimension_may_not_be_named_after_the_ip_address_or_user_agent(db, declared):
+    with pytest.raises(ConfigurationError, match="never show"):
+        ExportSettings(database=db, extra_dimensions=declared)
+
+
+def test_dimensions_beside_the_ip_address_and_user_agent_are_fine(db):
+    """Sharing a prefix of characters is not sharing a path: ``ip_address_country``, ``meta.ipv`` are other fields."""
+    settings = ExportSettings(database=db, fields=ClickFields(ip_address="meta.ip"),
+                              extra_dimensions={"country_of_ip": "ip_address_country", "v": "meta.ipv",
+                                                "agent_family": "user_agent_family", "lang": "meta.lang"})
+    assert set(settings.extra_dimensions) == {"country_of_ip", "v", "agent_family", "lang"}
 
 
 def test_declared_dimensions_from_the_environment(db):

@@ -207,7 +207,8 @@ def test_registry_holds_the_five_formats():
         "html": ("text/html; charset=utf-8", "html"),
     }
     assert {name: f.headers for name, f in FORMATS.items() if f.headers} == {
-        "html": (("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:"),)}
+        "html": (("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                             "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),)}
     with pytest.raises(ValueError):
         register(Format("csv", "text/csv", "csv", lambda report, settings: iter(())))
 

@@ -21,7 +21,11 @@ from spoo_export_plugin.formats import FORMATS
 from ..factories import ROUTE
 from .hostile_data import fetch, xml_chars
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+#: The response header: nothing loads or runs, no <base>, no form target, no site may frame the page.
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+       "frame-ancestors 'none'")
+#: The <meta> copy: the same less frame-ancestors, which browsers ignore (with a warning) in a <meta>.
+META_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 #: Elements that load, run or submit something; none may appear in the report.
 ACTIVE = {"script", "img", "iframe", "object", "embed", "link", "base", "form", "video", "audio", "source",
@@ -121,6 +125,29 @@ def caption_for(name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------- http
+def directives(policy: str) -> dict[str, str]:
+    """A Content-Security-Policy as {directive: its sources}, as a browser splits it."""
+    pairs = [part.strip().partition(" ") for part in policy.split(";") if part.strip()]
+    return {name: sources for name, _, sources in pairs}
+
+
+def test_the_policy_header_is_complete_and_its_meta_copy_valid(client, dataset):
+    """Through the real app: the header forbids framing (clickjacking), <base> and form targets besides
+    loading anything; the <meta> copy holds every directive a <meta> can carry and nothing else."""
+    resp = fetch(client, dataset, "html")
+    assert resp.status_code == 200
+    header = directives(resp.headers["content-security-policy"])
+    assert header == {"default-src": "'none'", "style-src": "'unsafe-inline'", "img-src": "data:",
+                      "base-uri": "'none'", "form-action": "'none'", "frame-ancestors": "'none'"}
+    assert [k for k, v in resp.headers.items() if k.lower() == "content-security-policy"] == [
+        "content-security-policy"]  # sent once
+    meta = parse(resp.content).root.find("meta", **{"http-equiv": "Content-Security-Policy"}).attrs["content"]
+    # frame-ancestors, report-uri and sandbox are ignored in a <meta> (CSP 3, section 3.3)
+    assert directives(meta) == {k: v for k, v in header.items() if k != "frame-ancestors"}
+    for fmt in ("json", "csv", "xlsx", "xml"):  # the other formats are downloads no browser renders
+        assert "content-security-policy" not in fetch(client, dataset, fmt).headers
+
+
 def test_html_headers(client, dataset):
     resp = fetch(client, dataset, "html")
     assert resp.headers["content-type"] == "text/html; charset=utf-8"
@@ -156,7 +183,7 @@ def test_tables_hold_the_json_report(client, dataset):
     assert figures["Total clicks"] == "17" and figures["Timezone"] == "UTC" and figures["Granularity"] == "day"
     assert (expected["start_date"], expected["end_date"]) == ("2025-03-08T00:00:00+00:00", "2025-03-10T23:59:59+00:00")
     assert (figures["Start"], figures["End"]) == ("2025-03-08 00:00:00 +00:00", "2025-03-10 23:59:59 +00:00")
-    assert figures["Complete"] == "yes: no breakdown reached the row cap"
+    assert figures["Complete"] == "yes: no breakdown was cut"
     generated = datetime.fromisoformat(expected["generated_at"])  # to the second, no fraction, with the offset
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+00:00", figures["Generated at"])
     assert abs(datetime.strptime(figures["Generated at"], "%Y-%m-%d %H:%M:%S %z") - generated).total_seconds() < 60
@@ -175,7 +202,7 @@ def test_no_hostile_value_becomes_markup(client, dataset):
     assert not [a for a in attributes if a.startswith("on")] and not {"href", "src", "srcset", "xlink:href"} & attributes
     style = "".join(node.text() for node in doc.iter("style"))
     assert "url(" not in style and "@import" not in style and "@font-face" not in style
-    assert doc.find("meta", **{"http-equiv": "Content-Security-Policy"}).attrs["content"] == CSP
+    assert doc.find("meta", **{"http-equiv": "Content-Security-Policy"}).attrs["content"] == META_CSP
     cities = [row[0] for row in body_rows(tables(doc)["Clicks by city"])]
     assert {"]]> <script>alert(1)</script>", '=HYPERLINK("http://evil.example","click")', "Null", "CtlBell",
             "Zürich", "🦄 Town", "Mid\rreturn", "Unknown"} <= set(cities)
@@ -289,8 +316,9 @@ def test_a_table_shows_its_first_1000_rows_and_says_how_many_more_exist(db):
     assert notes == ["Showing the first 1,000 of 1,205 rows: 205 more are in the csv, json, xlsx and xml exports."]
     capped = parse(b"".join(FORMATS["html"].render(long_report(900, 5_000), ExportSettings(database=db)))).root
     notes = [p.text() for p in capped.iter("p") if p.attrs.get("class") == "note" and p.parent.tag == "section"]
-    assert notes == ["The row cap cut this breakdown at 900 of 5,000 rows in every format."]
-    assert summary(capped)["Complete"] == "no: the row cap cut city (the notes under their tables say where)"
+    assert notes == ["The server's row limits cut this breakdown at 900 of 5,000 rows in every format."]
+    assert summary(capped)["Complete"] == ("no: the server's row limits cut city (the notes under their tables "
+                                           "say where)")
     assert len(body_rows(tables(capped)["Clicks by city"])) == 900
 
 

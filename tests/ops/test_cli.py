@@ -290,22 +290,23 @@ def test_ensure_indexes_creates_then_reports_existing(data, tmp_path):
     env = clean_env(tmp_path)
     check = cli("ensure-indexes", *data["db_args"], "--check", env=env)
     assert check.returncode == 1
-    assert check.stdout.decode().count("MISSING") == 5
+    assert check.stdout.decode().count("MISSING") == 6
 
     db.urlsV2.create_index([("alias", 1)], unique=True, name="alias_unique")  # the host's own
     first = cli("ensure-indexes", *data["db_args"], env=env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.decode().count(": created (") == 4
+    assert first.stdout.decode().count(": created (") == 5
     assert "urlsV2 {alias: 1} for short code lookups: already exists (alias_unique)" in first.stdout.decode()
     keys = {tuple(info["key"]) for coll in ("clicks", "urlsV2", "api-keys")
             for info in db[coll].index_information().values()}
     assert {(("meta.owner_id", 1), ("clicked_at", 1)), (("meta.short_code", 1), ("clicked_at", 1)),
+            (("meta.url_id", 1), ("clicked_at", 1)),
             (("alias", 1),), (("owner_id", 1), ("created_at", 1)), (("token_hash", 1),)} <= keys
 
     again = cli("ensure-indexes", *data["db_args"], env=env)
     assert again.returncode == 0
     lines = again.stdout.decode().splitlines()
-    assert len(lines) == 5 and all(": already exists (" in line for line in lines)
+    assert len(lines) == 6 and all(": already exists (" in line for line in lines)
     assert cli("ensure-indexes", *data["db_args"], "--check", env=env).returncode == 0
 
 
@@ -313,7 +314,7 @@ def test_ensure_indexes_leaves_missing_collections_alone(mongo_db, secantus_uri,
     done = cli("ensure-indexes", "--mongodb-uri", secantus_uri, "--database-name", mongo_db.name,
                env=clean_env(tmp_path))
     assert done.returncode == 0
-    assert done.stdout.decode().count("skipped: collection") == 5
+    assert done.stdout.decode().count("skipped: collection") == 6
     assert mongo_db.list_collection_names() == []
 
 
@@ -442,6 +443,22 @@ def test_malformed_mongodb_uri_is_a_one_line_error(tmp_path, uri, command):
     message = done.stderr.decode().strip()
     assert message.startswith("spoo-export: error: mongodb_uri is not valid") and "\n" not in message
     assert "hunter2" not in message
+
+
+@pytest.mark.parametrize("command", ["export", "serve"])
+@pytest.mark.parametrize("where", ["flag", "variable"])
+def test_a_short_visitor_id_secret_is_a_one_line_error(tmp_path, command, where):
+    secret = "hunter2-is-short"
+    args = ["--owner", "X", "--format", "json", "-o", str(tmp_path / "x.json")] if command == "export" else []
+    extra = {"SPOO_EXPORT_VISITOR_ID_SECRET": secret} if where == "variable" else {}
+    if where == "flag":
+        args.append(f"--visitor-id-secret={secret}")
+    done = cli(command, *args, env=clean_env(tmp_path, SPOO_EXPORT_MONGODB_URI="mongodb://127.0.0.1:9", **extra))
+    assert done.returncode == 2
+    message = done.stderr.decode().strip()
+    assert message.startswith("spoo-export: error: visitor_id_secret is too short") and "\n" not in message
+    assert "at least 32 bytes" in message and "secrets.token_urlsafe(32)" in message
+    assert secret not in message and not (tmp_path / "x.json").exists()
 
 
 def test_unknown_log_level_fails_for_serve_and_the_host_config_alike():

@@ -72,3 +72,43 @@ def test_serve_help_keeps_the_http_statuses():
     text = _help("serve")
     assert "how long to wait for a reachable MongoDB before answering 503" in text
     assert "--cors-origins ORIGINS" in text
+
+
+def test_export_picks_a_shared_alias_by_domain(db: Any):
+    """``--short-code promo`` is on two domains: without ``--domain`` a bad-input error naming the flag;
+    ``--domain ''`` the main domain's URL and ``--domain b.example`` the other, each counting its own clicks only."""
+    from datetime import datetime
+
+    from bson import ObjectId
+
+    from spoo_export_plugin import ExportSettings
+    from spoo_export_plugin.core.clicks import parse_clicks_request
+    from spoo_export_plugin.core.exceptions import BadRequest
+    from spoo_export_plugin.core.request.params import parse_export_request
+    from spoo_export_plugin.core.service import Exporter
+    from spoo_export_plugin.formats import FORMATS, click_formats
+    from spoo_export_plugin.ops import cli_export
+
+    from ..factories import add_url, make_click
+
+    a, b = ObjectId(), ObjectId()
+    main, other = add_url(db, "promo", a), add_url(db, "promo", b, domain="b.example", private_stats=True)
+    db.clicks.insert_many([make_click("promo", a, datetime(2025, 3, 10), url_id=main)]
+                          + [make_click("promo", b, datetime(2025, 3, 10, h), url_id=other) for h in range(2)])
+    exporter = Exporter(ExportSettings(database=db))
+
+    def totals(*flags: str) -> tuple[int, int]:
+        args = cli.build_parser("export").parse_args(["export", "--short-code", "promo", "--format", "json",
+                                                      "--start-date", "2025-03-01", "--end-date", "2025-03-31",
+                                                      *flags])
+        query = cli_export.build_query(args)
+        report = cli_export.operator_report(exporter, parse_export_request(query, FORMATS), None)
+        clicks = cli_export.operator_clicks(exporter, parse_clicks_request(query, click_formats()), None)
+        return report.summary.total_clicks, clicks.total_clicks
+
+    with pytest.raises(BadRequest) as refused:
+        totals()
+    assert refused.value.param == "domain" and cli_export._flag_for(refused.value.param) == " (--domain)"
+    assert totals("--domain", "") == (1, 1)
+    assert totals("--domain", "b.example") == (2, 2)  # the operator reads private statistics too
+    assert "--domain DOMAIN" in _help("export")

@@ -11,12 +11,9 @@ shortened so the test is quick.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,14 +22,12 @@ from typing import Any, Iterator
 import pytest
 
 from ..factories import ROUTE, unused_port
-from ..slowclients import (BIG, SMALL, closed_by_peer, export_path, half_sent, kept_alive_then_half_sent, probe, seed,
+from ..servers import GUNICORN, SCRIPT, server_env, start_server, stop_group, wait_for_port
+from ..slowclients import (BIG, SMALL, closed_by_peer, export_path, half_sent, kept_alive_then_half_sent, probe,
                            stalled_reader)
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-BIN = Path(sys.executable).parent
-SCRIPT = shutil.which("spoo-export", path=str(BIN)) or shutil.which("spoo-export")
-GUNICORN = shutil.which("gunicorn", path=str(BIN)) or shutil.which("gunicorn")
 REPO = Path(__file__).resolve().parents[2]
 NGINX_CONF = REPO / "spoo_export_plugin" / "contrib" / "nginx.conf"
 SEND_TIMEOUT = 4
@@ -41,111 +36,11 @@ READERS, HALF_SENT, PROBES = 50, 50, 10
 KEPT_ALIVE = 10  # a second request, half-sent on a kept-alive connection
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listens on {port}: {log.read_text()}")
-
-
-def _stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the process group, then make sure no process of it is left."""
-    pgid = os.getpgid(proc.pid)
-    os.killpg(pgid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        os.killpg(pgid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    os.killpg(pgid, signal.SIGKILL)
-    raise AssertionError("processes of the server were still running after it stopped")
-
-
-_DATABASE_SERVER = """
-import sys, time, secantus
-server = secantus.SecantusDBServer(host="127.0.0.1", port=int(sys.argv[1]), storage_path=":memory:",
-                                   replica_set_name=None)
-server.start()
-while True:
-    time.sleep(3600)
-"""
-
-
-@pytest.fixture(scope="module")
-def own_database_uri() -> Iterator[str]:
-    """A SecantusDB server in a process of its own, as a real database would be: the session's
-    in-process one shares this process's interpreter lock with the clients the tests run here
-    (and whatever earlier tests left in it), which delayed probes by seconds."""
-    import pymongo
-
-    pytest.importorskip("secantus", reason="secantusdb (test-only, GPL-2.0) is not installed")
-    port = unused_port()
-    process = subprocess.Popen([sys.executable, "-c", _DATABASE_SERVER, str(port)], start_new_session=True)
-    uri = f"mongodb://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                pymongo.MongoClient(uri, directConnection=True, serverSelectionTimeoutMS=500).admin.command("ping")
-                break
-            except pymongo.errors.PyMongoError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-        yield uri
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-@pytest.fixture(scope="module")
-def seeded(own_database_uri: str) -> Iterator[tuple[str, str]]:
-    import pymongo
-
-    secantus_uri = own_database_uri
-    client = pymongo.MongoClient(secantus_uri, directConnection=True)
-    db = client.get_database("slow_clients")
-    client.drop_database(db.name)
-    seed(db)
-    try:
-        yield secantus_uri, db.name
-    finally:
-        client.drop_database(db.name)
-        client.close()
-
-
 def _server_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPOO_EXPORT_")}
-    env.update(HOME=str(home), SPOO_EXPORT_SEND_TIMEOUT_SECONDS=str(SEND_TIMEOUT),
-               SPOO_EXPORT_HEADER_TIMEOUT=str(HEADER_TIMEOUT),
-               SPOO_EXPORT_TRUSTED_PROXIES="1",  # nginx in front (the direct tests send no X-Forwarded-For)
-               SPOO_EXPORT_ANONYMOUS_LIMITS="100000/minute")  # every request comes from 127.0.0.1
-    env.update(extra)
-    return env
-
-
-def _start(command: list[str], env: dict[str, str], home: Path) -> Iterator[dict[str, Any]]:
-    port = int(env["SPOO_EXPORT_BIND"].rsplit(":", 1)[1])
-    log = home / "server.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=home,
-                                start_new_session=True)
-    try:
-        _wait_for_port(port, proc, log)
-        yield {"port": port, "log": log, "home": home}
-    finally:
-        _stop_group(proc)
+    return server_env(home, SPOO_EXPORT_SEND_TIMEOUT_SECONDS=str(SEND_TIMEOUT),
+                      SPOO_EXPORT_HEADER_TIMEOUT=str(HEADER_TIMEOUT),
+                      SPOO_EXPORT_TRUSTED_PROXIES="1",  # nginx in front (the direct tests send no X-Forwarded-For)
+                      **extra)
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +49,7 @@ def server(seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
     uri, name = seeded
     home = tmp_path_factory.mktemp("serve-home")
     env = _server_env(home, SPOO_EXPORT_BIND=f"127.0.0.1:{unused_port()}")
-    yield from _start([SCRIPT, "serve", "--mongodb-uri", uri, "--database-name", name], env, home)
+    yield from start_server([SCRIPT, "serve", "--mongodb-uri", uri, "--database-name", name], env, home)
 
 
 @pytest.fixture
@@ -163,7 +58,7 @@ def default_server(seeded, tmp_path) -> Iterator[dict[str, Any]]:
     uri, name = seeded
     env = _server_env(tmp_path, SPOO_EXPORT_BIND=f"127.0.0.1:{unused_port()}")
     del env["SPOO_EXPORT_SEND_TIMEOUT_SECONDS"], env["SPOO_EXPORT_HEADER_TIMEOUT"]
-    yield from _start([SCRIPT, "serve", "--mongodb-uri", uri, "--database-name", name], env, tmp_path)
+    yield from start_server([SCRIPT, "serve", "--mongodb-uri", uri, "--database-name", name], env, tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -173,8 +68,8 @@ def host_server(seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     home = tmp_path_factory.mktemp("host-home")
     env = _server_env(home, SPOO_EXPORT_BIND=f"127.0.0.1:{unused_port()}", SPOO_EXPORT_MONGODB_URI=uri,
                       SPOO_EXPORT_DATABASE_NAME=name)
-    yield from _start([GUNICORN, "-c", "python:spoo_export_plugin.contrib.gunicorn_conf",
-                       "spoo_export_plugin.contrib.example_host:app"], env, home)
+    yield from start_server([GUNICORN, "-c", "python:spoo_export_plugin.contrib.gunicorn_conf",
+                             "spoo_export_plugin.contrib.example_host:app"], env, home)
 
 
 def _aborted_exports(log: Path) -> int:
@@ -338,7 +233,7 @@ def nginx_one_worker(seeded, tmp_path) -> Iterator[int]:
     home = tmp_path / "home"
     home.mkdir()
     env = _server_env(home, SPOO_EXPORT_BIND=f"127.0.0.1:{unused_port()}", SPOO_EXPORT_WORKERS="1")
-    for upstream in _start([SCRIPT, "serve", "--mongodb-uri", uri, "--database-name", name], env, home):
+    for upstream in start_server([SCRIPT, "serve", "--mongodb-uri", uri, "--database-name", name], env, home):
         yield from _nginx_in_front(upstream["port"], tmp_path)
 
 
@@ -360,10 +255,10 @@ def _nginx_in_front(upstream_port: int, tmp_path: Path) -> Iterator[int]:
         proc = subprocess.Popen([exe, "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off; user root;"],
                                 stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_for_port(port, proc, log)
+        wait_for_port(port, proc, log)
         yield port
     finally:
-        _stop_group(proc)
+        stop_group(proc)
 
 
 def test_behind_nginx_slow_clients_are_nginxs_problem(server, nginx):

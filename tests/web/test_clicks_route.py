@@ -229,7 +229,7 @@ def test_the_visitor_column_is_a_keyed_pseudonym(data):
     assert pseudonym(SECRET_IP, SECRET_UA) not in one
     stable = visitors()
     assert stable == visitors() == [row["visitor"] for row in expected_rows()]
-    assert visitors(visitor_id_secret="another-secret-entirely-0000") != stable
+    assert visitors(visitor_id_secret="another-secret-entirely-0123456789abcdef") != stable
 
 
 # ------------------------------------------------------------------------------------ parameters

@@ -15,7 +15,7 @@ from bson import ObjectId
 from spoo_export_plugin import ExportMiddleware, ExportSettings, create_app
 from spoo_export_plugin.formats import FORMATS
 
-from ..factories import ROUTE, add_api_key, add_url, make_click
+from ..factories import ROUTE, add_api_key, add_url, make_click, url_id_for
 
 OWNER = ObjectId()
 RANGE = {"start_date": "2025-03-09T02:00:00Z", "end_date": "2025-03-10T12:00:00Z"}
@@ -100,7 +100,7 @@ def test_head_names_a_non_ascii_short_code_like_get(db, seeded, aggregations):
 
 def test_head_with_a_default_start_makes_only_the_first_click_lookup(db, aggregations):
     """No creation date known: the start is the first click, found by a one-row lookup, not the export."""
-    db.urlsV2.insert_one({"_id": ObjectId(), "alias": "old", "owner_id": OWNER, "private_stats": False})
+    db.urlsV2.insert_one({"_id": url_id_for("old", OWNER), "alias": "old", "owner_id": OWNER, "private_stats": False})
     db.clicks.insert_many([make_click("old", OWNER, datetime(2024, 12, 30, 23)),
                            make_click("old", OWNER, datetime(2025, 2, 1))])
     client = make_client(db)

@@ -2,8 +2,9 @@
 
 One export is one aggregation and one scan of the matched clicks:
 
-1. ``$match`` on the owner (or short codes) and the ``clicked_at`` range first, so an index
-   on ``meta.owner_id``/``meta.short_code`` + ``clicked_at`` serves it;
+1. ``$match`` on the owner (or one URL's id, or a legacy URL's short code) and the ``clicked_at``
+   range first, so an index on ``meta.owner_id``/``meta.url_id``/``meta.short_code`` + ``clicked_at``
+   serves it;
 2. ``$project`` each click to its visitor (ip, user agent), its dimension labels and the
    local date parts of its time bucket;
 3. fan each click out to one key per breakdown (``$objectToArray`` + ``$unwind``);
@@ -50,6 +51,8 @@ class QuerySpec:
     #: Breakdown names: a dimension (``browser``) or ``time,<dimension>``.
     breakdowns: tuple[str, ...]
     owner_id: Any = None
+    #: A legacy URL's clicks: this short code, and no ``meta.url_id`` (a renamed urlsV2 URL's clicks
+    #: keep their old code). Never alone for a urlsV2 URL: that is ``url_id``.
     short_code: Optional[str] = None
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: Left out when a value is listed; wins over ``filters``.
@@ -58,8 +61,9 @@ class QuerySpec:
     fields: ClickFields = ClickFields()
     #: The host's own dimensions: ``((name, field path), ...)``.
     extra_dimensions: tuple[tuple[str, str], ...] = ()
-    #: One URL's clicks (the per-link route), matched on ``meta.url_id``.
-    url_id: Optional[str] = None
+    #: One URL's clicks (``scope=anon``, the per-link route), matched on ``meta.url_id``: the URL's
+    #: ``_id`` as stored (an ObjectId), read from the database, never from the request.
+    url_id: Any = None
 
     def field(self, dimension: str) -> str:
         """The click field a dimension (or ``url_id``) reads."""
@@ -90,10 +94,11 @@ def build_match(spec: QuerySpec, *, with_range: bool = True) -> dict[str, Any]:
     match: dict[str, Any] = {}
     if spec.owner_id is not None:
         match[fields.owner_id] = spec.owner_id
-    if spec.url_id is not None:
-        match[fields.url_id] = ObjectId(spec.url_id)
-    if spec.short_code is not None:
+    if spec.url_id is not None:  # one URL: its clicks carry its _id as stored (an ObjectId for spoo.me)
+        match[fields.url_id] = spec.url_id if not isinstance(spec.url_id, dict) else {"$eq": spec.url_id}
+    if spec.short_code is not None:  # a legacy URL: its code, on clicks no urlsV2 URL claims
         match[fields.short_code] = str(spec.short_code)
+        match[fields.url_id] = None
     if with_range:
         match[fields.clicked_at] = {"$gte": spec.start, "$lte": spec.end}
     # Every filter, exclusion and the bot rule is its own clause: two of them on one field path

@@ -33,6 +33,10 @@ class UrlInfo:
     private_stats: bool
     #: The URL's ``_id`` as 24 hex digits (urlsV2 documents; legacy ones have none).
     url_id: Optional[str] = None
+    #: The ``_id`` as stored, the value its clicks hold in ``meta.url_id``; None for a legacy URL.
+    id: Any = None
+    #: Its custom domain; None on the host's main domain.
+    domain: Optional[str] = None
 
     def owned_by(self, owner_id: Any) -> bool:
         """Whether ``owner_id`` owns the URL (ids compared as text: an ObjectId and its hex alike)."""
@@ -85,6 +89,8 @@ def driver_errors(retry_after: int) -> Iterator[None]:
         raise
 
 
+#: URLs read for one alias: two tell one URL from several (aliases are unique per domain only).
+_ALIAS_PROBE = 2
 #: Documents per batch of the worker executor's find (~250 B each: ~1 MB held by the driver).
 _FIND_BATCH = 4_000
 
@@ -133,32 +139,43 @@ class Store:
     def _guard(self) -> contextlib.AbstractContextManager[None]:
         return driver_errors(self.settings.retry_after_seconds)
 
-    def find_url(self, short_code: str) -> Optional[UrlInfo]:
-        """The URL by alias in urlsV2, else by ``_id`` in the legacy collection (public stats)."""
+    def find_urls(self, short_code: str, domain: Optional[str] = None) -> list[UrlInfo]:
+        """The urlsV2 URLs with this alias, at most two (enough to tell one from several).
+
+        ``domain`` None: on any domain; ``""``: on the host's main domain (the domain field absent,
+        null or empty); else that custom domain, as given or lower-cased. The domain is an equality
+        inside ``$in``, never an operator; the ``alias`` index serves the lookup.
+        """
+        code, field = str(short_code), self.settings.url_domain_field
+        query: dict[str, Any] = {"alias": code}
+        if domain is not None:
+            query[field] = {"$in": [None, ""] if domain == "" else sorted({str(domain), str(domain).lower()})}
+        with self._guard():
+            docs = list(self.collection(self.settings.urls_collection).find(
+                query, {"owner_id": 1, "created_at": 1, "private_stats": 1, field: 1}).limit(_ALIAS_PROBE))
+        return [_url_info(doc, code, field) for doc in docs]
+
+    def find_legacy_url(self, short_code: str) -> Optional[UrlInfo]:
+        """A legacy URL (``_id`` is the short code): ownerless, on the main domain, public stats."""
         code = str(short_code)
         with self._guard():
-            doc = self.collection(self.settings.urls_collection).find_one(
-                {"alias": code}, {"owner_id": 1, "created_at": 1, "private_stats": 1})
-            if doc is not None:
-                return UrlInfo(code, doc.get("owner_id"), _date_or_none(doc.get("created_at")),
-                               bool(doc.get("private_stats", False)))
             legacy = self.collection(self.settings.legacy_urls_collection).find_one({"_id": code})
-        if legacy is not None:
-            created = legacy.get("created_at") or legacy.get("creation-date")
-            return UrlInfo(code, None, _date_or_none(created), False)
-        return None
+        if legacy is None:
+            return None
+        created = legacy.get("created_at") or legacy.get("creation-date")
+        return UrlInfo(code, None, _date_or_none(created), False)
 
     def find_url_by_id(self, url_id: str) -> Optional[UrlInfo]:
         """A urlsV2 URL by its ``_id`` (24 hex digits, checked by the caller)."""
         from bson import ObjectId
 
+        field = self.settings.url_domain_field
         with self._guard():
             doc = self.collection(self.settings.urls_collection).find_one(
-                {"_id": ObjectId(url_id)}, {"alias": 1, "owner_id": 1, "created_at": 1, "private_stats": 1})
+                {"_id": ObjectId(url_id)}, {"alias": 1, "owner_id": 1, "created_at": 1, "private_stats": 1, field: 1})
         if doc is None:
             return None
-        return UrlInfo(str(doc.get("alias") or ""), doc.get("owner_id"), _date_or_none(doc.get("created_at")),
-                       bool(doc.get("private_stats", False)), url_id=str(doc["_id"]))
+        return _url_info(doc, str(doc.get("alias") or ""), field)
 
     def oldest_url_created(self, owner_id: Any) -> Optional[datetime]:
         with self._guard():
@@ -200,6 +217,16 @@ class Store:
         with self._guard():
             # Always the primary: a revoked key must stop working at once, not after replication.
             return self.database[self.settings.api_keys_collection].find_one({"token_hash": str(token_hash)})
+
+
+def _url_info(doc: dict[str, Any], alias: str, domain_field: str) -> UrlInfo:
+    """A urlsV2 document as :class:`UrlInfo` (``domain_field`` may be a dotted path)."""
+    domain: Any = doc
+    for part in domain_field.split("."):
+        domain = domain.get(part) if isinstance(domain, dict) else None
+    return UrlInfo(alias, doc.get("owner_id"), _date_or_none(doc.get("created_at")),
+                   bool(doc.get("private_stats", False)), url_id=str(doc["_id"]), id=doc["_id"],
+                   domain=str(domain) if domain not in (None, "") else None)
 
 
 def _date_or_none(value: Any) -> Optional[datetime]:

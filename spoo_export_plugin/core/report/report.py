@@ -1,7 +1,8 @@
 """The report: one object that every file format renders.
 
-Built from the export pipeline's sorted rows with a row cap per breakdown, so memory is
-bounded by ``row_cap`` x breakdowns, never by the number of clicks.
+Built from the export pipeline's sorted rows with a row cap per breakdown and a memory budget
+for the whole report (:mod:`.row_budget`), so memory is bounded by ``report_max_bytes``, never by
+the number of clicks. A row is a tuple; every row of one time bucket shares one ``TimeBucket``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional, Un
 from zoneinfo import ZoneInfo
 
 from ..rows import SUMMARY_KEY, GroupRow
+from .row_budget import RowBudget
 from .timebuckets import TimeBucket, bucket_from_wall, iter_buckets
 
 if TYPE_CHECKING:
@@ -176,17 +178,29 @@ def assemble_report(
     metrics: tuple[str, ...],
     row_cap: int,
     header: dict[str, Any],
+    max_bytes: Optional[int] = None,
 ) -> Report:
     """Fold the engine's sorted rows (:class:`~..rows.GroupRow`, either executor's) into a :class:`Report`.
 
     ``header`` carries scope, short_code, timezone, group_by, filters, exclude, exclude_bots,
     url_id and generated_at. A share is computed here, from the counted rows: of the range's
     clicks, or for ``time,<dim>`` of its time bucket's (every bucket is known before the cap).
+    Each breakdown keeps at most ``row_cap`` rows, and all but ``time`` (at most ``max_buckets``
+    rows) share ``max_bytes`` (:mod:`.row_budget`); every row is counted either way, so a cut
+    breakdown is ``truncated``.
     """
-    collected: dict[str, list[tuple[Cell, ...]]] = {name: [] for name in breakdowns}
+    kept = RowBudget([name for name in breakdowns if name != "time"], row_cap=row_cap, max_bytes=max_bytes)
+    collected: dict[str, list[tuple[Cell, ...]]] = kept.rows  # and "time", filled in below
     counts: dict[str, int] = {name: 0 for name in breakdowns}
     time_rows: dict[str, tuple[Cell, ...]] = {}
     summary_doc: Mapping[str, Any] = {}  # the summary row; none when no click matched
+    buckets: dict[tuple[Any, Any], TimeBucket] = {}  # one per time key: shared by its rows
+
+    def bucket(wall: Any, offset: Any) -> TimeBucket:
+        found = buckets.get((wall, offset))
+        if found is None:
+            found = buckets[(wall, offset)] = bucket_from_wall(granularity, wall, offset)
+        return found
 
     for doc in rows:
         key = doc["_id"]
@@ -194,12 +208,12 @@ def assemble_report(
         if name == SUMMARY_KEY:
             summary_doc = doc
             continue
-        if name not in collected:
+        if name not in counts:
             continue
         cells: list[Cell] = []
         for dim in name.split(","):
             if dim == "time":
-                cells.append(bucket_from_wall(granularity, key["t"], key.get("o")))
+                cells.append(bucket(key["t"], key.get("o")))
             else:
                 label = key.get("d")
                 cells.append(label if isinstance(label, str) else str(label))
@@ -208,11 +222,10 @@ def assemble_report(
             time_rows[cells[0].label] = tuple(cells)
             continue
         counts[name] += 1
-        if len(collected[name]) < row_cap:
-            collected[name].append(tuple(cells))
+        kept.offer(name, tuple(cells))
 
     bucket_clicks: dict[str, int] = {}
-    if "time" in collected:
+    if "time" in counts:
         filled = [time_rows.pop(b.label, (b, 0, 0)) for b in iter_buckets(start, end, granularity, zone)]
         if time_rows:  # buckets the server placed outside the enumeration (tz database skew)
             filled += time_rows.values()
@@ -231,8 +244,9 @@ def assemble_report(
             """What a share is of: the range's clicks, or for time,<dim> its time bucket's."""
             return bucket_clicks.get(row[0].label, 0) if name.startswith("time,") else total
 
-        table_rows = [row[:width] + _metric_cells(row[width], row[width + 1], metrics, whole(row))
-                      for row in collected[name]]
+        table_rows = collected[name]
+        for index, row in enumerate(table_rows):  # in place: one tuple per row at any time, not two
+            table_rows[index] = row[:width] + _metric_cells(row[width], row[width + 1], metrics, whole(row))
         tables[name] = Breakdown(name, columns, table_rows, counts[name])
 
     first, last = summary_doc.get("first"), summary_doc.get("last")

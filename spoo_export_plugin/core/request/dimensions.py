@@ -30,6 +30,9 @@ RESERVED = frozenset({
     "timezone", "granularity", "exclude_bots", "filters", "exclude", "summary", "clicks", "visitor",
     "bot_name", "share", "unique_clicks",
 }) | frozenset(BUILTIN) | frozenset(UTM)
+#: Click fields (names in ClickFields) no export ever shows: raw clicks promise it, and only the
+#: ``visitor`` pseudonym and the unique counts are made from them.
+PRIVATE_FIELDS = ("ip_address", "user_agent")
 
 
 def unknown_label(dimension: str) -> str:
@@ -64,6 +67,9 @@ def parse_declared(value: Any) -> dict[str, str]:
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise ConfigurationError(
                 f"extra_dimensions: {str(name)[:40]!r} is not a dimension name ([a-z][a-z0-9_]{{0,31}})")
+        if name in PRIVATE_FIELDS:
+            raise ConfigurationError(f"extra_dimensions: {name!r} would name a column after a value exports never "
+                                     "show (IP addresses and user agents); choose another name")
         if name in RESERVED:
             raise ConfigurationError(f"extra_dimensions: {name!r} is a built-in name; choose another")
         if name in declared:
@@ -85,3 +91,23 @@ def field_path(fields: Any, declared: Mapping[str, str], dimension: str) -> str:
     if dimension in declared:
         return declared[dimension]
     return str(getattr(fields, dimension))
+
+
+def _overlap(path: str, other: str) -> bool:
+    """Whether one field path holds the other (equal, a sub-path, or a parent document of it)."""
+    return path == other or path.startswith(other + ".") or other.startswith(path + ".")
+
+
+def check_no_private_dimension(fields: Any, declared: Mapping[str, str]) -> None:
+    """No dimension may read the IP address or the user agent (at ``fields``' configured paths), a part
+    of one, or a document holding one (``meta`` when the IP is at ``meta.ip``): its labels would show
+    them in every breakdown and raw-click row. A :class:`ConfigurationError` naming the dimension."""
+    private = [(name, str(getattr(fields, name))) for name in PRIVATE_FIELDS]
+    for dimension in field_dimensions(declared):
+        path = field_path(fields, declared, dimension)
+        for name, private_path in private:
+            if _overlap(path, private_path):
+                where = "extra_dimensions" if dimension in declared else "fields"
+                raise ConfigurationError(
+                    f"{where}: dimension {dimension!r} reads {path!r}, which would show the clicks' {name} "
+                    f"(at {private_path!r}); exports never show IP addresses or user agents")

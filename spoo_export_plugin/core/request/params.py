@@ -33,6 +33,7 @@ GRANULARITIES = ("minute", "10min", "hour", "day", "week", "month")
 
 MAX_FILTER_VALUES = 1_000
 MAX_VALUE_LENGTH = 2_048
+MAX_DOMAIN_LENGTH = 253  # a DNS name
 _OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}", re.ASCII)
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}
@@ -60,6 +61,8 @@ class ExportRequest:
     exclude: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: The URL of a per-link export (``scope="link"``), set once the caller may read it.
     url_id: Optional[str] = None
+    #: ``scope=anon``: the URL's custom domain; ``""`` the main domain; None not given (any domain).
+    domain: Optional[str] = None
 
     @property
     def short_code(self) -> Optional[str]:
@@ -88,6 +91,7 @@ def parse_export_request(params: Mapping[str, QueryValue], formats: Collection[s
             raise BadRequest("short_code is required when scope=anon", "short_code")
         if len(short_codes) > 1:
             raise BadRequest("scope=anon takes exactly one short_code", "short_code")
+    domain = _domain(params) if scope == "anon" else None  # picks the URL: nothing to pick with scope=all
 
     tz_name = _single(params, "timezone") or "UTC"
     try:
@@ -133,6 +137,7 @@ def parse_export_request(params: Mapping[str, QueryValue], formats: Collection[s
         exclude_bots=exclude_bots,
         filters=filters,
         exclude=exclude,
+        domain=domain,
     )
 
 
@@ -181,6 +186,20 @@ def _single(params: Mapping[str, QueryValue], name: str) -> Optional[str]:
     if len(value) > MAX_VALUE_LENGTH:
         raise BadRequest(f"{name} is too long", name)
     return value
+
+
+def _domain(params: Mapping[str, QueryValue]) -> Optional[str]:
+    """The URL's domain as given: None when absent; ``""`` (``domain=``) the main domain if the alias is shared."""
+    value = params.get("domain")
+    if value is None:
+        return None
+    if not isinstance(value, str) and not (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
+        raise BadRequest("domain must be text: a host name such as links.example.com", "domain")
+    domain = _single(params, "domain") or ""
+    if len(domain) > MAX_DOMAIN_LENGTH or not _is_text(domain) or any(c.isspace() or not c.isprintable()
+                                                                       for c in domain):
+        raise BadRequest(f"domain must be a host name of at most {MAX_DOMAIN_LENGTH} characters", "domain")
+    return domain
 
 
 def _choice(params: Mapping[str, QueryValue], name: str, allowed: Sequence[str], default: Optional[str]) -> Any:
