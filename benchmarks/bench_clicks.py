@@ -67,8 +67,8 @@ def fake_cursor(n: int) -> Iterator[dict[str, Any]]:
 
 
 def _export(n: int, rows: Any) -> Any:
-    from spoo_export_plugin.core.click_rows import ClickExport
     from spoo_export_plugin.core.clicks import click_columns
+    from spoo_export_plugin.core.report.click_rows import ClickExport
 
     moment = datetime(2025, 3, 31, tzinfo=timezone.utc)
     return ClickExport(scope="all", short_code=None, timezone="Europe/Berlin", start=moment, end=moment, filters={},

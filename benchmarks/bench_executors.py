@@ -28,7 +28,7 @@ from _engines import ENGINES, Calls  # noqa: E402
 from bench_export import export, machine  # noqa: E402
 
 from spoo_export_plugin import ExportSettings, create_app  # noqa: E402
-from spoo_export_plugin.core.grouping import choose_executor  # noqa: E402
+from spoo_export_plugin.core.engine.worker.grouping import choose_executor  # noqa: E402
 
 EXECUTORS = ("database", "worker", "auto")
 

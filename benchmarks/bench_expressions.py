@@ -1,4 +1,4 @@
-"""Per-document cost of the worker's compiled row stages (``core/expressions.py``).
+"""Per-document cost of the worker's compiled row stages (``core/engine/worker/expressions.py``).
 
 The same fixed documents (spoo.me-shaped clicks of ``_dataset.py``, seed 42, trimmed to the
 fields the row stages read, as the database's find sends them) go through the row stages of
@@ -34,9 +34,9 @@ import _dataset  # noqa: E402
 from bench_worker_memory import _trim  # noqa: E402
 from bson import ObjectId  # noqa: E402
 
-from spoo_export_plugin.core import expressions  # noqa: E402
-from spoo_export_plugin.core.expressions import fields_read  # noqa: E402
-from spoo_export_plugin.core.pipeline import QuerySpec, breakdown_names, build_row_stages  # noqa: E402
+from spoo_export_plugin.core.engine.pipeline import QuerySpec, breakdown_names, build_row_stages  # noqa: E402
+from spoo_export_plugin.core.engine.worker import expressions  # noqa: E402
+from spoo_export_plugin.core.engine.worker.expressions import fields_read  # noqa: E402
 
 DASHBOARD = ("time", "browser", "os", "country", "city", "referrer", "short_code")
 SHAPES = {  # name: (zone, granularity, group_by)
@@ -51,12 +51,17 @@ Row = dict[str, Any]
 def load_baseline(revision: str) -> ModuleType:
     """``expressions.py`` at ``revision``, imported beside the current one (same package, same helpers)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    source = subprocess.run(["git", "-C", root, "show", f"{revision}:spoo_export_plugin/core/expressions.py"],
-                            check=True, capture_output=True, text=True).stdout
+    for where in ("core/engine/worker", "core"):  # the module's home since the core's rooms, then before
+        shown = subprocess.run(["git", "-C", root, "show", f"{revision}:spoo_export_plugin/{where}/expressions.py"],
+                               capture_output=True, text=True)
+        if shown.returncode == 0:
+            break
+    shown.check_returncode()
+    source = shown.stdout
     path = os.path.join(tempfile.mkdtemp(), "expressions_baseline.py")
     with open(path, "w") as file:
         file.write(source)
-    spec = importlib.util.spec_from_file_location("spoo_export_plugin.core._expressions_baseline", path)
+    spec = importlib.util.spec_from_file_location("spoo_export_plugin.core.engine.worker._expressions_baseline", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -52,8 +52,8 @@ VARIANTS = ("ours", "bare", "naive")
 
 
 def build_report(total_rows: int) -> Any:
-    from spoo_export_plugin.core.report import Breakdown, Report, Summary
-    from spoo_export_plugin.core.timebuckets import TimeBucket
+    from spoo_export_plugin.core.report.report import Breakdown, Report, Summary
+    from spoo_export_plugin.core.report.timebuckets import TimeBucket
 
     n_time, n_city = total_rows // 10, total_rows * 3 // 10
     n_time_city = total_rows - n_time - n_city
@@ -91,8 +91,8 @@ CAP_DIMENSIONS = ("browser", "os", "country", "city", "referrer", "short_code", 
 
 def build_cap_report(rows_per_breakdown: int, label_chars: int = 100) -> Any:
     """23 breakdowns of ``rows_per_breakdown`` rows (``time``: 10,000 buckets), distinct long labels."""
-    from spoo_export_plugin.core.report import Breakdown, Report, Summary
-    from spoo_export_plugin.core.timebuckets import TimeBucket
+    from spoo_export_plugin.core.report.report import Breakdown, Report, Summary
+    from spoo_export_plugin.core.report.timebuckets import TimeBucket
 
     first = datetime(2025, 1, 1)
     buckets = [TimeBucket(f"{first + timedelta(hours=i):%Y-%m-%dT%H:00:00}+00:00", first + timedelta(hours=i),

@@ -13,7 +13,7 @@ driver's cursor holds one batch at a time). Peak RSS is the process's high-water
     .venv/bin/python benchmarks/bench_worker_memory.py                  # 100k and 1M
     .venv/bin/python benchmarks/bench_worker_memory.py --sizes 100000
 
-``--report`` measures the other thing an export holds, its report (``core/report.py``), at the row
+``--report`` measures the other thing an export holds, its report (``core/report/report.py``), at the row
 cap: one export of ``time`` and eleven dimensions (the built-in six and the five UTM ones), 23
 breakdowns, each other one 100,000 rows with distinct 100-character labels, as the database
 executor's cursor yields them (a generator of group documents in the pipeline's order), then
@@ -70,8 +70,8 @@ def measure(size: int) -> dict[str, Any]:
     from bson import ObjectId
 
     import _dataset
-    from spoo_export_plugin.core.grouping import group_rows, split_row_stages
-    from spoo_export_plugin.core.pipeline import QuerySpec, breakdown_names, build_row_stages, sort_granularity
+    from spoo_export_plugin.core.engine.pipeline import QuerySpec, breakdown_names, build_row_stages, sort_granularity
+    from spoo_export_plugin.core.engine.worker.grouping import group_rows, split_row_stages
 
     spec = QuerySpec(start=datetime(2025, 3, 1), end=datetime(2025, 3, 31), timezone="UTC", granularity="day",
                      breakdowns=breakdown_names(DASHBOARD), owner_id=ObjectId())
@@ -130,8 +130,8 @@ def measure_report(rows: int, label_chars: int, fmt: str, max_bytes: int | None)
 
     import spoo_export_plugin
     from spoo_export_plugin import ExportSettings
-    from spoo_export_plugin.core.pipeline import breakdown_names
-    from spoo_export_plugin.core.report import assemble_report
+    from spoo_export_plugin.core.engine.pipeline import breakdown_names
+    from spoo_export_plugin.core.report.report import assemble_report
     from spoo_export_plugin.formats import FORMATS
 
     names = breakdown_names(REPORT_DIMENSIONS)

@@ -1,4 +1,4 @@
-"""Shared fixtures: a mongomock database, the real Falcon app over it, a SecantusDB server."""
+"""Shared fixtures: a mongomock database, the real Falcon app over it, a SecantusDB server, both executors."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import mongomock
 import pytest
 
 from spoo_export_plugin import ExportSettings, create_app
+
+from .examples import ExampleClient
 
 
 @pytest.fixture
@@ -48,3 +50,15 @@ def mongo_db(secantus_uri: str, request: pytest.FixtureRequest) -> Any:
     yield client.get_database(name)
     client.drop_database(name)
     client.close()
+
+
+@pytest.fixture(params=["worker", "database"])
+def aggregation(request: pytest.FixtureRequest) -> str:
+    """A test that takes ``aggregation`` runs on both executors: one semantics, two places to group."""
+    return request.param
+
+
+@pytest.fixture
+def example_env(db: Any, aggregation: str) -> ExampleClient:
+    """The hand-computed examples' client over ``db`` (mongomock, or SecantusDB where a module says so)."""
+    return ExampleClient(db, aggregation)

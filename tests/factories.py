@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from bson import ObjectId
+from bson import Decimal128, ObjectId
 
 ROUTE = "/api/v1/export"
 
@@ -75,6 +75,21 @@ def make_click(short_code: str, owner_id: Any, clicked_at: datetime, *, url_id: 
         del doc["meta"]["url_id"]
     doc.update(fields)
     return {k: v for k, v in doc.items() if not (k in fields and v is None)}
+
+
+#: Decimal redirect times whose average depends on how they are summed: in decimal (as MongoDB's
+#: ``$sum`` does) 0.45, a mean of 0.15 that is the double just below 0.15, so 0.1 in the report; read
+#: as doubles they sum to a mean of 0.15000000000000002, 0.2.
+DECIMAL_REDIRECTS = (Decimal128("0.01"), Decimal128("0.16"), Decimal128("0.28"))
+
+
+def decimal_redirect_clicks(db: Any) -> str:
+    """Three clicks timed in decimals (and one not-a-number); the API key of their owner."""
+    owner = ObjectId()
+    redirects = (*DECIMAL_REDIRECTS, "12")
+    db.clicks.insert_many([make_click("a1", owner, datetime(2025, 5, 1, 12, i), redirect_ms=value)
+                           for i, value in enumerate(redirects)])
+    return add_api_key(db, owner)
 
 
 def unused_port() -> int:

@@ -64,22 +64,43 @@ def _lint_imports(*args: str) -> subprocess.CompletedProcess:
 def test_the_layer_contracts_hold():
     result = _lint_imports()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 kept, 0 broken" in result.stdout
+    assert "6 kept, 0 broken" in result.stdout
+
+
+def _lint_a_copy_with(tmp_path: Path, module: str, line: str) -> subprocess.CompletedProcess:
+    """The same contracts over a copy of the package with ``line`` appended to ``module`` (a path in it)."""
+    copy = tmp_path / "spoo_export_plugin"
+    shutil.copytree(REPO / "spoo_export_plugin", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    edited = copy / module
+    edited.write_text(edited.read_text("utf-8") + f"\n{line}  # noqa\n", "utf-8")
+    shutil.copy(REPO / "setup.cfg", tmp_path / "setup.cfg")
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
+    return subprocess.run([exe, "--no-cache"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(tmp_path), "PATH": str(Path(sys.executable).parent),
+                               "COLUMNS": "300"})  # one import chain a line
 
 
 def test_breaking_a_layer_breaks_the_contract(tmp_path):
     """The contract can fail: the same contracts over a copy of the package with a core->web import."""
-    copy = tmp_path / "spoo_export_plugin"
-    shutil.copytree(REPO / "spoo_export_plugin", copy, ignore=shutil.ignore_patterns("__pycache__"))
-    settings = copy / "core" / "settings.py"
-    settings.write_text(settings.read_text("utf-8") + "\nfrom ..web import errors as _oops  # noqa\n", "utf-8")
-    shutil.copy(REPO / "setup.cfg", tmp_path / "setup.cfg")
-    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
-    result = subprocess.run([exe, "--no-cache"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                            env={"PYTHONPATH": str(tmp_path), "PATH": str(Path(sys.executable).parent)})
+    result = _lint_a_copy_with(tmp_path, "core/settings.py", "from ..web import errors as _oops")
     assert result.returncode != 0, result.stdout
     assert "spoo_export_plugin.core.settings -> spoo_export_plugin.web.errors" in result.stdout
     assert "BROKEN" in result.stdout
+
+
+@pytest.mark.parametrize("module, line, chain", [
+    ("core/report/report.py", "from ..engine.pipeline import NO_BUCKET_WALL as _oops",
+     "spoo_export_plugin.core.report.report -> spoo_export_plugin.core.engine.pipeline"),
+    ("core/request/params.py", "from ..service import Exporter as _oops",
+     "spoo_export_plugin.core.request.params -> spoo_export_plugin.core.service"),
+    ("core/report/timebuckets.py", "import bson as _oops", "spoo_export_plugin.core.report.timebuckets -> bson"),
+])
+def test_a_room_reaching_for_the_engine_breaks_the_contract(tmp_path, module, line, chain):
+    """The request and report rooms import no engine, no orchestration and no driver."""
+    result = _lint_a_copy_with(tmp_path, module, line)
+    assert result.returncode != 0, result.stdout
+    assert "The core's request and report rooms import no engine" in result.stdout
+    assert chain in result.stdout and "BROKEN" in result.stdout
 
 
 # ----------------------------------------------------------------------------- what loads at run time
@@ -89,8 +110,9 @@ WEB_AND_FILE_LIBRARIES = ("falcon", "gunicorn", "openpyxl", "xmltodict")
 
 
 def _modules_of(package: str) -> list[str]:
+    """The package and every module under it, at any depth (the core's rooms are packages)."""
     module = importlib.import_module(package)
-    return [package] + [f"{package}.{info.name}" for info in pkgutil.iter_modules(module.__path__)]
+    return [package] + [info.name for info in pkgutil.walk_packages(module.__path__, f"{package}.")]
 
 
 def _in_a_fresh_interpreter(code: str) -> str:

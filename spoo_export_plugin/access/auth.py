@@ -7,17 +7,15 @@ never a silent fall-back to anonymous access.
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import datetime, timezone
 from typing import Any, Optional, Protocol, runtime_checkable
 
+from ..core.engine.store import Store
 from ..core.exceptions import Forbidden, Unauthorized
-from ..core.store import Store
 
 API_KEY_PREFIX = "spoo_"
 EXPORT_SCOPES = frozenset({"stats:read", "urls:read", "admin:all"})
 AUTH_PARAM = "Authorization"
-_OBJECT_ID_HEX = re.compile(r"[0-9a-fA-F]{24}")
 
 
 @runtime_checkable
@@ -88,15 +86,6 @@ def has_export_scope(scopes: Any) -> bool:
     if not isinstance(scopes, (list, tuple)):
         return False
     return bool(EXPORT_SCOPES.intersection(s for s in scopes if isinstance(s, str)))
-
-
-def owner_id_from_text(value: str) -> Any:
-    """spoo.me owner ids are ObjectIds: a 24-hex string becomes one so it matches ``meta.owner_id``."""
-    if _OBJECT_ID_HEX.fullmatch(value):
-        from bson import ObjectId
-
-        return ObjectId(value)
-    return value
 
 
 def identify(store: Store, authenticator: Optional[Authenticator], authorization: Optional[str],

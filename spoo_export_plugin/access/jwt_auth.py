@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from ..core.engine.store import owner_id_from_text
 from ..core.exceptions import ConfigurationError, Forbidden, Unauthorized
 from ..core.settings import HMAC_ALGORITHMS, keyed_algorithms
-from .auth import API_KEY_PREFIX, AUTH_PARAM, Authenticator, bearer_token, has_export_scope, owner_id_from_text
+from .auth import API_KEY_PREFIX, AUTH_PARAM, Authenticator, bearer_token, has_export_scope
 
 
 def pem_text(key: str) -> str:

@@ -1,1 +1,2 @@
-"""The query core: request parsing, access rules, pipelines, store, report, time buckets. No web framework."""
+"""The query core, no web framework, in three rooms: ``request`` (what was asked), ``engine`` (how it is
+counted) and ``report`` (what the answer is); ``service`` and ``clicks`` combine them."""

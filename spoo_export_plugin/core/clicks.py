@@ -29,15 +29,15 @@ import secrets
 from datetime import timezone
 from typing import Any, Collection, Iterable, Iterator, Mapping, Optional, Sequence
 
-from .click_rows import ClickExport
-from .dimensions import UTM, unknown_label
-from .exceptions import BadRequest, Forbidden, Unauthorized
-from .params import ExportRequest, QueryValue, parse_export_request
 # The statistics' label expression (Unknown/Direct for absent, null or empty): one rule for both.
-from .pipeline import QuerySpec, build_match, label_expr
+from .engine.pipeline import QuerySpec, build_match, label_expr
+from .engine.store import UrlInfo
+from .exceptions import BadRequest, Forbidden, Unauthorized
+from .report.click_rows import ClickExport
+from .request.dimensions import UTM, unknown_label
+from .request.params import ExportRequest, QueryValue, parse_export_request
+from .request.timezones import get_zone
 from .service import Exporter, resolve_url
-from .store import UrlInfo
-from .timezones import get_zone
 
 __all__ = ["REFUSED_PARAMETERS", "ClickExport", "ClickExporter", "VisitorIds", "build_clicks_pipeline",
            "build_count_pipeline", "click_columns", "parse_clicks_request"]
@@ -149,10 +149,6 @@ def click_rows(docs: Iterable[dict[str, Any]], timezone_name: str, labels: int,
         yield tuple(cells)
 
 
-def _owned_by(url: UrlInfo, owner_id: Any) -> bool:
-    return url.owner_id is not None and str(url.owner_id) == str(owner_id)
-
-
 class ClickExporter:
     """Access, the count and the streamed rows of a raw-click export, over an :class:`Exporter`."""
 
@@ -176,7 +172,7 @@ class ClickExporter:
         if request.scope == "all":
             return None
         url = resolve_url(self.store, request.short_codes[0], request.domain)
-        if not _owned_by(url, owner_id):
+        if not url.owned_by(owner_id):
             raise Forbidden("the raw clicks of a URL are only for its owner", "short_code")
         return url
 

@@ -5,18 +5,19 @@ from __future__ import annotations
 import dataclasses
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, cast
 
+from .engine.pipeline import (QuerySpec, breakdown_names, build_export_pipeline, build_first_click_pipeline,
+                              build_row_stages, sort_granularity)
+from .engine.store import Store, UrlInfo
+from .engine.worker.grouping import choose_executor, group_rows, split_row_stages
 from .exceptions import BadRequest, Forbidden, NotFound, Unauthorized
-from .grouping import choose_executor, group_rows, split_row_stages
-from .params import ExportRequest, is_url_id
-from .pipeline import (QuerySpec, breakdown_names, build_export_pipeline, build_first_click_pipeline, build_row_stages,
-                       sort_granularity)
-from .report import Report, assemble_report
+from .report.report import Report, assemble_report
+from .report.timebuckets import check_bucket_count, choose_granularity
+from .request.params import ExportRequest, is_object_id
+from .request.timezones import get_zone
+from .rows import GroupRow
 from .settings import ExportSettings
-from .store import Store, UrlInfo
-from .timebuckets import check_bucket_count, choose_granularity
-from .timezones import get_zone
 
 _MS = timedelta(milliseconds=1)
 
@@ -72,11 +73,6 @@ def _candidates(store: Store, short_code: str, domain: Optional[str]) -> list[Ur
     return urls + [legacy] if legacy is not None else urls
 
 
-def _owned_by(url: UrlInfo, owner_id: Any) -> bool:
-    """Whether the caller owns the URL (ids compared as text: ObjectId or string alike)."""
-    return url.owner_id is not None and str(url.owner_id) == str(owner_id)
-
-
 class Exporter:
     """Checks access to the clicks asked for, resolves defaults, runs the one aggregation."""
 
@@ -103,7 +99,7 @@ class Exporter:
             if owner_id is None:
                 raise Unauthorized("this URL's statistics are private; send the owner's credentials",
                                    "short_code")
-            if not _owned_by(url, owner_id):
+            if not url.owned_by(owner_id):
                 raise Forbidden("this URL's statistics are private to its owner", "short_code")
         return url
 
@@ -116,8 +112,8 @@ class Exporter:
         if owner_id is None:
             raise Unauthorized("the per-link export needs credentials: send Authorization: Bearer spoo_<key>",
                                "Authorization")
-        url = self.store.find_url_by_id(url_id) if is_url_id(url_id) else None
-        if url is None or not _owned_by(url, owner_id):
+        url = self.store.find_url_by_id(url_id) if is_object_id(url_id) else None
+        if url is None or not url.owned_by(owner_id):
             raise NotFound("no such link among yours", "url_id")
         return url
 
@@ -179,15 +175,15 @@ class Exporter:
         spec = self.query_spec(request, owner_id, url)
         return self.run(request, spec)
 
-    def grouped_rows(self, spec: QuerySpec) -> Iterable[dict[str, Any]]:
+    def grouped_rows(self, spec: QuerySpec) -> Iterable[GroupRow]:
         """The sorted group documents of ``spec``, from the executor the settings choose.
 
         ``database`` runs the whole pipeline; ``worker`` has the database find the ``$match``'s
         clicks and send the fields the row stages read, evaluates those stages and groups the
-        rows here (:mod:`.grouping`).
+        rows here (:mod:`.engine.worker.grouping`).
         """
         if self.executor == "database":
-            return self.store.aggregate(build_export_pipeline(spec))
+            return cast(Iterable[GroupRow], self.store.aggregate(build_export_pipeline(spec)))
         s = self.settings
         match, projection, to_row = split_row_stages(build_row_stages(spec))
         rows = map(to_row, self.store.find(match, projection))

@@ -16,8 +16,8 @@ from limits import parse_many
 from limits.storage import SCHEMES as RATELIMIT_STORAGE_SCHEMES
 from limits.strategies import STRATEGIES as RATELIMIT_STRATEGIES
 
-from .dimensions import check_no_private_dimension, parse_declared
 from .exceptions import ConfigurationError
+from .request.dimensions import check_no_private_dimension, parse_declared
 
 ENV_PREFIX = "SPOO_EXPORT_"
 
@@ -86,7 +86,7 @@ class ExportSettings:
 
     # Rows kept per breakdown; longer ones are cut and the summary says so.
     row_cap: int = 100_000
-    # Estimated memory the rows of one report may hold, shared by its breakdowns (core/row_budget.py);
+    # Estimated memory the rows of one report may hold, shared by its breakdowns (core/report/row_budget.py);
     # breakdowns past their share are cut to their top rows and the summary says so.
     report_max_bytes: int = 128_000_000
     # Rows of one raw-click export (``<route>/clicks``); more are cut and the summary says so.
@@ -202,7 +202,7 @@ class ExportSettings:
         return cls(**values)
 
 
-AGGREGATIONS = ("auto", "database", "worker")  # resolved by core.grouping.choose_executor
+AGGREGATIONS = ("auto", "database", "worker")  # resolved by core.engine.worker.grouping.choose_executor
 
 #: Shortest ``visitor_id_secret`` accepted, in UTF-8 bytes: a short key is guessed by brute force, and
 #: with it the IP address behind a pseudonym (a /24 of addresses is 256 HMACs per guess).

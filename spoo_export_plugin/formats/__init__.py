@@ -1,8 +1,8 @@
 """File formats, registered by name; each built-in format renders in a module of its own.
 
 A format is a name, a media type, a file extension and a function that renders a
-:class:`~spoo_export_plugin.core.report.Report` as an iterable of byte chunks (so files stream),
-and optionally one that renders raw clicks (:class:`~spoo_export_plugin.core.click_rows.ClickExport`).
+:class:`~spoo_export_plugin.core.report.report.Report` as an iterable of byte chunks (so files stream),
+and optionally one that renders raw clicks (:class:`~spoo_export_plugin.core.report.click_rows.ClickExport`).
 
 The registry is filled explicitly: :func:`register_builtins` registers :data:`BUILTINS`, whose
 render functions are :class:`Deferred` references to their modules. A format's module, and its
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 if TYPE_CHECKING:
-    from ..core.click_rows import ClickExport
-    from ..core.report import Report
+    from ..core.report.click_rows import ClickExport
+    from ..core.report.report import Report
     from ..core.settings import ExportSettings
 
 

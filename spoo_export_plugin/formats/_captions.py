@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..core.report import Breakdown, Report
+from ..core.report.report import Breakdown, Report
 
 #: How many rows of a single dimension its bar chart shows (rows come sorted by clicks, descending).
 TOP_ROWS = 10

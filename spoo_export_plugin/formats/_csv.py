@@ -21,8 +21,8 @@ from itertools import islice
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, Union
 
-from ..core.click_rows import ClickExport
-from ..core.report import Report
+from ..core.report.click_rows import ClickExport
+from ..core.report.report import Report
 from ._text import FORMULA_TRIGGERS, neutralise
 
 if TYPE_CHECKING:  # formats read settings values; at run time they import only the report

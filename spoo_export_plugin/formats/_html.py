@@ -18,7 +18,7 @@ import heapq
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
-from ..core.report import Breakdown, Report, TimeBucket
+from ..core.report.report import Breakdown, Report, TimeBucket
 from . import FORMATS, HTML_PAGE_POLICY
 from ._captions import TOP_ROWS, charted_metrics, dimension_words, metric_words, range_words, time_what, top_what
 from ._svg import bar_chart, count, line_chart, percent, text

@@ -10,8 +10,8 @@ import json
 from itertools import islice
 from typing import TYPE_CHECKING, Iterator
 
-from ..core.click_rows import ClickExport
-from ..core.report import Report
+from ..core.report.click_rows import ClickExport
+from ..core.report.report import Report
 
 if TYPE_CHECKING:  # formats read settings values; at run time they import only the report
     from ..core.settings import ExportSettings

@@ -31,9 +31,9 @@ from openpyxl.cell.cell import ERROR_CODES
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from ..core.click_rows import ClickExport
-from ..core.report import Report, TimeBucket
-from ..core.timebudget import TimeBudget, render_budget
+from ..core.report.click_rows import ClickExport
+from ..core.report.report import Report, TimeBucket
+from ..core.report.timebudget import TimeBudget, render_budget
 from ._text import xml_safe
 from ._xlsx_charts import add_chart, print_setup
 
@@ -138,7 +138,7 @@ def _new_sheet(wb: Workbook, title: str, columns: Sequence[str], sample: Sequenc
 def build_workbook(report: Report, path: Any, budget: Optional[TimeBudget] = None) -> None:
     """Write the workbook to ``path`` (a file name or a writable binary file).
 
-    With ``budget``, raises :class:`~spoo_export_plugin.core.timebudget.RenderTimeout` once writing
+    With ``budget``, raises :class:`~spoo_export_plugin.core.report.timebudget.RenderTimeout` once writing
     passes it (looked at every :data:`_BUDGET_ROWS` rows, each sheet and before the file is zipped).
     """
     check = budget.check if budget is not None else _no_check

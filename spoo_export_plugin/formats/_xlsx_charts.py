@@ -29,7 +29,7 @@ from openpyxl.drawing.text import CharacterProperties, Paragraph, ParagraphPrope
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.utils import get_column_letter
 
-from ..core.report import Breakdown, Report
+from ..core.report.report import Breakdown, Report
 from ._captions import TOP_ROWS, charted_metrics, range_words, time_what, top_what
 from ._svg import COLOURS
 

@@ -25,8 +25,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 import xmltodict
 
-from ..core.click_rows import ClickExport
-from ..core.report import Report
+from ..core.report.click_rows import ClickExport
+from ..core.report.report import Report
 from ._text import xml_safe
 
 if TYPE_CHECKING:  # formats read settings values; at run time they import only the report

@@ -11,23 +11,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import tempfile
 from typing import IO, Any, Callable, Iterable, Optional, Union
 
-from bson import ObjectId
-
-from ..core.click_rows import ClickExport
 from ..core.clicks import ClickExporter, parse_clicks_request
-from ..core.dimensions import UTM, parse_declared
+from ..core.engine.store import owner_id_from_text
 from ..core.exceptions import BadRequest, ConfigurationError, ExportError, NotFound
-from ..core.filenames import clicks_filename, export_filename
-from ..core.params import ExportRequest, is_url_id, parse_export_request, parse_link_request
-from ..core.report import Report
+from ..core.report.click_rows import ClickExport
+from ..core.report.filenames import clicks_filename, export_filename
+from ..core.report.report import Report
+from ..core.report.timebudget import budgeted_body, render_budget
+from ..core.request.dimensions import UTM, parse_declared
+from ..core.request.params import ExportRequest, is_object_id, parse_export_request, parse_link_request
 from ..core.service import Exporter, resolve_url
 from ..core.settings import ENV_PREFIX, ExportSettings
-from ..core.timebudget import budgeted_body, render_budget
 from ..formats import FORMATS, click_formats
 from .cli_settings import add_setting_flags, settings_from_args
 from .progress import Progress, human_bytes
@@ -65,7 +63,6 @@ _PARAM_HELP = {
     "granularity": "minute, 10min, hour, day, week or month (default from the span: never minute or 10min)",
     "filters": 'JSON object such as {"browser": ["Chrome"]}',
 }
-_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -127,11 +124,6 @@ def _query_params() -> tuple[str, ...]:
     return _TEXT_PARAMS + declared_in_environment()
 
 
-def owner_id(text: str) -> Any:
-    """A 24-hex owner id is an ObjectId (spoo.me's ids); anything else is kept as text."""
-    return ObjectId(text) if _OBJECT_ID.match(text) else text
-
-
 def is_link_export(args: argparse.Namespace) -> bool:
     """``--url-id`` alone is one link by id (the per-link route); with ``--owner`` it is a filter."""
     return bool(args.url_id) and not args.owner and not args.short_code
@@ -167,7 +159,7 @@ def operator_report(exporter: Exporter, request: ExportRequest, owner: Any, url_
     """The endpoint's report without the access check: the operator may read everything."""
     url = None
     if url_id is not None:  # one link by id, as its owner would get it from the per-link route
-        url = exporter.store.find_url_by_id(url_id) if is_url_id(url_id) else None
+        url = exporter.store.find_url_by_id(url_id) if is_object_id(url_id) else None
         if url is None:
             raise NotFound(f"no short URL with id {url_id[:64]!r}", "url_id")
         request = exporter.for_link(request, url)
@@ -228,7 +220,7 @@ def operator_clicks(exporter: Exporter, request: ExportRequest, owner: Any,
     """The raw-click export without the access check (the operator may read every owner's clicks)."""
     url = None
     if url_id is not None:
-        url = exporter.store.find_url_by_id(url_id) if is_url_id(url_id) else None
+        url = exporter.store.find_url_by_id(url_id) if is_object_id(url_id) else None
         if url is None:
             raise NotFound(f"no short URL with id {url_id[:64]!r}", "url_id")
         request = exporter.for_link(request, url)
@@ -285,7 +277,7 @@ def run_clicks(args: argparse.Namespace) -> int:
         return fail(err, str(exc), EXIT_BAD_INPUT)
     except ExportError as exc:
         return fail(err, exc.message + _flag_for(exc.param), EXIT_BAD_INPUT)
-    owner = owner_id(args.owner) if args.owner else None
+    owner = owner_id_from_text(args.owner) if args.owner else None
     progress = Progress(err)
     outcome = _produce_and_write(
         err, progress, "counting",
@@ -315,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(err, str(exc), EXIT_BAD_INPUT)
     except ExportError as exc:
         return fail(err, exc.message + _flag_for(exc.param), EXIT_BAD_INPUT)
-    owner = owner_id(args.owner) if args.owner else None
+    owner = owner_id_from_text(args.owner) if args.owner else None
     progress = Progress(err)
     outcome = _produce_and_write(
         err, progress, "aggregating",

@@ -13,9 +13,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
+from ..core.engine.store import Store, driver_errors
 from ..core.exceptions import ConfigurationError, ExportError
 from ..core.settings import ExportSettings
-from ..core.store import Store, driver_errors
 from .cli_settings import add_setting_flags, settings_from_args
 
 EXIT_MISSING = 1

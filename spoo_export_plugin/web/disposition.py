@@ -2,7 +2,7 @@
 
 Short codes may be emoji (spoo.me allows them): such names travel in
 ``filename*=UTF-8''...`` (RFC 5987 percent-encoding), with a plain ASCII ``filename=``
-beside it for old clients. The name itself comes from :mod:`spoo_export_plugin.core.filenames`.
+beside it for old clients. The name itself comes from :mod:`spoo_export_plugin.core.report.filenames`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 from typing import Optional
 from urllib.parse import quote
 
-from ..core.filenames import ascii_fallback_filename, export_filename
+from ..core.report.filenames import ascii_fallback_filename, export_filename
 
 __all__ = ["ascii_fallback_filename", "content_disposition", "export_filename"]
 

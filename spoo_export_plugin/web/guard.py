@@ -22,8 +22,8 @@ import falcon
 
 from ..access.slots import ExportSlots
 from ..core.exceptions import ContentTooLarge
+from ..core.report.timebudget import RenderTimeout
 from ..core.settings import ExportSettings
-from ..core.timebudget import RenderTimeout
 from .observability import ExportTimer, ObservedBody, safe_choice
 from .openapi import OpenAPIResource
 from .resource import ExportResource

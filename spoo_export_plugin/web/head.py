@@ -14,11 +14,11 @@ from typing import Any, Iterator, TypeVar, cast
 
 import falcon
 
-from ..core.params import ExportRequest
-from ..core.pipeline import QuerySpec
-from ..core.report import Report
+from ..core.engine.pipeline import QuerySpec
+from ..core.engine.store import Store
+from ..core.report.report import Report
+from ..core.request.params import ExportRequest
 from ..core.service import Exporter
-from ..core.store import Store
 
 ResourceClass = TypeVar("ResourceClass", bound=type)
 

@@ -14,8 +14,8 @@ import falcon
 
 from ..access.auth import identify
 from ..core.exceptions import ExportError, RateLimited, Unavailable
-from ..core.filenames import clicks_filename
-from ..core.timebudget import budgeted_body, render_budget
+from ..core.report.filenames import clicks_filename
+from ..core.report.timebudget import budgeted_body, render_budget
 from ..formats import FORMATS
 from .disposition import ascii_fallback_filename, content_disposition, export_filename
 from .head import is_head

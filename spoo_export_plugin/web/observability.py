@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Any, Callable, Container, Iterable, Iterator, Optional
 
-from ..core.params import LINK_SCOPE, SCOPES
+from ..core.request.params import LINK_SCOPE, SCOPES
 from ..formats import FORMATS
 
 log = logging.getLogger("spoo_export_plugin.export")

@@ -12,10 +12,10 @@ from ..access.auth import Authenticator
 from ..access.jwt_auth import build_authenticator
 from ..access.ratelimit import Throttle
 from ..core.clicks import ClickExporter, parse_clicks_request
-from ..core.params import ExportRequest, parse_export_request, parse_link_request
+from ..core.engine.store import Store, UrlInfo
+from ..core.request.params import ExportRequest, parse_export_request, parse_link_request
 from ..core.service import Exporter
 from ..core.settings import ExportSettings
-from ..core.store import Store, UrlInfo
 from ..formats import FORMATS, click_formats
 from . import hooks
 from .head import answers_head, is_head, report_without_clicks

@@ -20,7 +20,7 @@ import mongomock
 from bson import ObjectId
 
 from spoo_export_plugin import ExportSettings, create_app
-from spoo_export_plugin.core import timebudget
+from spoo_export_plugin.core.report import timebudget
 from tests.factories import add_url, make_click
 
 OWNER = ObjectId("650000000000000000000077")

@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
 from spoo_export_plugin import ExportSettings
-from spoo_export_plugin.core.click_rows import ClickExport
 from spoo_export_plugin.core.clicks import (VisitorIds, build_clicks_pipeline, build_count_pipeline, click_columns,
                                             click_rows, parse_clicks_request)
+from spoo_export_plugin.core.engine.pipeline import QuerySpec, build_match
 from spoo_export_plugin.core.exceptions import BadRequest, ConfigurationError
-from spoo_export_plugin.core.pipeline import QuerySpec, build_match
+from spoo_export_plugin.core.report.click_rows import ClickExport
 from spoo_export_plugin.formats import FORMATS, click_formats
 
 from ..scenarios import VISITOR_SECRET, Scenario, check_clicks, make_client, scenarios

@@ -15,17 +15,18 @@ from typing import Any, Iterator
 import mongomock
 import pymongo
 import pytest
-from bson import ObjectId
+from bson import Decimal128, ObjectId
 from hypothesis import HealthCheck, given, settings
 
 from spoo_export_plugin import ExportSettings
+from spoo_export_plugin.core.engine.worker.grouping import TOO_MANY_CLICKS_MESSAGE, choose_executor, group_rows
 from spoo_export_plugin.core.exceptions import TIMEOUT_MESSAGE, ConfigurationError, Unavailable
-from spoo_export_plugin.core.grouping import TOO_MANY_CLICKS_MESSAGE, choose_executor, group_rows
-from spoo_export_plugin.core.params import parse_export_request
+from spoo_export_plugin.core.request.params import parse_export_request
+from spoo_export_plugin.core.rows import SUMMARY_KEY, GroupKey, GroupRow
 from spoo_export_plugin.core.service import Exporter
 from spoo_export_plugin.formats import FORMATS
 
-from ..factories import ROUTE, add_api_key, make_click
+from ..factories import ROUTE, add_api_key, decimal_redirect_clicks, make_click
 from ..scenarios import Scenario, load, make_client, scenarios
 
 _DB = mongomock.MongoClient().get_database("executors")
@@ -152,6 +153,49 @@ def test_grouping_counts_rows_as_they_stream_and_stops_at_the_limit() -> None:
     with pytest.raises(Unavailable, match="too many clicks"):
         group_rows(rows(), timezone="UTC", granularity=None, max_clicks=4, max_time_ms=1000, retry_after=5)
     assert read == 5
+
+
+# ------------------------------------------------------------------ the row both executors hand the report
+
+def _conforms(row: dict[str, Any]) -> None:
+    """``row`` is a :class:`GroupRow`: its required keys, no key the contract does not name, and their types."""
+    assert GroupRow.__required_keys__ <= set(row) <= GroupRow.__required_keys__ | GroupRow.__optional_keys__, row
+    key = row["_id"]
+    assert GroupKey.__required_keys__ <= set(key) <= GroupKey.__required_keys__ | GroupKey.__optional_keys__, key
+    assert isinstance(key["b"], str) and isinstance(key.get("t", datetime.min), datetime)
+    assert type(key.get("o", 0)) is int
+    assert all(type(row[name]) is int and row[name] >= 1 for name in ("clicks", "uniques"))
+    assert all(row[name] is None or isinstance(row[name], datetime) for name in ("first", "last"))
+    assert (row["first"] is not None) is (key["b"] == SUMMARY_KEY)
+    assert type(row["redirect_ms_count"]) is int and type(row["redirect_ms_sum"]) in (int, float, Decimal128)
+
+
+@pytest.mark.parametrize("granularity", ["day", "10min"])  # 10min: the database adds its sort fields s and r
+def test_both_executors_yield_group_rows_and_the_same_ones(granularity: str) -> None:
+    db, _ = _clicks(4)
+    db.clicks.update_one({}, {"$set": {"redirect_ms": 2.5, "browser": None}})
+    owner = db.clicks.find_one()["meta"]["owner_id"]
+    request = parse_export_request({**_PARAMS, "group_by": "time,browser,country", "granularity": granularity},
+                                   FORMATS)
+    rows = {}
+    for aggregation in ("database", "worker"):
+        exporter = Exporter(ExportSettings(database=db, aggregation=aggregation))
+        rows[aggregation] = list(exporter.grouped_rows(exporter.query_spec(request, owner, None)))
+        for row in rows[aggregation]:
+            _conforms(row)
+    sort_fields = {"s", "r"} if granularity == "10min" else set()
+    assert all(set(row) - set(GroupRow.__required_keys__) == sort_fields for row in rows["database"])
+    assert [{k: v for k, v in row.items() if k not in sort_fields} for row in rows["database"]] == rows["worker"]
+    assert {row["_id"]["b"] for row in rows["worker"]} >= {SUMMARY_KEY, "time", "browser", "time,browser"}
+
+
+def test_the_worker_sums_decimal_redirect_times_in_decimal_as_the_server_does() -> None:
+    db = mongomock.MongoClient().get_database("decimals")
+    headers = {"Authorization": f"Bearer {decimal_redirect_clicks(db)}"}
+    resp = make_client(db, aggregation="worker").simulate_get(ROUTE, params=_PARAMS, headers=headers)
+    assert resp.status_code == 200, resp.text
+    assert resp.json["summary"]["total_clicks"] == 4
+    assert resp.json["summary"]["avg_redirect_ms"] == 0.1  # MongoDB: $sum 0.45 (decimal) / 3
 
 
 # ------------------------------------------------------------------ the setting

@@ -1,7 +1,7 @@
 """The worker's compiled row stages give the rows the engine's ``$project`` gives.
 
 The worker executor has the database run the ``$match`` and send only the fields the row stages
-read, and evaluates those stages itself (``core/expressions.py``). Here the same stages run both
+read, and evaluates those stages itself (``core/engine/worker/expressions.py``). Here the same stages run both
 ways over the same clicks and the rows must be equal, row for row: generated scenarios (DST
 zones, every granularity, declared dimensions, odd field types) and hand-made documents whose
 fields hold what a real collection may hold (arrays, documents, booleans, Decimal128, a string
@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import traceback
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import mongomock
@@ -21,10 +22,12 @@ from bson import Decimal128, ObjectId
 from hypothesis import HealthCheck, given, settings
 
 from spoo_export_plugin import ExportError, ExportSettings
-from spoo_export_plugin.core.expressions import MISSING, compile_expression, compile_projection, fields_read
-from spoo_export_plugin.core.grouping import split_row_stages
-from spoo_export_plugin.core.params import parse_export_request
-from spoo_export_plugin.core.pipeline import QuerySpec, breakdown_names, build_row_stages
+from spoo_export_plugin.core.engine.pipeline import QuerySpec, breakdown_names, build_row_stages
+from spoo_export_plugin.core.engine.worker.bson_values import number, sum_numbers
+from spoo_export_plugin.core.engine.worker.expressions import (MISSING, compile_expression, compile_projection,
+                                                             fields_read)
+from spoo_export_plugin.core.engine.worker.grouping import split_row_stages
+from spoo_export_plugin.core.request.params import parse_export_request
 from spoo_export_plugin.core.service import Exporter
 from spoo_export_plugin.formats import FORMATS
 
@@ -171,6 +174,40 @@ def test_mod_keeps_the_dividends_sign_as_mongodb_does() -> None:
     assert evaluate({"$mod": [7.5, 2]}, {}) == 1.5
 
 
+def test_a_decimal_makes_the_arithmetic_decimal_as_mongodb_does() -> None:
+    """With a Decimal128 operand the result is a Decimal128 computed in decimal, a double operand read
+    to 15 significant digits first (the server's mixed-mode rule: 0.3 - 0.1 is exactly 0.2, where
+    the double 0.1 read in full would leave 0.19999999999999999444...); ``$mod`` keeps the sign."""
+    doc = {"v": Decimal128("0.3"), "w": Decimal128("-7.5"), "x": Decimal128("2.5")}
+    for expression, expected in (({"$subtract": ["$v", 0.1]}, "0.2"), ({"$multiply": ["$v", 3]}, "0.9"),
+                                 ({"$add": ["$x", 1, 0.5]}, "4"), ({"$mod": ["$w", 2]}, "-1.5"),
+                                 ({"$mod": [7, "$x"]}, "2")):
+        result = evaluate(expression, doc)
+        assert type(result) is Decimal128 and result.to_decimal() == Decimal(expected), (expression, result)
+    assert evaluate({"$eq": [{"$add": ["$v", 0.2]}, 0.5]}, doc) is True
+    assert evaluate({"$eq": ["$v", 0.3]}, doc) is False  # the double 0.3 is not the decimal 0.3
+    assert evaluate({"$eq": ["$x", 2.5]}, doc) is True and evaluate({"$isNumber": "$x"}, doc) is True
+
+
+def test_a_decimal_in_a_sum_makes_the_sum_decimal_as_mongodb_does() -> None:
+    """``$sum``: ints and doubles add as numbers; once a decimal is in, the total is a decimal in 34
+    digits (ties to even), a double joining it read to 34 digits. The expected totals are the
+    ones SecantusDB's ``$sum`` gives for the same values."""
+    cases = (([Decimal128("0.01"), Decimal128("0.16"), Decimal128("0.28")], Decimal128("0.45")),
+             ([1, Decimal128("2.5")], Decimal128("3.5")),
+             ([0.1, Decimal128("0.2")], Decimal128("0.3000000000000000055511151231257827")),
+             ([Decimal128("1234567890123456789012345678901234"), Decimal128("0.5")],
+              Decimal128("1234567890123456789012345678901234")),
+             ([7, 7.5, 12.25], 26.75))
+    for values, expected in cases:
+        total: Any = 0
+        for value in values:
+            total = sum_numbers(total, value)
+        assert (Decimal128(total) if isinstance(total, Decimal) else total) == expected, values
+        assert type(total) is (Decimal if type(expected) is Decimal128 else float)
+    assert number(Decimal128("0.1")) == Decimal("0.1") and number(2.5) == 2.5
+
+
 def test_arithmetic_on_null_or_missing_is_null() -> None:
     assert evaluate({"$add": [1, "$x"]}, {}) is None
     assert evaluate({"$subtract": ["$x", 1]}, {"x": None}) is None
@@ -244,4 +281,4 @@ def test_an_error_while_evaluating_is_traced_to_the_modules_own_lines() -> None:
         evaluate_year({"y": "2025"})
     frames = traceback.extract_tb(error.value.__traceback__)
     assert all(os.path.isfile(frame.filename) for frame in frames), [frame.filename for frame in frames]
-    assert any(frame.filename.endswith(os.path.join("core", "expressions.py")) for frame in frames)
+    assert any(frame.filename.endswith(os.path.join("core", "engine", "worker", "expressions.py")) for frame in frames)

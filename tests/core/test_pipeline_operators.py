@@ -17,9 +17,9 @@ from typing import Any, Iterator
 import pytest
 from bson import ObjectId
 
-from spoo_export_plugin.core.params import GRANULARITIES, ExportRequest, parse_export_request
-from spoo_export_plugin.core.pipeline import (QuerySpec, breakdown_names, build_export_pipeline,
-                                              build_first_click_pipeline)
+from spoo_export_plugin.core.engine.pipeline import (QuerySpec, breakdown_names, build_export_pipeline,
+                                                     build_first_click_pipeline)
+from spoo_export_plugin.core.request.params import GRANULARITIES, ExportRequest, parse_export_request
 from spoo_export_plugin.formats import FORMATS
 
 from ..factories import ROUTE, add_api_key, add_url, make_click

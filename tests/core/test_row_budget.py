@@ -1,4 +1,4 @@
-"""``report_max_bytes`` (core/row_budget.py) on generated breakdowns: what is kept, and how fairly.
+"""``report_max_bytes`` (core/report/row_budget.py) on generated breakdowns: what is kept, and how fairly.
 
 The rule the docs state, checked from outside: every breakdown keeps its top rows; the kept rows
 fit the budget; nothing is cut when everything fits, and little of the budget is left when
@@ -12,7 +12,7 @@ import sys
 
 from hypothesis import given, settings, strategies as st
 
-from spoo_export_plugin.core.row_budget import RowBudget
+from spoo_export_plugin.core.report.row_budget import RowBudget
 
 ROW = 160  # docs/configuration.md: a row counts 160 bytes plus its labels' size in memory
 

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from ..browser import Chromium, find_chromium
-from .test_formats import dataset, fetch  # noqa: F401  (dataset is a fixture)
+from .hostile_data import fetch
 
 BLUE, ORANGE = (0x1D, 0x4E, 0xD8), (0xB4, 0x53, 0x09)  # the report's two series colours
 

@@ -5,6 +5,7 @@ Reports are built directly from the dataclasses; expected values are literals wr
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -19,9 +20,9 @@ import openpyxl
 import pytest
 
 from spoo_export_plugin import ExportSettings
-from spoo_export_plugin.core.filenames import export_filename
-from spoo_export_plugin.core.report import Breakdown, Report, Summary
-from spoo_export_plugin.core.timebuckets import TimeBucket
+from spoo_export_plugin.core.report.filenames import export_filename
+from spoo_export_plugin.core.report.report import Breakdown, Report, Summary
+from spoo_export_plugin.core.report.timebuckets import TimeBucket
 from spoo_export_plugin.formats import BUILTINS, FORMATS, Deferred, Format, click_formats, register, register_builtins
 from spoo_export_plugin.formats._xlsx import sheet_title
 from spoo_export_plugin.web.disposition import content_disposition
@@ -258,7 +259,7 @@ def test_register_builtins_again_changes_nothing_and_register_adds_a_host_format
 _FIRST_FILES = """
 import json, sys
 from datetime import datetime, timezone
-from spoo_export_plugin.core.report import Report, Summary
+from spoo_export_plugin.core.report.report import Report, Summary
 from spoo_export_plugin.core.settings import ExportSettings
 from spoo_export_plugin.formats import FORMATS, click_formats
 
@@ -292,3 +293,21 @@ def test_a_format_module_and_its_library_load_with_its_first_file():
     assert "_json" in steps["json"] and not {"_xml", "_xlsx", "openpyxl", "xmltodict"} & set(steps["json"])
     assert {"_xml", "xmltodict"} <= set(steps["xml"]) and not {"_xlsx", "openpyxl"} & set(steps["xml"])
     assert {"_xlsx", "openpyxl"} <= set(steps["xlsx"]) and "_html" not in steps["xlsx"]
+
+
+def test_a_raw_click_file_starts_with_the_reports_header_but_the_grouping() -> None:
+    """One header for both kinds of export: the same keys, in the same order, with the same values."""
+    from spoo_export_plugin.core.report.click_rows import ClickExport
+
+    report = dataclasses.replace(make_report(short_code="abc", scope="link"), url_id="650000000000000000000001",
+                                 filters={"city": ["Paris"]}, exclude={"os": ["iOS"]}, exclude_bots=True)
+    clicks = ClickExport(scope=report.scope, short_code=report.short_code, timezone=report.timezone, start=report.start,
+                         end=report.end, filters=report.filters, exclude=report.exclude, exclude_bots=True,
+                         generated_at=report.generated_at, total_clicks=5, row_count=5, columns=("time",),
+                         url_id=report.url_id)
+    grouping = ("granularity", "group_by", "metrics")
+    expected = {k: v for k, v in report.header().items() if k not in grouping}
+    expected["summary"] = {"total_clicks": 5, "truncated": False}
+    assert list(clicks.header().items()) == list(expected.items())
+    assert list(report.header())[:6] == ["scope", "short_code", "url_id", "timezone", "start_date", "end_date"]
+    assert list(report.header())[6:9] == list(grouping)

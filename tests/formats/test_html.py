@@ -15,11 +15,11 @@ from typing import Any, Iterator, Optional
 
 import pytest
 
-from spoo_export_plugin.core.report import Breakdown, Report, Summary
+from spoo_export_plugin.core.report.report import Breakdown, Report, Summary
 from spoo_export_plugin.formats import FORMATS
 
 from ..factories import ROUTE
-from .test_formats import ALL_DIMENSIONS, HOSTILE_CITIES, dataset, fetch, xml_chars  # noqa: F401
+from .hostile_data import fetch, xml_chars
 
 #: The response header: nothing loads or runs, no <base>, no form target, no site may frame the page.
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "

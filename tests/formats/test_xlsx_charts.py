@@ -17,7 +17,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from .test_formats import dataset, fetch  # noqa: F401  (dataset is a fixture)
+from .hostile_data import fetch
 
 C = "{http://schemas.openxmlformats.org/drawingml/2006/chart}"
 A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"

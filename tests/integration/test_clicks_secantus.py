@@ -16,7 +16,7 @@ from bson import ObjectId
 from hypothesis import HealthCheck, given, settings
 
 from spoo_export_plugin.core.clicks import build_clicks_pipeline
-from spoo_export_plugin.core.pipeline import QuerySpec
+from spoo_export_plugin.core.engine.pipeline import QuerySpec
 
 from ..factories import add_url, make_click
 from ..ops.test_cli import clean_env, cli

@@ -1,4 +1,7 @@
-"""The hand-computed examples of ``tests/test_examples.py`` over TCP against SecantusDB."""
+"""The hand-computed examples of ``tests/core/test_examples.py`` over TCP against SecantusDB.
+
+Their fixtures (``example_env``, ``aggregation``) are the shared ones of ``tests/conftest.py``; the
+``db`` below makes them use the server."""
 
 from __future__ import annotations
 
@@ -6,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from ..core.test_examples import *  # noqa: F401,F403  (the same tests, collected here again)
-from ..core.test_examples import aggregation, env  # noqa: F401  (fixtures, resolved against this module's db)
+from ..core.test_examples import *  # noqa: F401,F403  (the same tests, collected here again, against this db)
 
 pytestmark = pytest.mark.integration
 

@@ -37,7 +37,7 @@ def test_odd_field_values_give_the_servers_rows(mongo_db: Any, granularity: str,
     """The worker's compiled row stages against a server's own ``$project`` (Decimal128 included)."""
     from datetime import datetime
 
-    from spoo_export_plugin.core.pipeline import QuerySpec, breakdown_names
+    from spoo_export_plugin.core.engine.pipeline import QuerySpec, breakdown_names
 
     from ..core.test_expressions import ODD_VALUES, assert_rows_equal, odd_clicks
     from ..scenarios import EXTRA, OWNER_A
@@ -47,3 +47,16 @@ def test_odd_field_values_give_the_servers_rows(mongo_db: Any, granularity: str,
                      breakdowns=breakdown_names(("time", "browser", "referrer", "short_code", "device")),
                      owner_id=OWNER_A, extra_dimensions=tuple(EXTRA.items()))
     assert len(assert_rows_equal(mongo_db, spec)) == len(ODD_VALUES)
+
+
+def test_decimal_redirect_times_give_the_servers_average(mongo_db: Any) -> None:
+    """The server's ``$sum`` of decimals is a decimal; the worker's sum is too, so both averages agree."""
+    from ..factories import ROUTE, decimal_redirect_clicks
+    from ..scenarios import make_client
+
+    headers = {"Authorization": f"Bearer {decimal_redirect_clicks(mongo_db)}"}
+    params = {"format": "json", "scope": "all", "start_date": "2025-05-01", "end_date": "2025-05-02"}
+    averages = {aggregation: make_client(mongo_db, aggregation=aggregation).simulate_get(
+        ROUTE, params=params, headers=headers).json["summary"]["avg_redirect_ms"]
+        for aggregation in ("database", "worker")}
+    assert averages == {"database": 0.1, "worker": 0.1}

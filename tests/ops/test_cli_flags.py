@@ -84,7 +84,7 @@ def test_export_picks_a_shared_alias_by_domain(db: Any):
     from spoo_export_plugin import ExportSettings
     from spoo_export_plugin.core.clicks import parse_clicks_request
     from spoo_export_plugin.core.exceptions import BadRequest
-    from spoo_export_plugin.core.params import parse_export_request
+    from spoo_export_plugin.core.request.params import parse_export_request
     from spoo_export_plugin.core.service import Exporter
     from spoo_export_plugin.formats import FORMATS, click_formats
     from spoo_export_plugin.ops import cli_export

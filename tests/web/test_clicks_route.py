@@ -330,7 +330,7 @@ def test_bad_or_unscoped_keys_are_refused(data):
 def test_head_answers_like_get_without_running_a_query(data, monkeypatch):
     client = app_for(data["db"])
     got = get(client, data["auth"], format="csv")
-    from spoo_export_plugin.core.store import Store
+    from spoo_export_plugin.core.engine.store import Store
 
     def no_query(self, pipeline):
         raise AssertionError("HEAD ran a query")

@@ -9,7 +9,6 @@ from typing import Any
 
 import falcon.inspect
 import falcon.testing
-import mongomock
 import pytest
 from bson import ObjectId
 
@@ -30,36 +29,6 @@ def seeded(db: Any) -> dict[str, Any]:
     db.clicks.insert_many([make_click(code, OWNER, datetime(2025, 3, 9, h)) for h in (3, 4, 5)
                            for code in ("abc", "🚀go", "secret")])
     return {"key": add_api_key(db, OWNER), "other_key": add_api_key(db, ObjectId())}
-
-
-@pytest.fixture
-def aggregations(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every query of the clicks sent to the database during the test: a pipeline (the database
-    executor), or ``("find", filter)`` (the worker executor's query)."""
-    return count_click_queries(monkeypatch)
-
-
-def count_click_queries(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    sent: list[Any] = []
-    aggregate, find = mongomock.collection.Collection.aggregate, mongomock.collection.Collection.find
-    inside_aggregate = []  # mongomock's aggregate reads the collection through its own find
-
-    def counting_aggregate(self: Any, pipeline: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
-        sent.append(pipeline)
-        inside_aggregate.append(True)
-        try:
-            return aggregate(self, pipeline, *args, **kwargs)
-        finally:
-            inside_aggregate.pop()
-
-    def counting_find(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.name == "clicks" and not inside_aggregate:  # URL and key lookups read other collections
-            sent.append(("find", args[0] if args else kwargs.get("filter")))
-        return find(self, *args, **kwargs)
-
-    monkeypatch.setattr(mongomock.collection.Collection, "aggregate", counting_aggregate)
-    monkeypatch.setattr(mongomock.collection.Collection, "find", counting_find)
-    return sent
 
 
 def make_client(db: Any, **settings: Any) -> falcon.testing.TestClient:

@@ -140,17 +140,14 @@ def test_the_cli_exports_one_link_by_id(mongo_db, secantus_uri, tmp_path):
     assert missing.returncode == 1 and "(--url-id)" in missing.stderr
 
 
-def test_head_on_a_link_answers_like_get_without_aggregating(env, monkeypatch):
-    from .test_head import count_click_queries
-
-    calls = count_click_queries(monkeypatch)
+def test_head_on_a_link_answers_like_get_without_aggregating(env, aggregations):
     client = falcon.testing.TestClient(create_app(env["settings"]))
     key = add_api_key(env["db"], ME)
     path, query = f"{ROUTE}/links/{EMOJI}", "format=xlsx&end_date=2025-03-10"
     head = client.simulate_head(path, query_string=query, headers={"Authorization": f"Bearer {key}"})
-    assert head.status_code == 200 and head.content == b"" and calls == []
+    assert head.status_code == 200 and head.content == b"" and aggregations == []
     get = client.simulate_get(path, query_string=query, headers={"Authorization": f"Bearer {key}"})
-    assert len(calls) == 1
+    assert len(aggregations) == 1
     for name in ("content-type", "content-disposition"):
         assert head.headers[name] == get.headers[name]
     missing = client.simulate_head(f"{ROUTE}/links/{THEIRS}", headers={"Authorization": f"Bearer {key}"})

@@ -11,7 +11,7 @@ import falcon.testing
 import pytest
 
 from spoo_export_plugin import ExportSettings, create_app
-from spoo_export_plugin.core.params import LINK_SCOPE, SCOPES
+from spoo_export_plugin.core.request.params import LINK_SCOPE, SCOPES
 from spoo_export_plugin.formats import FORMATS, Format
 from spoo_export_plugin.web.observability import safe_choice
 

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from spoo_export_plugin import ExportMiddleware, ExportSettings, create_app
-from spoo_export_plugin.core import params
+from spoo_export_plugin.core.request import params
 from spoo_export_plugin.formats import FORMATS
 from spoo_export_plugin.web.openapi import load_document
 

@@ -20,9 +20,9 @@ from bson import ObjectId
 from openpyxl.worksheet._writer import ALL_TEMP_FILES
 
 from spoo_export_plugin import ExportSettings, create_app
-from spoo_export_plugin.core import timebudget
-from spoo_export_plugin.core.report import Breakdown, Report, Summary
-from spoo_export_plugin.core.timebudget import RENDER_TIMEOUT_MESSAGE, RenderTimeout, TimeBudget, budgeted_body
+from spoo_export_plugin.core.report import timebudget
+from spoo_export_plugin.core.report.report import Breakdown, Report, Summary
+from spoo_export_plugin.core.report.timebudget import RENDER_TIMEOUT_MESSAGE, RenderTimeout, TimeBudget, budgeted_body
 from spoo_export_plugin.formats import _xlsx
 from spoo_export_plugin.ops.cli_export import write_file
 from spoo_export_plugin.ops.progress import Progress

@@ -17,7 +17,7 @@ from bson import ObjectId
 from pymongo import ReadPreference
 
 from spoo_export_plugin import ExportSettings, create_app
-from spoo_export_plugin.core.store import Store
+from spoo_export_plugin.core.engine.store import Store
 
 from ..factories import ROUTE, add_api_key, add_url, make_click
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterator, Optional
 
-from .exceptions import TIMEOUT_MESSAGE, BadRequest, Unavailable
-from .settings import ExportSettings
+from ..exceptions import TIMEOUT_MESSAGE, BadRequest, Unavailable
+from ..request.params import is_object_id
+from ..settings import ExportSettings
 
 try:  # pymongo is a runtime dependency; the guard keeps mongomock-only setups importable.
     from pymongo import MongoClient, ReadPreference
@@ -36,6 +37,20 @@ class UrlInfo:
     id: Any = None
     #: Its custom domain; None on the host's main domain.
     domain: Optional[str] = None
+
+    def owned_by(self, owner_id: Any) -> bool:
+        """Whether ``owner_id`` owns the URL (ids compared as text: an ObjectId and its hex alike)."""
+        return self.owner_id is not None and owner_id is not None and str(self.owner_id) == str(owner_id)
+
+
+def owner_id_from_text(text: str) -> Any:
+    """An owner id as ``meta.owner_id`` holds it: 24 hex digits are an ObjectId (spoo.me's ids),
+    any other text stays text. For ids read from text: a JWT's subject, the command line's --owner."""
+    if is_object_id(text):
+        from bson import ObjectId
+
+        return ObjectId(text)
+    return text
 
 
 _TIMEOUT_MESSAGE = TIMEOUT_MESSAGE

@@ -14,10 +14,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional
 
-from .exceptions import Unavailable
+from ..exceptions import Unavailable
 
 if TYPE_CHECKING:
-    from .settings import ExportSettings
+    from ..settings import ExportSettings
 
 #: The 503's message when the file could not be written within ``render_time_ms``.
 RENDER_TIMEOUT_MESSAGE = ("the file took longer to write than its time budget; try a shorter date range, fewer "

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Optional
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Optional, cast
 from zoneinfo import ZoneInfo
 
 from bson import Decimal128, ObjectId
 
-from .exceptions import TIMEOUT_MESSAGE, Unavailable
+from ...exceptions import TIMEOUT_MESSAGE, Unavailable
+from ...report.timebuckets import WALL_CLOCK_MINUTES
+from ...rows import GroupKey, GroupRow
+from ...settings import ExportSettings
+from ..pipeline import NO_BUCKET_WALL
+from .bson_values import is_number, sum_numbers
 from .expressions import compile_projection, fields_read
-from .pipeline import NO_BUCKET_WALL
-from .settings import ExportSettings
-from .timebuckets import WALL_CLOCK_MINUTES
 
 __all__ = ["TOO_MANY_CLICKS_MESSAGE", "bson_order", "choose_executor", "group_rows", "report_order_key",
            "split_row_stages"]
@@ -104,25 +107,17 @@ class _Group:
         self.redirect_ms_count = 0
 
 
-def _is_number(value: Any) -> bool:
-    """``$isNumber``: int, long, double, decimal (a bool is not a number in BSON)."""
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)) or isinstance(value, Decimal128)
-
-
-def _number(value: Any) -> Any:
-    return float(value.to_decimal()) if isinstance(value, Decimal128) else value
-
-
 def group_rows(rows: Iterable[dict[str, Any]], *, timezone: str, granularity: Optional[str],
                max_clicks: int, max_time_ms: int, retry_after: int,
-               clock: Callable[[], float] = time.monotonic) -> list[dict[str, Any]]:
-    """The export's group documents, sorted as the pipeline sorts them, from the row stages' rows.
+               clock: Callable[[], float] = time.monotonic) -> list[GroupRow]:
+    """The export's group documents (:class:`~...rows.GroupRow`), sorted as the pipeline sorts them,
+    from the row stages' rows.
 
     Raises :class:`Unavailable` past ``max_clicks`` rows (memory) or ``max_time_ms`` of
     reading and grouping (the same 503 as a database timeout).
     """
     deadline = clock() + max_time_ms / 1000
-    groups: dict[tuple[Any, ...], tuple[dict[str, Any], _Group]] = {}
+    groups: dict[tuple[Any, ...], tuple[GroupKey, _Group]] = {}
     # Each distinct visitor once, as a small number: the per-row sets hold numbers, not pairs.
     visitor_numbers: dict[Any, int] = {}
     for count, row in enumerate(rows, 1):
@@ -137,7 +132,7 @@ def group_rows(rows: Iterable[dict[str, Any]], *, timezone: str, granularity: Op
                    else _hashable((name, t, o, d)))
             entry = groups.get(key)
             if entry is None:
-                group_id = {"b": name, **{f: value[f] for f in ("t", "o", "d") if f in value}}
+                group_id = cast(GroupKey, {"b": name, **{f: value[f] for f in ("t", "o", "d") if f in value}})
                 entry = groups[key] = (group_id, _Group())
             group = entry[1]
             group.clicks += 1
@@ -152,7 +147,8 @@ def group_rows(rows: Iterable[dict[str, Any]], *, timezone: str, granularity: Op
 
 
 def _first_last_redirect(group: _Group, value: dict[str, Any]) -> None:
-    """``$min``/``$max`` of ``at``, ``$sum`` of numeric ``rm`` and ``$isNumber`` count."""
+    """``$min``/``$max`` of ``at``, ``$sum`` of numeric ``rm`` (a decimal makes it a decimal sum) and
+    ``$isNumber`` count."""
     at = value.get("at")
     if at is not None:
         if group.first is None or at < group.first:
@@ -160,15 +156,18 @@ def _first_last_redirect(group: _Group, value: dict[str, Any]) -> None:
         if group.last is None or at > group.last:
             group.last = at
     redirect_ms = value.get("rm")
-    if _is_number(redirect_ms):
-        group.redirect_ms_sum += _number(redirect_ms)
+    if is_number(redirect_ms):
+        group.redirect_ms_sum = sum_numbers(group.redirect_ms_sum, redirect_ms)
         group.redirect_ms_count += 1
 
 
-def _document(group_id: dict[str, Any], group: _Group) -> dict[str, Any]:
+def _document(group_id: GroupKey, group: _Group) -> GroupRow:
+    redirect_ms_sum = group.redirect_ms_sum
+    if isinstance(redirect_ms_sum, Decimal):  # a sum with a decimal in it is a Decimal128, as the server's
+        redirect_ms_sum = Decimal128(redirect_ms_sum)
     return {"_id": group_id, "clicks": group.clicks, "uniques": len(group.visitors),
             "first": group.first, "last": group.last,
-            "redirect_ms_sum": group.redirect_ms_sum, "redirect_ms_count": group.redirect_ms_count}
+            "redirect_ms_sum": redirect_ms_sum, "redirect_ms_count": group.redirect_ms_count}
 
 
 # ------------------------------------------------------------------------------- equality and order
@@ -234,7 +233,7 @@ def _element_order(value: Any) -> tuple[Any, ...]:
     return bson_order(value)
 
 
-def report_order_key(timezone: str, granularity: Optional[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+def report_order_key(timezone: str, granularity: Optional[str]) -> Callable[[GroupRow], tuple[Any, ...]]:
     """The Python twin of :func:`.pipeline._sort_stages`, as a key for :meth:`list.sort`.
 
     Without wall-clock buckets, ``{"_id.b": 1, "_id.t": 1, "clicks": -1, "_id.d": 1}`` is the
@@ -246,7 +245,7 @@ def report_order_key(timezone: str, granularity: Optional[str]) -> Callable[[dic
     (b, s, r, -clicks, d). ``-clicks`` is "descending"; a missing field sorts as null.
     """
     if granularity not in WALL_CLOCK_MINUTES:
-        def calendar_key(doc: dict[str, Any]) -> tuple[Any, ...]:
+        def calendar_key(doc: GroupRow) -> tuple[Any, ...]:
             group_id = doc["_id"]
             return (bson_order(group_id["b"]), bson_order(group_id.get("t")), -doc["clicks"],
                     bson_order(group_id.get("d")))
@@ -255,7 +254,7 @@ def report_order_key(timezone: str, granularity: Optional[str]) -> Callable[[dic
     zone = ZoneInfo(timezone)
     utc = ZoneInfo("UTC")
 
-    def wall_clock_key(doc: dict[str, Any]) -> tuple[Any, ...]:
+    def wall_clock_key(doc: GroupRow) -> tuple[Any, ...]:
         group_id = doc["_id"]
         wall = group_id.get("t") if group_id.get("t") is not None else NO_BUCKET_WALL
         offset = group_id.get("o") if group_id.get("o") is not None else 0

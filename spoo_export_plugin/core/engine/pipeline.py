@@ -27,15 +27,15 @@ from typing import Any, Optional
 
 from bson import ObjectId
 
-from .dimensions import DIRECT, UNKNOWN, URL_ID, field_path, unknown_label
-from .settings import ClickFields
-from .timebuckets import DAY, MONTH, WALL_CLOCK_MINUTES, WEEK
+from ..report.timebuckets import DAY, MONTH, WALL_CLOCK_MINUTES, WEEK
+from ..request.dimensions import DIRECT, UNKNOWN, URL_ID, field_path, unknown_label
+from ..rows import SUMMARY_KEY
+from ..settings import ClickFields
 
-__all__ = ["DIRECT", "SUMMARY_KEY", "UNKNOWN", "QuerySpec", "breakdown_names", "build_export_pipeline",
+__all__ = ["DIRECT", "UNKNOWN", "QuerySpec", "breakdown_names", "build_export_pipeline",
            "build_first_click_pipeline", "build_grouping_stages", "build_match", "build_row_stages", "label_expr",
            "sort_granularity", "unknown_label"]
 
-SUMMARY_KEY = "summary"
 _MS_PER_DAY = 86_400_000
 _MS_PER_MINUTE = 60_000
 
@@ -200,7 +200,7 @@ def build_row_stages(spec: QuerySpec) -> list[dict[str, Any]]:
 
     Everything a label or a time bucket means (Unknown/Direct, the local wall time ``t``, the
     offset ``o``, DST) is decided here, by the database, for both executors: the worker executor
-    (:mod:`.grouping`) only counts these rows.
+    (:mod:`.worker.grouping`) only counts these rows.
     """
     fields = spec.fields
     dimensions = sorted({dim for name in spec.breakdowns for dim in name.split(",") if dim != "time"})
@@ -240,7 +240,11 @@ def build_row_stages(spec: QuerySpec) -> list[dict[str, Any]]:
 
 
 def build_grouping_stages(spec: QuerySpec) -> list[dict[str, Any]]:
-    """The database executor's fan-out, two groupings and report order over the row stages' rows."""
+    """The database executor's fan-out, two groupings and report order over the row stages' rows.
+
+    What comes out is one :class:`~..rows.GroupRow` per breakdown key, as the worker's
+    ``group_rows`` gives them.
+    """
     return [
         {"$project": {"ip": 1, "ua": 1, "k": {"$objectToArray": "$k"}}},
         {"$unwind": "$k"},

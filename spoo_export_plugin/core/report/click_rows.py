@@ -1,7 +1,7 @@
 """What the raw-click formats render: the header of a ``<route>/clicks`` export and its rows.
 
 A data type only (no query, no settings, no driver), so the formats may import it as they
-import :mod:`.report`; :mod:`.clicks` builds it. ``rows`` is an iterator straight from the
+import :mod:`.report`; :mod:`..clicks` builds it. ``rows`` is an iterator straight from the
 database cursor: it can be walked once, and nothing holds the whole result.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Optional
 
-from .report import header_items
+from .report import export_header, header_items
 
 __all__ = ["ClickExport"]
 
@@ -48,21 +48,8 @@ class ClickExport:
         return self.total_clicks > self.row_count
 
     def header(self) -> dict[str, Any]:
-        """Everything but the rows, JSON-ready (dates as ISO 8601 in the timezone)."""
-        head: dict[str, Any] = {"scope": self.scope, "short_code": self.short_code}
-        if self.url_id is not None:
-            head["url_id"] = self.url_id
-        return {
-            **head,
-            "timezone": self.timezone,
-            "start_date": self.start.isoformat(),
-            "end_date": self.end.isoformat(),
-            "filters": {k: list(v) for k, v in self.filters.items()},
-            "exclude": {k: list(v) for k, v in self.exclude.items()},
-            "exclude_bots": self.exclude_bots,
-            "generated_at": self.generated_at.isoformat(),
-            "summary": {"total_clicks": self.total_clicks, "truncated": self.truncated},
-        }
+        """Everything but the rows, JSON-ready (dates as ISO 8601 in the timezone), as a report's starts."""
+        return export_header(self, {"total_clicks": self.total_clicks, "truncated": self.truncated})
 
     def summary_items(self) -> list[tuple[str, Any]]:
         """The header as (name, value) pairs for tabular formats (csv, xlsx), as the report's are."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from .exceptions import ConfigurationError
+from ..exceptions import ConfigurationError
 
 TIME = "time"
 BUILTIN = ("browser", "os", "country", "city", "referrer", "short_code")

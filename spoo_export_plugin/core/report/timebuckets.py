@@ -17,7 +17,7 @@ from math import gcd
 from typing import Iterator, Optional
 from zoneinfo import ZoneInfo
 
-from .exceptions import BadRequest
+from ..exceptions import BadRequest
 
 MINUTE, TEN_MINUTES, HOUR, DAY, WEEK, MONTH = "minute", "10min", "hour", "day", "week", "month"
 

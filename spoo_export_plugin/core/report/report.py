@@ -10,15 +10,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional, Union
 from zoneinfo import ZoneInfo
 
-from .pipeline import SUMMARY_KEY
+from ..rows import SUMMARY_KEY, GroupRow
 from .row_budget import RowBudget
 from .timebuckets import TimeBucket, bucket_from_wall, iter_buckets
 
+if TYPE_CHECKING:
+    from .click_rows import ClickExport
+
 # a time cell is a TimeBucket
-__all__ = ["Breakdown", "Report", "Summary", "TimeBucket", "assemble_report", "header_items"]
+__all__ = ["Breakdown", "Report", "Summary", "TimeBucket", "assemble_report", "export_header", "header_items"]
 
 Cell = Any  # str | int | TimeBucket
 
@@ -73,6 +76,27 @@ def ratio(part: int, whole: int) -> Optional[float]:
     return round(part / whole, 4) if whole else None
 
 
+def export_header(export: Union[Report, ClickExport], summary: dict[str, Any], **grouping: Any) -> dict[str, Any]:
+    """A file's header, JSON-ready (dates as ISO 8601 in the export's zone), for the report and the
+    raw clicks alike: which clicks (scope, short code, the link's id), the zone and range, then
+    ``grouping`` (the report's granularity, group_by and metrics), the selection and ``summary``."""
+    head: dict[str, Any] = {"scope": export.scope, "short_code": export.short_code}
+    if export.url_id is not None:
+        head["url_id"] = export.url_id
+    return {
+        **head,
+        "timezone": export.timezone,
+        "start_date": _iso(export.start),
+        "end_date": _iso(export.end),
+        **grouping,
+        "filters": {k: list(v) for k, v in export.filters.items()},
+        "exclude": {k: list(v) for k, v in export.exclude.items()},
+        "exclude_bots": export.exclude_bots,
+        "generated_at": _iso(export.generated_at),
+        "summary": summary,
+    }
+
+
 def header_items(header: dict[str, Any]) -> list[tuple[str, Any]]:
     """A file's header as (name, value) pairs for tabular formats: the summary's figures inline,
     filters and exclusions as ``dim=a,b; dim2=c``. Shared by the report and the raw clicks."""
@@ -109,32 +133,18 @@ class Report:
     def header(self) -> dict[str, Any]:
         """Everything but the breakdowns, JSON-ready (dates as ISO 8601 in the timezone)."""
         s = self.summary
-        head: dict[str, Any] = {"scope": self.scope, "short_code": self.short_code}
-        if self.url_id is not None:
-            head["url_id"] = self.url_id
-        return {
-            **head,
-            "timezone": self.timezone,
-            "start_date": _iso(self.start),
-            "end_date": _iso(self.end),
-            "granularity": self.granularity,
-            "group_by": list(self.group_by),
-            "metrics": list(self.metrics),
-            "filters": {k: list(v) for k, v in self.filters.items()},
-            "exclude": {k: list(v) for k, v in self.exclude.items()},
-            "exclude_bots": self.exclude_bots,
-            "generated_at": _iso(self.generated_at),
-            "summary": {
-                "total_clicks": s.total_clicks,
-                "unique_clicks": s.unique_clicks,
-                "unique_rate": s.unique_rate,
-                "avg_redirect_ms": s.avg_redirect_ms,
-                "first_click": _iso(s.first_click),
-                "last_click": _iso(s.last_click),
-                "truncated": s.truncated,
-                "truncated_breakdowns": list(s.truncated_breakdowns),
-            },
+        summary = {
+            "total_clicks": s.total_clicks,
+            "unique_clicks": s.unique_clicks,
+            "unique_rate": s.unique_rate,
+            "avg_redirect_ms": s.avg_redirect_ms,
+            "first_click": _iso(s.first_click),
+            "last_click": _iso(s.last_click),
+            "truncated": s.truncated,
+            "truncated_breakdowns": list(s.truncated_breakdowns),
         }
+        return export_header(self, summary, granularity=self.granularity, group_by=list(self.group_by),
+                             metrics=list(self.metrics))
 
     def summary_items(self) -> list[tuple[str, Any]]:
         """The summary as (name, value) pairs for tabular formats; lists joined by commas."""
@@ -159,7 +169,7 @@ def _aware(value: datetime, zone: ZoneInfo) -> datetime:
 
 def assemble_report(
     *,
-    rows: Iterable[dict[str, Any]],
+    rows: Iterable[GroupRow],
     breakdowns: tuple[str, ...],
     zone: ZoneInfo,
     granularity: str,
@@ -170,7 +180,7 @@ def assemble_report(
     header: dict[str, Any],
     max_bytes: Optional[int] = None,
 ) -> Report:
-    """Fold the pipeline's sorted rows into a :class:`Report`.
+    """Fold the engine's sorted rows (:class:`~..rows.GroupRow`, either executor's) into a :class:`Report`.
 
     ``header`` carries scope, short_code, timezone, group_by, filters, exclude, exclude_bots,
     url_id and generated_at. A share is computed here, from the counted rows: of the range's
@@ -183,7 +193,7 @@ def assemble_report(
     collected: dict[str, list[tuple[Cell, ...]]] = kept.rows  # and "time", filled in below
     counts: dict[str, int] = {name: 0 for name in breakdowns}
     time_rows: dict[str, tuple[Cell, ...]] = {}
-    summary_doc: dict[str, Any] = {}
+    summary_doc: Mapping[str, Any] = {}  # the summary row; none when no click matched
     buckets: dict[tuple[Any, Any], TimeBucket] = {}  # one per time key: shared by its rows
 
     def bucket(wall: Any, offset: Any) -> TimeBucket:

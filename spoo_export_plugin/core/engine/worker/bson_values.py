@@ -8,15 +8,18 @@ read in an IANA time zone. :mod:`.expressions` compiles the row stages into call
 
 from __future__ import annotations
 
+import decimal
 import math
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from bson import Decimal128
+from bson.decimal128 import create_decimal128_context
 
 __all__ = ["DATE_PARTS", "MISSING", "LocalTime", "add", "arithmetic", "arithmetic_many", "bson_equal",
-           "date_from_parts", "get_path", "is_nullish", "is_number", "mod", "product", "subtract", "truthy"]
+           "date_from_parts", "get_path", "is_nullish", "is_number", "mod", "number", "product", "subtract", "sum_numbers",
+           "truthy"]
 
 
 class _Missing:
@@ -66,7 +69,47 @@ def truthy(value: Any) -> bool:
 
 
 def is_number(value: Any) -> bool:
+    """``$isNumber``: int, long, double and decimal (Decimal128); a bool is not a number in BSON."""
     return (isinstance(value, (int, float)) and not isinstance(value, bool)) or isinstance(value, Decimal128)
+
+
+#: Decimal128 arithmetic: 34 digits, ties to even, no traps (an overflow is Infinity, as on the server).
+_DECIMAL128 = create_decimal128_context()
+#: A double meeting a decimal in ``$add``, ``$subtract``, ``$multiply`` or ``$mod`` is read to 15
+#: significant digits first (the server's mixed-mode conversion); ``$sum`` reads it to 34.
+_MIXED_MODE = decimal.Context(prec=15, rounding=decimal.ROUND_HALF_EVEN)
+
+
+def number(value: Any) -> Any:
+    """A BSON number as Python computes with it: a Decimal128 is the exact :class:`~decimal.Decimal` it holds.
+
+    Never a float: MongoDB computes with a decimal in decimal (``$sum``, ``$avg``, ``$add``...
+    of a decimal give a decimal), so reading one as a double would round what the server does not.
+    """
+    return value.to_decimal() if type(value) is Decimal128 else value
+
+
+def _as_decimal(value: Any, doubles: decimal.Context = _DECIMAL128) -> Any:
+    """An operand joining decimal arithmetic: a double rounded in ``doubles``, as the server converts
+    it, an int or a decimal exactly; a date stays a date."""
+    if type(value) is float:
+        return doubles.create_decimal_from_float(value)
+    if type(value) in (int, Decimal128, decimal.Decimal):
+        return _DECIMAL128.create_decimal(number(value))
+    return value
+
+
+def _bson(value: Any) -> Any:
+    """A result of decimal arithmetic as the server holds it: a Decimal128."""
+    return Decimal128(value) if isinstance(value, decimal.Decimal) else value
+
+
+def sum_numbers(total: Any, value: Any) -> Any:
+    """One step of ``$sum`` over numbers: ints and doubles add as Python adds them; once a decimal
+    is in, the total is a Decimal in Decimal128 arithmetic (what the server's total then is)."""
+    if type(value) is Decimal128 or type(total) is decimal.Decimal:
+        return _DECIMAL128.add(_as_decimal(total), _as_decimal(value))
+    return total + value
 
 
 def bson_equal(left: Any, right: Any) -> bool:
@@ -74,12 +117,8 @@ def bson_equal(left: Any, right: Any) -> bool:
     if left is MISSING or right is MISSING:  # missing equals only missing (it sorts below null)
         return left is right
     if is_number(left) and is_number(right):
-        return _number(left) == _number(right)
+        return number(left) == number(right)
     return type(left) is type(right) and left == right
-
-
-def _number(value: Any) -> Any:
-    return value.to_decimal() if type(value) is Decimal128 else value
 
 
 def mod(dividend: Any, divisor: Any) -> Any:
@@ -87,6 +126,8 @@ def mod(dividend: Any, divisor: Any) -> Any:
     if isinstance(dividend, int) and isinstance(divisor, int):
         remainder = abs(dividend) % abs(divisor)
         return remainder if dividend >= 0 else -remainder
+    if isinstance(dividend, decimal.Decimal) or isinstance(divisor, decimal.Decimal):
+        return dividend % divisor  # a Decimal's remainder keeps the dividend's sign too
     return math.fmod(dividend, divisor)
 
 
@@ -154,7 +195,10 @@ def arithmetic(function: Callable[[Any, Any], Any], left: Any, right: Any) -> An
     """A two-operand operator: null when either operand is null or missing."""
     if left is None or left is MISSING or right is None or right is MISSING:
         return None
-    return function(_number(left), _number(right))
+    if type(left) is Decimal128 or type(right) is Decimal128:  # a decimal makes it decimal arithmetic
+        with decimal.localcontext(_DECIMAL128):
+            return _bson(function(_as_decimal(left, _MIXED_MODE), _as_decimal(right, _MIXED_MODE)))
+    return function(left, right)
 
 
 def arithmetic_many(function: Callable[[list[Any]], Any], values: list[Any]) -> Any:
@@ -162,7 +206,10 @@ def arithmetic_many(function: Callable[[list[Any]], Any], values: list[Any]) -> 
     for value in values:
         if value is None or value is MISSING:
             return None
-    return function([_number(value) for value in values])
+    if any(type(value) is Decimal128 for value in values):
+        with decimal.localcontext(_DECIMAL128):
+            return _bson(function([_as_decimal(value, _MIXED_MODE) for value in values]))
+    return function(values)
 
 
 def product(values: list[Any]) -> Any:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Collection, Mapping, Optional, Sequence, Union
 
+from ..exceptions import BadRequest
 from .dates import DATE_ONLY, day_bounds, parse_datetime
 from .dimensions import BUILTIN, TIME, URL_ID, UTM
-from .exceptions import BadRequest
 from .timezones import resolve_timezone
 
 SCOPES = ("all", "anon")
@@ -167,8 +167,11 @@ def _is_text(value: str) -> bool:
     return True
 
 
-def is_url_id(value: str) -> bool:
-    """24 hexadecimal digits, as an ObjectId prints."""
+def is_object_id(value: str) -> bool:
+    """24 hexadecimal digits, as an ObjectId prints: a URL's id, or an owner id that is one.
+
+    The one pattern every layer reads ids with (``fullmatch``: a trailing newline is not part of one).
+    """
     return bool(_OBJECT_ID.fullmatch(value))
 
 
@@ -308,7 +311,7 @@ def _selection(params: Mapping[str, QueryValue], name: str, field_dims: Sequence
         if scope == "anon" and merged[URL_ID]:
             raise BadRequest("a url_id filter is only available with scope=all", URL_ID)
         for value in merged[URL_ID]:
-            if not is_url_id(value):
+            if not is_object_id(value):
                 raise BadRequest(f"url_id values are 24 hexadecimal digits, got {value[:64]!r}", URL_ID)
         merged[URL_ID] = dict.fromkeys(v.lower() for v in merged[URL_ID])
     if scope == "anon" and merged.get("short_code"):

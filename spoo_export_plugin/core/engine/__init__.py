@@ -1,0 +1,1 @@
+"""How the clicks are counted: the aggregation pipeline, the MongoDB store and the in-process worker."""
