@@ -54,9 +54,17 @@ def build_storage(uri: str, timeout_ms: int = 1_000) -> Storage:
         return _LazyMongoDBStorage(uri, wrap_exceptions=True, serverSelectionTimeoutMS=timeout_ms,
                                    connectTimeoutMS=timeout_ms, socketTimeoutMS=max(timeout_ms, 2_000))
     if scheme.startswith(("redis", "rediss", "valkey")):
-        return storage_from_string(uri, wrap_exceptions=True, socket_connect_timeout=seconds,
-                                   socket_timeout=max(seconds, 2.0))
-    return storage_from_string(uri, wrap_exceptions=True)
+        return _synchronous(storage_from_string(uri, wrap_exceptions=True, socket_connect_timeout=seconds,
+                                                socket_timeout=max(seconds, 2.0)))
+    return _synchronous(storage_from_string(uri, wrap_exceptions=True))
+
+
+def _synchronous(storage: Any) -> Storage:
+    """The limiter runs in WSGI threads: an ``async+...`` storage cannot serve it."""
+    if not isinstance(storage, Storage):
+        raise ConfigurationError(f"ratelimit_storage_uri: {type(storage).__name__} is an asyncio storage; use the "
+                                 "scheme without 'async+'")
+    return storage
 
 
 def build_strategy(storage: Storage, strategy: str) -> RateLimiter:

@@ -47,4 +47,4 @@ class ExportSlots:
     @property
     def available(self) -> int:
         """Free slots right now (for tests and diagnostics)."""
-        return self._semaphore._value  # type: ignore[attr-defined]
+        return self._semaphore._value

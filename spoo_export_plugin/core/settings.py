@@ -139,8 +139,8 @@ class ExportSettings:
         if self.database is None and not self.mongodb_uri:
             raise ConfigurationError("ExportSettings needs database= or mongodb_uri=")
         if self.database is None:
-            _check_mongodb_uri_scheme(self.mongodb_uri)
-            problem = _mongodb_uri_problem(self.mongodb_uri)  # at start-up, not at the first export
+            uri = _check_mongodb_uri_scheme(self.mongodb_uri)
+            problem = _mongodb_uri_problem(uri)  # at start-up, not at the first export
             if problem:
                 raise ConfigurationError(f"mongodb_uri is not valid: {problem}")
         object.__setattr__(self, "extra_dimensions", parse_declared(self.extra_dimensions))
@@ -219,14 +219,15 @@ def _check_visitor_id_secret(secret: str) -> None:
             f"with: {VISITOR_ID_SECRET_HOWTO}")
 
 
-def _check_mongodb_uri_scheme(uri: Any) -> None:
-    """``mongodb://`` or ``mongodb+srv://``; anything else would fail only at the first query (a 500)."""
+def _check_mongodb_uri_scheme(uri: Any) -> str:
+    """``mongodb://`` or ``mongodb+srv://``, returned; anything else would fail only at the first query (a 500)."""
     if not isinstance(uri, str):
         raise ConfigurationError(f"mongodb_uri is not valid: expected a string, not {type(uri).__name__}")
     if not uri.startswith(("mongodb://", "mongodb+srv://")):
         # Only the scheme is echoed: the rest of a URI may hold a password.
         found = f" (it starts with {uri.split('://', 1)[0] + '://'!r})" if "://" in uri else ""
         raise ConfigurationError(f"mongodb_uri is not valid: it must start with mongodb:// or mongodb+srv://{found}")
+    return uri
 
 
 def _mongodb_uri_problem(uri: str) -> Optional[str]:

@@ -34,6 +34,12 @@ class Format:
     #: Renders a raw-click export (``<route>/clicks``); None = the format has no raw-click file.
     render_clicks: Optional[Callable[["ClickExport", "ExportSettings"], Iterable[bytes]]] = None
 
+    def write_clicks(self, export: "ClickExport", settings: "ExportSettings") -> Iterable[bytes]:
+        """The raw-click file; a format without one is a programming error (the parameters refuse it)."""
+        if self.render_clicks is None:
+            raise ValueError(f"the {self.name} format writes no raw-click file")
+        return self.render_clicks(export, settings)
+
 
 @dataclass(frozen=True)
 class Deferred:

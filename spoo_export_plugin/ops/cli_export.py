@@ -235,7 +235,7 @@ def write_clicks_file(export: ClickExport, settings: ExportSettings, fmt_name: s
                       progress: Progress) -> tuple[str, int]:
     """:func:`write_file` for raw clicks: the format's ``render_clicks``, the ``spoo-export_clicks_...`` name."""
     fmt = FORMATS[fmt_name]
-    return _write(fmt.render_clicks(export, settings), output or clicks_filename(export, fmt.extension), progress)
+    return _write(fmt.write_clicks(export, settings), output or clicks_filename(export, fmt.extension), progress)
 
 
 def _produce_and_write(err: Any, progress: Progress, phase: str, produce: Callable[[], Any],

@@ -42,7 +42,7 @@ def demo_database(dataset: DemoDataset) -> Any:
     """A fresh in-memory (mongomock) database seeded with ``dataset``."""
     import mongomock
 
-    database = mongomock.MongoClient().get_database("url-shortener")
+    database: Any = mongomock.MongoClient().get_database("url-shortener")
     seed_database(database, dataset)
     return database
 
@@ -195,7 +195,7 @@ def bind_problem(host: str, port: int) -> Optional[OSError]:
 def _application_class() -> type:
     from gunicorn.app.base import BaseApplication
 
-    class DemoServer(BaseApplication):  # type: ignore[misc]
+    class DemoServer(BaseApplication):
         """gunicorn serving the demo; :meth:`load` runs in each worker, after the fork."""
 
         def __init__(self, dataset: DemoDataset, base_url: str, options: dict[str, Any]):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 
 from ..access.jwt_auth import build_authenticator
@@ -42,7 +44,8 @@ def check_composable(settings: ExportSettings) -> None:
 
 def create_app(settings: ExportSettings) -> falcon.App:
     """A WSGI Falcon app with the export resource at ``settings.route`` (and CORS when configured)."""
-    app = falcon.App(middleware=[*cors_middleware(settings), ExportGuard(settings)])
+    middleware: list[Any] = [*cors_middleware(settings), ExportGuard(settings)]
+    app = falcon.App(middleware=middleware)
     app.req_options.keep_blank_qs_values = True
     app.req_options.auto_parse_qs_csv = False
     app.resp_options.secure_cookies_by_default = True

@@ -55,8 +55,7 @@ def handle_http_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HT
     """Falcon's own errors (unknown route, wrong method...) in the same JSON shape."""
     message = exc.description or exc.title or "request failed"
     _write(resp, exc.status_code, message, None)
-    for name, value in (exc.headers or {}).items():
-        resp.set_header(name, value)
+    resp.set_headers(exc.headers or {})
     _keep_rate_limit_headers(req, resp)
 
 

@@ -16,7 +16,7 @@ export running for it. The body is left unread; under ``spoo-export serve`` the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable, cast
 
 import falcon
 
@@ -75,7 +75,8 @@ class ExportGuard:
                 reason = "render_time_ms" if isinstance(observed.error, RenderTimeout) else None
                 timer.emit(status=status, outcome="ok" if completed else "aborted", bytes_sent=sent, reason=reason)
 
-            resp.stream = observed = ObservedBody(resp.stream, finished)
+            stream = cast("Iterable[bytes]", resp.stream)  # the plugin's hooks always stream an iterable of bytes
+            resp.stream = observed = ObservedBody(stream, finished)
             return
         if slot is not None:
             slot.release()

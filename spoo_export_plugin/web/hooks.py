@@ -121,4 +121,4 @@ def render_clicks(req: falcon.Request, resp: falcon.Response, resource: Any) -> 
     resp.set_header("Content-Disposition", content_disposition(clicks_filename(export, fmt.extension)))
     resp.set_header("X-Content-Type-Options", "nosniff")
     resp.set_header("Cache-Control", "private, no-store")
-    resp.stream = iter(()) if is_head(req) else iter(fmt.render_clicks(export, resource.settings))
+    resp.stream = iter(()) if is_head(req) else iter(fmt.write_clicks(export, resource.settings))

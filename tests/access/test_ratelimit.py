@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Optional
 
 import falcon.testing
+import limits.aio.storage
 import limits.storage.memory
 import pytest
 from bson import ObjectId
@@ -418,3 +419,13 @@ def test_headers_through_the_middleware_and_host_routes_untouched(db):
         assert resp.text == "host" and "x-ratelimit-limit" not in resp.headers
     assert [get(client).status_code for _ in range(2)] == [404, 404]
     assert_429(get(client), 2)
+
+
+def test_an_asyncio_storage_is_refused_at_start_up():
+    """The limiter runs in WSGI threads: ``async+memory://`` would hand it coroutines."""
+    from spoo_export_plugin.access.ratelimit import build_storage
+    from spoo_export_plugin.core.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="asyncio storage"):
+        build_storage("async+memory://")
+    assert not isinstance(build_storage("memory://"), limits.aio.storage.Storage)

@@ -245,7 +245,7 @@ def build_grouping_stages(spec: QuerySpec) -> list[dict[str, Any]]:
     What comes out is one :class:`~..rows.GroupRow` per breakdown key, as the worker's
     ``group_rows`` gives them.
     """
-    return [
+    stages: list[dict[str, Any]] = [
         {"$project": {"ip": 1, "ua": 1, "k": {"$objectToArray": "$k"}}},
         {"$unwind": "$k"},
         {"$group": {
@@ -265,7 +265,8 @@ def build_grouping_stages(spec: QuerySpec) -> list[dict[str, Any]]:
             "redirect_ms_sum": {"$sum": "$rs"},
             "redirect_ms_count": {"$sum": "$rn"},
         }},
-    ] + _sort_stages(spec.timezone, sort_granularity(spec))
+    ]
+    return stages + _sort_stages(spec.timezone, sort_granularity(spec))
 
 
 #: The wall start a row without a time bucket sorts by (both executors read it from here).

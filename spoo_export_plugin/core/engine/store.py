@@ -16,11 +16,8 @@ from ..exceptions import TIMEOUT_MESSAGE, BadRequest, Unavailable
 from ..request.params import is_object_id
 from ..settings import ExportSettings
 
-try:  # pymongo is a runtime dependency; the guard keeps mongomock-only setups importable.
-    from pymongo import MongoClient, ReadPreference
-    from pymongo import errors as pymongo_errors
-except ImportError:  # pragma: no cover
-    MongoClient = ReadPreference = pymongo_errors = None  # type: ignore[assignment]
+from pymongo import MongoClient, ReadPreference
+from pymongo import errors as pymongo_errors
 
 
 @dataclass(frozen=True)
@@ -67,9 +64,6 @@ _TIMEZONE_CODES = frozenset({40485, 40517})
 @contextlib.contextmanager
 def driver_errors(retry_after: int) -> Iterator[None]:
     """Turn driver failures into :class:`Unavailable` (503 + Retry-After)."""
-    if pymongo_errors is None:  # pragma: no cover
-        yield
-        return
     try:
         yield
     except pymongo_errors.ExecutionTimeout:
@@ -103,8 +97,8 @@ class Store:
         self._database = settings.database
         self._lock = threading.Lock()
         # "secondaryPreferred" -> ReadPreference.SECONDARY_PREFERRED, once; None = the default (primary).
-        self._read_preference = None
-        if ReadPreference is not None and settings.read_preference != "primary":
+        self._read_preference: Any = None
+        if settings.read_preference != "primary":
             mode = "".join("_" + c if c.isupper() else c.upper() for c in settings.read_preference)
             self._read_preference = getattr(ReadPreference, mode)
 
@@ -114,7 +108,7 @@ class Store:
             with self._lock:
                 if self._database is None:
                     s = self.settings
-                    client = MongoClient(
+                    client: MongoClient[dict[str, Any]] = MongoClient(
                         s.mongodb_uri,
                         serverSelectionTimeoutMS=s.server_selection_timeout_ms,
                         connectTimeoutMS=s.server_selection_timeout_ms,
@@ -216,7 +210,9 @@ class Store:
     def find_api_key(self, token_hash: str) -> Optional[dict[str, Any]]:
         with self._guard():
             # Always the primary: a revoked key must stop working at once, not after replication.
-            return self.database[self.settings.api_keys_collection].find_one({"token_hash": str(token_hash)})
+            found: Optional[dict[str, Any]] = self.database[self.settings.api_keys_collection].find_one(
+                {"token_hash": str(token_hash)})
+            return found
 
 
 def _url_info(doc: dict[str, Any], alias: str, domain_field: str) -> UrlInfo:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import decimal
 import math
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 from zoneinfo import ZoneInfo
 
 from bson import Decimal128
@@ -117,8 +117,8 @@ def bson_equal(left: Any, right: Any) -> bool:
     if left is MISSING or right is MISSING:  # missing equals only missing (it sorts below null)
         return left is right
     if is_number(left) and is_number(right):
-        return number(left) == number(right)
-    return type(left) is type(right) and left == right
+        return bool(number(left) == number(right))
+    return type(left) is type(right) and bool(left == right)
 
 
 def mod(dividend: Any, divisor: Any) -> Any:
@@ -168,7 +168,7 @@ class LocalTime:
 
     def __init__(self, zone_name: str):
         self.zone = ZoneInfo(zone_name)
-        self._last: tuple[Any, Any] = (None, None)
+        self._last: tuple[Optional[datetime], datetime] = (None, datetime.min)
 
     def __call__(self, date: datetime) -> datetime:
         last_date, local = self._last

@@ -71,7 +71,8 @@ def split_row_stages(stages: list[Row]) -> tuple[Row, Row, Callable[[Any], Row]]
     def to_row(document: Any) -> Row:
         for step in steps:
             document = step(document)
-        return document
+        row: Row = document
+        return row
     return match["$match"], projection, to_row
 
 
@@ -219,9 +220,11 @@ def bson_order(value: Any) -> tuple[Any, ...]:
     for kind, rank in _TYPE_RANK:
         if isinstance(value, kind):
             if kind is dict:
-                return (rank, tuple((bson_order(v)[0], k, bson_order(v)) for k, v in value.items()))
+                fields = cast("dict[str, Any]", value)
+                return (rank, tuple((bson_order(v)[0], k, bson_order(v)) for k, v in fields.items()))
             if kind is list:  # ascending $sort reads an array as its smallest element; [] before null
-                return min((_element_order(v) for v in value), default=(0,))
+                items = cast("list[Any]", value)
+                return min((_element_order(v) for v in items), default=(0,))
             return (rank, value)
     return (12, repr(value))  # a BSON type no row stage produces (regex, timestamp...): last
 
@@ -256,8 +259,9 @@ def report_order_key(timezone: str, granularity: Optional[str]) -> Callable[[Gro
 
     def wall_clock_key(doc: GroupRow) -> tuple[Any, ...]:
         group_id = doc["_id"]
-        wall = group_id.get("t") if group_id.get("t") is not None else NO_BUCKET_WALL
-        offset = group_id.get("o") if group_id.get("o") is not None else 0
+        given_wall, given_offset = group_id.get("t"), group_id.get("o")
+        wall: datetime = given_wall if given_wall is not None else NO_BUCKET_WALL
+        offset: int = given_offset if given_offset is not None else 0
         real = wall - timedelta(milliseconds=offset)
         local = real.replace(tzinfo=utc).astimezone(zone)
         in_force = local.hour * 60 + local.minute == wall.hour * 60 + wall.minute
