@@ -93,11 +93,11 @@ def _bare(fmt: str, columns: tuple[str, ...], rows: Iterator[tuple[str, ...]]) -
                     writer.writerows(rows)
             return sink.tell()
     if fmt == "json":
-        return len(json.dumps({"clicks": [dict(zip(columns, row)) for row in rows]}, ensure_ascii=False).encode())
+        return len(json.dumps({"clicks": [dict(zip(columns, row, strict=True)) for row in rows]}, ensure_ascii=False).encode())
     if fmt == "xml":
         import xmltodict
 
-        tree = {"report": {"clicks": {"click": [dict(zip(columns, row)) for row in rows]}}}
+        tree = {"report": {"clicks": {"click": [dict(zip(columns, row, strict=True)) for row in rows]}}}
         return len(xmltodict.unparse(tree).encode())
     from openpyxl import Workbook
 

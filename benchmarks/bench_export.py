@@ -88,8 +88,10 @@ def compare_json(plugin: bytes, baseline: bytes) -> list[str]:
     if set(p["breakdowns"]) != set(b["breakdowns"]):
         problems.append(f"breakdown names differ: {sorted(p['breakdowns'])} vs {sorted(b['breakdowns'])}")
     for name in sorted(set(p["breakdowns"]) & set(b["breakdowns"])):
-        def table(rows: list[dict[str, Any]]) -> dict[tuple, tuple]:
-            return {tuple(r[d] for d in name.split(",")): (r["clicks"], r["unique_clicks"]) for r in rows}
+        dims = name.split(",")
+
+        def table(rows: list[dict[str, Any]], dims: list[str] = dims) -> dict[tuple, tuple]:
+            return {tuple(r[d] for d in dims): (r["clicks"], r["unique_clicks"]) for r in rows}
         pt, bt = table(p["breakdowns"][name]), table(b["breakdowns"][name])
         diff = [k for k in pt.keys() | bt.keys() if pt.get(k) != bt.get(k)]
         if diff:

@@ -102,13 +102,13 @@ def build_cap_report(rows_per_breakdown: int, label_chars: int = 100) -> Any:
     for dim in CAP_DIMENSIONS:
         labels = [(f"{dim} {i:09d} " * (label_chars // 10 + 2))[:label_chars] for i in range(rows_per_breakdown)]
         counts = [(rows_per_breakdown - i + 300, rows_per_breakdown - i + 200) for i in range(rows_per_breakdown)]
-        tables[dim] = Breakdown(dim, (dim,) + columns, [(label,) + c for label, c in zip(labels, counts)],
+        tables[dim] = Breakdown(dim, (dim,) + columns, [(label,) + c for label, c in zip(labels, counts, strict=True)],
                                 rows_per_breakdown)
         per_bucket = max(1, rows_per_breakdown // len(buckets))
         tables[f"time,{dim}"] = Breakdown(
             f"time,{dim}", ("time", dim) + columns,
             [(buckets[min(i // per_bucket, len(buckets) - 1)], label) + c
-             for i, (label, c) in enumerate(zip(labels, counts))], rows_per_breakdown)
+             for i, (label, c) in enumerate(zip(labels, counts, strict=True))], rows_per_breakdown)
     order = ["time"] + list(CAP_DIMENSIONS) + [f"time,{dim}" for dim in CAP_DIMENSIONS]
     utc = timezone.utc
     return Report(scope="all", short_code=None, timezone="UTC", start=first.replace(tzinfo=utc),

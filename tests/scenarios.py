@@ -333,7 +333,7 @@ def check(client: falcon.testing.TestClient, db: Any, scenario: Scenario) -> dic
     for name, rows in expected["breakdowns"].items():
         got = body["breakdowns"][name]
         assert got == rows, (name, scenario.params, got, rows, scenario.clicks)
-        assert all(list(g) == list(r) for g, r in zip(got, rows)), ("column order", name)
+        assert all(list(g) == list(r) for g, r in zip(got, rows, strict=True)), ("column order", name)
     return body
 
 

@@ -181,7 +181,7 @@ class Throttle:
             return Decision(False, tier[worst].amount, 0, math.ceil(reset), retry_after=wait,
                             window=str(tier[worst]))
         after = [(s.remaining - 1, self._reset(s.reset_time, item, now), item)
-                 for s, item in zip(stats, tier)]
+                 for s, item in zip(stats, tier, strict=True)]
         remaining, reset, item = min(after, key=lambda a: (a[0], -a[1]))
         return Decision(True, item.amount, remaining, math.ceil(reset), window=str(item))
 

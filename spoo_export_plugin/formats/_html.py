@@ -230,7 +230,7 @@ def _table(breakdown: Breakdown, number: int, others: str) -> Iterator[str]:
     for start in range(0, len(rows), _CHUNK_ROWS):
         parts = []
         for row in rows[start:start + _CHUNK_ROWS]:
-            cells = [text(_cell(column, value)) for column, value in zip(columns, row)]
+            cells = [text(_cell(column, value)) for column, value in zip(columns, row, strict=True)]
             parts.append(f'<tr><th scope="row">{cells[0]}</th>'
                          + "".join(f"<td>{cell}</td>" for cell in cells[1:width])
                          + "".join(f'<td class="num">{cell}</td>' for cell in cells[width:]) + "</tr>")

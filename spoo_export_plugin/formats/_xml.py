@@ -86,7 +86,7 @@ def render_clicks_xml(export: ClickExport, settings: ExportSettings) -> Iterator
         parts: list[str] = []
         for row in chunk:
             parts.append(f"<{CLICK}>")
-            for (opening, closing), value in zip(tags, row):
+            for (opening, closing), value in zip(tags, row, strict=True):
                 parts += (opening, escape(value), closing)
             parts.append(f"</{CLICK}>")
         yield _clean("".join(parts))

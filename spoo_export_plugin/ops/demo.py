@@ -62,7 +62,7 @@ def export_settings(args: argparse.Namespace) -> ExportSettings:
     try:
         import mongomock  # noqa: F401
     except ImportError as exc:
-        raise ConfigurationError(f"--demo needs the demo extra: pip install 'spoo_export_plugin[demo]' ({exc})")
+        raise ConfigurationError(f"--demo needs the demo extra: pip install 'spoo_export_plugin[demo]' ({exc})") from None
     if args.mongodb_uri:
         raise ConfigurationError("--demo reads the demo's embedded dataset: leave out --mongodb-uri")
     dataset = build_dataset(default_anchor())

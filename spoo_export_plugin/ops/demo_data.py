@@ -141,7 +141,7 @@ def _weighted(rng: random.Random, items: list[tuple]) -> tuple:
 def _ip(rng: random.Random) -> str:
     """Documentation address ranges only (RFC 5737 / RFC 3849)."""
     if rng.random() < 0.15:
-        return "2001:db8:%x:%x::%x" % (rng.randrange(1 << 16), rng.randrange(1 << 16), rng.randrange(1, 1 << 16))
+        return f"2001:db8:{rng.randrange(1 << 16):x}:{rng.randrange(1 << 16):x}::{rng.randrange(1, 1 << 16):x}"
     return f"{rng.choice(('192.0.2', '198.51.100', '203.0.113'))}.{rng.randrange(1, 255)}"
 
 
@@ -231,7 +231,7 @@ def build_dataset(anchor: Optional[datetime] = None, *, seed: int = DEMO_SEED,
     keys = [key_doc] + [doc for _, doc in others.values()]
 
     targets = [(u["alias"], u.get("owner_id"), u["_id"], u["created_at"], share)
-               for u, (_, _, share, _, _) in zip(urls, _LINKS)]
+               for u, (_, _, share, _, _) in zip(urls, _LINKS, strict=True)]
     targets.append((LEGACY_CODE, None, None, legacy_created, _LEGACY_SHARE))
     visitors = [_visitor(rng) for _ in range(max(1, clicks * 3 // 5))]
     docs: list[dict[str, Any]] = []

@@ -13,7 +13,6 @@ from typing import Any, Optional
 import falcon.testing
 import jwt
 import pytest
-from bson import ObjectId
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 

@@ -55,10 +55,10 @@ def reference(key: bytes, ip: str, agent: str) -> str:
 @given(st.lists(st.tuples(st.one_of(st.none(), st.text(max_size=20)), st.one_of(st.none(), st.text(max_size=40))),
                 min_size=1, max_size=20))
 def test_visitor_ids_are_stable_keyed_and_recomputable(pairs: list) -> None:
-    random_one, random_two = VisitorIds(), VisitorIds()
+    random_one = VisitorIds()
     keyed, keyed_again = VisitorIds("s3cret-visitor-key-for-the-test"), VisitorIds("s3cret-visitor-key-for-the-test")
     text = [("" if ip is None else ip, "" if ua is None else ua) for ip, ua in pairs]
-    for (ip, ua), (ip_text, ua_text) in zip(pairs, text):
+    for (ip, ua), (ip_text, ua_text) in zip(pairs, text, strict=True):
         assert random_one(ip, ua) == random_one(ip, ua)  # stable within one export
         assert keyed(ip, ua) == keyed_again(ip, ua) == reference(b"s3cret-visitor-key-for-the-test", ip_text, ua_text)
     # distinct visitors, distinct ids (a collision of 64-bit prefixes would be news)
@@ -168,7 +168,7 @@ def test_labels_are_the_statistics_labels() -> None:
     doc = next(iter(db.clicks.aggregate(build_clicks_pipeline(spec, 10))))
     row = next(click_rows([doc], "Europe/Berlin", 12, VisitorIds("k")))
     columns = click_columns(("device",))
-    named = dict(zip(columns, row))
+    named = dict(zip(columns, row, strict=True))
     assert named["time"] == "2025-01-05T01:00:00.000+01:00"
     assert named["short_code"] == "Unknown" and named["referrer"] == "Direct" and named["browser"] == "Unknown"
     assert named["city"] == "42" and named["device"] == "Unknown" and named["bot_name"] == ""

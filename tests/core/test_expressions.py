@@ -52,7 +52,7 @@ def assert_rows_equal(db: Any, spec: QuerySpec) -> list[dict[str, Any]]:
     trimmed = list(db.clicks.find(match, projection))
     worker_rows = [to_row(document) for document in trimmed]
     assert worker_rows == engine_rows, spec
-    for worker, engine in zip(worker_rows, engine_rows):  # and the same types: 1 == 1.0 == True hide
+    for worker, engine in zip(worker_rows, engine_rows, strict=True):  # and the same types: 1 == 1.0 == True hide
         assert _types(worker) == _types(engine), (worker, engine)
     return trimmed
 
@@ -94,15 +94,15 @@ def odd_clicks(*, decimal_is_a_number: bool = True) -> list[dict[str, Any]]:
     mongomock, ``$isNumber`` of a Decimal128 (true in MongoDB and SecantusDB, false in mongomock).
     """
     clicks = []
-    for number, value in enumerate(ODD_VALUES):
+    for index, value in enumerate(ODD_VALUES):
         redirect_ms = value if decimal_is_a_number or not isinstance(value, Decimal128) else 3.5
         clicks.append({
-            "clicked_at": datetime(2025, 3, 9, 6, number, 30, 250_000),
+            "clicked_at": datetime(2025, 3, 9, 6, index, 30, 250_000),
             "meta": {"owner_id": OWNER_A, "short_code": value, "url_id": ObjectId()},
             "browser": value, "referrer": value, "ip_address": value, "user_agent": value,
             "redirect_ms": redirect_ms,
             # a document holding the value, one without it, and a string where a document belongs
-            "ua_info": ({"device": value}, {"other": 1}, "not a document")[number % 3],
+            "ua_info": ({"device": value}, {"other": 1}, "not a document")[index % 3],
         })
     return clicks
 

@@ -183,7 +183,7 @@ def test_first_stage_is_an_index_friendly_match() -> None:
 
 
 def test_export_pipeline_groups_twice_and_builds_no_visitor_arrays() -> None:
-    for spec, pipeline in all_pipelines():
+    for _spec, pipeline in all_pipelines():
         ops = [op for op, _ in operators(pipeline)]
         assert "$addToSet" not in ops and "$push" not in ops
         if "$group" in ops:

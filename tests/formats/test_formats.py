@@ -191,8 +191,8 @@ def test_xlsx_is_the_json_report(client, dataset):
         assert [c.value for c in table[0]] == list(rows[0])
         assert all(c.font.b for c in table[0]) and not any(c.font.b for c in table[1])
         assert len(table) - 1 == len(rows)
-        for cells, row in zip(table[1:], rows):
-            for cell, (column, value) in zip(cells, row.items()):
+        for cells, row in zip(table[1:], rows, strict=True):
+            for cell, (column, value) in zip(cells, row.items(), strict=True):
                 if column == "time":
                     assert cell.is_date and cell.value == datetime.fromisoformat(value), (name, value)
                     assert cell.number_format == "yyyy-mm-dd"

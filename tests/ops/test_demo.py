@@ -178,7 +178,7 @@ def test_printed_curl_commands_work(client, dataset):
         url = urlsplit(args[-1])
         assert (url.scheme, url.netloc) == ("http", "127.0.0.1:8000")
         assert url.path in (ROUTE, f"{ROUTE}/links/{dataset.public_url_id}")
-        headers = dict(h.split(": ", 1) for flag, h in zip(args, args[1:]) if flag == "-H")
+        headers = dict(h.split(": ", 1) for flag, h in zip(args, args[1:], strict=False) if flag == "-H")
         resp = client.simulate_get(url.path, query_string=url.query, headers=headers)
         fmt = re.search(r"format=(\w+)", url.query).group(1)
         assert not {"-O", "-J", "-OJ", "-s"} & set(args)  # never silent, never -OJ (exit 23 on a second run)
@@ -213,7 +213,7 @@ def test_printed_url_id_and_its_per_link_command(client, dataset):
     args = shlex.split(command)
     url = urlsplit(args[-1])
     assert url.path == f"{ROUTE}/links/{url_id}" and args[1] == "-fsS"
-    headers = dict(h.split(": ", 1) for flag, h in zip(args, args[1:]) if flag == "-H")
+    headers = dict(h.split(": ", 1) for flag, h in zip(args, args[1:], strict=False) if flag == "-H")
     resp = client.simulate_get(url.path, query_string=url.query, headers=headers)
     assert resp.status_code == 200, resp.text
     body = resp.json

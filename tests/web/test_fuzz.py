@@ -136,7 +136,8 @@ def test_fuzzed_query_strings_never_5xx(fuzz_client: tuple[Any, dict[str, str]])
         resp = client.simulate_get(ROUTE, query_string=query, headers=headers)
         statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
 
-        def describe() -> str:
+        def describe(number: int = number, query: str = query, headers: dict[str, str] = headers,
+                     resp: Any = resp) -> str:  # lazy: a binary body is decoded only for a failure's message
             return f"request #{number}: ?{query} headers={headers} -> {resp.status_code} {resp.text[:300]}"
 
         assert resp.status_code < 500, describe()

@@ -191,8 +191,7 @@ class Store:
         with self._guard():
             cursor = self.clicks.aggregate(pipeline, allowDiskUse=True, maxTimeMS=self.settings.max_time_ms,
                                            **options)
-            for doc in cursor:
-                yield doc
+            yield from cursor
 
     def find(self, query: dict[str, Any], projection: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """The clicks ``query`` matches, trimmed by ``projection``, streamed, with the time budget.
@@ -204,8 +203,7 @@ class Store:
         with self._guard():
             cursor = self.clicks.find(query, projection, max_time_ms=self.settings.max_time_ms,
                                       batch_size=_FIND_BATCH)
-            for doc in cursor:
-                yield doc
+            yield from cursor
 
     def find_api_key(self, token_hash: str) -> Optional[dict[str, Any]]:
         with self._guard():

@@ -48,7 +48,7 @@ class Breakdown:
         """Rows as ``{column: value}`` with time buckets as their labels."""
         for row in self.rows:
             yield {col: (str(cell) if isinstance(cell, TimeBucket) else cell)
-                   for col, cell in zip(self.columns, row)}
+                   for col, cell in zip(self.columns, row, strict=True)}
 
 
 @dataclass(frozen=True)
