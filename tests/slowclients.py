@@ -246,3 +246,15 @@ def answer_of(sock: socket.socket, within: float) -> Answer:
     status = int(lines[0][9:12]) if lines[0].startswith("HTTP/1.") else 0
     return Answer(status, headers, body, time.monotonic() - started)
 
+
+def dechunked(body: bytes) -> bytes:
+    """A chunked HTTP/1.1 body (RFC 9112 7.1) as its plain bytes."""
+    plain, at = bytearray(), 0
+    while True:
+        end = body.find(b"\r\n", at)
+        assert end >= 0, f"the chunked body ends without its last chunk after {len(plain)} bytes"
+        size = int(body[at:end].split(b";", 1)[0], 16)
+        if size == 0:
+            return bytes(plain)
+        plain += body[end + 2:end + 2 + size]
+        at = end + 2 + size + 2

@@ -17,6 +17,7 @@ sleeps: stalled readers are checked once the log says they were aborted.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -29,8 +30,9 @@ import pytest
 
 from ..factories import ROUTE, unused_port
 from ..servers import GUNICORN, SCRIPT, server_env, start_warm, stop_group, wait_for_port
-from ..slowclients import (BIG, SMALL, StalledReader, closed_by_peer, export_path, half_sent, kept_alive_then_half_sent,
-                           probe, server_send_queues, stalled_reader, wait_until_stalled)
+from ..slowclients import (BIG, BIG_CLICKS, SMALL, StalledReader, answer_of, closed_by_peer, dechunked, export_path,
+                           half_sent, kept_alive_then_half_sent, probe, request_bytes, server_send_queues, stalled_reader,
+                           wait_until_stalled)
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -193,6 +195,27 @@ def test_a_pipelined_half_request_gets_the_header_timeout_too(server):
             finally:
                 sock.setblocking(True)
     assert closed is not None and closed < HEADER_TIMEOUT + 2.5, closed
+
+
+def test_a_large_export_on_a_kept_alive_connection_arrives_whole(server):
+    """The second request on a connection is answered like the first, however large: its socket
+    waits for the client again in the thread (gunicorn 24.0 left a kept-alive socket non-blocking,
+    so a response larger than the socket buffers failed half-way: one reason for the pinned range)."""
+    with socket.create_connection(("127.0.0.1", server["port"]), timeout=30) as sock:
+        sock.sendall(f"GET {ROUTE}/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        first = answer_of(sock, within=10)
+        assert first.status == 200 and first.headers.get("connection") != "close", first.headers
+        sock.sendall(request_bytes(export_path(ROUTE, BIG, "time,city")))  # Connection: close
+        time.sleep(1.0)  # a reader that pauses: the server's buffers fill (~3 MB of ~8) and its sends wait
+        data = bytearray()
+        while chunk := sock.recv(1 << 20):
+            data += chunk
+    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), head[:200]
+    if b"transfer-encoding: chunked" in head.lower():
+        body = dechunked(body)
+    report = json.loads(body)
+    assert len(body) > 4_000_000 and len(report["breakdowns"]["time,city"]) == BIG_CLICKS, len(body)
 
 
 def test_an_oversized_request_head_is_refused_without_a_thread(server):
