@@ -13,8 +13,12 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
+
+from .factories import ROUTE
+from .slowclients import SMALL, export_path, probe
 
 BIN = Path(sys.executable).parent
 SCRIPT = shutil.which("spoo-export", path=str(BIN)) or shutil.which("spoo-export")
@@ -76,6 +80,35 @@ def start_server(command: list[str], env: dict[str, str], home: Path, *,
         yield {"port": port, "log": log, "home": home, "pid": proc.pid}
     finally:
         stop_group(proc)
+
+
+def warm_up(server: dict[str, Any], path: str, workers: int, within: float = 60.0) -> None:
+    """Send ``path`` until each of the ``workers`` has answered it with a 200, so each has built its
+    app and connected to the database before the test measures anything. Which worker accepts a
+    connection is the kernel's choice: bursts of concurrent requests reach every one, and the
+    plugin's log line (``[pid] ... spoo_export_plugin.export``) tells which answered; one worker
+    needs no log (gunicorn run without the plugin's config logs no export lines)."""
+    deadline = time.monotonic() + within
+    answered = False
+    while True:
+        pids = worker_pids(server["pid"])
+        log = server["log"].read_text()
+        warm = {pid for pid in pids if f"[{pid}] [INFO] spoo_export_plugin.export " in log}
+        if len(pids) == workers and (warm == pids or (workers == 1 and answered)):
+            return
+        assert time.monotonic() < deadline, (f"{len(warm)} of {workers} workers answered within {within} s",
+                                             log[-3000:])
+        with ThreadPoolExecutor(2 * workers) as pool:
+            burst = list(pool.map(lambda _: probe(server["port"], path, limit=within), range(2 * workers)))
+        answered = any(p.status == 200 for p in burst)
+
+
+def start_warm(command: list[str], env: dict[str, str], home: Path, *, workers: int = 2,
+               preexec_fn: Optional[Callable[[], None]] = None) -> Iterator[dict[str, Any]]:
+    """:func:`start_server`, then :func:`warm_up` with a small export (the plugin's route)."""
+    for running in start_server(command, env, home, preexec_fn=preexec_fn):
+        warm_up(running, export_path(ROUTE, SMALL, "time"), workers)
+        yield running
 
 
 def worker_pids(master: int) -> set[int]:

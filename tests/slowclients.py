@@ -19,17 +19,23 @@ from .factories import add_url, make_click
 
 BIG = "big"
 SMALL = "small"
-#: A real city field can hold 2,000 characters; long labels make a large response.
-LONG_LABEL = 2_000
+#: The large export's size comes from long city labels, not from many clicks: 250 clicks of
+#: 16,000 characters make a response of ~8 MB (loopback buffers take ~3 MB of it before a
+#: reader that stopped reading blocks the sender), yet cost the test database, SecantusDB (one
+#: Python process), ~0.3 s per export. 2,000 clicks of 2,000 characters made the same size for
+#: ~1.5 s each; eight at once kept it busy for 10-20 s on a loaded box, long enough to starve
+#: pymongo's heartbeat (connectTimeoutMS, 1 s), which then cancelled them all as "unreachable".
+LONG_LABEL = 16_000
+BIG_CLICKS = 250
 START, END = "2025-03-01", "2025-03-02T23:59:59"
 
 
-def seed(db: Any, *, big_clicks: int = 2_000) -> None:
+def seed(db: Any, *, big_clicks: int = BIG_CLICKS) -> None:
     """A public link whose export is large (one row per click, long city names) and a small one."""
     add_url(db, BIG)
     add_url(db, SMALL)
     start = datetime(2025, 3, 1)
-    db.clicks.insert_many([make_click(BIG, None, start + timedelta(seconds=20 * i),
+    db.clicks.insert_many([make_click(BIG, None, start + timedelta(seconds=160 * i),
                                       city=f"{i:06d}" + "c" * (LONG_LABEL - 6))
                            for i in range(big_clicks)])
     db.clicks.insert_many([make_click(SMALL, None, start + timedelta(hours=i)) for i in range(5)])
@@ -60,6 +66,39 @@ def stalled_reader(port: int, path: str, *, timeout: float = 60.0) -> StalledRea
     sock.sendall(request_bytes(path))
     first = sock.recv(12)  # "HTTP/1.1 200"
     return StalledReader(sock, int(first[9:12]) if first.startswith(b"HTTP/1.") else 0)
+
+
+def server_send_queues(port: int) -> dict[int, int]:
+    """Bytes waiting in the send queue of each connection the server on ``port`` holds, by the
+    client's port (Linux: /proc/net/tcp, which lists every socket of this network namespace)."""
+    queues = {}
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            local, remote, state, queue = fields[1], fields[2], fields[3], fields[4]
+            if int(local.split(":")[1], 16) == port and state == "01":  # ESTABLISHED
+                queues[int(remote.split(":")[1], 16)] = int(queue.split(":")[0], 16)
+    return queues
+
+
+def wait_until_stalled(port: int, readers: list[StalledReader], within: float = 30.0) -> None:
+    """Wait until no reader's export is still being written: the server's side of each connection
+    has a send queue that is not empty and stopped growing (the export waits for the reader, no
+    longer competing with the probes for the CPU or the database), or the server already closed
+    it (its send timeout passed). AssertionError after ``within`` seconds."""
+    ports = [r.sock.getsockname()[1] for r in readers]
+    deadline = time.monotonic() + within
+    before = server_send_queues(port)
+    while True:
+        time.sleep(0.5)
+        now = server_send_queues(port)
+        writing = [p for p in ports if p in now and (not now[p] or now[p] != before.get(p))]
+        if not writing:
+            return
+        assert time.monotonic() < deadline, (f"still writing after {within} s (send queues)",
+                                             [(before.get(p), now.get(p)) for p in writing])
+        before = now
 
 
 def half_sent(port: int, route: str) -> socket.socket:
@@ -206,3 +245,16 @@ def answer_of(sock: socket.socket, within: float) -> Answer:
         return Answer(0, {}, b"", time.monotonic() - started)
     status = int(lines[0][9:12]) if lines[0].startswith("HTTP/1.") else 0
     return Answer(status, headers, body, time.monotonic() - started)
+
+
+def dechunked(body: bytes) -> bytes:
+    """A chunked HTTP/1.1 body (RFC 9112 7.1) as its plain bytes."""
+    plain, at = bytearray(), 0
+    while True:
+        end = body.find(b"\r\n", at)
+        assert end >= 0, f"the chunked body ends without its last chunk after {len(plain)} bytes"
+        size = int(body[at:end].split(b";", 1)[0], 16)
+        if size == 0:
+            return bytes(plain)
+        plain += body[end + 2:end + 2 + size]
+        at = end + 2 + size + 2

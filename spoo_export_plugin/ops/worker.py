@@ -33,6 +33,10 @@ changes five things:
 
 TLS (``certfile``) and HTTP/2 prior knowledge fall back to gthread's own path: terminate
 TLS at a proxy (docs/deploy.md has an nginx recipe).
+
+The methods overridden and the attributes used are gthread internals, not an API: the
+``server`` extra pins the gunicorn range CI runs this on, and docs/architecture.md lists each
+internal, what for, and since which release it exists.
 """
 
 from __future__ import annotations
@@ -120,12 +124,11 @@ class ExportWorker(RoomKeeping, ThreadWorker):
             return True
         try:
             from gunicorn.http2 import negotiation
-        except ImportError:  # pragma: no cover - older gunicorn without HTTP/2
+        except ImportError:  # gunicorn before 26.2: HTTP/2 over TLS only, no prior knowledge
             return False
         return bool(negotiation.prior_knowledge_allowed(self.cfg, client))
 
-    def accept(self, *args: Any) -> None:  # gunicorn < 24 passes (server, listener)
-        listener = args[-1]
+    def accept(self, listener: Any) -> None:
         try:
             raw, client = listener.accept()
         except OSError as exc:
@@ -242,7 +245,9 @@ class ExportWorker(RoomKeeping, ThreadWorker):
         return super().handle_request(req, conn)
 
     def _keepalive_after(self, conn: Any, keepalive: bool) -> bool:
-        """gunicorn 27 drains an unread body here to keep the connection; only what is buffered."""
+        """gunicorn 26.2+ drains an unread body here to keep the connection; only what is buffered.
+        (Older ones drain inline in ``handle``, but only a body that had arrived gets that far:
+        ``handle_request`` closes the connection for the others.)"""
         if not keepalive or not isinstance(conn.sock, DeadlineSocket):
             return bool(super()._keepalive_after(conn, keepalive))
         conn.sock.setblocking(False)  # a body that needs the network to finish closes the connection
@@ -255,10 +260,14 @@ class ExportWorker(RoomKeeping, ThreadWorker):
 
     # -- deadlines, checked by gthread's main loop about once a second ----------------------------
 
-    def murder_keepalived(self, *args: Any, **kwargs: Any) -> None:
-        super().murder_keepalived(*args, **kwargs)
+    def murder_keepalived(self, force: bool = False) -> None:
+        """gthread's once-a-second call, extended; ``force`` (gunicorn 27+, at shutdown) closes all."""
+        if force:
+            super().murder_keepalived(force=True)
+        else:
+            super().murder_keepalived()  # before 27 it takes no argument
         self.drop_late_heads()
-        self.close_lingering(force=bool(kwargs.get("force") or (args and args[0])))
+        self.close_lingering(force=force)
         self.keep_room()
 
     def drop_late_heads(self) -> None:

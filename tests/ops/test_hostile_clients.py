@@ -30,7 +30,7 @@ import pytest
 from spoo_export_plugin.web.guard import NO_BODY
 
 from ..factories import ROUTE, unused_port
-from ..servers import GUNICORN, SCRIPT, open_files, server_env, start_server, worker_pids
+from ..servers import GUNICORN, SCRIPT, open_files, server_env, start_warm, worker_pids
 from ..slowclients import (SMALL, Trickle, answer_of, body_announced, closed_by_peer, export_path, half_sent, probe,
                            request_bytes)
 
@@ -72,7 +72,7 @@ def serve_defaults(seeded, tmp_path) -> Iterator[dict[str, Any]]:
     """``spoo-export serve`` with every default, as the issue's attacks met it."""
     uri, name = seeded
     env = server_env(tmp_path, SPOO_EXPORT_BIND=f"127.0.0.1:{unused_port()}")
-    yield from start_server([SCRIPT, "serve", "--mongodb-uri", uri, "--database-name", name], env, tmp_path)
+    yield from start_warm([SCRIPT, "serve", "--mongodb-uri", uri, "--database-name", name], env, tmp_path)
 
 
 # --- trickled request bodies ------------------------------------------------------------------------
@@ -115,7 +115,7 @@ def host_with_short_body_timeout(seeded, tmp_path) -> Iterator[dict[str, Any]]:
     uri, name = seeded
     env = server_env(tmp_path, SPOO_EXPORT_BIND=f"127.0.0.1:{unused_port()}", SPOO_EXPORT_MONGODB_URI=uri,
                      SPOO_EXPORT_DATABASE_NAME=name, SPOO_EXPORT_BODY_TIMEOUT=str(BODY_TIMEOUT))
-    yield from start_server([GUNICORN, "-c", "python:spoo_export_plugin.contrib.gunicorn_conf",
+    yield from start_warm([GUNICORN, "-c", "python:spoo_export_plugin.contrib.gunicorn_conf",
                              "spoo_export_plugin.contrib.example_host:app"], env, tmp_path)
 
 
@@ -211,7 +211,7 @@ def check_flood(server: dict[str, Any], workers: int) -> str:
 def serve_low_limit(seeded, tmp_path) -> Iterator[dict[str, Any]]:
     uri, name = seeded
     env = server_env(tmp_path, SPOO_EXPORT_BIND=f"127.0.0.1:{unused_port()}")
-    yield from start_server([SCRIPT, "serve", "--mongodb-uri", uri, "--database-name", name], env, tmp_path,
+    yield from start_warm([SCRIPT, "serve", "--mongodb-uri", uri, "--database-name", name], env, tmp_path,
                             preexec_fn=_lower_open_files)
 
 
@@ -230,7 +230,7 @@ def gunicorn_unfitted(seeded, tmp_path) -> Iterator[dict[str, Any]]:
     command = [GUNICORN, "--worker-class", "spoo_export_plugin.ops.worker.ExportWorker", "--workers", "1",
                "--threads", "8", "--worker-connections", "5000", "--bind", env["SPOO_EXPORT_BIND"],
                "spoo_export_plugin.contrib.example_host:app"]
-    yield from start_server(command, env, tmp_path, preexec_fn=_lower_open_files)
+    yield from start_warm(command, env, tmp_path, workers=1, preexec_fn=_lower_open_files)
 
 
 def test_emfile_in_accept_sheds_and_pauses_instead_of_ending_the_worker(gunicorn_unfitted):
