@@ -15,8 +15,9 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
 import falcon
 import xmltodict

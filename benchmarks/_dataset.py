@@ -13,8 +13,9 @@ import hashlib
 import itertools
 import random
 import secrets
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
 
 from bson import ObjectId
 

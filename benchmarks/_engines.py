@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 
 class Calls:
@@ -99,8 +100,8 @@ def mongomock_engine(calls: Calls) -> Iterator[Any]:
 def secantus_engine(calls: Calls) -> Iterator[Any]:
     """An in-process SecantusDB server over TCP; commands counted by pymongo monitoring."""
     import pymongo
-    from pymongo import monitoring
     import secantus
+    from pymongo import monitoring
 
     class Listener(monitoring.CommandListener):
         def started(self, event: monitoring.CommandStartedEvent) -> None:

@@ -23,12 +23,12 @@ import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _dataset  # noqa: E402
-from _engines import ENGINES, Calls  # noqa: E402
-from bench_export import export, machine  # noqa: E402
+import _dataset
+from _engines import ENGINES, Calls
+from bench_export import export, machine
 
-from spoo_export_plugin import ExportSettings, create_app  # noqa: E402
-from spoo_export_plugin.core.engine.worker.grouping import choose_executor  # noqa: E402
+from spoo_export_plugin import ExportSettings, create_app
+from spoo_export_plugin.core.engine.worker.grouping import choose_executor
 
 EXECUTORS = ("database", "worker", "auto")
 

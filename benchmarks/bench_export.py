@@ -25,18 +25,18 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import urlencode
 
 import falcon.testing
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _baseline  # noqa: E402
-import _dataset  # noqa: E402
-from _engines import ENGINES, Calls  # noqa: E402
+import _baseline
+import _dataset
+from _engines import ENGINES, Calls
 
-from spoo_export_plugin import ExportSettings, create_app  # noqa: E402
-from spoo_export_plugin.formats import FORMATS  # noqa: E402
+from spoo_export_plugin import ExportSettings, create_app
+from spoo_export_plugin.formats import FORMATS
 
 GROUP_BY = "time,browser,os,country,city,referrer,short_code"
 #: mongomock's cursor is quadratic past ~30k documents: bigger sizes would measure that bug.
@@ -122,7 +122,7 @@ def run_engine(name: str, args: argparse.Namespace, formats: list[str], deadline
     db = next(engine)
     try:
         #: The last size measured: (clicks, seconds to seed, plugin exports, baseline exports).
-        last: Optional[tuple[int, float, float, float]] = None
+        last: tuple[int, float, float, float] | None = None
         for size in sorted(args.sizes):
             if name == "mongomock" and size > MONGOMOCK_MAX:
                 print(f"[{name} {size:,}] skipped: mongomock's cursor is quadratic past ~30k documents "
@@ -153,7 +153,7 @@ def run_engine(name: str, args: argparse.Namespace, formats: list[str], deadline
             baseline = _baseline.create_baseline_app(db)
             json_bodies: dict[str, bytes] = {}
             spent = [0.0, 0.0]
-            previous: Optional[tuple[float, float]] = None  # the last format's (plugin, baseline) s
+            previous: tuple[float, float] | None = None  # the last format's (plugin, baseline) s
             for fmt in formats:
                 if previous is not None and time.monotonic() + previous[0] * args.repeat > deadline:
                     print(f"[{name} {size:,}] {fmt} skipped: ~{previous[0]:.0f} s per export, past the run budget")
@@ -193,7 +193,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
-def _row(engine: str, size: int, fmt: str, p: dict[str, Any], b: Optional[dict[str, Any]]) -> list[str]:
+def _row(engine: str, size: int, fmt: str, p: dict[str, Any], b: dict[str, Any] | None) -> list[str]:
     def calls(r: dict[str, Any]) -> str:
         return f"{r['round_trips']} / {r['scans']}"
 
@@ -213,7 +213,7 @@ HEADER = ["engine", "clicks", "format", "plugin s (db + app)", "baseline s (db +
           "baseline round trips / scans", "plugin bytes (largest chunk)", "baseline bytes (largest chunk)"]
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engines", default="mongomock,secantus", type=lambda s: s.split(","))
     parser.add_argument("--sizes", default="10000,100000,1000000", type=lambda s: [int(x) for x in s.split(",")])

@@ -25,18 +25,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _dataset  # noqa: E402
-from bench_worker_memory import _trim  # noqa: E402
-from bson import ObjectId  # noqa: E402
+import _dataset
+from bench_worker_memory import _trim
+from bson import ObjectId
 
-from spoo_export_plugin.core.engine.pipeline import QuerySpec, breakdown_names, build_row_stages  # noqa: E402
-from spoo_export_plugin.core.engine.worker import expressions  # noqa: E402
-from spoo_export_plugin.core.engine.worker.expressions import fields_read  # noqa: E402
+from spoo_export_plugin.core.engine.pipeline import QuerySpec, breakdown_names, build_row_stages
+from spoo_export_plugin.core.engine.worker import expressions
+from spoo_export_plugin.core.engine.worker.expressions import fields_read
 
 DASHBOARD = ("time", "browser", "os", "country", "city", "referrer", "short_code")
 SHAPES = {  # name: (zone, granularity, group_by)

@@ -44,8 +44,9 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
 FORMAT_NAMES = ("json", "xml", "csv", "xlsx", "html")  # html: ours only (no library does the same job)
 VARIANTS = ("ours", "bare", "naive")

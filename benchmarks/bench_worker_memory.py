@@ -33,8 +33,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -67,9 +68,9 @@ def _trim(doc: dict[str, Any], paths: list[str]) -> dict[str, Any]:
 
 def measure(size: int) -> dict[str, Any]:
     """Run in a fresh process: group ``size`` generated clicks as the worker executor does."""
+    import _dataset
     from bson import ObjectId
 
-    import _dataset
     from spoo_export_plugin.core.engine.pipeline import QuerySpec, breakdown_names, build_row_stages, sort_granularity
     from spoo_export_plugin.core.engine.worker.grouping import group_rows, split_row_stages
 

@@ -46,8 +46,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on first use
-    from .core.exceptions import (BadRequest, ConfigurationError, ExportError, Forbidden, NotFound, RateLimited,
-                                  Unauthorized, Unavailable)
+    from .core.exceptions import (
+        BadRequest,
+        ConfigurationError,
+        ExportError,
+        Forbidden,
+        NotFound,
+        RateLimited,
+        Unauthorized,
+        Unavailable,
+    )
     from .core.settings import ClickFields, ExportSettings
     from .web.app import create_app
     from .web.middleware import ExportMiddleware

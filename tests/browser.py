@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 #: Flags for a root user in a container, with nothing contacted but what a page asks for.
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -25,7 +25,7 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--remote-debugging-port=0", "--remote-allow-origins=*")
 
 
-def find_chromium() -> Optional[str]:
+def find_chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
@@ -134,7 +134,7 @@ class Chromium:
         node = self.call("DOM.querySelector", session=True, nodeId=root, selector=selector)["nodeId"]
         return self.call("DOM.getOuterHTML", session=True, nodeId=node)["outerHTML"]
 
-    def screenshot(self, height: Optional[int] = None) -> bytes:
+    def screenshot(self, height: int | None = None) -> bytes:
         """A PNG of the page from its top: ``height`` CSS pixels, or the whole page."""
         size = self.call("Page.getLayoutMetrics", session=True)["cssContentSize"]
         clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], height or size["height"]),
@@ -153,7 +153,7 @@ class Chromium:
         if socket is not None:
             try:
                 self.call("Browser.close")
-            except Exception:  # noqa: BLE001  the browser may already be gone; it is ended below anyway
+            except Exception:
                 pass
             socket.close()
         try:

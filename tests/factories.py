@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any
 
 from bson import Decimal128, ObjectId
 
@@ -13,7 +13,7 @@ ROUTE = "/api/v1/export"
 
 
 def add_api_key(db: Any, owner_id: Any, *, scopes=("stats:read",), revoked: bool = False,
-                expires_at: Optional[datetime] = None) -> str:
+                expires_at: datetime | None = None) -> str:
     """Insert an API key document the way spoo.me stores it; return the full key text."""
     secret = secrets.token_urlsafe(24)
     doc = {"user_id": owner_id, "token_hash": hashlib.sha256(secret.encode()).hexdigest(),
@@ -24,7 +24,7 @@ def add_api_key(db: Any, owner_id: Any, *, scopes=("stats:read",), revoked: bool
     return "spoo_" + secret
 
 
-def url_id_for(alias: str, owner_id: Any = None, domain: Optional[str] = None) -> ObjectId:
+def url_id_for(alias: str, owner_id: Any = None, domain: str | None = None) -> ObjectId:
     """The ``_id`` :func:`add_url` gives a URL and :func:`make_click` puts in its clicks' ``meta.url_id``.
 
     Derived from (alias, owner, domain), so a test's clicks belong to the URL of the same alias and
@@ -34,8 +34,8 @@ def url_id_for(alias: str, owner_id: Any = None, domain: Optional[str] = None) -
     return ObjectId(hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24])
 
 
-def add_url(db: Any, alias: str, owner_id: Any = None, *, created_at: Optional[datetime] = None,
-            private_stats: bool = False, domain: Optional[str] = None) -> ObjectId:
+def add_url(db: Any, alias: str, owner_id: Any = None, *, created_at: datetime | None = None,
+            private_stats: bool = False, domain: str | None = None) -> ObjectId:
     """Insert a urlsV2 document (``domain``: its custom domain; None = the main domain); return its id."""
     doc = {"_id": url_id_for(alias, owner_id, domain), "alias": alias,
            "created_at": created_at or datetime(2025, 1, 1), "private_stats": private_stats}

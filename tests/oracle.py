@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Optional
+from typing import Any
 from zoneinfo import ZoneInfo
 
 UTC = timezone.utc
@@ -32,10 +32,10 @@ class Query:
     end: datetime
     timezone: str = "UTC"
     owner_id: Any = None  # scope=all
-    short_code: Optional[str] = None  # scope=anon: the alias asked for
+    short_code: str | None = None  # scope=anon: the alias asked for
     #: scope=anon: the resolved URL's id (hex; see :func:`resolve_anon`); None for a legacy URL
-    url_id: Optional[str] = None
-    granularity: Optional[str] = None
+    url_id: str | None = None
+    granularity: str | None = None
     group_by: tuple[str, ...] = ("time",)
     metrics: tuple[str, ...] = ("clicks", "unique_clicks")
     #: dimension -> accepted labels (short_code included for scope=all); "url_id" -> URL ids (hex)
@@ -60,7 +60,7 @@ def click_instant(doc: dict[str, Any]) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
-def raw_value(doc: dict[str, Any], dim: str, extra: Optional[dict[str, str]] = None) -> Any:
+def raw_value(doc: dict[str, Any], dim: str, extra: dict[str, str] | None = None) -> Any:
     if dim == "short_code":
         return (doc.get("meta") or {}).get("short_code")
     if dim == "url_id":
@@ -74,7 +74,7 @@ def raw_value(doc: dict[str, Any], dim: str, extra: Optional[dict[str, str]] = N
     return doc.get(dim)
 
 
-def label(doc: dict[str, Any], dim: str, extra: Optional[dict[str, str]] = None) -> str:
+def label(doc: dict[str, Any], dim: str, extra: dict[str, str] | None = None) -> str:
     """What a report shows for the click: the value, or Unknown (Direct for referrer)."""
     value = raw_value(doc, dim, extra)
     if value is None or value == "":
@@ -82,7 +82,7 @@ def label(doc: dict[str, Any], dim: str, extra: Optional[dict[str, str]] = None)
     return value
 
 
-def redirect_ms(doc: dict[str, Any]) -> Optional[float]:
+def redirect_ms(doc: dict[str, Any]) -> float | None:
     """The redirect time where it is a number (booleans and text are not)."""
     value = doc.get("redirect_ms")
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
@@ -238,25 +238,25 @@ class Resolved:
     one), or an error ``status`` naming ``param``."""
 
     status: int = 200
-    param: Optional[str] = None
-    url: Optional[dict[str, Any]] = None
-    legacy: Optional[str] = None
+    param: str | None = None
+    url: dict[str, Any] | None = None
+    legacy: str | None = None
 
     @property
-    def url_id(self) -> Optional[str]:
+    def url_id(self) -> str | None:
         return None if self.url is None else str(self.url["_id"])
 
 
 def resolve_anon(urls: list[dict[str, Any]], legacy_codes: tuple[str, ...], alias: str,
-                 domain: Optional[str], domain_field: str = "domain") -> Resolved:
+                 domain: str | None, domain_field: str = "domain") -> Resolved:
     """The one URL ``scope=anon`` reads: the URLs with the alias (a legacy one on the main domain, unless
     a urlsV2 URL holds the alias there), kept to those on ``domain`` when one is given (a custom domain
     compared lower-cased); none: 404, several: 400 naming ``domain``. ``domain=`` (empty) is no domain,
     unless that leaves several: then the main domain."""
-    def on(url: Optional[dict[str, Any]]) -> str:
+    def on(url: dict[str, Any] | None) -> str:
         return "" if url is None else (url.get(domain_field) or "").lower()
 
-    found: list[Optional[dict[str, Any]]] = [u for u in urls if u["alias"] == alias]
+    found: list[dict[str, Any] | None] = [u for u in urls if u["alias"] == alias]
     if alias in legacy_codes and not any(on(u) == "" for u in found):
         found.append(None)  # the legacy URL
     if domain or (domain == "" and len(found) > 1):
@@ -274,7 +274,7 @@ def _metrics(docs: list[dict[str, Any]], metrics: tuple[str, ...], whole: int) -
     return {m: values[m] for m in metrics}
 
 
-def _iso(instant: Optional[datetime], zone: ZoneInfo) -> Optional[str]:
+def _iso(instant: datetime | None, zone: ZoneInfo) -> str | None:
     return None if instant is None else instant.astimezone(zone).isoformat()
 
 
@@ -356,7 +356,7 @@ def expected_export(clicks: list[dict[str, Any]], q: Query) -> dict[str, Any]:
 RAW_FIELD_COLUMNS = ("short_code", "browser", "os", "country", "city", "referrer") + UTM
 
 
-def raw_columns(extra: Optional[dict[str, str]] = None) -> tuple[str, ...]:
+def raw_columns(extra: dict[str, str] | None = None) -> tuple[str, ...]:
     return ("time",) + RAW_FIELD_COLUMNS + tuple(extra or {}) + ("bot_name", "visitor")
 
 
@@ -377,7 +377,7 @@ def visitor_pseudonym(key: bytes, doc: dict[str, Any]) -> str:
     return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
 
-def expected_clicks(clicks: list[dict[str, Any]], q: Query, key: Optional[bytes] = None) -> list[dict[str, Any]]:
+def expected_clicks(clicks: list[dict[str, Any]], q: Query, key: bytes | None = None) -> list[dict[str, Any]]:
     """The raw export's rows: the selected clicks oldest first (ties in any order), every column;
     ``visitor`` only when the HMAC ``key`` is known (else left out)."""
     zone = ZoneInfo(q.timezone)

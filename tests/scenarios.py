@@ -11,11 +11,12 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Optional
+from typing import Any
 
 import falcon.testing
 from bson import ObjectId
-from hypothesis import event, strategies as st
+from hypothesis import event
+from hypothesis import strategies as st
 
 from spoo_export_plugin import ExportSettings, create_app
 
@@ -127,7 +128,7 @@ class Scenario:
     query: Query
     api_key: bool  # send the owner's key
     #: scope=anon: the oracle's resolution of (short_code, domain): a URL, or the error it expects
-    resolved: Optional[Resolved] = None
+    resolved: Resolved | None = None
 
 
 @st.composite
@@ -211,8 +212,8 @@ def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000) -> Sce
 
     params: dict[str, Any] = {"format": "json", "scope": scope, "timezone": zone_name,
                               "start_date": _iso_param(draw, start), "end_date": _iso_param(draw, end)}
-    short_code: Optional[str] = None
-    resolved: Optional[Resolved] = None
+    short_code: str | None = None
+    resolved: Resolved | None = None
     if scope == "anon":
         short_code, domain = draw(st.sampled_from(ANON_ERRORS if draw(st.integers(0, 5)) == 0 else ANON_TARGETS))
         params["short_code"] = short_code
@@ -414,7 +415,7 @@ GROUPING_PARAMETERS = ("group_by", "metrics", "granularity")
 
 
 def check_clicks(client: falcon.testing.TestClient, db: Any, scenario: Scenario, *,
-                 raw_row_cap: int = 1_000_000) -> Optional[dict[str, Any]]:
+                 raw_row_cap: int = 1_000_000) -> dict[str, Any] | None:
     """The scenario's clicks through ``<route>/clicks`` (json, the owner's key) against the oracle's rows.
 
     Order: the time column equals the oracle's exactly (ties share a time); rows, visitor included,

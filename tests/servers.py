@@ -13,9 +13,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 from .factories import ROUTE
 from .slowclients import SMALL, export_path, probe
@@ -67,7 +68,7 @@ def server_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def start_server(command: list[str], env: dict[str, str], home: Path, *,
-                 preexec_fn: Optional[Callable[[], None]] = None) -> Iterator[dict[str, Any]]:
+                 preexec_fn: Callable[[], None] | None = None) -> Iterator[dict[str, Any]]:
     """Run ``command`` (it binds ``SPOO_EXPORT_BIND``) until the caller is done; yields the port, the
     log file, the home directory and the master's pid."""
     port = int(env["SPOO_EXPORT_BIND"].rsplit(":", 1)[1])
@@ -104,7 +105,7 @@ def warm_up(server: dict[str, Any], path: str, workers: int, within: float = 60.
 
 
 def start_warm(command: list[str], env: dict[str, str], home: Path, *, workers: int = 2,
-               preexec_fn: Optional[Callable[[], None]] = None) -> Iterator[dict[str, Any]]:
+               preexec_fn: Callable[[], None] | None = None) -> Iterator[dict[str, Any]]:
     """:func:`start_server`, then :func:`warm_up` with a small export (the plugin's route)."""
     for running in start_server(command, env, home, preexec_fn=preexec_fn):
         warm_up(running, export_path(ROUTE, SMALL, "time"), workers)

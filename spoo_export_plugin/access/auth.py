@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
-from typing import Any, Optional, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..core.engine.store import Store
 from ..core.exceptions import Forbidden, Unauthorized
@@ -38,7 +38,7 @@ class Authenticator(Protocol):
         ...
 
 
-def bearer_token(authorization: Optional[str]) -> Optional[str]:
+def bearer_token(authorization: str | None) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header; None for another scheme or none."""
     if not authorization:
         return None
@@ -51,7 +51,7 @@ def bearer_token(authorization: Optional[str]) -> Optional[str]:
     return token
 
 
-def owner_from_api_key(store: Store, token: str, now: Optional[datetime] = None) -> Any:
+def owner_from_api_key(store: Store, token: str, now: datetime | None = None) -> Any:
     """The owner of a ``spoo_`` key; 401 unknown/revoked/expired, 403 without an export scope."""
     secret = token[len(API_KEY_PREFIX):]
     if not secret:
@@ -88,7 +88,7 @@ def has_export_scope(scopes: Any) -> bool:
     return bool(EXPORT_SCOPES.intersection(s for s in scopes if isinstance(s, str)))
 
 
-def identify(store: Store, authenticator: Optional[Authenticator], authorization: Optional[str],
+def identify(store: Store, authenticator: Authenticator | None, authorization: str | None,
              req: Any) -> Any:
     """The caller's owner id, or None for an anonymous request; raises 401/403 for bad credentials.
 

@@ -9,7 +9,7 @@ anonymous access; a delegated token whose ``scp`` claim lacks an export scope is
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from ..core.engine.store import owner_id_from_text
 from ..core.exceptions import ConfigurationError, Forbidden, Unauthorized
@@ -39,8 +39,8 @@ class JWTAuthenticator:
                 "jwt_secret/jwt_public_key need PyJWT: pip install 'spoo_export_plugin[jwt]'") from None
         self._jwt = jwt
         self.cookie = settings.jwt_cookie
-        self.issuer: Optional[str] = settings.jwt_issuer or None
-        self.audience: Optional[str] = settings.jwt_audience or None
+        self.issuer: str | None = settings.jwt_issuer or None
+        self.audience: str | None = settings.jwt_audience or None
         algorithms = jwt.algorithms.get_default_algorithms()
         self.keys: dict[str, Any] = {}
         for name in keyed_algorithms(settings):  # only algorithms whose key is configured are accepted
@@ -53,7 +53,7 @@ class JWTAuthenticator:
                 which = "jwt_secret" if name in HMAC_ALGORITHMS else "jwt_public_key"
                 raise ConfigurationError(f"{which} cannot be used for {name}: {exc}") from None
 
-    def token(self, req: Any) -> tuple[Optional[str], str]:
+    def token(self, req: Any) -> tuple[str | None, str]:
         """The raw token and where it came from (the header wins over the cookie)."""
         token = bearer_token(req.get_header("Authorization"))
         if token is not None:
@@ -92,7 +92,7 @@ class JWTAuthenticator:
         return owner_id_from_text(subject.strip())
 
 
-def build_authenticator(settings: Any) -> Optional[Authenticator]:
+def build_authenticator(settings: Any) -> Authenticator | None:
     """The host's authenticator if given, else the built-in JWT one when a key is configured."""
     if settings.authenticator is not None:
         if not callable(settings.authenticator):

@@ -12,8 +12,9 @@ import logging
 import math
 import time
 import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 
 from limits import RateLimitItem, parse_many
 from limits.storage import MongoDBStorage, Storage, storage_from_string
@@ -105,7 +106,7 @@ class Decision:
     limit: int
     remaining: int
     reset: int  # Unix time (seconds) when the reported window frees a slot
-    retry_after: Optional[int] = None  # seconds, when refused
+    retry_after: int | None = None  # seconds, when refused
     storage_failed: bool = False
     window: str = ""  # the reported limit in words, e.g. "10 per 1 minute"
 
@@ -131,8 +132,8 @@ def _configured_storage(settings: Any) -> Storage:
 class Throttle:
     """Counts requests of one route against the caller's tier; build one per app."""
 
-    def __init__(self, settings: Any, *, storage: Optional[Storage] = None,
-                 clock: Optional[Callable[[], float]] = None):
+    def __init__(self, settings: Any, *, storage: Storage | None = None,
+                 clock: Callable[[], float] | None = None):
         self.settings = settings
         self.storage = storage or _configured_storage(settings)
         try:

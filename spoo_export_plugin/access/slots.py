@@ -19,7 +19,7 @@ class Slot:
 
     __slots__ = ("_slots", "_released")
 
-    def __init__(self, slots: "ExportSlots"):
+    def __init__(self, slots: ExportSlots):
         self._slots = slots
         self._released = False
 

@@ -46,7 +46,7 @@ control_socket_disable = True
 preload_app = False
 
 
-def on_starting(server):  # noqa: ANN001  (gunicorn hook)
+def on_starting(server):
     """The plugin's log lines (one JSON object per export) to stderr beside gunicorn's; the soft
     open-file limit raised to the hard one and worker_connections fitted into it, before the fork."""
     _configure_logging(loglevel)

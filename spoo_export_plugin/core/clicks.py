@@ -26,8 +26,9 @@ import hashlib
 import hmac
 import itertools
 import secrets
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import timezone
-from typing import Any, Collection, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any
 
 # The statistics' label expression (Unknown/Direct for absent, null or empty): one rule for both.
 from .engine.pipeline import QuerySpec, build_match, label_expr
@@ -80,7 +81,7 @@ class VisitorIds:
 
     __slots__ = ("_mac",)
 
-    def __init__(self, secret: Optional[str] = None):
+    def __init__(self, secret: str | None = None):
         key = secret.encode("utf-8", "surrogatepass") if secret else secrets.token_bytes(32)
         self._mac = hmac.new(key, digestmod=hashlib.sha256)
 
@@ -164,7 +165,7 @@ class ClickExporter:
             raise Unauthorized("the raw-click export needs the owner's credentials: send Authorization: "
                                "Bearer spoo_<key>", "Authorization")
 
-    def authorize(self, request: ExportRequest, owner_id: Any) -> Optional[UrlInfo]:
+    def authorize(self, request: ExportRequest, owner_id: Any) -> UrlInfo | None:
         """The owner's credentials, always: 401 without; ``scope=anon`` the caller's own URL, resolved as
         for the statistics (403 for another's, public or not; 404 unknown; 400 naming ``domain`` when
         the alias is on several domains). Returns the URL for ``scope=anon``."""
@@ -176,7 +177,7 @@ class ClickExporter:
             raise Forbidden("the raw clicks of a URL are only for its owner", "short_code")
         return url
 
-    def query_spec(self, request: ExportRequest, owner_id: Any, url: Optional[UrlInfo]) -> QuerySpec:
+    def query_spec(self, request: ExportRequest, owner_id: Any, url: UrlInfo | None) -> QuerySpec:
         """Which clicks: the statistics' resolution of dates and selection (no breakdown)."""
         return self.exporter.query_spec(dataclasses.replace(request, group_by=()), owner_id, url)
 

@@ -10,7 +10,7 @@ importing the engine (an import-linter contract in setup.cfg).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Optional, TypedDict, Union
+from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:  # the report room loads no BSON library for a type hint
     from bson import Decimal128
@@ -43,10 +43,10 @@ class _GroupCounts(TypedDict):
     clicks: int
     uniques: int
     #: Earliest and latest click: set on the summary row, None on the others.
-    first: Optional[datetime]
-    last: Optional[datetime]
+    first: datetime | None
+    last: datetime | None
     #: ``$sum`` of the numeric redirect times: a Decimal128 as soon as one of them is a decimal.
-    redirect_ms_sum: Union[int, float, Decimal128]
+    redirect_ms_sum: int | float | Decimal128
     redirect_ms_count: int
 
 

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Optional, cast
+from typing import Any, cast
 
-from .engine.pipeline import (QuerySpec, breakdown_names, build_export_pipeline, build_first_click_pipeline,
-                              build_row_stages, sort_granularity)
+from .engine.pipeline import (
+    QuerySpec,
+    breakdown_names,
+    build_export_pipeline,
+    build_first_click_pipeline,
+    build_row_stages,
+    sort_granularity,
+)
 from .engine.store import Store, UrlInfo
 from .engine.worker.grouping import choose_executor, group_rows, split_row_stages
 from .exceptions import BadRequest, Forbidden, NotFound, Unauthorized
@@ -38,7 +45,7 @@ def _floor_ms(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-def resolve_url(store: Store, short_code: str, domain: Optional[str]) -> UrlInfo:
+def resolve_url(store: Store, short_code: str, domain: str | None) -> UrlInfo:
     """The one URL ``scope=anon`` reads: the alias on ``domain``, the URL's custom domain.
 
     Aliases are unique per domain, so several URLs (of several owners) may share one: then, with no
@@ -63,7 +70,7 @@ def resolve_url(store: Store, short_code: str, domain: Optional[str]) -> UrlInfo
     return found[0]
 
 
-def _candidates(store: Store, short_code: str, domain: Optional[str]) -> list[UrlInfo]:
+def _candidates(store: Store, short_code: str, domain: str | None) -> list[UrlInfo]:
     """The URLs with the alias on ``domain`` (None: any, ``""``: the main one): at most two urlsV2
     ones, and the legacy one when no urlsV2 URL holds the alias on the main domain."""
     urls = store.find_urls(short_code, domain)
@@ -76,7 +83,7 @@ def _candidates(store: Store, short_code: str, domain: Optional[str]) -> list[Ur
 class Exporter:
     """Checks access to the clicks asked for, resolves defaults, runs the one aggregation."""
 
-    def __init__(self, settings: ExportSettings, store: Optional[Store] = None,
+    def __init__(self, settings: ExportSettings, store: Store | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                  timer: Callable[[], float] = time.monotonic):
         self.settings = settings
@@ -87,7 +94,7 @@ class Exporter:
         #: ``database`` or ``worker``, decided once (``auto`` looks at the engine).
         self.executor = choose_executor(settings)
 
-    def authorize(self, request: ExportRequest, owner_id: Any) -> Optional[UrlInfo]:
+    def authorize(self, request: ExportRequest, owner_id: Any) -> UrlInfo | None:
         """Who may read what: raise 401/403/404, return the URL for ``scope=anon``."""
         if request.scope == "all":
             if owner_id is None:
@@ -122,7 +129,7 @@ class Exporter:
         """The request naming its link: the alias as short code, and the id."""
         return dataclasses.replace(request, scope="link", short_codes=(url.short_code,), url_id=url.url_id)
 
-    def query_spec(self, request: ExportRequest, owner_id: Any, url: Optional[UrlInfo]) -> QuerySpec:
+    def query_spec(self, request: ExportRequest, owner_id: Any, url: UrlInfo | None) -> QuerySpec:
         """Resolve default dates and granularity; 400 when the range holds too many buckets."""
         zone = get_zone(request.timezone)
         now = _floor_ms(self.clock().astimezone(timezone.utc))
@@ -158,8 +165,8 @@ class Exporter:
             check_bucket_count(start, end, granularity, zone, self.settings.max_buckets)
         return dataclasses.replace(spec, start=start, granularity=granularity)
 
-    def _default_start(self, spec: QuerySpec, url: Optional[UrlInfo]) -> datetime:
-        created: Optional[datetime] = None
+    def _default_start(self, spec: QuerySpec, url: UrlInfo | None) -> datetime:
+        created: datetime | None = None
         if url is not None:
             created = url.created_at
         elif spec.owner_id is not None:

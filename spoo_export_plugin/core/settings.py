@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any
 
 from limits import parse_many
 from limits.storage import SCHEMES as RATELIMIT_STORAGE_SCHEMES
@@ -55,7 +56,7 @@ class ExportSettings:
     """
 
     database: Any = None
-    mongodb_uri: Optional[str] = None
+    mongodb_uri: str | None = None
     database_name: str = "url-shortener"
 
     clicks_collection: str = "clicks"
@@ -72,7 +73,7 @@ class ExportSettings:
     route: str = "/api/v1/export"
     # Browser origins that may call the routes from another site (CORS): a list (or comma list) of
     # origins, or "*" for any; None (default) = CORS off. Kept as "*" or a tuple of origins.
-    cors_origins: Union[str, Sequence[str], None] = None
+    cors_origins: str | Sequence[str] | None = None
 
     # Rate limits (``limits`` notation), checked per route.
     authenticated_limits: str = "30/minute;1000/day"
@@ -121,19 +122,19 @@ class ExportSettings:
     csv_bom: bool = False
 
     # Authentication: a callable ``(req) -> owner_id | None`` replaces the built-in JWT one.
-    authenticator: Optional[Callable[..., Any]] = None
-    jwt_secret: Optional[str] = None
-    jwt_public_key: Optional[str] = None
+    authenticator: Callable[..., Any] | None = None
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None
     # Accepted only where the matching key is set (HS* jwt_secret, RS*/ES*/PS* jwt_public_key).
     jwt_algorithms: str = "HS256,RS256"
-    jwt_issuer: Optional[str] = None
-    jwt_audience: Optional[str] = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
     jwt_cookie: str = "access_token"
 
     # Key of the raw-click export's ``visitor`` pseudonyms (HMAC-SHA256): set, the same visitor gets
     # the same id in every export; unset (default), a random key per export. At least 32 bytes (a short key
     # is brute-forced, and the IP behind an id with it). Never shown in repr or errors.
-    visitor_id_secret: Optional[str] = field(default=None, repr=False)
+    visitor_id_secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.database is None and not self.mongodb_uri:
@@ -182,12 +183,12 @@ class ExportSettings:
             raise ConfigurationError(
                 f"read_preference={self.read_preference!r}; expected one of {sorted(_READ_PREFERENCES)}")
 
-    def replace(self, **changes: Any) -> "ExportSettings":
+    def replace(self, **changes: Any) -> ExportSettings:
         """A copy with some settings changed."""
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_env(cls, environ: Optional[Mapping[str, str]] = None, **overrides: Any) -> "ExportSettings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ExportSettings:
         """Build settings from ``SPOO_EXPORT_<NAME>`` variables (e.g. ``SPOO_EXPORT_ROW_CAP``)."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -230,7 +231,7 @@ def _check_mongodb_uri_scheme(uri: Any) -> str:
     return uri
 
 
-def _mongodb_uri_problem(uri: str) -> Optional[str]:
+def _mongodb_uri_problem(uri: str) -> str | None:
     """Why a ``mongodb://`` URI does not parse, or None (other schemes, and ``mongodb+srv://``,
     whose check needs DNS and happens at first use, are not judged here)."""
     if not uri.startswith("mongodb://"):
@@ -316,13 +317,13 @@ def parse_algorithms(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def keyed_algorithms(settings: "ExportSettings") -> tuple[str, ...]:
+def keyed_algorithms(settings: ExportSettings) -> tuple[str, ...]:
     """The configured algorithms whose key is set (HS* need jwt_secret, the rest jwt_public_key)."""
     return tuple(name for name in parse_algorithms(settings.jwt_algorithms)
                  if (settings.jwt_secret if name in HMAC_ALGORITHMS else settings.jwt_public_key))
 
 
-def _check_jwt_values(settings: "ExportSettings") -> None:
+def _check_jwt_values(settings: ExportSettings) -> None:
     """Algorithm names and key presence; the keys are parsed when the authenticator is built."""
     if not keyed_algorithms(settings):
         raise ConfigurationError(

@@ -14,8 +14,9 @@ its own with :func:`register`. See docs/formats.md, "Adding a format".
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..core.report.click_rows import ClickExport
@@ -28,13 +29,13 @@ class Format:
     name: str
     media_type: str
     extension: str
-    render: Callable[["Report", "ExportSettings"], Iterable[bytes]]
+    render: Callable[[Report, ExportSettings], Iterable[bytes]]
     #: Response headers of this format beyond type and file name (html: its Content-Security-Policy).
     headers: tuple[tuple[str, str], ...] = ()
     #: Renders a raw-click export (``<route>/clicks``); None = the format has no raw-click file.
-    render_clicks: Optional[Callable[["ClickExport", "ExportSettings"], Iterable[bytes]]] = None
+    render_clicks: Callable[[ClickExport, ExportSettings], Iterable[bytes]] | None = None
 
-    def write_clicks(self, export: "ClickExport", settings: "ExportSettings") -> Iterable[bytes]:
+    def write_clicks(self, export: ClickExport, settings: ExportSettings) -> Iterable[bytes]:
         """The raw-click file; a format without one is a programming error (the parameters refuse it)."""
         if self.render_clicks is None:
             raise ValueError(f"the {self.name} format writes no raw-click file")

@@ -17,9 +17,10 @@ import csv
 import io
 import re
 import zipfile
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, Union
+from typing import TYPE_CHECKING, Any
 
 from ..core.report.click_rows import ClickExport
 from ..core.report.report import Report
@@ -84,7 +85,7 @@ def _safe_rows(rows: Sequence[tuple[Any, ...]], text_columns: Sequence[int]) -> 
     return (tuple(fixes[i].get(c, c) if i in fixes else c for i, c in enumerate(row)) for row in rows)
 
 
-def _entry(name: str, report: Union[Report, ClickExport]) -> zipfile.ZipInfo:
+def _entry(name: str, report: Report | ClickExport) -> zipfile.ZipInfo:
     """A compressed entry dated when the export was made (the report's ``generated_at``, wall time in
     its timezone), not 1980-01-01 as zipfile dates entries written from a stream."""
     info = zipfile.ZipInfo(name, date_time=report.generated_at.timetuple()[:6])
@@ -92,7 +93,7 @@ def _entry(name: str, report: Union[Report, ClickExport]) -> zipfile.ZipInfo:
     return info
 
 
-def _write_summary(archive: zipfile.ZipFile, source: Union[Report, ClickExport], bom: str) -> None:
+def _write_summary(archive: zipfile.ZipFile, source: Report | ClickExport, bom: str) -> None:
     """``summary.csv``: (field, value) rows of a report's or a raw-click export's header."""
     with archive.open(_entry("summary.csv", source), "w") as raw, \
             io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as text:

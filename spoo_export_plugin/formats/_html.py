@@ -15,8 +15,9 @@ The page is written in chunks (head and charts, then each table) so it streams l
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any
 
 from ..core.report.report import Breakdown, Report, TimeBucket
 from . import FORMATS, HTML_PAGE_POLICY
@@ -79,7 +80,7 @@ def _cell(column: str, value: Any) -> str:
     return count(value)
 
 
-def moment(value: Optional[datetime]) -> str:
+def moment(value: datetime | None) -> str:
     """``2025-03-09 14:03:22 +01:00``: a time as a person reads it, to the second, with its UTC offset
     (the json and xml keep ISO 8601 with fractions)."""
     if value is None:
@@ -246,7 +247,7 @@ def _other_formats() -> str:
 def html_chunks(report: Report) -> Iterator[str]:
     """The report as HTML text, in pieces."""
     yield _head(report) + _summary(report)
-    time_breakdown: Optional[Breakdown] = report.breakdowns.get("time")
+    time_breakdown: Breakdown | None = report.breakdowns.get("time")
     if time_breakdown is not None:
         yield _time_figure(report, time_breakdown)
     singles = [b for name, b in report.breakdowns.items() if name != "time" and len(b.dimensions) == 1]

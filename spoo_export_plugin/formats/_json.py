@@ -7,8 +7,9 @@ off), so the speed is that of one ``json.dumps`` while memory stays at one chunk
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from itertools import islice
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from ..core.report.click_rows import ClickExport
 from ..core.report.report import Report

@@ -13,8 +13,8 @@ Every string that reaches the markup goes through :func:`text`; numbers are form
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from html import escape
-from typing import Callable, Sequence
 
 from ._text import xml_safe
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from itertools import chain, islice
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -135,7 +136,7 @@ def _new_sheet(wb: Workbook, title: str, columns: Sequence[str], sample: Sequenc
     return ws
 
 
-def build_workbook(report: Report, path: Any, budget: Optional[TimeBudget] = None) -> None:
+def build_workbook(report: Report, path: Any, budget: TimeBudget | None = None) -> None:
     """Write the workbook to ``path`` (a file name or a writable binary file).
 
     With ``budget``, raises :class:`~spoo_export_plugin.core.report.timebudget.RenderTimeout` once writing
@@ -197,7 +198,7 @@ def _discard(wb: Workbook) -> None:
         try:
             if not ws.closed:
                 ws.close()
-        except Exception:  # noqa: BLE001 - half-written XML; only the file matters now
+        except Exception:
             pass
         try:
             writer.cleanup()

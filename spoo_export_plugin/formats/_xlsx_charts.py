@@ -17,7 +17,7 @@ costs the same few kilobytes for 10 rows or 10,000: write-only mode and its flat
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.chart.axis import DateAxis
@@ -26,8 +26,8 @@ from openpyxl.chart.text import RichText, Text
 from openpyxl.chart.title import Title
 from openpyxl.drawing.line import LineProperties
 from openpyxl.drawing.text import CharacterProperties, Paragraph, ParagraphProperties, RegularTextRun
-from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.properties import PageSetupProperties
 
 from ..core.report.report import Breakdown, Report
 from ._captions import TOP_ROWS, charted_metrics, range_words, time_what, top_what
@@ -50,7 +50,7 @@ def add_chart(ws: Any, report: Report, breakdown: Breakdown, rows_on_sheet: int)
     if rows_on_sheet < 1 or not charted_metrics(breakdown):
         return
     if breakdown.name == "time":
-        chart: Optional[Any] = _line_chart(ws, report, breakdown, rows_on_sheet)
+        chart: Any | None = _line_chart(ws, report, breakdown, rows_on_sheet)
     elif len(breakdown.dimensions) == 1:
         chart = _bar_chart(ws, report, breakdown, min(rows_on_sheet, TOP_ROWS))
     else:

@@ -19,8 +19,9 @@ Rows go through :func:`xmltodict.unparse` a chunk at a time, so memory holds one
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
 import xmltodict

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 #: subcommand -> (module, one-line help). Each module has ``add_arguments(parser)`` and ``run(args) -> int``.
 COMMANDS = {
@@ -28,7 +28,7 @@ def package_version() -> str:
         return __version__
 
 
-def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """All subcommands; with ``only``, import just that one's module (a cron job starts faster)."""
     parser = argparse.ArgumentParser(prog="spoo-export", description="Click-statistics export for URL shorteners")
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
@@ -43,7 +43,7 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(chosen if chosen in COMMANDS else None).parse_args(argv)

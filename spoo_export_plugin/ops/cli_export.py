@@ -13,7 +13,8 @@ import argparse
 import os
 import sys
 import tempfile
-from typing import IO, Any, Callable, Iterable, Optional, Union
+from collections.abc import Callable, Iterable
+from typing import IO, Any
 
 from ..core.clicks import ClickExporter, parse_clicks_request
 from ..core.engine.store import owner_id_from_text
@@ -155,7 +156,7 @@ def build_query(args: argparse.Namespace) -> dict[str, str]:
     return query
 
 
-def operator_report(exporter: Exporter, request: ExportRequest, owner: Any, url_id: Optional[str] = None) -> Report:
+def operator_report(exporter: Exporter, request: ExportRequest, owner: Any, url_id: str | None = None) -> Report:
     """The endpoint's report without the access check: the operator may read everything."""
     url = None
     if url_id is not None:  # one link by id, as its owner would get it from the per-link route
@@ -169,7 +170,7 @@ def operator_report(exporter: Exporter, request: ExportRequest, owner: Any, url_
     return exporter.run(request, exporter.query_spec(request, owner, url))
 
 
-def write_file(report: Report, settings: ExportSettings, fmt_name: str, output: Optional[str],
+def write_file(report: Report, settings: ExportSettings, fmt_name: str, output: str | None,
                progress: Progress) -> tuple[str, int]:
     """Render into ``output`` atomically (a temporary file renamed at the end); return (path, bytes)."""
     fmt = FORMATS[fmt_name]
@@ -204,7 +205,7 @@ def _write(chunks: Iterable[bytes], path: str, progress: Progress) -> tuple[str,
     return path, progress.bytes
 
 
-def _flag_for(param: Optional[str]) -> str:
+def _flag_for(param: str | None) -> str:
     if param in (None, "Authorization"):
         return ""
     return f" (--{param.replace('_', '-')})"
@@ -216,7 +217,7 @@ def fail(stream: IO[str], message: str, code: int) -> int:
 
 
 def operator_clicks(exporter: Exporter, request: ExportRequest, owner: Any,
-                    url_id: Optional[str] = None) -> ClickExport:
+                    url_id: str | None = None) -> ClickExport:
     """The raw-click export without the access check (the operator may read every owner's clicks)."""
     url = None
     if url_id is not None:
@@ -231,7 +232,7 @@ def operator_clicks(exporter: Exporter, request: ExportRequest, owner: Any,
     return clicks.export(request, clicks.query_spec(request, owner, url))
 
 
-def write_clicks_file(export: ClickExport, settings: ExportSettings, fmt_name: str, output: Optional[str],
+def write_clicks_file(export: ClickExport, settings: ExportSettings, fmt_name: str, output: str | None,
                       progress: Progress) -> tuple[str, int]:
     """:func:`write_file` for raw clicks: the format's ``render_clicks``, the ``spoo-export_clicks_...`` name."""
     fmt = FORMATS[fmt_name]
@@ -239,7 +240,7 @@ def write_clicks_file(export: ClickExport, settings: ExportSettings, fmt_name: s
 
 
 def _produce_and_write(err: Any, progress: Progress, phase: str, produce: Callable[[], Any],
-                       write: Callable[[Any], tuple[str, int]]) -> Union[int, tuple[Any, str, int]]:
+                       write: Callable[[Any], tuple[str, int]]) -> int | tuple[Any, str, int]:
     """Run an export (``phase`` on the progress line), then write its file: (export, path, size),
     or the exit code after one line on stderr (bad input 2, failure 1, interrupted 130)."""
     try:

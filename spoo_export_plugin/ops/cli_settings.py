@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, fields
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 from ..core.exceptions import ConfigurationError
 from ..core.settings import _NOT_FROM_ENV as NOT_ON_COMMAND_LINE  # Python objects, set in code
@@ -103,7 +104,7 @@ def default_of(name: str) -> Any:
     return f.default if f.default is not MISSING else None
 
 
-def add_setting_flags(parser: argparse.ArgumentParser, names: Optional[Iterable[str]] = None, *,
+def add_setting_flags(parser: argparse.ArgumentParser, names: Iterable[str] | None = None, *,
                       offline: bool = False) -> None:
     """Add ``--<setting>`` flags (default None: "not given", so the environment can fill in).
 
@@ -124,7 +125,7 @@ def add_setting_flags(parser: argparse.ArgumentParser, names: Optional[Iterable[
                            help=(text.replace("`", "") + f"; env {env_var(name)}{shown}").replace("%", "%%"))
 
 
-def settings_from_args(args: argparse.Namespace, environ: Optional[Mapping[str, str]] = None,
+def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None,
                        **extra: Any) -> ExportSettings:
     """ExportSettings from the environment, then the flags that were given (flags win)."""
     overrides: dict[str, Any] = {}

@@ -16,7 +16,7 @@ import logging
 import socket
 import struct
 import time
-from typing import Any, Optional
+from typing import Any
 
 log = logging.getLogger("spoo_export_plugin.server")
 
@@ -39,13 +39,13 @@ class DeadlineSocket(socket.socket):
     idle: float = 30.0
     stalled: bool = False
     #: The body allowance armed by :meth:`expect_body` (None: not reading a request body).
-    body_timeout: Optional[float] = None
+    body_timeout: float | None = None
     body_min_rate: float = 0.0
-    body_started: Optional[float] = None  # the first body read in the thread starts the clock
+    body_started: float | None = None  # the first body read in the thread starts the clock
     body_received: int = 0
 
     @classmethod
-    def adopt(cls, sock: socket.socket, idle: float) -> "DeadlineSocket":
+    def adopt(cls, sock: socket.socket, idle: float) -> DeadlineSocket:
         adopted = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
         adopted.idle = idle
         return adopted
@@ -66,7 +66,7 @@ class DeadlineSocket(socket.socket):
     def body_done(self) -> None:
         self.body_timeout = self.body_started = None
 
-    def body_seconds_left(self) -> Optional[float]:
+    def body_seconds_left(self) -> float | None:
         """Seconds the body may still take (None when no body is being read)."""
         if self.body_timeout is None:
             return None
@@ -88,7 +88,7 @@ class DeadlineSocket(socket.socket):
                 except TimeoutError:
                     raise self._stalled("stopped reading the response") from None
 
-    def sendfile(self, file: Any, offset: int = 0, count: Optional[int] = None) -> int:
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """socket.sendfile already waits per chunk (progress); only the error is made ours."""
         try:
             return super().sendfile(file, offset, count)

@@ -13,7 +13,8 @@ import html
 import logging
 import socket
 import sys
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from ..core.exceptions import ConfigurationError
@@ -177,7 +178,7 @@ def banner(dataset: DemoDataset, base_url: str, route: str = "/api/v1/export") -
     return "\n".join(lines)
 
 
-def bind_problem(host: str, port: int) -> Optional[OSError]:
+def bind_problem(host: str, port: int) -> OSError | None:
     """Why gunicorn could not listen on ``host:port`` (bound and released here, with gunicorn's
     SO_REUSEADDR), or None when it can. Checked before gunicorn starts: on a busy port gunicorn
     logs an error every second for 5 s and then exits."""

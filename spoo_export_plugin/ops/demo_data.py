@@ -12,7 +12,7 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Optional
+from typing import Any
 
 from bson import ObjectId
 
@@ -128,7 +128,7 @@ class DemoDataset:
         return self.anchor - timedelta(days=DAYS)
 
 
-def default_anchor(now: Optional[datetime] = None) -> datetime:
+def default_anchor(now: datetime | None = None) -> datetime:
     """The end of the dataset: the start of the current UTC hour (naive UTC, as BSON dates read back)."""
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     return now.replace(minute=0, second=0, microsecond=0, tzinfo=None)
@@ -184,7 +184,7 @@ def _when(rng: random.Random, anchor: datetime, created: datetime, spike_day: in
 
 
 def _api_key(rng: random.Random, owner: ObjectId, anchor: datetime, name: str, scopes: list[str],
-             *, revoked: bool = False, expires_at: Optional[datetime] = None) -> tuple[str, dict[str, Any]]:
+             *, revoked: bool = False, expires_at: datetime | None = None) -> tuple[str, dict[str, Any]]:
     secret = base64.urlsafe_b64encode(rng.randbytes(24)).decode().rstrip("=")
     doc: dict[str, Any] = {
         "_id": ObjectId(rng.randbytes(12)), "user_id": owner, "name": name,
@@ -197,7 +197,7 @@ def _api_key(rng: random.Random, owner: ObjectId, anchor: datetime, name: str, s
     return "spoo_" + secret, doc
 
 
-def build_dataset(anchor: Optional[datetime] = None, *, seed: int = DEMO_SEED,
+def build_dataset(anchor: datetime | None = None, *, seed: int = DEMO_SEED,
                   clicks: int = DEFAULT_CLICKS) -> DemoDataset:
     """The same documents for the same (anchor, seed, clicks)."""
     anchor = default_anchor() if anchor is None else anchor.replace(tzinfo=None)

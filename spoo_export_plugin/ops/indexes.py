@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from ..core.engine.store import Store, driver_errors
 from ..core.exceptions import ConfigurationError, ExportError
@@ -44,7 +45,7 @@ def required_indexes(settings: ExportSettings) -> list[IndexSpec]:
     ]
 
 
-def _serving_index(spec: IndexSpec, existing: dict[str, Any]) -> Optional[str]:
+def _serving_index(spec: IndexSpec, existing: dict[str, Any]) -> str | None:
     """The name of an existing index whose leading keys are exactly ``spec.keys``."""
     for name, info in existing.items():
         keys = tuple((str(k), int(d) if isinstance(d, (int, float)) else d) for k, d in info.get("key", []))

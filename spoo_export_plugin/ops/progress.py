@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import IO, Optional
+from typing import IO
 
 
 def human_bytes(count: int) -> str:
@@ -19,7 +19,7 @@ def human_bytes(count: int) -> str:
 class Progress:
     """Redraws ``spoo-export: <phase> <bytes> <seconds>`` a few times a second, on a TTY only."""
 
-    def __init__(self, stream: IO[str], *, enabled: Optional[bool] = None, interval: float = 0.1):
+    def __init__(self, stream: IO[str], *, enabled: bool | None = None, interval: float = 0.1):
         self.stream = stream
         self.enabled = stream.isatty() if enabled is None else enabled
         self.interval = interval
@@ -27,10 +27,10 @@ class Progress:
         self.bytes = 0
         self.started = time.monotonic()
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         if self.enabled:
             self._thread = threading.Thread(target=self._run, name="spoo-export-progress", daemon=True)
             self._thread.start()

@@ -21,7 +21,7 @@ import selectors
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .deadline_socket import abort, close_quietly
 
@@ -35,7 +35,13 @@ OUT_OF_FILES_LOG_SECONDS = 10.0
 OUT_OF_FILES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
-class RoomKeeping:
+if TYPE_CHECKING:  # a mixin for gunicorn's ThreadWorker, whose attributes it reads (gunicorn has no types)
+    _Worker = Any
+else:
+    _Worker = object
+
+
+class RoomKeeping(_Worker):
     """Lingering closes, shedding at the connection limit, and surviving ``EMFILE``."""
 
     heads: dict[Any, None]
@@ -61,7 +67,7 @@ class RoomKeeping:
         being sent, then lingering closes. Returns how many were closed."""
         closed = 0
         while closed < count and self.heads:
-            self._drop_head(next(iter(self.heads)), abort)  # type: ignore[attr-defined]
+            self._drop_head(next(iter(self.heads)), abort)
             closed += 1
         while closed < count and self.lingering:
             self._end_linger(next(iter(self.lingering)))
@@ -94,7 +100,7 @@ class RoomKeeping:
         if now - self.out_of_files_logged >= OUT_OF_FILES_LOG_SECONDS:
             log.warning("accept() failed (%s) %d time(s) since the last report, with %d connections open: closed "
                         "the %d oldest waiting ones, paused accepting for %g s; worker_connections is %d (raise "
-                        "the open-file limit: ulimit -n / LimitNOFILE)", errno.errorcode.get(exc.errno, exc.errno),
+                        "the open-file limit: ulimit -n / LimitNOFILE)", errno.errorcode.get(exc.errno or 0, exc.errno),
                         self.out_of_files_since_log, before, closed, ACCEPT_PAUSE_SECONDS, self.worker_connections)
             self.out_of_files_logged, self.out_of_files_since_log = now, 0
 

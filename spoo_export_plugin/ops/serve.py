@@ -8,12 +8,12 @@ Every setting comes from a flag, else a ``SPOO_EXPORT_*`` variable, else its def
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 from ..core.exceptions import ConfigurationError
 from ..core.settings import ENV_PREFIX, ExportSettings, _convert
@@ -64,7 +64,7 @@ SERVER_OPTIONS = (
 )
 
 
-def _conf_value(option: ServerOption, raw: Optional[str]) -> Any:
+def _conf_value(option: ServerOption, raw: str | None) -> Any:
     if raw is None:
         return option.default
     try:
@@ -75,7 +75,7 @@ def _conf_value(option: ServerOption, raw: Optional[str]) -> Any:
 
 def send_timeout_from_env(environ: Mapping[str, str]) -> int:
     """``SPOO_EXPORT_SEND_TIMEOUT_SECONDS`` as :class:`ExportSettings` reads it (for the host config)."""
-    default = next(f.default for f in dataclasses.fields(ExportSettings) if f.name == "send_timeout_seconds")
+    default = ExportSettings.send_timeout_seconds  # the dataclass field's default, as a class attribute
     raw = environ.get(ENV_PREFIX + "SEND_TIMEOUT_SECONDS")
     value = default if raw is None else _convert("send_timeout_seconds", raw, default)
     if value < 1:
@@ -83,8 +83,8 @@ def send_timeout_from_env(environ: Mapping[str, str]) -> int:
     return value
 
 
-def gunicorn_options(environ: Mapping[str, str], given: Optional[Mapping[str, Optional[str]]] = None, *,
-                     send_timeout: Optional[int] = None) -> dict[str, Any]:
+def gunicorn_options(environ: Mapping[str, str], given: Mapping[str, str | None] | None = None, *,
+                     send_timeout: int | None = None) -> dict[str, Any]:
     """gunicorn settings from flags (``given``), else the environment, else the defaults.
 
     ``send_timeout`` is the settings' ``send_timeout_seconds``; without it the environment's.
@@ -125,7 +125,7 @@ def gunicorn_options(environ: Mapping[str, str], given: Optional[Mapping[str, Op
     }
 
 
-def thread_warning(threads: int, settings: ExportSettings) -> Optional[str]:
+def thread_warning(threads: int, settings: ExportSettings) -> str | None:
     """Exports held by stalled clients pin at most ``max_concurrent_exports`` threads: leave more."""
     if threads > settings.max_concurrent_exports:
         return None
@@ -157,7 +157,7 @@ def raise_open_file_limit() -> int:
     return soft
 
 
-def fit_worker_connections(worker_connections: int, threads: int, open_files: int) -> tuple[int, Optional[str]]:
+def fit_worker_connections(worker_connections: int, threads: int, open_files: int) -> tuple[int, str | None]:
     """``worker_connections`` lowered to what ``open_files`` descriptors hold, and a warning when lowered.
 
     A worker that runs out of descriptors while accepting sheds connections instead of dying
@@ -171,7 +171,7 @@ def fit_worker_connections(worker_connections: int, threads: int, open_files: in
                   "raise the limit (ulimit -n, systemd LimitNOFILE) to hold more")
 
 
-def fit_open_files(worker_connections: int, threads: int) -> tuple[int, Optional[str]]:
+def fit_open_files(worker_connections: int, threads: int) -> tuple[int, str | None]:
     """At start, before the fork: the soft open-file limit raised to the hard one, and
     ``worker_connections`` fitted into it (with the warning to log, if any)."""
     return fit_worker_connections(worker_connections, threads, raise_open_file_limit())
@@ -192,7 +192,7 @@ def configure_logging(level: str) -> None:
 def _application_class() -> type:
     from gunicorn.app.base import BaseApplication
 
-    class ExportServer(BaseApplication):  # type: ignore[misc]
+    class ExportServer(BaseApplication):
         """gunicorn running ``create_app(settings)``; the app is built in each worker after the fork."""
 
         def __init__(self, settings: ExportSettings, options: Mapping[str, Any]):

@@ -45,8 +45,9 @@ import errno
 import io
 import selectors
 import time
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable, Optional
+from typing import Any
 
 from gunicorn.http.body import LengthReader
 from gunicorn.workers.gthread import TConn, ThreadWorker
@@ -70,12 +71,12 @@ _END_OF_HEAD = b"\r\n\r\n"
 class ExportConn(TConn):
     """gthread's connection plus the head gathered in the main loop."""
 
-    def __init__(self, cfg: Any, sock: Any, client: Any, server: Any, worker: "ExportWorker"):
+    def __init__(self, cfg: Any, sock: Any, client: Any, server: Any, worker: ExportWorker):
         super().__init__(cfg, sock, client, server)
         self.worker = worker
         self.head = bytearray()
         self.head_deadline = 0.0
-        self.unparsed_head: Optional[bytes] = None  # handed to the parser when the thread creates it
+        self.unparsed_head: bytes | None = None  # handed to the parser when the thread creates it
 
     def init(self) -> None:
         fresh = not self.initialized
@@ -106,7 +107,7 @@ class ExportWorker(RoomKeeping, ThreadWorker):
 
     @classmethod
     def configured(cls, *, header_timeout: float, send_timeout: float, body_timeout: float = 20.0,
-                   body_min_rate: float = 500.0) -> type["ExportWorker"]:
+                   body_min_rate: float = 500.0) -> type[ExportWorker]:
         """A subclass carrying the limits (gunicorn builds workers from a class)."""
         limits = {"header_timeout": header_timeout, "send_timeout": send_timeout, "body_timeout": body_timeout,
                   "body_min_rate": body_min_rate}

@@ -8,7 +8,6 @@ beside it for old clients. The name itself comes from :mod:`spoo_export_plugin.c
 from __future__ import annotations
 
 import re
-from typing import Optional
 from urllib.parse import quote
 
 from ..core.report.filenames import ascii_fallback_filename, export_filename
@@ -18,7 +17,7 @@ __all__ = ["ascii_fallback_filename", "content_disposition", "export_filename"]
 _NOT_ASCII_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def content_disposition(filename: str, ascii_name: Optional[str] = None) -> str:
+def content_disposition(filename: str, ascii_name: str | None = None) -> str:
     """``attachment; filename="..."`` plus ``filename*`` when the name is not plain ASCII.
 
     ``ascii_name`` replaces the derived ASCII fallback (a per-link export names its URL id there).

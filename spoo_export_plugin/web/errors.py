@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Optional
+from typing import Any
 
 import falcon
 
@@ -13,8 +13,8 @@ from ..core.exceptions import ExportError
 log = logging.getLogger("spoo_export_plugin")
 
 
-def _write(resp: falcon.Response, status: int, message: str, param: Optional[str],
-           retry_after: Optional[int] = None) -> None:
+def _write(resp: falcon.Response, status: int, message: str, param: str | None,
+           retry_after: int | None = None) -> None:
     resp.status = status
     resp.content_type = falcon.MEDIA_JSON
     resp.data = json.dumps({"error": message, "param": param}).encode()

@@ -16,7 +16,8 @@ export running for it. The body is left unread; under ``spoo-export serve`` the 
 
 from __future__ import annotations
 
-from typing import Any, Iterable, cast
+from collections.abc import Iterable
+from typing import Any, cast
 
 import falcon
 

@@ -10,7 +10,8 @@ file's headers (type, name with its dates) come from that report, as for ``GET``
 
 from __future__ import annotations
 
-from typing import Any, Iterator, TypeVar, cast
+from collections.abc import Iterator
+from typing import Any, TypeVar, cast
 
 import falcon
 

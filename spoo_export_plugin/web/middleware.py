@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..core.settings import ExportSettings
 from .app import clicks_route, create_app, link_route, openapi_route
@@ -20,7 +21,7 @@ class ExportMiddleware:
     the returned iterable are passed straight through, so streaming and ``close()`` work).
     """
 
-    def __init__(self, application: WSGIApp, settings: ExportSettings, *, plugin_app: Optional[WSGIApp] = None):
+    def __init__(self, application: WSGIApp, settings: ExportSettings, *, plugin_app: WSGIApp | None = None):
         self.application = application
         self.settings = settings
         # The plugin's own Falcon app; built here unless the host supplies one.

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, Callable, Container, Iterable, Iterator, Optional
+from collections.abc import Callable, Container, Iterable, Iterator
+from typing import Any
 
 from ..core.request.params import LINK_SCOPE, SCOPES
 from ..formats import FORMATS
@@ -27,7 +28,7 @@ _KNOWN: dict[str, Container[str]] = {
 }
 
 
-def safe_choice(name: str, value: Any) -> Optional[str]:
+def safe_choice(name: str, value: Any) -> str | None:
     """A client-supplied scope/format as logged: known values only, never free text."""
     if value is None or value == "":
         return None
@@ -44,9 +45,9 @@ class ObservedBody:
     def __init__(self, body: Iterable[bytes], on_finish: Callable[[int, bool], None]):
         self._iterator = iter(body)
         self._body = body
-        self._on_finish: Optional[Callable[[int, bool], None]] = on_finish
+        self._on_finish: Callable[[int, bool], None] | None = on_finish
         self.bytes = 0
-        self.error: Optional[BaseException] = None
+        self.error: BaseException | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         return self
@@ -88,7 +89,7 @@ class ExportTimer:
         self.started = time.perf_counter()
         self.fields: dict[str, Any] = {}
 
-    def emit(self, *, status: int, outcome: str, bytes_sent: int = 0, reason: Optional[str] = None) -> None:
+    def emit(self, *, status: int, outcome: str, bytes_sent: int = 0, reason: str | None = None) -> None:
         record = {
             "event": "export",
             **self.fields,

@@ -7,8 +7,9 @@ copy names the route this deployment is configured with.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from importlib import resources
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import falcon
 

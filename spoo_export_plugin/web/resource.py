@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Optional, TypeVar
+from typing import Any, TypeVar
 
 import falcon
 from falcon.constants import COMBINED_METHODS
@@ -19,7 +19,6 @@ from ..core.settings import ExportSettings
 from ..formats import FORMATS, click_formats
 from . import hooks
 from .head import answers_head, is_head, report_without_clicks
-
 
 Hooked = TypeVar("Hooked")
 
@@ -56,12 +55,12 @@ class ExportResource:
                 setattr(cls, name, with_export_hooks(responder))
         answers_head(cls)
 
-    def __init__(self, settings: ExportSettings, *, store: Optional[Store] = None):
+    def __init__(self, settings: ExportSettings, *, store: Store | None = None):
         self.settings = settings
         self.store = store or Store(settings)
         self.exporter = Exporter(settings, self.store)
         self.click_exporter = ClickExporter(self.exporter)
-        self.authenticator: Optional[Authenticator] = build_authenticator(settings)
+        self.authenticator: Authenticator | None = build_authenticator(settings)
         # One rate-limit store per resource (so per app), never one per request.
         self.throttle = Throttle(settings)
 
@@ -103,7 +102,7 @@ class ExportResource:
         return falcon.uri.parse_query_string(req.query_string, keep_blank=True, csv=False)
 
     def _export(self, req: falcon.Request, resp: falcon.Response, request: ExportRequest, owner_id: Any,
-                url: Optional[UrlInfo]) -> None:
+                url: UrlInfo | None) -> None:
         spec = self.exporter.query_spec(request, owner_id, url)
         if is_head(req):  # the file's headers without its numbers: no slot, no aggregation
             resp.context.report = report_without_clicks(self.exporter, request, spec)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta, timezone
-from typing import Any, Optional
+from typing import Any
 
 import falcon.testing
 import pytest
@@ -76,7 +76,7 @@ def world(db: Any) -> tuple[falcon.testing.TestClient, dict[str, str]]:
     return make_client(db), keys
 
 
-def expected(key_state: str, scope: str, privacy: str, owner: str) -> tuple[int, Optional[str], Optional[int]]:
+def expected(key_state: str, scope: str, privacy: str, owner: str) -> tuple[int, str | None, int | None]:
     """(status, param, total_clicks) as SPEC's Access section states it."""
     if key_state in ("unknown", "revoked", "expired"):
         return 401, "Authorization", None
@@ -98,7 +98,7 @@ def expected(key_state: str, scope: str, privacy: str, owner: str) -> tuple[int,
     return 200, None, CLICKS[code]
 
 
-def bearer(token: Optional[str]) -> dict[str, str]:
+def bearer(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
@@ -107,7 +107,7 @@ def bearer(token: Optional[str]) -> dict[str, str]:
 SENT_CREDENTIALS = {"Authorization", "access_token", "session"}
 
 
-def assert_error(resp: Any, status: int, param: Optional[str]) -> None:
+def assert_error(resp: Any, status: int, param: str | None) -> None:
     """The JSON error; a 401 challenges for a bearer token (RFC 6750), saying when the one sent was refused."""
     assert resp.status_code == status, resp.text
     assert resp.headers["content-type"] == "application/json"

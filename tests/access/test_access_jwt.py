@@ -8,7 +8,7 @@ RS256, ``sub`` = the owner's ObjectId as hex.
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any
 
 import falcon.testing
 import jwt
@@ -54,8 +54,8 @@ def app(db: Any, rsa_keys: tuple[str, str]) -> falcon.testing.TestClient:
                        jwt_audience=AUDIENCE)
 
 
-def call(client: falcon.testing.TestClient, scope: str, code: Optional[str] = None, *,
-         header: Optional[str] = None, cookie: Optional[str] = None) -> Any:
+def call(client: falcon.testing.TestClient, scope: str, code: str | None = None, *,
+         header: str | None = None, cookie: str | None = None) -> Any:
     params = {"format": "json", "scope": scope, **RANGE}
     if code:
         params["short_code"] = code

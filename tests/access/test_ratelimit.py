@@ -12,7 +12,7 @@ import math
 import time
 import uuid
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 import falcon.testing
 import limits.aio.storage
@@ -56,8 +56,8 @@ def app(db: Any, **settings: Any) -> falcon.testing.TestClient:
     return falcon.testing.TestClient(create_app(ExportSettings(database=db, **settings)))
 
 
-def get(client: falcon.testing.TestClient, *, key: Optional[str] = None, ip: str = "192.0.2.10",
-        headers: Optional[dict[str, str]] = None, route: str = ROUTE, **params: Any) -> Any:
+def get(client: falcon.testing.TestClient, *, key: str | None = None, ip: str = "192.0.2.10",
+        headers: dict[str, str] | None = None, route: str = ROUTE, **params: Any) -> Any:
     h = dict(headers or {})
     if key:
         h["Authorization"] = f"Bearer {key}"
@@ -68,7 +68,7 @@ def rate(resp: Any) -> tuple[int, int, int]:
     return tuple(int(resp.headers[name]) for name in RATE_HEADERS)  # type: ignore[return-value]
 
 
-def assert_429(resp: Any, limit: int, retry_after: Optional[int] = None) -> None:
+def assert_429(resp: Any, limit: int, retry_after: int | None = None) -> None:
     assert resp.status_code == 429, resp.text
     assert resp.headers["content-type"] == "application/json"
     assert set(resp.json) == {"error", "param"} and resp.json["param"] is None

@@ -9,7 +9,8 @@ process that served it (``X-Worker-Pid``), so a test can show its requests were 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import mongomock
 

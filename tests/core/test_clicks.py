@@ -11,16 +11,25 @@ import json
 import os
 import secrets
 import zipfile
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any
 
 import mongomock
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from spoo_export_plugin import ExportSettings
-from spoo_export_plugin.core.clicks import (VisitorIds, build_clicks_pipeline, build_count_pipeline, click_columns,
-                                            click_rows, parse_clicks_request)
+from spoo_export_plugin.core.clicks import (
+    VisitorIds,
+    build_clicks_pipeline,
+    build_count_pipeline,
+    click_columns,
+    click_rows,
+    parse_clicks_request,
+)
 from spoo_export_plugin.core.engine.pipeline import QuerySpec, build_match
 from spoo_export_plugin.core.exceptions import BadRequest, ConfigurationError
 from spoo_export_plugin.core.report.click_rows import ClickExport

@@ -9,8 +9,9 @@ choice ``auto`` makes are checked here too. The SecantusDB twin: integration/tes
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 import mongomock
 import pymongo

@@ -24,8 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from spoo_export_plugin import ExportError, ExportSettings
 from spoo_export_plugin.core.engine.pipeline import QuerySpec, breakdown_names, build_row_stages
 from spoo_export_plugin.core.engine.worker.bson_values import number, sum_numbers
-from spoo_export_plugin.core.engine.worker.expressions import (MISSING, compile_expression, compile_projection,
-                                                             fields_read)
+from spoo_export_plugin.core.engine.worker.expressions import (
+    MISSING,
+    compile_expression,
+    compile_projection,
+    fields_read,
+)
 from spoo_export_plugin.core.engine.worker.grouping import split_row_stages
 from spoo_export_plugin.core.request.params import parse_export_request
 from spoo_export_plugin.core.service import Exporter

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from bson import ObjectId
 
-from spoo_export_plugin.core.engine.pipeline import (QuerySpec, breakdown_names, build_export_pipeline,
-                                                     build_first_click_pipeline)
+from spoo_export_plugin.core.engine.pipeline import (
+    QuerySpec,
+    breakdown_names,
+    build_export_pipeline,
+    build_first_click_pipeline,
+)
 from spoo_export_plugin.core.request.params import GRANULARITIES, ExportRequest, parse_export_request
 from spoo_export_plugin.formats import FORMATS
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 
 import mongomock
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ..scenarios import Scenario, check, check_budgeted, make_client, scenarios
 

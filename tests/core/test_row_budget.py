@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spoo_export_plugin.core.report.row_budget import RowBudget
 

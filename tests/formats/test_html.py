@@ -8,10 +8,11 @@ tests/formats/test_browser.py.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from html.parser import HTMLParser
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import pytest
 
@@ -35,11 +36,11 @@ ACTIVE = {"script", "img", "iframe", "object", "embed", "link", "base", "form", 
 @dataclass
 class Node:
     tag: str
-    attrs: dict[str, Optional[str]]
+    attrs: dict[str, str | None]
     children: list[Any] = field(default_factory=list)  # Node or str
-    parent: Optional["Node"] = None
+    parent: Node | None = None
 
-    def iter(self, tag: Optional[str] = None) -> Iterator["Node"]:
+    def iter(self, tag: str | None = None) -> Iterator[Node]:
         if tag is None or self.tag == tag:
             yield self
         for child in self.children:
@@ -49,7 +50,7 @@ class Node:
     def text(self) -> str:
         return "".join(c if isinstance(c, str) else c.text() for c in self.children)
 
-    def find(self, tag: str, **attrs: str) -> Optional["Node"]:
+    def find(self, tag: str, **attrs: str) -> Node | None:
         return next((n for n in self.iter(tag) if all(n.attrs.get(k) == v for k, v in attrs.items())), None)
 
 
@@ -60,7 +61,7 @@ class TreeBuilder(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.root = Node("#document", {})
         self.current = self.root
-        self.doctype: Optional[str] = None
+        self.doctype: str | None = None
 
     def handle_decl(self, decl: str) -> None:
         self.doctype = decl

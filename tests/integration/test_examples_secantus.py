@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ..core.test_examples import *  # noqa: F401,F403  (the same tests, collected here again, against this db)
+from ..core.test_examples import *  # noqa: F403  (the same tests, collected here again, against this db)
 
 pytestmark = pytest.mark.integration
 

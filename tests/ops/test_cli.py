@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import openpyxl
 import pytest
@@ -46,7 +46,7 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def cli(*args: str, env: Optional[dict[str, str]] = None, cwd: Optional[Path] = None,
+def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
         timeout: float = 60) -> subprocess.CompletedProcess:
     assert SCRIPT, "the spoo-export console script is not installed"
     return subprocess.run([SCRIPT, *args], capture_output=True, env=env, cwd=cwd, timeout=timeout)

@@ -22,8 +22,9 @@ from __future__ import annotations
 import resource
 import socket
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -31,8 +32,17 @@ from spoo_export_plugin.web.guard import NO_BODY
 
 from ..factories import ROUTE, unused_port
 from ..servers import GUNICORN, SCRIPT, open_files, server_env, start_warm, worker_pids
-from ..slowclients import (SMALL, Trickle, answer_of, body_announced, closed_by_peer, export_path, half_sent, probe,
-                           request_bytes)
+from ..slowclients import (
+    SMALL,
+    Trickle,
+    answer_of,
+    body_announced,
+    closed_by_peer,
+    export_path,
+    half_sent,
+    probe,
+    request_bytes,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -139,7 +149,7 @@ def test_a_host_route_reading_a_trickled_body_is_cut_off_at_body_timeout(host_wi
     upload = body_announced(port, "POST", "/a/host/upload", length=size)
     with upload:
         started = time.monotonic()
-        for offset in range(0, size, piece):
+        for _offset in range(0, size, piece):
             upload.sendall(b"u" * piece)
             time.sleep(BODY_TIMEOUT * 2 / (size // piece))  # ~40 KB/s for ~6 s
         answer = answer_of(upload, within=10)

@@ -22,17 +22,32 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
 from ..factories import ROUTE, unused_port
 from ..servers import GUNICORN, SCRIPT, server_env, start_warm, stop_group, wait_for_port
-from ..slowclients import (BIG, BIG_CLICKS, SMALL, StalledReader, answer_of, closed_by_peer, dechunked, export_path,
-                           half_sent, kept_alive_then_half_sent, probe, request_bytes, server_send_queues, stalled_reader,
-                           wait_until_stalled)
+from ..slowclients import (
+    BIG,
+    BIG_CLICKS,
+    SMALL,
+    StalledReader,
+    answer_of,
+    closed_by_peer,
+    dechunked,
+    export_path,
+    half_sent,
+    kept_alive_then_half_sent,
+    probe,
+    request_bytes,
+    server_send_queues,
+    stalled_reader,
+    wait_until_stalled,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

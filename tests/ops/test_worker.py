@@ -18,8 +18,13 @@ from gunicorn.http.body import Body, ChunkedReader, LengthReader
 from gunicorn.http.unreader import Unreader
 
 from spoo_export_plugin import ConfigurationError, ExportSettings
-from spoo_export_plugin.ops.serve import (FILES_PER_THREAD, FIXED_FILES, fit_worker_connections, gunicorn_options,
-                                          thread_warning)
+from spoo_export_plugin.ops.serve import (
+    FILES_PER_THREAD,
+    FIXED_FILES,
+    fit_worker_connections,
+    gunicorn_options,
+    thread_warning,
+)
 from spoo_export_plugin.ops.worker import DeadlineSocket, ExportWorker, StalledPeer, body_arrived
 
 

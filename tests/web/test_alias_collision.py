@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import zipfile
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 import falcon.testing
 import pytest
@@ -73,7 +73,7 @@ def make_world(db: Any, *, shared: bool, aggregation: str = "auto") -> dict[str,
     return {"client": client, "keys": keys, "shared": shared, "a_url": a_url}
 
 
-def bearer(key: Optional[str]) -> dict[str, str]:
+def bearer(key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 

@@ -10,8 +10,9 @@ import io
 import json
 import logging
 import os
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import falcon.testing
 import openpyxl

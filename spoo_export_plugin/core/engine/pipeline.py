@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from bson import ObjectId
 
@@ -53,7 +53,7 @@ class QuerySpec:
     owner_id: Any = None
     #: A legacy URL's clicks: this short code, and no ``meta.url_id`` (a renamed urlsV2 URL's clicks
     #: keep their old code). Never alone for a urlsV2 URL: that is ``url_id``.
-    short_code: Optional[str] = None
+    short_code: str | None = None
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: Left out when a value is listed; wins over ``filters``.
     exclude: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -190,7 +190,7 @@ def _uses_time(spec: QuerySpec) -> bool:
     return any(name.split(",")[0] == "time" for name in spec.breakdowns)
 
 
-def sort_granularity(spec: QuerySpec) -> Optional[str]:
+def sort_granularity(spec: QuerySpec) -> str | None:
     """The granularity the report order depends on: None when no breakdown has time."""
     return spec.granularity if _uses_time(spec) else None
 
@@ -279,7 +279,7 @@ def _minute_of_day(date: Any, timezone: str) -> dict[str, Any]:
                      {"$minute": {"date": date, "timezone": timezone}}]}
 
 
-def _sort_stages(timezone: str, granularity: Optional[str]) -> list[dict[str, Any]]:
+def _sort_stages(timezone: str, granularity: str | None) -> list[dict[str, Any]]:
     """Breakdown, then time, then clicks descending, then label.
 
     Wall-clock buckets (minute, 10min, hour) sort by real time: ``s`` = the bucket's wall

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterator, Optional
+from typing import Any
+
+from pymongo import MongoClient, ReadPreference
+from pymongo import errors as pymongo_errors
 
 from ..exceptions import TIMEOUT_MESSAGE, BadRequest, Unavailable
 from ..request.params import is_object_id
 from ..settings import ExportSettings
-
-from pymongo import MongoClient, ReadPreference
-from pymongo import errors as pymongo_errors
 
 
 @dataclass(frozen=True)
@@ -26,14 +27,14 @@ class UrlInfo:
 
     short_code: str
     owner_id: Any
-    created_at: Optional[datetime]
+    created_at: datetime | None
     private_stats: bool
     #: The URL's ``_id`` as 24 hex digits (urlsV2 documents; legacy ones have none).
-    url_id: Optional[str] = None
+    url_id: str | None = None
     #: The ``_id`` as stored, the value its clicks hold in ``meta.url_id``; None for a legacy URL.
     id: Any = None
     #: Its custom domain; None on the host's main domain.
-    domain: Optional[str] = None
+    domain: str | None = None
 
     def owned_by(self, owner_id: Any) -> bool:
         """Whether ``owner_id`` owns the URL (ids compared as text: an ObjectId and its hex alike)."""
@@ -133,7 +134,7 @@ class Store:
     def _guard(self) -> contextlib.AbstractContextManager[None]:
         return driver_errors(self.settings.retry_after_seconds)
 
-    def find_urls(self, short_code: str, domain: Optional[str] = None) -> list[UrlInfo]:
+    def find_urls(self, short_code: str, domain: str | None = None) -> list[UrlInfo]:
         """The urlsV2 URLs with this alias, at most two (enough to tell one from several).
 
         ``domain`` None: on any domain; ``""``: on the host's main domain (the domain field absent,
@@ -149,7 +150,7 @@ class Store:
                 query, {"owner_id": 1, "created_at": 1, "private_stats": 1, field: 1}).limit(_ALIAS_PROBE))
         return [_url_info(doc, code, field) for doc in docs]
 
-    def find_legacy_url(self, short_code: str) -> Optional[UrlInfo]:
+    def find_legacy_url(self, short_code: str) -> UrlInfo | None:
         """A legacy URL (``_id`` is the short code): ownerless, on the main domain, public stats."""
         code = str(short_code)
         with self._guard():
@@ -159,7 +160,7 @@ class Store:
         created = legacy.get("created_at") or legacy.get("creation-date")
         return UrlInfo(code, None, _date_or_none(created), False)
 
-    def find_url_by_id(self, url_id: str) -> Optional[UrlInfo]:
+    def find_url_by_id(self, url_id: str) -> UrlInfo | None:
         """A urlsV2 URL by its ``_id`` (24 hex digits, checked by the caller)."""
         from bson import ObjectId
 
@@ -171,7 +172,7 @@ class Store:
             return None
         return _url_info(doc, str(doc.get("alias") or ""), field)
 
-    def oldest_url_created(self, owner_id: Any) -> Optional[datetime]:
+    def oldest_url_created(self, owner_id: Any) -> datetime | None:
         with self._guard():
             docs = list(self.collection(self.settings.urls_collection)
                         .find({"owner_id": owner_id, "created_at": {"$type": "date"}}, {"created_at": 1})
@@ -179,7 +180,7 @@ class Store:
         return docs[0]["created_at"] if docs else None
 
     def aggregate(self, pipeline: list[dict[str, Any]], *,
-                  batch_size: Optional[int] = None) -> Iterator[dict[str, Any]]:
+                  batch_size: int | None = None) -> Iterator[dict[str, Any]]:
         """Run a pipeline with the time budget and disk use allowed; rows stream from the cursor.
 
         The database executor reads through here (the whole export pipeline), the first-click
@@ -205,10 +206,10 @@ class Store:
                                       batch_size=_FIND_BATCH)
             yield from cursor
 
-    def find_api_key(self, token_hash: str) -> Optional[dict[str, Any]]:
+    def find_api_key(self, token_hash: str) -> dict[str, Any] | None:
         with self._guard():
             # Always the primary: a revoked key must stop working at once, not after replication.
-            found: Optional[dict[str, Any]] = self.database[self.settings.api_keys_collection].find_one(
+            found: dict[str, Any] | None = self.database[self.settings.api_keys_collection].find_one(
                 {"token_hash": str(token_hash)})
             return found
 
@@ -223,5 +224,5 @@ def _url_info(doc: dict[str, Any], alias: str, domain_field: str) -> UrlInfo:
                    domain=str(domain) if domain not in (None, "") else None)
 
 
-def _date_or_none(value: Any) -> Optional[datetime]:
+def _date_or_none(value: Any) -> datetime | None:
     return value if isinstance(value, datetime) else None

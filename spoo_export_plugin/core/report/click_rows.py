@@ -7,9 +7,10 @@ database cursor: it can be walked once, and nothing holds the whole result.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Optional
+from typing import Any
 
 from .report import export_header, header_items
 
@@ -25,7 +26,7 @@ class ClickExport:
     """
 
     scope: str
-    short_code: Optional[str]
+    short_code: str | None
     timezone: str
     start: datetime
     end: datetime
@@ -40,7 +41,7 @@ class ClickExport:
     columns: tuple[str, ...]
     rows: Iterable[tuple[str, ...]] = field(default=(), repr=False, compare=False)
     #: The URL of a per-link export (the command line's ``--url-id``), else None.
-    url_id: Optional[str] = None
+    url_id: str | None = None
 
     @property
     def truncated(self) -> bool:

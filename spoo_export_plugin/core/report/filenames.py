@@ -8,7 +8,7 @@ report's timezone. Short codes may be emoji (spoo.me allows them): the name keep
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from .report import Report
 
@@ -27,7 +27,7 @@ def export_filename(report: Report, extension: str) -> str:
     return _name(subject or report.scope, report, extension)
 
 
-def ascii_fallback_filename(report: Report, extension: str) -> Optional[str]:
+def ascii_fallback_filename(report: Report, extension: str) -> str | None:
     """For a per-link export whose alias is not plain ASCII: the name with the URL id instead.
 
     Old clients read only the ASCII ``filename=``; an emoji alias would leave them a name
@@ -42,7 +42,7 @@ def _name(subject: str, report: Report, extension: str) -> str:
     return f"spoo-export_{subject}_{report.start:%Y%m%d}_{report.end:%Y%m%d}.{extension}"
 
 
-def clicks_filename(export: "ClickExport", extension: str) -> str:
+def clicks_filename(export: ClickExport, extension: str) -> str:
     """A raw-click export's name: ``spoo-export_clicks_<short code or scope>_<start>_<end>.<ext>``."""
     subject = _UNSAFE_IN_FILE_NAMES.sub("_", export.short_code or "")[:MAX_SUBJECT].strip(" ._")
     return f"spoo-export_clicks_{subject or export.scope}_{export.start:%Y%m%d}_{export.end:%Y%m%d}.{extension}"

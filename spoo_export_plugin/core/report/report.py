@@ -8,9 +8,10 @@ the number of clicks. A row is a tuple; every row of one time bucket shares one 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..rows import SUMMARY_KEY, GroupRow
@@ -55,28 +56,28 @@ class Breakdown:
 class Summary:
     total_clicks: int = 0
     unique_clicks: int = 0
-    first_click: Optional[datetime] = None
-    last_click: Optional[datetime] = None
+    first_click: datetime | None = None
+    last_click: datetime | None = None
     truncated_breakdowns: tuple[str, ...] = ()
     #: Mean redirect time of the clicks that hold a number there, to 0.1 ms; None when none do.
-    avg_redirect_ms: Optional[float] = None
+    avg_redirect_ms: float | None = None
 
     @property
     def truncated(self) -> bool:
         return bool(self.truncated_breakdowns)
 
     @property
-    def unique_rate(self) -> Optional[float]:
+    def unique_rate(self) -> float | None:
         """unique_clicks / total_clicks to 4 decimals; None without clicks."""
         return ratio(self.unique_clicks, self.total_clicks)
 
 
-def ratio(part: int, whole: int) -> Optional[float]:
+def ratio(part: int, whole: int) -> float | None:
     """``part / whole`` rounded to 4 decimals (a share, a rate); None when the whole is 0."""
     return round(part / whole, 4) if whole else None
 
 
-def export_header(export: Union[Report, ClickExport], summary: dict[str, Any], **grouping: Any) -> dict[str, Any]:
+def export_header(export: Report | ClickExport, summary: dict[str, Any], **grouping: Any) -> dict[str, Any]:
     """A file's header, JSON-ready (dates as ISO 8601 in the export's zone), for the report and the
     raw clicks alike: which clicks (scope, short code, the link's id), the zone and range, then
     ``grouping`` (the report's granularity, group_by and metrics), the selection and ``summary``."""
@@ -114,7 +115,7 @@ def header_items(header: dict[str, Any]) -> list[tuple[str, Any]]:
 @dataclass(frozen=True)
 class Report:
     scope: str
-    short_code: Optional[str]
+    short_code: str | None
     timezone: str
     start: datetime
     end: datetime
@@ -128,7 +129,7 @@ class Report:
     exclude: dict[str, list[str]] = field(default_factory=dict)
     exclude_bots: bool = False
     #: The URL of a per-link export (scope "link"), else None.
-    url_id: Optional[str] = None
+    url_id: str | None = None
 
     def header(self) -> dict[str, Any]:
         """Everything but the breakdowns, JSON-ready (dates as ISO 8601 in the timezone)."""
@@ -157,7 +158,7 @@ class Report:
         return tree
 
 
-def _iso(value: Optional[datetime]) -> Optional[str]:
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
@@ -178,7 +179,7 @@ def assemble_report(
     metrics: tuple[str, ...],
     row_cap: int,
     header: dict[str, Any],
-    max_bytes: Optional[int] = None,
+    max_bytes: int | None = None,
 ) -> Report:
     """Fold the engine's sorted rows (:class:`~..rows.GroupRow`, either executor's) into a :class:`Report`.
 
@@ -270,7 +271,7 @@ def assemble_report(
     )
 
 
-def _mean(total: Any, count: int) -> Optional[float]:
+def _mean(total: Any, count: int) -> float | None:
     """A mean to 0.1; None without values or when not finite (a NaN stored as redirect_ms).
 
     The total may be a Decimal128 (``$sum`` over decimals): it is read as a float.

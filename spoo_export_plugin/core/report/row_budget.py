@@ -17,7 +17,8 @@ whatever order they come in.
 from __future__ import annotations
 
 import sys
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 #: Estimated bytes of one report row besides its labels (CPython, 64-bit): a list slot (8), a tuple
 #: of 3-5 cells (64-80), two or three counts past the small-int cache (28 each) or a share (24).
@@ -35,7 +36,7 @@ class RowBudget:
     """The rows a report keeps: at most ``row_cap`` per breakdown, at most ``max_bytes`` (None: no
     limit) in all, shared as the module says. :attr:`rows` holds each breakdown's kept rows."""
 
-    def __init__(self, names: Sequence[str], *, row_cap: int, max_bytes: Optional[int]):
+    def __init__(self, names: Sequence[str], *, row_cap: int, max_bytes: int | None):
         self.rows: dict[str, list[Row]] = {name: [] for name in names}
         self.row_cap = row_cap
         self.max_bytes = max_bytes

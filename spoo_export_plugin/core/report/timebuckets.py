@@ -11,10 +11,10 @@ in milliseconds for wall-clock buckets); :func:`bucket_from_wall` turns that int
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from math import gcd
-from typing import Iterator, Optional
 from zoneinfo import ZoneInfo
 
 from ..exceptions import BadRequest
@@ -63,7 +63,7 @@ def _offset_label(wall: datetime, offset: timedelta) -> str:
     return wall.replace(tzinfo=timezone(offset)).isoformat()
 
 
-def bucket_from_wall(granularity: str, wall: datetime, offset_ms: Optional[int] = None) -> TimeBucket:
+def bucket_from_wall(granularity: str, wall: datetime, offset_ms: int | None = None) -> TimeBucket:
     """The bucket for a pipeline key: ``wall`` is the bucket's naive local start."""
     if wall.tzinfo is not None:  # a tz-aware client returns the same instant labelled UTC
         wall = wall.astimezone(timezone.utc).replace(tzinfo=None)

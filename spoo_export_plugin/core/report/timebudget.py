@@ -12,7 +12,8 @@ the file was sent (``web/hooks.py``), else the connection is cut.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from ..exceptions import Unavailable
 
@@ -37,10 +38,10 @@ class TimeBudget:
 
     __slots__ = ("_left", "_since", "_clock", "retry_after")
 
-    def __init__(self, budget_ms: int, *, retry_after: int, clock: Optional[Callable[[], float]] = None):
+    def __init__(self, budget_ms: int, *, retry_after: int, clock: Callable[[], float] | None = None):
         self._clock = clock or monotonic
         self._left = budget_ms / 1000
-        self._since: Optional[float] = self._clock()
+        self._since: float | None = self._clock()
         self.retry_after = retry_after
 
     def pause(self) -> None:
@@ -62,7 +63,7 @@ class TimeBudget:
             raise RenderTimeout(RENDER_TIMEOUT_MESSAGE, retry_after=self.retry_after)
 
 
-def render_budget(settings: "ExportSettings") -> TimeBudget:
+def render_budget(settings: ExportSettings) -> TimeBudget:
     """A running budget of ``settings.render_time_ms`` for one file."""
     return TimeBudget(settings.render_time_ms, retry_after=settings.retry_after_seconds)
 
@@ -88,7 +89,7 @@ def budgeted_body(chunks: Iterable[bytes], budget: TimeBudget) -> Iterator[bytes
     return _paced(first, iterator, budget)
 
 
-def _paced(first: Optional[bytes], rest: Iterator[bytes], budget: TimeBudget) -> Iterator[bytes]:
+def _paced(first: bytes | None, rest: Iterator[bytes], budget: TimeBudget) -> Iterator[bytes]:
     try:
         if first is None:
             return

@@ -10,7 +10,8 @@ dimension: it selects clicks by the id of their URL and never labels a row.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..exceptions import ConfigurationError
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Collection, Mapping, Optional, Sequence, Union
+from typing import Any
 
 from ..exceptions import BadRequest
 from .dates import DATE_ONLY, day_bounds, parse_datetime
@@ -38,7 +39,7 @@ _OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}", re.ASCII)
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}
 
-QueryValue = Union[str, Sequence[str]]
+QueryValue = str | Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -48,24 +49,24 @@ class ExportRequest:
     format: str
     scope: str = "all"
     short_codes: tuple[str, ...] = ()
-    start: Optional[datetime] = None
-    end: Optional[datetime] = None
+    start: datetime | None = None
+    end: datetime | None = None
     group_by: tuple[str, ...] = ("time",)
     metrics: tuple[str, ...] = DEFAULT_METRICS
     timezone: str = "UTC"
-    granularity: Optional[str] = None
+    granularity: str | None = None
     exclude_bots: bool = False
     #: ``((dimension, (value, ...)), ...)`` in dimension order, ``url_id`` last.
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: Clicks with one of these values are left out; same shape, wins over ``filters``.
     exclude: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: The URL of a per-link export (``scope="link"``), set once the caller may read it.
-    url_id: Optional[str] = None
+    url_id: str | None = None
     #: ``scope=anon``: the URL's custom domain; ``""`` the main domain; None not given (any domain).
-    domain: Optional[str] = None
+    domain: str | None = None
 
     @property
-    def short_code(self) -> Optional[str]:
+    def short_code(self) -> str | None:
         """The short code as shown in reports (comma-joined for several)."""
         return ",".join(self.short_codes) if self.short_codes else None
 
@@ -175,7 +176,7 @@ def is_object_id(value: str) -> bool:
     return bool(_OBJECT_ID.fullmatch(value))
 
 
-def _single(params: Mapping[str, QueryValue], name: str) -> Optional[str]:
+def _single(params: Mapping[str, QueryValue], name: str) -> str | None:
     value = params.get(name)
     if value is None:
         return None
@@ -190,7 +191,7 @@ def _single(params: Mapping[str, QueryValue], name: str) -> Optional[str]:
     return value
 
 
-def _domain(params: Mapping[str, QueryValue]) -> Optional[str]:
+def _domain(params: Mapping[str, QueryValue]) -> str | None:
     """The URL's domain as given: None when absent; ``""`` (``domain=``) the main domain if the alias is shared."""
     value = params.get("domain")
     if value is None:
@@ -204,7 +205,7 @@ def _domain(params: Mapping[str, QueryValue]) -> Optional[str]:
     return domain
 
 
-def _choice(params: Mapping[str, QueryValue], name: str, allowed: Sequence[str], default: Optional[str]) -> Any:
+def _choice(params: Mapping[str, QueryValue], name: str, allowed: Sequence[str], default: str | None) -> Any:
     value = _single(params, name)
     if not value:
         if default is None:
@@ -245,7 +246,7 @@ def _bool(params: Mapping[str, QueryValue], name: str) -> bool:
 
 
 def _date(params: Mapping[str, QueryValue], name: str, tz_name: str,
-          last_instant: bool = False) -> Optional[datetime]:
+          last_instant: bool = False) -> datetime | None:
     """An instant, or for a date alone the first (or, as an end, the last) millisecond of that day."""
     value = _single(params, name)
     if not value:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import decimal
 import math
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bson import Decimal128
@@ -168,7 +169,7 @@ class LocalTime:
 
     def __init__(self, zone_name: str):
         self.zone = ZoneInfo(zone_name)
-        self._last: tuple[Optional[datetime], datetime] = (None, datetime.min)
+        self._last: tuple[datetime | None, datetime] = (None, datetime.min)
 
     def __call__(self, date: datetime) -> datetime:
         last_date, local = self._last

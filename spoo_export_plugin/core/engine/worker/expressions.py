@@ -19,10 +19,25 @@ every time breakdown) is evaluated once per document, before the stage's fields.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-from .bson_values import (DATE_PARTS, MISSING, LocalTime, add, arithmetic, arithmetic_many, bson_equal,
-                          date_from_parts, get_path, is_number, mod, product, subtract, truthy)
+from .bson_values import (
+    DATE_PARTS,
+    MISSING,
+    LocalTime,
+    add,
+    arithmetic,
+    arithmetic_many,
+    bson_equal,
+    date_from_parts,
+    get_path,
+    is_number,
+    mod,
+    product,
+    subtract,
+    truthy,
+)
 
 __all__ = ["MISSING", "compile_expression", "compile_projection", "fields_read"]
 
@@ -128,7 +143,7 @@ class _Compiler:
             raise ValueError(f"{operator} takes {count} arguments")
         return [self.expression(item) for item in argument]
 
-    def operator(self, operator: str, argument: Any) -> Evaluate:  # noqa: C901 - one branch per operator
+    def operator(self, operator: str, argument: Any) -> Evaluate:
         if operator in DATE_PARTS:
             return self.date_part(operator, argument)
         if operator == "$cond":

@@ -16,9 +16,10 @@ the per-key counts and sums, and its groups per key are the key's distinct visit
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Optional, cast
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from bson import Decimal128, ObjectId
@@ -108,7 +109,7 @@ class _Group:
         self.redirect_ms_count = 0
 
 
-def group_rows(rows: Iterable[dict[str, Any]], *, timezone: str, granularity: Optional[str],
+def group_rows(rows: Iterable[dict[str, Any]], *, timezone: str, granularity: str | None,
                max_clicks: int, max_time_ms: int, retry_after: int,
                clock: Callable[[], float] = time.monotonic) -> list[GroupRow]:
     """The export's group documents (:class:`~...rows.GroupRow`), sorted as the pipeline sorts them,
@@ -236,7 +237,7 @@ def _element_order(value: Any) -> tuple[Any, ...]:
     return bson_order(value)
 
 
-def report_order_key(timezone: str, granularity: Optional[str]) -> Callable[[GroupRow], tuple[Any, ...]]:
+def report_order_key(timezone: str, granularity: str | None) -> Callable[[GroupRow], tuple[Any, ...]]:
     """The Python twin of :func:`.pipeline._sort_stages`, as a key for :meth:`list.sort`.
 
     Without wall-clock buckets, ``{"_id.b": 1, "_id.t": 1, "clicks": -1, "_id.d": 1}`` is the
