@@ -28,9 +28,11 @@ ROUTE = "/baseline/export"
 _UNKNOWN = {"referrer": "Direct"}
 _FIELD = {"short_code": "$meta.short_code"}
 _VISITOR = {"ip": {"$ifNull": ["$ip_address", None]}, "ua": {"$ifNull": ["$user_agent", None]}}
-_DAY = {"y": {"$year": {"date": "$clicked_at", "timezone": "UTC"}},
-        "m": {"$month": {"date": "$clicked_at", "timezone": "UTC"}},
-        "d": {"$dayOfMonth": {"date": "$clicked_at", "timezone": "UTC"}}}
+_DAY = {
+    "y": {"$year": {"date": "$clicked_at", "timezone": "UTC"}},
+    "m": {"$month": {"date": "$clicked_at", "timezone": "UTC"}},
+    "d": {"$dayOfMonth": {"date": "$clicked_at", "timezone": "UTC"}},
+}
 
 
 def _label(dim: str) -> dict[str, Any]:
@@ -46,32 +48,50 @@ def _counted(group_id: Any) -> list[dict[str, Any]]:
 
 
 def facet_pipeline(owner: Any, start: datetime, end: datetime, group_by: list[str]) -> list[dict[str, Any]]:
-    facets: dict[str, list[dict[str, Any]]] = {"summary": [
-        {"$group": {"_id": None, "clicks": {"$sum": 1}, "visitors": {"$addToSet": _VISITOR},
-                    "first": {"$min": "$clicked_at"}, "last": {"$max": "$clicked_at"}}},
-        {"$project": {"clicks": 1, "first": 1, "last": 1, "uniques": {"$size": "$visitors"}}},
-    ]}
+    facets: dict[str, list[dict[str, Any]]] = {
+        "summary": [
+            {
+                "$group": {
+                    "_id": None,
+                    "clicks": {"$sum": 1},
+                    "visitors": {"$addToSet": _VISITOR},
+                    "first": {"$min": "$clicked_at"},
+                    "last": {"$max": "$clicked_at"},
+                }
+            },
+            {"$project": {"clicks": 1, "first": 1, "last": 1, "uniques": {"$size": "$visitors"}}},
+        ]
+    }
     for dim in group_by:
         facets[dim] = _counted(_DAY if dim == "time" else _label(dim))
     if "time" in group_by:
         for dim in group_by:
             if dim != "time":
                 facets["time_" + dim] = _counted({**_DAY, "v": _label(dim)})
-    return [{"$match": {"meta.owner_id": owner, "clicked_at": {"$gte": start, "$lte": end}}},
-            {"$facet": facets}]
+    return [{"$match": {"meta.owner_id": owner, "clicked_at": {"$gte": start, "$lte": end}}}, {"$facet": facets}]
 
 
 def build_tree(doc: dict[str, Any], start: datetime, end: datetime, group_by: list[str]) -> dict[str, Any]:
     """The facet's one output document as the export tree (same keys as the plugin's JSON)."""
     s = (doc.get("summary") or [{}])[0]
     tree: dict[str, Any] = {
-        "scope": "all", "short_code": None, "timezone": "UTC",
-        "start_date": start.isoformat(), "end_date": end.isoformat(), "granularity": "day",
-        "group_by": group_by, "metrics": ["clicks", "unique_clicks"], "filters": {},
+        "scope": "all",
+        "short_code": None,
+        "timezone": "UTC",
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "granularity": "day",
+        "group_by": group_by,
+        "metrics": ["clicks", "unique_clicks"],
+        "filters": {},
         "generated_at": datetime.now(timezone.utc).isoformat(),
-        "summary": {"total_clicks": s.get("clicks", 0), "unique_clicks": s.get("uniques", 0),
-                    "first_click": s["first"].isoformat() if s.get("first") else None,
-                    "last_click": s["last"].isoformat() if s.get("last") else None, "truncated": False},
+        "summary": {
+            "total_clicks": s.get("clicks", 0),
+            "unique_clicks": s.get("uniques", 0),
+            "first_click": s["first"].isoformat() if s.get("first") else None,
+            "last_click": s["last"].isoformat() if s.get("last") else None,
+            "truncated": False,
+        },
         "breakdowns": {},
     }
     out = tree["breakdowns"]
@@ -82,7 +102,9 @@ def build_tree(doc: dict[str, Any], start: datetime, end: datetime, group_by: li
             day, days = start.date(), []
             while day <= end.date():  # fill the days without clicks
                 r = found.get(day, {})
-                days.append({"time": day.isoformat(), "clicks": r.get("clicks", 0), "unique_clicks": r.get("uniques", 0)})
+                days.append(
+                    {"time": day.isoformat(), "clicks": r.get("clicks", 0), "unique_clicks": r.get("uniques", 0)}
+                )
                 day += timedelta(days=1)
             out["time"] = days
         else:
@@ -91,8 +113,15 @@ def build_tree(doc: dict[str, Any], start: datetime, end: datetime, group_by: li
     for dim in group_by:
         if "time" in group_by and dim != "time":
             rows = sorted(doc["time_" + dim], key=lambda r: (_day(r["_id"]), -r["clicks"], r["_id"]["v"]))
-            out["time," + dim] = [{"time": _day(r["_id"]).isoformat(), dim: r["_id"]["v"], "clicks": r["clicks"],
-                                   "unique_clicks": r["uniques"]} for r in rows]
+            out["time," + dim] = [
+                {
+                    "time": _day(r["_id"]).isoformat(),
+                    dim: r["_id"]["v"],
+                    "clicks": r["clicks"],
+                    "unique_clicks": r["uniques"],
+                }
+                for r in rows
+            ]
     return tree
 
 
@@ -110,8 +139,11 @@ def render_xml(tree: dict[str, Any]) -> bytes:
 
 
 def _summary_rows(tree: dict[str, Any]) -> list[list[Any]]:
-    head = [[k, ",".join(v) if isinstance(v, list) else json.dumps(v) if isinstance(v, dict) else v]
-            for k, v in tree.items() if k not in ("summary", "breakdowns")]
+    head = [
+        [k, ",".join(v) if isinstance(v, list) else json.dumps(v) if isinstance(v, dict) else v]
+        for k, v in tree.items()
+        if k not in ("summary", "breakdowns")
+    ]
     return head + [[k, v] for k, v in tree["summary"].items()]
 
 
@@ -141,7 +173,10 @@ def render_csv(tree: dict[str, Any]) -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         tables = {"summary": (["name", "value"], _summary_rows(tree))}
         for name, rows in tree["breakdowns"].items():
-            tables["by_" + name.replace(",", "_and_")] = (list(rows[0]) if rows else [], [list(r.values()) for r in rows])
+            tables["by_" + name.replace(",", "_and_")] = (
+                list(rows[0]) if rows else [],
+                [list(r.values()) for r in rows],
+            )
         for name, (header, rows) in tables.items():
             text = io.StringIO()
             writer = csv.writer(text)
@@ -171,8 +206,9 @@ class BaselineResource:
         group_by = req.get_param("group_by").split(",")
         start = datetime.fromisoformat(req.get_param("start_date")).replace(tzinfo=None)
         end = datetime.fromisoformat(req.get_param("end_date")).replace(tzinfo=None)
-        doc = next(iter(self.db.clicks.aggregate(facet_pipeline(key["user_id"], start, end, group_by),
-                                                 allowDiskUse=True)))
+        doc = next(
+            iter(self.db.clicks.aggregate(facet_pipeline(key["user_id"], start, end, group_by), allowDiskUse=True))
+        )
         media_type, render = RENDERERS[req.get_param("format")]
         resp.content_type = media_type
         resp.data = render(build_tree(doc, start, end, group_by))

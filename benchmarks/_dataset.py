@@ -28,7 +28,7 @@ _ABSENT = object()
 
 
 def _zipf_cum(n: int, s: float) -> list[float]:
-    return list(itertools.accumulate(1.0 / (rank ** s) for rank in range(1, n + 1)))
+    return list(itertools.accumulate(1.0 / (rank**s) for rank in range(1, n + 1)))
 
 
 class Universe:
@@ -36,16 +36,18 @@ class Universe:
 
     def __init__(self, rng: random.Random):
         self.browsers = ["Chrome", "Safari", "Firefox", "Edge", "Samsung Internet", "Opera"] + [
-            f"Browser {i}" for i in range(24)]
+            f"Browser {i}" for i in range(24)
+        ]
         self.oses = ["Windows", "Android", "iOS", "macOS", "Linux", "Chrome OS"] + [f"OS {i}" for i in range(9)]
         self.countries = ["United States", "India", "Germany", "United Kingdom", "Brazil", "France"] + [
-            f"Country {i:03d}" for i in range(114)]
+            f"Country {i:03d}" for i in range(114)
+        ]
         # ~2000 cities, each in one country (more cities in the big countries).
         country_cum = _zipf_cum(len(self.countries), 1.0)
-        self.cities = [(f"City {i:04d}", rng.choices(self.countries, cum_weights=country_cum)[0])
-                       for i in range(2000)]
+        self.cities = [(f"City {i:04d}", rng.choices(self.countries, cum_weights=country_cum)[0]) for i in range(2000)]
         self.referrers: list[Any] = [None, "", _ABSENT] + [
-            f"https://site{i}.example/{'path' if i % 3 else ''}" for i in range(297)]
+            f"https://site{i}.example/{'path' if i % 3 else ''}" for i in range(297)
+        ]
         self.links = [f"l{i:02d}" for i in range(LINKS - 1)] + ["🦄"]
 
 
@@ -116,10 +118,25 @@ def seed(db: Any, n: int, seed_value: int = 42) -> tuple[ObjectId, str]:
         if batch:
             db.clicks.insert_many(batch, ordered=False)
     u = Universe(random.Random(seed_value))
-    db.urlsV2.insert_many([{"_id": ObjectId(), "alias": code, "owner_id": owner,
-                            "created_at": START - timedelta(days=90), "private_stats": False}
-                           for code in u.links])
+    db.urlsV2.insert_many(
+        [
+            {
+                "_id": ObjectId(),
+                "alias": code,
+                "owner_id": owner,
+                "created_at": START - timedelta(days=90),
+                "private_stats": False,
+            }
+            for code in u.links
+        ]
+    )
     secret = secrets.token_urlsafe(24)
-    db["api-keys"].insert_one({"user_id": owner, "token_hash": hashlib.sha256(secret.encode()).hexdigest(),
-                               "scopes": ["stats:read"], "revoked": False})
+    db["api-keys"].insert_one(
+        {
+            "user_id": owner,
+            "token_hash": hashlib.sha256(secret.encode()).hexdigest(),
+            "scopes": ["stats:read"],
+            "revoked": False,
+        }
+    )
     return owner, "spoo_" + secret

@@ -50,6 +50,7 @@ def peak_mb() -> float:
 
 # ----------------------------------------------------------------------------------- renderers
 
+
 def fake_cursor(n: int) -> Iterator[dict[str, Any]]:
     """Documents as the clicks pipeline yields them, generated on the fly (nothing kept)."""
     start = datetime(2025, 3, 1)
@@ -60,10 +61,17 @@ def fake_cursor(n: int) -> Iterator[dict[str, Any]]:
             "ip": f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}",
             "ua": f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/{90 + i % 40}.0",
             "bot": "" if i % 17 else "Googlebot",
-            "l0": f"l{i % 50:02d}", "l1": browsers[i % 6], "l2": "Windows", "l3": "United States",
-            "l4": f"City {i % 2000:04d}", "l5": f"https://site{i % 300}.example/path" if i % 4 else "Direct",
-            "l6": "newsletter" if i % 3 else "Unknown", "l7": "email" if i % 3 else "Unknown",
-            "l8": "spring" if i % 5 else "Unknown", "l9": "Unknown", "l10": "Unknown",
+            "l0": f"l{i % 50:02d}",
+            "l1": browsers[i % 6],
+            "l2": "Windows",
+            "l3": "United States",
+            "l4": f"City {i % 2000:04d}",
+            "l5": f"https://site{i % 300}.example/path" if i % 4 else "Direct",
+            "l6": "newsletter" if i % 3 else "Unknown",
+            "l7": "email" if i % 3 else "Unknown",
+            "l8": "spring" if i % 5 else "Unknown",
+            "l9": "Unknown",
+            "l10": "Unknown",
         }
 
 
@@ -72,9 +80,21 @@ def _export(n: int, rows: Any) -> Any:
     from spoo_export_plugin.core.report.click_rows import ClickExport
 
     moment = datetime(2025, 3, 31, tzinfo=timezone.utc)
-    return ClickExport(scope="all", short_code=None, timezone="Europe/Berlin", start=moment, end=moment, filters={},
-                       exclude={}, exclude_bots=False, generated_at=moment, total_clicks=n, row_count=n,
-                       columns=click_columns(), rows=rows)
+    return ClickExport(
+        scope="all",
+        short_code=None,
+        timezone="Europe/Berlin",
+        start=moment,
+        end=moment,
+        filters={},
+        exclude={},
+        exclude_bots=False,
+        generated_at=moment,
+        total_clicks=n,
+        row_count=n,
+        columns=click_columns(),
+        rows=rows,
+    )
 
 
 def _bare(fmt: str, columns: tuple[str, ...], rows: Iterator[tuple[str, ...]]) -> int:
@@ -87,14 +107,18 @@ def _bare(fmt: str, columns: tuple[str, ...], rows: Iterator[tuple[str, ...]]) -
     if fmt == "csv":
         with tempfile.TemporaryFile() as sink:
             with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as archive:
-                with archive.open("clicks.csv", "w", force_zip64=True) as raw, \
-                        io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
+                with (
+                    archive.open("clicks.csv", "w", force_zip64=True) as raw,
+                    io.TextIOWrapper(raw, encoding="utf-8", newline="") as text,
+                ):
                     writer = csv.writer(text)
                     writer.writerow(columns)
                     writer.writerows(rows)
             return sink.tell()
     if fmt == "json":
-        return len(json.dumps({"clicks": [dict(zip(columns, row, strict=True)) for row in rows]}, ensure_ascii=False).encode())
+        return len(
+            json.dumps({"clicks": [dict(zip(columns, row, strict=True)) for row in rows]}, ensure_ascii=False).encode()
+        )
     if fmt == "xml":
         import xmltodict
 
@@ -133,11 +157,17 @@ def child_renderer(fmt: str, variant: str, n: int) -> dict[str, Any]:
             pass
     else:
         size = _bare(fmt, click_columns(), rows)
-    return {"seconds": time.perf_counter() - wall, "cpu": time.process_time() - cpu, "bytes": size,
-            "peak_mb": peak_mb(), "growth_mb": peak_mb() - before}
+    return {
+        "seconds": time.perf_counter() - wall,
+        "cpu": time.process_time() - cpu,
+        "bytes": size,
+        "peak_mb": peak_mb(),
+        "growth_mb": peak_mb() - before,
+    }
 
 
 # ----------------------------------------------------------------------------------- secantus
+
 
 def child_secantus(fmt: str, n: int, uri: str, key: str) -> dict[str, Any]:
     import falcon.testing
@@ -145,11 +175,20 @@ def child_secantus(fmt: str, n: int, uri: str, key: str) -> dict[str, Any]:
     from spoo_export_plugin import ExportSettings, create_app
 
     # SecantusDB runs in the driver process: on a loaded machine its handshake can pass the 1 s default
-    app = create_app(ExportSettings(mongodb_uri=uri, database_name="bench", max_time_ms=600_000,
-                                    server_selection_timeout_ms=30_000, authenticated_limits="1000/minute"))
+    app = create_app(
+        ExportSettings(
+            mongodb_uri=uri,
+            database_name="bench",
+            max_time_ms=600_000,
+            server_selection_timeout_ms=30_000,
+            authenticated_limits="1000/minute",
+        )
+    )
     environ = falcon.testing.create_environ(
-        path="/api/v1/export/clicks", query_string=f"format={fmt}&start_date=2025-03-01&end_date=2025-03-31",
-        headers={"Authorization": f"Bearer {key}"})
+        path="/api/v1/export/clicks",
+        query_string=f"format={fmt}&start_date=2025-03-01&end_date=2025-03-31",
+        headers={"Authorization": f"Bearer {key}"},
+    )
     seen: dict[str, Any] = {}
     before = peak_mb()
     wall, cpu = time.perf_counter(), time.process_time()
@@ -164,15 +203,28 @@ def child_secantus(fmt: str, n: int, uri: str, key: str) -> dict[str, Any]:
     if hasattr(body, "close"):
         body.close()
     assert seen["status"].startswith("200"), (seen, b"".join(chunks))
-    return {"seconds": time.perf_counter() - wall, "cpu": time.process_time() - cpu, "bytes": size,
-            "peak_mb": peak_mb(), "growth_mb": peak_mb() - before, "first_byte_s": first}
+    return {
+        "seconds": time.perf_counter() - wall,
+        "cpu": time.process_time() - cpu,
+        "bytes": size,
+        "peak_mb": peak_mb(),
+        "growth_mb": peak_mb() - before,
+        "first_byte_s": first,
+    }
 
 
 # ----------------------------------------------------------------------------------- driver
 
+
 def run_child(args: list[str], timeout: float) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, "child", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    done = subprocess.run(
+        [sys.executable, __file__, "child", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
     if done.returncode:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -185,8 +237,10 @@ def line(label: str, n: int, result: dict[str, Any], reference: dict[str, Any] |
     versus = ""
     if reference and "seconds" in reference and reference["seconds"]:
         versus = f"  x{reference['seconds'] / result['seconds']:.2f} of bare speed"
-    return (f"{label:<22} {n:>9,}  {result['seconds']:8.1f} s  {result['cpu']:8.1f} cpu-s  {rate:>10,.0f} rows/s  "
-            f"{result['bytes'] / 1e6:8.1f} MB  peak {result['peak_mb']:6.0f} MB  (+{result['growth_mb']:.0f}){versus}")
+    return (
+        f"{label:<22} {n:>9,}  {result['seconds']:8.1f} s  {result['cpu']:8.1f} cpu-s  {rate:>10,.0f} rows/s  "
+        f"{result['bytes'] / 1e6:8.1f} MB  peak {result['peak_mb']:6.0f} MB  (+{result['growth_mb']:.0f}){versus}"
+    )
 
 
 def main() -> int:
@@ -209,8 +263,9 @@ def main() -> int:
     formats = args.formats.split(",")
     if args.mode == "renderers":
         for n in sizes:
-            source = run_child(["renderer", "csv", "source", str(n)], args.timeout) \
-                if "source" in args.variants else None
+            source = (
+                run_child(["renderer", "csv", "source", str(n)], args.timeout) if "source" in args.variants else None
+            )
             if source:
                 print(line("source (rows only)", n, source), flush=True)
             for fmt in formats:
@@ -233,12 +288,16 @@ def main() -> int:
         for n in sizes:
             t0 = time.perf_counter()
             _, key = seed(db, n)
-            print(f"loaded {n:,} clicks (+{n // 10:,} of another owner) in {time.perf_counter() - t0:.0f} s",
-                  flush=True)
+            print(
+                f"loaded {n:,} clicks (+{n // 10:,} of another owner) in {time.perf_counter() - t0:.0f} s", flush=True
+            )
             for fmt in formats:
                 result = run_child(["secantus", fmt, str(n), uri, key], args.timeout)
-                print(line(f"{fmt} via SecantusDB", n, result) + (
-                    f"  first byte {result['first_byte_s']:.1f} s" if "first_byte_s" in result else ""), flush=True)
+                print(
+                    line(f"{fmt} via SecantusDB", n, result)
+                    + (f"  first byte {result['first_byte_s']:.1f} s" if "first_byte_s" in result else ""),
+                    flush=True,
+                )
     finally:
         server.stop()
     return 0

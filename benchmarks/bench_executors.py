@@ -45,16 +45,27 @@ def time_executors(db: Any, key: str, repeat: int, database_repeat: int) -> dict
     reports: dict[str, dict[str, Any]] = {}
     for executor in EXECUTORS:
         # a 10-minute budget: at 100k clicks SecantusDB's database executor passes the default 30 s
-        settings = ExportSettings(database=db, aggregation=executor, authenticated_limits="1000000/minute",
-                                  anonymous_limits="1000000/minute", max_time_ms=600_000)
+        settings = ExportSettings(
+            database=db,
+            aggregation=executor,
+            authenticated_limits="1000000/minute",
+            anonymous_limits="1000000/minute",
+            max_time_ms=600_000,
+        )
         app = create_app(settings)
-        runs = [export(app, settings.route, "json", key, Calls())
-                for _ in range(database_repeat if choose_executor(settings) == "database" else repeat)]
+        runs = [
+            export(app, settings.route, "json", key, Calls())
+            for _ in range(database_repeat if choose_executor(settings) == "database" else repeat)
+        ]
         seconds[executor] = statistics.median(r["seconds"] for r in runs)
         reports[executor] = _report(runs[0]["body"])
     rows = sum(len(rows) for rows in reports["database"]["breakdowns"].values())
-    return {"seconds": seconds, "equal": reports["database"] == reports["worker"] == reports["auto"],
-            "rows": rows, "auto_is": choose_executor(ExportSettings(database=db))}
+    return {
+        "seconds": seconds,
+        "equal": reports["database"] == reports["worker"] == reports["auto"],
+        "rows": rows,
+        "auto_is": choose_executor(ExportSettings(database=db)),
+    }
 
 
 def run_engine(name: str, sizes: list[int], repeat: int, database_repeat: int) -> bool:
@@ -67,10 +78,13 @@ def run_engine(name: str, sizes: list[int], repeat: int, database_repeat: int) -
             _, key = _dataset.seed(db, size)
             result = time_executors(db, key, repeat, database_repeat)
             s = result["seconds"]
-            print(f"{name:9} {size:>7,} clicks  database {s['database']:8.3f} s  worker {s['worker']:7.3f} s  "
-                  f"auto({result['auto_is']}) {s['auto']:7.3f} s  database/worker {s['database'] / s['worker']:6.1f}x  "
-                  f"database/auto {s['database'] / s['auto']:6.1f}x  rows {result['rows']:,}  "
-                  f"reports {'equal' if result['equal'] else 'DIFFER'}", flush=True)
+            print(
+                f"{name:9} {size:>7,} clicks  database {s['database']:8.3f} s  worker {s['worker']:7.3f} s  "
+                f"auto({result['auto_is']}) {s['auto']:7.3f} s  database/worker {s['database'] / s['worker']:6.1f}x  "
+                f"database/auto {s['database'] / s['auto']:6.1f}x  rows {result['rows']:,}  "
+                f"reports {'equal' if result['equal'] else 'DIFFER'}",
+                flush=True,
+            )
             agreed &= result["equal"]
     finally:
         engine.close()

@@ -53,8 +53,11 @@ def load_baseline(revision: str) -> ModuleType:
     """``expressions.py`` at ``revision``, imported beside the current one (same package, same helpers)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for where in ("core/engine/worker", "core"):  # the module's home since the core's rooms, then before
-        shown = subprocess.run(["git", "-C", root, "show", f"{revision}:spoo_export_plugin/{where}/expressions.py"],
-                               capture_output=True, text=True)
+        shown = subprocess.run(
+            ["git", "-C", root, "show", f"{revision}:spoo_export_plugin/{where}/expressions.py"],
+            capture_output=True,
+            text=True,
+        )
         if shown.returncode == 0:
             break
     shown.check_returncode()
@@ -76,6 +79,7 @@ def row_function(module: ModuleType, stages: list[Row]) -> Callable[[Any], Row]:
         for step in steps:
             document = step(document)
         return document
+
     return to_row
 
 
@@ -111,8 +115,14 @@ def main() -> int:
         modules = {"baseline": load_baseline(args.baseline), "current": expressions}
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}")
     for shape, (zone, granularity, group_by) in SHAPES.items():
-        spec = QuerySpec(start=datetime(2025, 3, 1), end=datetime(2025, 3, 31), timezone=zone,
-                         granularity=granularity, breakdowns=breakdown_names(group_by), owner_id=OWNER)
+        spec = QuerySpec(
+            start=datetime(2025, 3, 1),
+            end=datetime(2025, 3, 31),
+            timezone=zone,
+            granularity=granularity,
+            breakdowns=breakdown_names(group_by),
+            owner_id=OWNER,
+        )
         stages = build_row_stages(spec)
         docs = documents(args.documents, stages)
         functions = {name: row_function(module, stages) for name, module in modules.items()}
@@ -125,8 +135,10 @@ def main() -> int:
             for name, to_row in functions.items():
                 seconds[name].append(pass_seconds(to_row, docs))
         per_doc = {name: statistics.median(times) / len(docs) * 1e6 for name, times in seconds.items()}
-        line = "  ".join(f"{name} {per_doc[name]:6.2f} µs/doc "
-                         f"(compile {compile_microseconds(modules[name], stages):6.0f} µs)" for name in functions)
+        line = "  ".join(
+            f"{name} {per_doc[name]:6.2f} µs/doc (compile {compile_microseconds(modules[name], stages):6.0f} µs)"
+            for name in functions
+        )
         ratio = f"  current/baseline {per_doc['current'] / per_doc['baseline']:.2f}x" if args.baseline else ""
         print(f"{shape:26} {len(docs):,} docs  {line}{ratio}", flush=True)
     return 0

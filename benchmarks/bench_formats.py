@@ -69,25 +69,44 @@ def build_report(total_rows: int) -> Any:
     city_rows = [(cities[i],) + metric(i) for i in range(n_city)]
     per_bucket = max(1, n_time_city // max(n_time, 1))
     pool = min(5_000, len(cities))  # the crossed table repeats a few thousand cities
-    time_city_rows = [(buckets[min(i // per_bucket, n_time - 1)], cities[i % pool]) + metric(i)
-                      for i in range(n_time_city)]
+    time_city_rows = [
+        (buckets[min(i // per_bucket, n_time - 1)], cities[i % pool]) + metric(i) for i in range(n_time_city)
+    ]
     tables = {
         "time": Breakdown("time", ("time", "clicks", "unique_clicks"), time_rows, n_time),
         "city": Breakdown("city", ("city", "clicks", "unique_clicks"), city_rows, n_city),
-        "time,city": Breakdown("time,city", ("time", "city", "clicks", "unique_clicks"), time_city_rows,
-                               n_time_city),
+        "time,city": Breakdown("time,city", ("time", "city", "clicks", "unique_clicks"), time_city_rows, n_time_city),
     }
     utc = timezone.utc
-    return Report(scope="all", short_code=None, timezone="UTC", start=first.replace(tzinfo=utc),
-                  end=(first + timedelta(hours=n_time)).replace(tzinfo=utc), granularity="hour",
-                  group_by=("time", "city"), metrics=("clicks", "unique_clicks"), filters={},
-                  generated_at=datetime(2026, 11, 26, tzinfo=utc),
-                  summary=Summary(total_clicks=10 * total_rows, unique_clicks=total_rows),
-                  breakdowns=tables)
+    return Report(
+        scope="all",
+        short_code=None,
+        timezone="UTC",
+        start=first.replace(tzinfo=utc),
+        end=(first + timedelta(hours=n_time)).replace(tzinfo=utc),
+        granularity="hour",
+        group_by=("time", "city"),
+        metrics=("clicks", "unique_clicks"),
+        filters={},
+        generated_at=datetime(2026, 11, 26, tzinfo=utc),
+        summary=Summary(total_clicks=10 * total_rows, unique_clicks=total_rows),
+        breakdowns=tables,
+    )
 
 
-CAP_DIMENSIONS = ("browser", "os", "country", "city", "referrer", "short_code", "utm_source", "utm_medium",
-                  "utm_campaign", "utm_term", "utm_content")
+CAP_DIMENSIONS = (
+    "browser",
+    "os",
+    "country",
+    "city",
+    "referrer",
+    "short_code",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+)
 
 
 def build_cap_report(rows_per_breakdown: int, label_chars: int = 100) -> Any:
@@ -96,28 +115,44 @@ def build_cap_report(rows_per_breakdown: int, label_chars: int = 100) -> Any:
     from spoo_export_plugin.core.report.timebuckets import TimeBucket
 
     first = datetime(2025, 1, 1)
-    buckets = [TimeBucket(f"{first + timedelta(hours=i):%Y-%m-%dT%H:00:00}+00:00", first + timedelta(hours=i),
-                          "hour") for i in range(10_000)]
+    buckets = [
+        TimeBucket(f"{first + timedelta(hours=i):%Y-%m-%dT%H:00:00}+00:00", first + timedelta(hours=i), "hour")
+        for i in range(10_000)
+    ]
     columns = ("clicks", "unique_clicks")
     tables = {"time": Breakdown("time", ("time",) + columns, [(b, 10, 5) for b in buckets], len(buckets))}
     for dim in CAP_DIMENSIONS:
         labels = [(f"{dim} {i:09d} " * (label_chars // 10 + 2))[:label_chars] for i in range(rows_per_breakdown)]
         counts = [(rows_per_breakdown - i + 300, rows_per_breakdown - i + 200) for i in range(rows_per_breakdown)]
-        tables[dim] = Breakdown(dim, (dim,) + columns, [(label,) + c for label, c in zip(labels, counts, strict=True)],
-                                rows_per_breakdown)
+        tables[dim] = Breakdown(
+            dim, (dim,) + columns, [(label,) + c for label, c in zip(labels, counts, strict=True)], rows_per_breakdown
+        )
         per_bucket = max(1, rows_per_breakdown // len(buckets))
         tables[f"time,{dim}"] = Breakdown(
-            f"time,{dim}", ("time", dim) + columns,
-            [(buckets[min(i // per_bucket, len(buckets) - 1)], label) + c
-             for i, (label, c) in enumerate(zip(labels, counts, strict=True))], rows_per_breakdown)
+            f"time,{dim}",
+            ("time", dim) + columns,
+            [
+                (buckets[min(i // per_bucket, len(buckets) - 1)], label) + c
+                for i, (label, c) in enumerate(zip(labels, counts, strict=True))
+            ],
+            rows_per_breakdown,
+        )
     order = ["time"] + list(CAP_DIMENSIONS) + [f"time,{dim}" for dim in CAP_DIMENSIONS]
     utc = timezone.utc
-    return Report(scope="all", short_code=None, timezone="UTC", start=first.replace(tzinfo=utc),
-                  end=(first + timedelta(hours=len(buckets))).replace(tzinfo=utc), granularity="hour",
-                  group_by=("time",) + CAP_DIMENSIONS, metrics=columns, filters={},
-                  generated_at=datetime(2026, 11, 26, tzinfo=utc),
-                  summary=Summary(total_clicks=10 ** 8, unique_clicks=10 ** 7),
-                  breakdowns={name: tables[name] for name in order})
+    return Report(
+        scope="all",
+        short_code=None,
+        timezone="UTC",
+        start=first.replace(tzinfo=utc),
+        end=(first + timedelta(hours=len(buckets))).replace(tzinfo=utc),
+        granularity="hour",
+        group_by=("time",) + CAP_DIMENSIONS,
+        metrics=columns,
+        filters={},
+        generated_at=datetime(2026, 11, 26, tzinfo=utc),
+        summary=Summary(total_clicks=10**8, unique_clicks=10**7),
+        breakdowns={name: tables[name] for name in order},
+    )
 
 
 # ------------------------------------------------------------------------------ the variants
@@ -128,6 +163,7 @@ def ours(fmt: str) -> Callable[[Any], int]:
 
         settings = ExportSettings(mongodb_uri="mongodb://unused.invalid")  # no connection is made
         return sum(len(chunk) for chunk in FORMATS[fmt].render(report, settings))
+
     return run
 
 
@@ -150,8 +186,10 @@ def bare_csv(report: Any) -> int:
         with archive.open("summary.csv", "w") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
             csv.writer(text).writerows([("field", "value")] + report.summary_items())
         for name, breakdown in report.breakdowns.items():
-            with archive.open(f"by_{name.replace(',', '_and_')}.csv", "w") as raw, \
-                    io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
+            with (
+                archive.open(f"by_{name.replace(',', '_and_')}.csv", "w") as raw,
+                io.TextIOWrapper(raw, encoding="utf-8", newline="") as text,
+            ):
                 writer = csv.writer(text)
                 writer.writerow(breakdown.columns)
                 writer.writerows(breakdown.rows)  # csv calls str() on time buckets: their labels
@@ -202,18 +240,21 @@ def bare_xml(report: Any) -> int:
 
     tree = report.header()
     items = lambda value: {"item": value} if isinstance(value, list) else value  # noqa: E731
-    tree = {k: ({kk: items(vv) for kk, vv in v.items()} if isinstance(v, dict) else items(v))
-            for k, v in tree.items()}
-    tree["breakdowns"] = {"breakdown": [{"@name": name, "row": list(b.dicts())}
-                                        for name, b in report.breakdowns.items()]}
+    tree = {k: ({kk: items(vv) for kk, vv in v.items()} if isinstance(v, dict) else items(v)) for k, v in tree.items()}
+    tree["breakdowns"] = {
+        "breakdown": [{"@name": name, "row": list(b.dicts())} for name, b in report.breakdowns.items()]
+    }
     return len(xmltodict.unparse({"report": tree}).encode())
 
 
 CASES: dict[tuple[str, str], Callable[[Any], int]] = {
     **{(fmt, "ours"): ours(fmt) for fmt in FORMAT_NAMES},
-    ("csv", "bare"): bare_csv, ("csv", "naive"): naive_csv,
-    ("xlsx", "bare"): lambda r: _openpyxl(r, True), ("xlsx", "naive"): lambda r: _openpyxl(r, False),
-    ("json", "bare"): bare_json, ("xml", "bare"): bare_xml,
+    ("csv", "bare"): bare_csv,
+    ("csv", "naive"): naive_csv,
+    ("xlsx", "bare"): lambda r: _openpyxl(r, True),
+    ("xlsx", "naive"): lambda r: _openpyxl(r, False),
+    ("json", "bare"): bare_json,
+    ("xml", "bare"): bare_xml,
 }
 
 
@@ -222,8 +263,9 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
-def run_case(fmt: str, variant: str, rows: int, repeat: int, shape: str = "mixed",
-             label_chars: int = 100) -> dict[str, Any]:
+def run_case(
+    fmt: str, variant: str, rows: int, repeat: int, shape: str = "mixed", label_chars: int = 100
+) -> dict[str, Any]:
     """In this process: build the report, render it ``repeat`` times, keep the fastest."""
     _import_everything()
     render = CASES[(fmt, variant)]
@@ -237,15 +279,36 @@ def run_case(fmt: str, variant: str, rows: int, repeat: int, shape: str = "mixed
         best_cpu = min(best_cpu, time.process_time() - cpu)
         best_wall = min(best_wall, time.perf_counter() - wall)
     peak = _peak_mb()
-    return {"format": fmt, "variant": variant, "rows": rows, "seconds": best_cpu, "wall": best_wall,
-            "bytes": size, "peak_mb": peak, "report_mb": before, "render_mb": peak - before}
+    return {
+        "format": fmt,
+        "variant": variant,
+        "rows": rows,
+        "seconds": best_cpu,
+        "wall": best_wall,
+        "bytes": size,
+        "peak_mb": peak,
+        "report_mb": before,
+        "render_mb": peak - before,
+    }
 
 
-def spawn(fmt: str, variant: str, rows: int, timeout: float, shape: str = "mixed",
-          label_chars: int = 100) -> dict[str, Any]:
+def spawn(
+    fmt: str, variant: str, rows: int, timeout: float, shape: str = "mixed", label_chars: int = 100
+) -> dict[str, Any]:
     repeat = 3 if rows <= 100_000 and shape == "mixed" else 1 if fmt == "xlsx" else 2
-    command = [sys.executable, os.path.abspath(__file__), "--case", fmt, variant, str(rows), str(repeat),
-               "--shape", shape, "--label-chars", str(label_chars)]
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--case",
+        fmt,
+        variant,
+        str(rows),
+        str(repeat),
+        "--shape",
+        shape,
+        "--label-chars",
+        str(label_chars),
+    ]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -257,18 +320,24 @@ def spawn(fmt: str, variant: str, rows: int, timeout: float, shape: str = "mixed
 
 def table(results: list[dict[str, Any]]) -> str:
     bare = {(r["format"], r["rows"]): r for r in results if r["variant"] == "bare" and "seconds" in r}
-    lines = ["| rows | format | variant | CPU s | wall s | rows/s (CPU) | speed vs bare | peak RSS MB | render MB "
-             "| file MB |", "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| rows | format | variant | CPU s | wall s | rows/s (CPU) | speed vs bare | peak RSS MB | render MB "
+        "| file MB |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in results:
         if "timeout" in r:
-            lines.append(f"| {r['rows']:,} | {r['format']} | {r['variant']} | | > {r['timeout']:.0f} (stopped) "
-                         "| | | | | |")
+            lines.append(
+                f"| {r['rows']:,} | {r['format']} | {r['variant']} | | > {r['timeout']:.0f} (stopped) | | | | | |"
+            )
             continue
         ref = bare.get((r["format"], r["rows"]))
         ratio = f"{ref['seconds'] / r['seconds']:.2f}x" if ref else ""
-        lines.append(f"| {r['rows']:,} | {r['format']} | {r['variant']} | {r['seconds']:.2f} | {r['wall']:.2f} | "
-                     f"{r['rows'] / r['seconds']:,.0f} | {ratio} | {r['peak_mb']:.0f} | {r['render_mb']:.0f} | "
-                     f"{r['bytes'] / 1e6:.1f} |")
+        lines.append(
+            f"| {r['rows']:,} | {r['format']} | {r['variant']} | {r['seconds']:.2f} | {r['wall']:.2f} | "
+            f"{r['rows'] / r['seconds']:,.0f} | {ratio} | {r['peak_mb']:.0f} | {r['render_mb']:.0f} | "
+            f"{r['bytes'] / 1e6:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -279,15 +348,21 @@ def main() -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--timeout", type=float, default=900, help="seconds per case before it is stopped")
     parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--shape", choices=("mixed", "cap"), default="mixed",
-                        help="mixed: time/city/time,city sharing the size; cap: 23 breakdowns of the size each")
+    parser.add_argument(
+        "--shape",
+        choices=("mixed", "cap"),
+        default="mixed",
+        help="mixed: time/city/time,city sharing the size; cap: 23 breakdowns of the size each",
+    )
     parser.add_argument("--label-chars", type=int, default=100, help="label length of --shape cap")
-    parser.add_argument("--case", nargs=4, metavar=("FORMAT", "VARIANT", "ROWS", "REPEAT"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--case", nargs=4, metavar=("FORMAT", "VARIANT", "ROWS", "REPEAT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        print(json.dumps(run_case(args.case[0], args.case[1], int(args.case[2]), int(args.case[3]), args.shape,
-                                  args.label_chars)))
+        print(
+            json.dumps(
+                run_case(args.case[0], args.case[1], int(args.case[2]), int(args.case[3]), args.shape, args.label_chars)
+            )
+        )
         return 0
     results = []
     for rows in (int(s) for s in args.sizes.split(",")):

@@ -19,8 +19,19 @@ from ._version import __version__
 
 #: Each public name -> the module that defines it (imported when the name is first read).
 _PUBLIC = {
-    **dict.fromkeys(("BadRequest", "ConfigurationError", "ExportError", "Forbidden", "NotFound", "RateLimited",
-                     "Unauthorized", "Unavailable"), ".core.exceptions"),
+    **dict.fromkeys(
+        (
+            "BadRequest",
+            "ConfigurationError",
+            "ExportError",
+            "Forbidden",
+            "NotFound",
+            "RateLimited",
+            "Unauthorized",
+            "Unavailable",
+        ),
+        ".core.exceptions",
+    ),
     "ClickFields": ".core.settings",
     "ExportSettings": ".core.settings",
     "create_app": ".web.app",
@@ -40,8 +51,19 @@ DOCUMENTED_ALIASES = {
 }
 
 __all__ = [
-    "BadRequest", "ClickFields", "ConfigurationError", "ExportError", "ExportMiddleware", "ExportResource",
-    "ExportSettings", "Forbidden", "NotFound", "RateLimited", "Unauthorized", "Unavailable", "create_app",
+    "BadRequest",
+    "ClickFields",
+    "ConfigurationError",
+    "ExportError",
+    "ExportMiddleware",
+    "ExportResource",
+    "ExportSettings",
+    "Forbidden",
+    "NotFound",
+    "RateLimited",
+    "Unauthorized",
+    "Unavailable",
+    "create_app",
     "__version__",
 ]
 

@@ -19,10 +19,22 @@ from pathlib import Path
 from typing import Any
 
 #: Flags for a root user in a container, with nothing contacted but what a page asks for.
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--disable-extensions", "--mute-audio", "--hide-scrollbars",
-         "--remote-debugging-port=0", "--remote-allow-origins=*")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--remote-debugging-port=0",
+    "--remote-allow-origins=*",
+)
 
 
 def find_chromium() -> str | None:
@@ -37,21 +49,31 @@ class Chromium:
 
         self.timeout = timeout
         self.profile = Path(tempfile.mkdtemp(prefix="chromium-profile-"))
-        self.process = subprocess.Popen([executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.events: list[dict[str, Any]] = []
         self._next_id = 0
         try:
             port, path = self._devtools_address()
-            self.socket = websocket.create_connection(f"ws://127.0.0.1:{port}{path}", timeout=timeout,
-                                                      suppress_origin=True)
+            self.socket = websocket.create_connection(
+                f"ws://127.0.0.1:{port}{path}", timeout=timeout, suppress_origin=True
+            )
             target = self.call("Target.createTarget", url="about:blank")["targetId"]
             self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
             for domain in ("Page", "Network", "Log", "Runtime", "DOM"):
                 self.call(f"{domain}.enable", session=True)
             self.call("Emulation.setScriptExecutionDisabled", session=True, value=True)
-            self.call("Emulation.setDeviceMetricsOverride", session=True, width=width, height=height,
-                      deviceScaleFactor=1, mobile=False)
+            self.call(
+                "Emulation.setDeviceMetricsOverride",
+                session=True,
+                width=width,
+                height=height,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
         except BaseException:
             self.close()
             raise
@@ -137,15 +159,21 @@ class Chromium:
     def screenshot(self, height: int | None = None) -> bytes:
         """A PNG of the page from its top: ``height`` CSS pixels, or the whole page."""
         size = self.call("Page.getLayoutMetrics", session=True)["cssContentSize"]
-        clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], height or size["height"]),
-                "scale": 1}
+        clip = {
+            "x": 0,
+            "y": 0,
+            "width": size["width"],
+            "height": min(size["height"], height or size["height"]),
+            "scale": 1,
+        }
         data = self.call("Page.captureScreenshot", session=True, format="png", clip=clip, captureBeyondViewport=True)
         return base64.b64decode(data["data"])
 
     def pdf(self) -> bytes:
         """What "Print to PDF" gives: the print stylesheet, the page's own @page size."""
-        data = self.call("Page.printToPDF", session=True, printBackground=True, preferCSSPageSize=True,
-                         displayHeaderFooter=False)
+        data = self.call(
+            "Page.printToPDF", session=True, printBackground=True, preferCSSPageSize=True, displayHeaderFooter=False
+        )
         return base64.b64decode(data["data"])
 
     def close(self) -> None:

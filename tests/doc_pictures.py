@@ -26,8 +26,13 @@ from spoo_export_plugin.ops.demo_data import build_dataset, seed_database
 from .browser import Chromium, find_chromium
 
 ANCHOR = datetime(2026, 11, 30, 12)  # fixed, so the pictures change only when the product does
-PARAMS = {"scope": "all", "group_by": "time,browser,country,referrer", "timezone": "Europe/Paris",
-          "start_date": "2026-10-01", "end_date": "2026-11-29"}
+PARAMS = {
+    "scope": "all",
+    "group_by": "time,browser,country,referrer",
+    "timezone": "Europe/Paris",
+    "start_date": "2026-10-01",
+    "end_date": "2026-11-29",
+}
 
 
 def main() -> int:
@@ -54,12 +59,39 @@ def main() -> int:
             browser.close()
 
         office = shutil.which("soffice") or sys.exit("soffice is not installed")
-        subprocess.run([office, "--headless", f"-env:UserInstallation=file://{folder}/profile", "--convert-to", "pdf",
-                        "--outdir", str(folder), str(folder / "report.xlsx")], check=True, timeout=180,
-                       capture_output=True)
+        subprocess.run(
+            [
+                office,
+                "--headless",
+                f"-env:UserInstallation=file://{folder}/profile",
+                "--convert-to",
+                "pdf",
+                "--outdir",
+                str(folder),
+                str(folder / "report.xlsx"),
+            ],
+            check=True,
+            timeout=180,
+            capture_output=True,
+        )
         # page 2 is the `time` sheet (page 1 the Summary): its table and its line chart
-        subprocess.run(["pdftoppm", "-png", "-r", "90", "-f", "2", "-l", "2", "-singlefile",
-                        str(folder / "report.pdf"), str(out / "xlsx-chart")], check=True, timeout=60)
+        subprocess.run(
+            [
+                "pdftoppm",
+                "-png",
+                "-r",
+                "90",
+                "-f",
+                "2",
+                "-l",
+                "2",
+                "-singlefile",
+                str(folder / "report.pdf"),
+                str(out / "xlsx-chart"),
+            ],
+            check=True,
+            timeout=60,
+        )
     print(f"wrote {out / 'html-report.png'} and {out / 'xlsx-chart.png'}")
     return 0
 

@@ -12,12 +12,17 @@ from bson import Decimal128, ObjectId
 ROUTE = "/api/v1/export"
 
 
-def add_api_key(db: Any, owner_id: Any, *, scopes=("stats:read",), revoked: bool = False,
-                expires_at: datetime | None = None) -> str:
+def add_api_key(
+    db: Any, owner_id: Any, *, scopes=("stats:read",), revoked: bool = False, expires_at: datetime | None = None
+) -> str:
     """Insert an API key document the way spoo.me stores it; return the full key text."""
     secret = secrets.token_urlsafe(24)
-    doc = {"user_id": owner_id, "token_hash": hashlib.sha256(secret.encode()).hexdigest(),
-           "scopes": list(scopes), "revoked": revoked}
+    doc = {
+        "user_id": owner_id,
+        "token_hash": hashlib.sha256(secret.encode()).hexdigest(),
+        "scopes": list(scopes),
+        "revoked": revoked,
+    }
     if expires_at is not None:
         doc["expires_at"] = expires_at
     db["api-keys"].insert_one(doc)
@@ -34,11 +39,22 @@ def url_id_for(alias: str, owner_id: Any = None, domain: str | None = None) -> O
     return ObjectId(hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24])
 
 
-def add_url(db: Any, alias: str, owner_id: Any = None, *, created_at: datetime | None = None,
-            private_stats: bool = False, domain: str | None = None) -> ObjectId:
+def add_url(
+    db: Any,
+    alias: str,
+    owner_id: Any = None,
+    *,
+    created_at: datetime | None = None,
+    private_stats: bool = False,
+    domain: str | None = None,
+) -> ObjectId:
     """Insert a urlsV2 document (``domain``: its custom domain; None = the main domain); return its id."""
-    doc = {"_id": url_id_for(alias, owner_id, domain), "alias": alias,
-           "created_at": created_at or datetime(2025, 1, 1), "private_stats": private_stats}
+    doc = {
+        "_id": url_id_for(alias, owner_id, domain),
+        "alias": alias,
+        "created_at": created_at or datetime(2025, 1, 1),
+        "private_stats": private_stats,
+    }
     if owner_id is not None:
         doc["owner_id"] = owner_id
     if domain is not None:
@@ -47,8 +63,9 @@ def add_url(db: Any, alias: str, owner_id: Any = None, *, created_at: datetime |
     return doc["_id"]
 
 
-def make_click(short_code: str, owner_id: Any, clicked_at: datetime, *, url_id: Any = None, legacy: bool = False,
-               **fields: Any) -> dict[str, Any]:
+def make_click(
+    short_code: str, owner_id: Any, clicked_at: datetime, *, url_id: Any = None, legacy: bool = False, **fields: Any
+) -> dict[str, Any]:
     """A spoo.me-shaped click; pass a field as None to leave it out of the document.
 
     ``meta.url_id`` is ``url_id``, by default the id :func:`add_url` gives the URL of this alias and
@@ -59,8 +76,11 @@ def make_click(short_code: str, owner_id: Any, clicked_at: datetime, *, url_id: 
         clicked_at = clicked_at.astimezone(timezone.utc).replace(tzinfo=None)
     doc = {
         "clicked_at": clicked_at,
-        "meta": {"url_id": url_id if url_id is not None else url_id_for(short_code, owner_id),
-                 "short_code": short_code, "owner_id": owner_id},
+        "meta": {
+            "url_id": url_id if url_id is not None else url_id_for(short_code, owner_id),
+            "short_code": short_code,
+            "owner_id": owner_id,
+        },
         "ip_address": "203.0.113.1",
         "user_agent": "Mozilla/5.0",
         "browser": "Chrome",
@@ -87,8 +107,9 @@ def decimal_redirect_clicks(db: Any) -> str:
     """Three clicks timed in decimals (and one not-a-number); the API key of their owner."""
     owner = ObjectId()
     redirects = (*DECIMAL_REDIRECTS, "12")
-    db.clicks.insert_many([make_click("a1", owner, datetime(2025, 5, 1, 12, i), redirect_ms=value)
-                           for i, value in enumerate(redirects)])
+    db.clicks.insert_many(
+        [make_click("a1", owner, datetime(2025, 5, 1, 12, i), redirect_ms=value) for i, value in enumerate(redirects)]
+    )
     return add_api_key(db, owner)
 
 

@@ -54,6 +54,7 @@ class Query:
 
 # ---------------------------------------------------------------- per-click facts
 
+
 def click_instant(doc: dict[str, Any]) -> datetime:
     """The click's instant, aware UTC (documents hold naive UTC, as MongoDB returns them)."""
     at = doc["clicked_at"]
@@ -163,11 +164,13 @@ def _clock_text(instant: datetime, granularity: str, zone: ZoneInfo) -> str:
     """``2025-11-02T01:10:00-04:00``: the local wall time cut down to the bucket size, and the offset."""
     local = instant.astimezone(zone)
     start_minute = local.minute // CLOCK_MINUTES[granularity] * CLOCK_MINUTES[granularity]
-    return (f"{local.year:04d}-{local.month:02d}-{local.day:02d}T{local.hour:02d}:{start_minute:02d}:00"
-            + format_offset(local.utcoffset()))
+    return f"{local.year:04d}-{local.month:02d}-{local.day:02d}T{local.hour:02d}:{start_minute:02d}:00" + format_offset(
+        local.utcoffset()
+    )
 
 
 # ---------------------------------------------------------------- whole export
+
 
 def default_granularity(start: datetime, end: datetime) -> str:
     """Never minute or 10min: those are only used when asked for."""
@@ -247,12 +250,18 @@ class Resolved:
         return None if self.url is None else str(self.url["_id"])
 
 
-def resolve_anon(urls: list[dict[str, Any]], legacy_codes: tuple[str, ...], alias: str,
-                 domain: str | None, domain_field: str = "domain") -> Resolved:
+def resolve_anon(
+    urls: list[dict[str, Any]],
+    legacy_codes: tuple[str, ...],
+    alias: str,
+    domain: str | None,
+    domain_field: str = "domain",
+) -> Resolved:
     """The one URL ``scope=anon`` reads: the URLs with the alias (a legacy one on the main domain, unless
     a urlsV2 URL holds the alias there), kept to those on ``domain`` when one is given (a custom domain
     compared lower-cased); none: 404, several: 400 naming ``domain``. ``domain=`` (empty) is no domain,
     unless that leaves several: then the main domain."""
+
     def on(url: dict[str, Any] | None) -> str:
         return "" if url is None else (url.get(domain_field) or "").lower()
 
@@ -303,8 +312,10 @@ def expected_export(clicks: list[dict[str, Any]], q: Query) -> dict[str, Any]:
         groups: dict[str, list[dict[str, Any]]] = {}
         for doc in docs:
             groups.setdefault(time_label(click_instant(doc), granularity, zone)[1], []).append(doc)
-        return [{"time": text, **_metrics(groups.get(text, []), q.metrics, len(docs))}
-                for text in all_buckets(q.start, q.end, granularity, zone)]
+        return [
+            {"time": text, **_metrics(groups.get(text, []), q.metrics, len(docs))}
+            for text in all_buckets(q.start, q.end, granularity, zone)
+        ]
 
     def time_dim_rows(dim: str) -> list[dict[str, Any]]:
         groups: dict[tuple[datetime, str, str], list[dict[str, Any]]] = {}
@@ -322,7 +333,7 @@ def expected_export(clicks: list[dict[str, Any]], q: Query) -> dict[str, Any]:
             if dim != "time":
                 breakdowns[f"time,{dim}"] = time_dim_rows(dim)
     truncated = [name for name, rows in breakdowns.items() if len(rows) > q.row_cap]
-    breakdowns = {name: rows[:q.row_cap] for name, rows in breakdowns.items()}
+    breakdowns = {name: rows[: q.row_cap] for name, rows in breakdowns.items()}
 
     return {
         "scope": q.scope,
@@ -339,8 +350,11 @@ def expected_export(clicks: list[dict[str, Any]], q: Query) -> dict[str, Any]:
             "total_clicks": len(docs),
             "unique_clicks": len({visitor(d) for d in docs}),
             "unique_rate": round(len({visitor(d) for d in docs}) / len(docs), 4) if docs else None,
-            "avg_redirect_ms": (round(sum(timed) / len(timed), 1)
-                                if (timed := [v for d in docs if (v := redirect_ms(d)) is not None]) else None),
+            "avg_redirect_ms": (
+                round(sum(timed) / len(timed), 1)
+                if (timed := [v for d in docs if (v := redirect_ms(d)) is not None])
+                else None
+            ),
             "first_click": _iso(min(instants) if instants else None, zone),
             "last_click": _iso(max(instants) if instants else None, zone),
             "truncated": bool(truncated),
@@ -363,8 +377,10 @@ def raw_columns(extra: dict[str, str] | None = None) -> tuple[str, ...]:
 def local_time_text(instant: datetime, zone: ZoneInfo) -> str:
     """``2025-03-09T01:00:00.000-05:00``: wall time with milliseconds, then the offset in force."""
     local = instant.astimezone(zone)
-    return (f"{local.year:04d}-{local.month:02d}-{local.day:02d}T{local.hour:02d}:{local.minute:02d}:"
-            f"{local.second:02d}.{local.microsecond // 1000:03d}" + format_offset(local.utcoffset()))
+    return (
+        f"{local.year:04d}-{local.month:02d}-{local.day:02d}T{local.hour:02d}:{local.minute:02d}:"
+        f"{local.second:02d}.{local.microsecond // 1000:03d}" + format_offset(local.utcoffset())
+    )
 
 
 def visitor_pseudonym(key: bytes, doc: dict[str, Any]) -> str:

@@ -32,9 +32,13 @@ OWNER_B = ObjectId("650000000000000000000002")
 #: on the main domain and B's on b.example; ``old`` is B's on b.example and a legacy URL's on the main one;
 #: ``c`` is only on b.example.
 URL_DOCS = {
-    "a1": ("a1", OWNER_A, None), "a2": ("a2", OWNER_A, None), "ü🙂": ("ü🙂", OWNER_A, None),
-    "b1": ("b1", OWNER_B, None), "promo": ("promo", OWNER_A, None),
-    "promo@b": ("promo", OWNER_B, "b.example"), "old@b": ("old", OWNER_B, "b.example"),
+    "a1": ("a1", OWNER_A, None),
+    "a2": ("a2", OWNER_A, None),
+    "ü🙂": ("ü🙂", OWNER_A, None),
+    "b1": ("b1", OWNER_B, None),
+    "promo": ("promo", OWNER_A, None),
+    "promo@b": ("promo", OWNER_B, "b.example"),
+    "old@b": ("old", OWNER_B, "b.example"),
     "c@b": ("c", OWNER_B, "b.example"),
 }
 URL_IDS = {key: ObjectId(f"6600000000000000000000{i:02x}") for i, key in enumerate(sorted(URL_DOCS))}
@@ -42,8 +46,19 @@ URL_IDS = {key: ObjectId(f"6600000000000000000000{i:02x}") for i, key in enumera
 LEGACY_CODES = ("old",)
 ALIASES = tuple(sorted({alias for alias, _, _ in URL_DOCS.values()} | set(LEGACY_CODES)))
 #: scope=anon asks for (short_code, domain); the oracle's resolve_anon says which URL, or which error.
-ANON_TARGETS = (("a1", None), ("ü🙂", None), ("b1", None), ("a1", ""), ("promo", ""), ("promo", "b.example"),
-                ("promo", "B.Example"), ("old", ""), ("old", "b.example"), ("c", None), ("c", ""))
+ANON_TARGETS = (
+    ("a1", None),
+    ("ü🙂", None),
+    ("b1", None),
+    ("a1", ""),
+    ("promo", ""),
+    ("promo", "b.example"),
+    ("promo", "B.Example"),
+    ("old", ""),
+    ("old", "b.example"),
+    ("c", None),
+    ("c", ""),
+)
 #: ... and now and then one the rule refuses: a shared alias without domain (400), a wrong domain (404).
 ANON_ERRORS = (("promo", None), ("old", None), ("a1", "b.example"), ("b1", "elsewhere.example"), ("zz", None))
 #: The host's declared dimension in every scenario: a nested field.
@@ -63,8 +78,7 @@ ZONE_ANCHORS = {
 #: Ranges end before this (the app reads an end after now as now, which the oracle cannot know).
 LATEST_END = datetime(2026, 6, 1, tzinfo=UTC)
 #: Anchors for any zone: a year end (week of Monday 2025-12-29) and everyone else's changes.
-ANCHORS = (datetime(2025, 12, 31, 23, 30, tzinfo=UTC),) + tuple(
-    a for anchors in ZONE_ANCHORS.values() for a in anchors)
+ANCHORS = (datetime(2025, 12, 31, 23, 30, tzinfo=UTC),) + tuple(a for anchors in ZONE_ANCHORS.values() for a in anchors)
 
 BROWSERS = ("Chrome", "Firefox", "chrome", "Safari", "Unknown", None, "", ABSENT)
 OSES = ("Windows", "macOS", "Linux", None, "", ABSENT)
@@ -80,8 +94,16 @@ MEDIUMS = ("email", "social", ABSENT)
 DEVICES = ("mobile", "desktop", "", None, ABSENT)
 #: redirect_ms as stored: numbers (exact in binary, so sums do not depend on order), and not-numbers
 REDIRECTS = (7, 12, 30, 7.5, 12.25, 0, None, "12", True, ABSENT)
-FIELD_POOLS = {"browser": BROWSERS, "os": OSES, "country": COUNTRIES, "city": CITIES,
-               "referrer": REFERRERS, "utm_source": SOURCES, "utm_campaign": CAMPAIGNS, "utm_medium": MEDIUMS}
+FIELD_POOLS = {
+    "browser": BROWSERS,
+    "os": OSES,
+    "country": COUNTRIES,
+    "city": CITIES,
+    "referrer": REFERRERS,
+    "utm_source": SOURCES,
+    "utm_campaign": CAMPAIGNS,
+    "utm_medium": MEDIUMS,
+}
 #: Values a filter may ask for: real ones, the Unknown/Direct labels, one nobody has.
 FILTER_VALUES = {
     "browser": ("Chrome", "Firefox", "chrome", "Unknown", "Opera", ""),
@@ -205,13 +227,23 @@ def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000) -> Sce
 
     scope = draw(st.sampled_from(("all", "all", "anon")))
     dims = ["time", "browser", "os", "country", "city", "referrer", "utm_source", "utm_campaign", "device"] + (
-        ["short_code"] if scope == "all" else [])
+        ["short_code"] if scope == "all" else []
+    )
     group_by = draw(st.one_of(st.none(), st.lists(st.sampled_from(dims), min_size=1, max_size=7, unique=True)))
-    metrics = draw(st.one_of(st.none(), st.lists(st.sampled_from(("clicks", "unique_clicks", "share")),
-                                                 min_size=1, max_size=3, unique=True)))
+    metrics = draw(
+        st.one_of(
+            st.none(),
+            st.lists(st.sampled_from(("clicks", "unique_clicks", "share")), min_size=1, max_size=3, unique=True),
+        )
+    )
 
-    params: dict[str, Any] = {"format": "json", "scope": scope, "timezone": zone_name,
-                              "start_date": _iso_param(draw, start), "end_date": _iso_param(draw, end)}
+    params: dict[str, Any] = {
+        "format": "json",
+        "scope": scope,
+        "timezone": zone_name,
+        "start_date": _iso_param(draw, start),
+        "end_date": _iso_param(draw, end),
+    }
     short_code: str | None = None
     resolved: Resolved | None = None
     if scope == "anon":
@@ -249,20 +281,29 @@ def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000) -> Sce
     if json_filters:
         params["filters"] = json.dumps(json_filters)
     exclusions: dict[str, list[str]] = {}
-    for dim in draw(st.lists(st.sampled_from(filter_dims), max_size=draw(st.sampled_from((0, 0, 1, 2))),
-                             unique=True)):
+    for dim in draw(st.lists(st.sampled_from(filter_dims), max_size=draw(st.sampled_from((0, 0, 1, 2))), unique=True)):
         exclusions[dim] = draw(st.lists(st.sampled_from(FILTER_VALUES[dim]), min_size=1, max_size=2, unique=True))
     if exclusions:
         params["exclude"] = json.dumps(exclusions)
     exclusions = {dim: [v for v in values if v] for dim, values in exclusions.items()}
 
-    query = Query(scope=scope, start=start, end=end, timezone=zone_name,
-                  owner_id=OWNER_A if scope == "all" else None, short_code=short_code,
-                  url_id=resolved.url_id if resolved is not None else None,
-                  granularity=granularity, group_by=tuple(group_by or ("time",)),
-                  metrics=tuple(metrics or ("clicks", "unique_clicks")), filters=filters,
-                  exclude={dim: values for dim, values in exclusions.items() if values},
-                  exclude_bots=exclude in ("true", "1"), row_cap=row_cap, extra=EXTRA)
+    query = Query(
+        scope=scope,
+        start=start,
+        end=end,
+        timezone=zone_name,
+        owner_id=OWNER_A if scope == "all" else None,
+        short_code=short_code,
+        url_id=resolved.url_id if resolved is not None else None,
+        granularity=granularity,
+        group_by=tuple(group_by or ("time",)),
+        metrics=tuple(metrics or ("clicks", "unique_clicks")),
+        filters=filters,
+        exclude={dim: values for dim, values in exclusions.items() if values},
+        exclude_bots=exclude in ("true", "1"),
+        row_cap=row_cap,
+        extra=EXTRA,
+    )
     api_key = scope == "all" or draw(st.booleans())
     return Scenario(clicks, params, query, api_key, resolved)
 
@@ -281,6 +322,7 @@ def _iso_param(draw: Any, instant: datetime) -> str:
 
 # ---------------------------------------------------------------- the app and the comparison
 
+
 def make_client(db: Any, **settings: Any) -> falcon.testing.TestClient:
     """The real app over ``db``, with rate limits far out of the way of test loops."""
     settings.setdefault("extra_dimensions", EXTRA)
@@ -293,8 +335,13 @@ def url_documents() -> list[dict[str, Any]]:
     """The urlsV2 documents of every scenario (a URL on the main domain has no ``domain`` field)."""
     docs = []
     for key, (alias, owner, domain) in URL_DOCS.items():
-        doc = {"_id": URL_IDS[key], "alias": alias, "owner_id": owner, "created_at": datetime(2024, 1, 1),
-               "private_stats": False}
+        doc = {
+            "_id": URL_IDS[key],
+            "alias": alias,
+            "owner_id": owner,
+            "created_at": datetime(2024, 1, 1),
+            "private_stats": False,
+        }
         docs.append(dict(doc, domain=domain) if domain else doc)
     return docs
 
@@ -304,8 +351,12 @@ def load(db: Any, clicks: list[dict[str, Any]]) -> str:
     for name in ("clicks", "urlsV2", "urls", "api-keys"):
         db[name].delete_many({})
     db.urlsV2.insert_many(url_documents())
-    db.urls.insert_many([{"_id": code, "url": "https://example.com/" + code, "created_at": datetime(2024, 1, 1)}
-                         for code in LEGACY_CODES])
+    db.urls.insert_many(
+        [
+            {"_id": code, "url": "https://example.com/" + code, "created_at": datetime(2024, 1, 1)}
+            for code in LEGACY_CODES
+        ]
+    )
     if clicks:
         db.clicks.insert_many([dict(c, meta=dict(c["meta"])) for c in clicks])
     return add_api_key(db, OWNER_A)
@@ -323,12 +374,36 @@ def check(client: falcon.testing.TestClient, db: Any, scenario: Scenario) -> dic
     body = resp.json
     expected = expected_export(scenario.clicks, scenario.query)
     event(f"{expected['granularity']} in {scenario.query.timezone}")
-    event("clicks counted: " + ("none" if not expected["summary"]["total_clicks"] else
-                                "1-5" if expected["summary"]["total_clicks"] <= 5 else "6+"))
-    for key_name in ("scope", "timezone", "start_date", "end_date", "granularity", "group_by",
-                     "metrics", "filters", "exclude", "exclude_bots", "summary"):
-        assert body[key_name] == expected[key_name], (key_name, body[key_name], expected[key_name],
-                                                      scenario.params, scenario.clicks)
+    event(
+        "clicks counted: "
+        + (
+            "none"
+            if not expected["summary"]["total_clicks"]
+            else "1-5"
+            if expected["summary"]["total_clicks"] <= 5
+            else "6+"
+        )
+    )
+    for key_name in (
+        "scope",
+        "timezone",
+        "start_date",
+        "end_date",
+        "granularity",
+        "group_by",
+        "metrics",
+        "filters",
+        "exclude",
+        "exclude_bots",
+        "summary",
+    ):
+        assert body[key_name] == expected[key_name], (
+            key_name,
+            body[key_name],
+            expected[key_name],
+            scenario.params,
+            scenario.clicks,
+        )
     assert body["short_code"] == scenario.params.get("short_code")
     assert list(body["breakdowns"]) == list(expected["breakdowns"]), scenario.params
     for name, rows in expected["breakdowns"].items():
@@ -345,8 +420,16 @@ def _refused(resp: Any, scenario: Scenario) -> bool:
     if resolved is None:
         return False
     if resolved.status == 200:
-        event("scope=anon: " + ("a legacy URL" if resolved.url is None else "a shared alias" if sum(
-            d["alias"] == resolved.url["alias"] for d in url_documents()) > 1 else "a urlsV2 URL"))
+        event(
+            "scope=anon: "
+            + (
+                "a legacy URL"
+                if resolved.url is None
+                else "a shared alias"
+                if sum(d["alias"] == resolved.url["alias"] for d in url_documents()) > 1
+                else "a urlsV2 URL"
+            )
+        )
         return False
     assert (resp.status_code, resp.json["param"]) == (resolved.status, resolved.param), (resp.text, scenario.params)
     event(f"scope=anon refused: {resolved.status} {resolved.param}")
@@ -378,17 +461,28 @@ def check_budgeted(client: falcon.testing.TestClient, db: Any, scenario: Scenari
     assert resp.status_code == 200, (resp.status_code, resp.text, scenario.params)
     body = resp.json
     expected = expected_export(scenario.clicks, scenario.query)
-    for key_name in ("scope", "timezone", "start_date", "end_date", "granularity", "group_by", "metrics",
-                     "filters", "exclude", "exclude_bots"):
+    for key_name in (
+        "scope",
+        "timezone",
+        "start_date",
+        "end_date",
+        "granularity",
+        "group_by",
+        "metrics",
+        "filters",
+        "exclude",
+        "exclude_bots",
+    ):
         assert body[key_name] == expected[key_name], (key_name, scenario.params)
     truncated = ("truncated", "truncated_breakdowns")
-    assert ({k: v for k, v in body["summary"].items() if k not in truncated}
-            == {k: v for k, v in expected["summary"].items() if k not in truncated})
+    assert {k: v for k, v in body["summary"].items() if k not in truncated} == {
+        k: v for k, v in expected["summary"].items() if k not in truncated
+    }
     assert list(body["breakdowns"]) == list(expected["breakdowns"])
     cut, held, sizes = [], {}, []
     for name, rows in expected["breakdowns"].items():
         got = body["breakdowns"][name]
-        assert got == rows[:len(got)], (name, scenario.params, got, rows)
+        assert got == rows[: len(got)], (name, scenario.params, got, rows)
         if len(got) < len(rows):
             cut.append(name)
         if name != "time":
@@ -414,8 +508,9 @@ VISITOR_SECRET = "oracle-known-visitor-secret-0123456789"
 GROUPING_PARAMETERS = ("group_by", "metrics", "granularity")
 
 
-def check_clicks(client: falcon.testing.TestClient, db: Any, scenario: Scenario, *,
-                 raw_row_cap: int = 1_000_000) -> dict[str, Any] | None:
+def check_clicks(
+    client: falcon.testing.TestClient, db: Any, scenario: Scenario, *, raw_row_cap: int = 1_000_000
+) -> dict[str, Any] | None:
     """The scenario's clicks through ``<route>/clicks`` (json, the owner's key) against the oracle's rows.
 
     Order: the time column equals the oracle's exactly (ties share a time); rows, visitor included,

@@ -67,15 +67,23 @@ def server_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_server(command: list[str], env: dict[str, str], home: Path, *,
-                 preexec_fn: Callable[[], None] | None = None) -> Iterator[dict[str, Any]]:
+def start_server(
+    command: list[str], env: dict[str, str], home: Path, *, preexec_fn: Callable[[], None] | None = None
+) -> Iterator[dict[str, Any]]:
     """Run ``command`` (it binds ``SPOO_EXPORT_BIND``) until the caller is done; yields the port, the
     log file, the home directory and the master's pid."""
     port = int(env["SPOO_EXPORT_BIND"].rsplit(":", 1)[1])
     log = home / "server.log"
     with log.open("wb") as sink:
-        proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=home,
-                                start_new_session=True, preexec_fn=preexec_fn)
+        proc = subprocess.Popen(
+            command,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=home,
+            start_new_session=True,
+            preexec_fn=preexec_fn,
+        )
     try:
         wait_for_port(port, proc, log)
         yield {"port": port, "log": log, "home": home, "pid": proc.pid}
@@ -97,15 +105,23 @@ def warm_up(server: dict[str, Any], path: str, workers: int, within: float = 60.
         warm = {pid for pid in pids if f"[{pid}] [INFO] spoo_export_plugin.export " in log}
         if len(pids) == workers and (warm == pids or (workers == 1 and answered)):
             return
-        assert time.monotonic() < deadline, (f"{len(warm)} of {workers} workers answered within {within} s",
-                                             log[-3000:])
+        assert time.monotonic() < deadline, (
+            f"{len(warm)} of {workers} workers answered within {within} s",
+            log[-3000:],
+        )
         with ThreadPoolExecutor(2 * workers) as pool:
             burst = list(pool.map(lambda _: probe(server["port"], path, limit=within), range(2 * workers)))
         answered = any(p.status == 200 for p in burst)
 
 
-def start_warm(command: list[str], env: dict[str, str], home: Path, *, workers: int = 2,
-               preexec_fn: Callable[[], None] | None = None) -> Iterator[dict[str, Any]]:
+def start_warm(
+    command: list[str],
+    env: dict[str, str],
+    home: Path,
+    *,
+    workers: int = 2,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Iterator[dict[str, Any]]:
     """:func:`start_server`, then :func:`warm_up` with a small export (the plugin's route)."""
     for running in start_server(command, env, home, preexec_fn=preexec_fn):
         warm_up(running, export_path(ROUTE, SMALL, "time"), workers)

@@ -35,15 +35,19 @@ def seed(db: Any, *, big_clicks: int = BIG_CLICKS) -> None:
     add_url(db, BIG)
     add_url(db, SMALL)
     start = datetime(2025, 3, 1)
-    db.clicks.insert_many([make_click(BIG, None, start + timedelta(seconds=160 * i),
-                                      city=f"{i:06d}" + "c" * (LONG_LABEL - 6))
-                           for i in range(big_clicks)])
+    db.clicks.insert_many(
+        [
+            make_click(BIG, None, start + timedelta(seconds=160 * i), city=f"{i:06d}" + "c" * (LONG_LABEL - 6))
+            for i in range(big_clicks)
+        ]
+    )
     db.clicks.insert_many([make_click(SMALL, None, start + timedelta(hours=i)) for i in range(5)])
 
 
 def export_path(route: str, short_code: str, group_by: str) -> str:
-    return (f"{route}?format=json&scope=anon&short_code={short_code}&group_by={group_by}"
-            f"&start_date={START}&end_date={END}")
+    return (
+        f"{route}?format=json&scope=anon&short_code={short_code}&group_by={group_by}&start_date={START}&end_date={END}"
+    )
 
 
 def request_bytes(path: str, *, host: str = "localhost") -> bytes:
@@ -96,8 +100,10 @@ def wait_until_stalled(port: int, readers: list[StalledReader], within: float = 
         writing = [p for p in ports if p in now and (not now[p] or now[p] != before.get(p))]
         if not writing:
             return
-        assert time.monotonic() < deadline, (f"still writing after {within} s (send queues)",
-                                             [(before.get(p), now.get(p)) for p in writing])
+        assert time.monotonic() < deadline, (
+            f"still writing after {within} s (send queues)",
+            [(before.get(p), now.get(p)) for p in writing],
+        )
         before = now
 
 
@@ -169,8 +175,9 @@ def kept_alive_then_half_sent(port: int, route: str) -> socket.socket:
     while b"\r\n\r\n" not in data:
         data += sock.recv(65536)
     head, body = bytes(data).split(b"\r\n\r\n", 1)
-    length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:")))
+    length = int(
+        next(line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    )
     while len(body) < length:
         body += sock.recv(65536)
     sock.sendall(f"GET {route}?format=json HTTP/1.1\r\nHost: localhost\r\n".encode())
@@ -180,8 +187,10 @@ def kept_alive_then_half_sent(port: int, route: str) -> socket.socket:
 def body_announced(port: int, method: str, path: str, *, length: int = 1_000_000) -> socket.socket:
     """A request head announcing a body of ``length`` bytes, and none of the body yet."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\n"
-                 f"Content-Length: {length}\r\n\r\n".encode())
+    sock.sendall(
+        f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\n"
+        f"Content-Length: {length}\r\n\r\n".encode()
+    )
     return sock
 
 
@@ -256,5 +265,5 @@ def dechunked(body: bytes) -> bytes:
         size = int(body[at:end].split(b";", 1)[0], 16)
         if size == 0:
             return bytes(plain)
-        plain += body[end + 2:end + 2 + size]
+        plain += body[end + 2 : end + 2 + size]
         at = end + 2 + size + 2

@@ -29,14 +29,17 @@ def test_public_api_is_importable_as_spec_says():
     assert ExportResource.__module__ == "spoo_export_plugin.web.resource"
 
 
-@pytest.mark.parametrize("old, new, name", [
-    ("spoo_export_plugin.guard", "spoo_export_plugin.web.guard", "ExportGuard"),
-    ("spoo_export_plugin.errors", "spoo_export_plugin.web.errors", "handle_export_error"),
-    ("spoo_export_plugin.errors", "spoo_export_plugin.web.errors", "install"),
-    ("spoo_export_plugin.openapi", "spoo_export_plugin.web.openapi", "OpenAPIResource"),
-    ("spoo_export_plugin.auth", "spoo_export_plugin.access.auth", "Authenticator"),
-    ("spoo_export_plugin.cli", "spoo_export_plugin.ops.cli", "main"),
-])
+@pytest.mark.parametrize(
+    "old, new, name",
+    [
+        ("spoo_export_plugin.guard", "spoo_export_plugin.web.guard", "ExportGuard"),
+        ("spoo_export_plugin.errors", "spoo_export_plugin.web.errors", "handle_export_error"),
+        ("spoo_export_plugin.errors", "spoo_export_plugin.web.errors", "install"),
+        ("spoo_export_plugin.openapi", "spoo_export_plugin.web.openapi", "OpenAPIResource"),
+        ("spoo_export_plugin.auth", "spoo_export_plugin.access.auth", "Authenticator"),
+        ("spoo_export_plugin.cli", "spoo_export_plugin.ops.cli", "main"),
+    ],
+)
 def test_documented_module_paths_still_import_the_same_objects(old, new, name):
     assert getattr(importlib.import_module(old), name) is getattr(importlib.import_module(new), name)
 
@@ -75,9 +78,14 @@ def _lint_a_copy_with(tmp_path: Path, module: str, line: str) -> subprocess.Comp
     edited.write_text(edited.read_text("utf-8") + f"\n{line}  # noqa\n", "utf-8")
     shutil.copy(REPO / "setup.cfg", tmp_path / "setup.cfg")
     exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
-    return subprocess.run([exe, "--no-cache"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                          env={"PYTHONPATH": str(tmp_path), "PATH": str(Path(sys.executable).parent),
-                               "COLUMNS": "300"})  # one import chain a line
+    return subprocess.run(
+        [exe, "--no-cache"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(tmp_path), "PATH": str(Path(sys.executable).parent), "COLUMNS": "300"},
+    )  # one import chain a line
 
 
 def test_breaking_a_layer_breaks_the_contract(tmp_path):
@@ -88,13 +96,22 @@ def test_breaking_a_layer_breaks_the_contract(tmp_path):
     assert "BROKEN" in result.stdout
 
 
-@pytest.mark.parametrize("module, line, chain", [
-    ("core/report/report.py", "from ..engine.pipeline import NO_BUCKET_WALL as _oops",
-     "spoo_export_plugin.core.report.report -> spoo_export_plugin.core.engine.pipeline"),
-    ("core/request/params.py", "from ..service import Exporter as _oops",
-     "spoo_export_plugin.core.request.params -> spoo_export_plugin.core.service"),
-    ("core/report/timebuckets.py", "import bson as _oops", "spoo_export_plugin.core.report.timebuckets -> bson"),
-])
+@pytest.mark.parametrize(
+    "module, line, chain",
+    [
+        (
+            "core/report/report.py",
+            "from ..engine.pipeline import NO_BUCKET_WALL as _oops",
+            "spoo_export_plugin.core.report.report -> spoo_export_plugin.core.engine.pipeline",
+        ),
+        (
+            "core/request/params.py",
+            "from ..service import Exporter as _oops",
+            "spoo_export_plugin.core.request.params -> spoo_export_plugin.core.service",
+        ),
+        ("core/report/timebuckets.py", "import bson as _oops", "spoo_export_plugin.core.report.timebuckets -> bson"),
+    ],
+)
 def test_a_room_reaching_for_the_engine_breaks_the_contract(tmp_path, module, line, chain):
     """The request and report rooms import no engine, no orchestration and no driver."""
     result = _lint_a_copy_with(tmp_path, module, line)
@@ -116,20 +133,30 @@ def _modules_of(package: str) -> list[str]:
 
 
 def _in_a_fresh_interpreter(code: str) -> str:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          cwd=REPO, timeout=120).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO, timeout=120
+    ).stdout.strip()
 
 
 def _libraries_loaded_by(module: str) -> list[str]:
     return _in_a_fresh_interpreter(
         f"import importlib, sys; importlib.import_module({module!r}); "
-        f"print(*[name for name in {WEB_AND_FILE_LIBRARIES!r} if name in sys.modules])").split()
+        f"print(*[name for name in {WEB_AND_FILE_LIBRARIES!r} if name in sys.modules])"
+    ).split()
 
 
-@pytest.mark.parametrize("module", [
-    "spoo_export_plugin", *_modules_of("spoo_export_plugin.core"), *_modules_of("spoo_export_plugin.access"),
-    "spoo_export_plugin.formats", "spoo_export_plugin.ops.cli", "spoo_export_plugin.auth", "spoo_export_plugin.cli",
-])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "spoo_export_plugin",
+        *_modules_of("spoo_export_plugin.core"),
+        *_modules_of("spoo_export_plugin.access"),
+        "spoo_export_plugin.formats",
+        "spoo_export_plugin.ops.cli",
+        "spoo_export_plugin.auth",
+        "spoo_export_plugin.cli",
+    ],
+)
 def test_importing_the_core_loads_no_web_framework_and_no_file_library(module):
     assert _libraries_loaded_by(module) == []
 
@@ -140,10 +167,17 @@ def test_the_web_layer_does_load_falcon():
 
 
 def test_public_names_load_their_layer_on_first_use():
-    code = ("import sys, spoo_export_plugin as p; loaded = lambda: 'falcon' in sys.modules; "
-            "print(loaded(), p.ExportSettings.__module__, loaded(), p.create_app.__module__, loaded())")
+    code = (
+        "import sys, spoo_export_plugin as p; loaded = lambda: 'falcon' in sys.modules; "
+        "print(loaded(), p.ExportSettings.__module__, loaded(), p.create_app.__module__, loaded())"
+    )
     assert _in_a_fresh_interpreter(code).split() == [
-        "False", "spoo_export_plugin.core.settings", "False", "spoo_export_plugin.web.app", "True"]
+        "False",
+        "spoo_export_plugin.core.settings",
+        "False",
+        "spoo_export_plugin.web.app",
+        "True",
+    ]
 
 
 def test_star_import_and_dir_give_every_public_name():
@@ -159,8 +193,12 @@ def test_type_checkers_see_the_names_the_package_loads():
     """The ``if TYPE_CHECKING:`` imports name each public name from the module ``__getattr__`` loads it from."""
     tree = ast.parse((REPO / "spoo_export_plugin" / "__init__.py").read_text("utf-8"))
     block = next(node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
-    seen = {alias.name: "." * node.level + (node.module or "")
-            for node in block.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    seen = {
+        alias.name: "." * node.level + (node.module or "")
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
     assert seen == spoo_export_plugin._PUBLIC
     assert sorted(seen) == sorted(name for name in spoo_export_plugin.__all__ if name != "__version__")
     for name, module in seen.items():
@@ -170,7 +208,9 @@ def test_type_checkers_see_the_names_the_package_loads():
 @pytest.mark.parametrize("old", sorted(spoo_export_plugin.DOCUMENTED_ALIASES))
 def test_an_old_module_path_is_the_same_module_object(old):
     new = spoo_export_plugin.DOCUMENTED_ALIASES[old]
-    code = (f"import sys, spoo_export_plugin.{old}, {new}; import spoo_export_plugin as p; "
-            f"print(p.{old} is {new}, sys.modules['spoo_export_plugin.{old}'] is {new})")
+    code = (
+        f"import sys, spoo_export_plugin.{old}, {new}; import spoo_export_plugin as p; "
+        f"print(p.{old} is {new}, sys.modules['spoo_export_plugin.{old}'] is {new})"
+    )
     assert _in_a_fresh_interpreter(code) == "True True"
     assert importlib.import_module(f"spoo_export_plugin.{old}") is importlib.import_module(new)

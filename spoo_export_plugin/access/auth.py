@@ -53,7 +53,7 @@ def bearer_token(authorization: str | None) -> str | None:
 
 def owner_from_api_key(store: Store, token: str, now: datetime | None = None) -> Any:
     """The owner of a ``spoo_`` key; 401 unknown/revoked/expired, 403 without an export scope."""
-    secret = token[len(API_KEY_PREFIX):]
+    secret = token[len(API_KEY_PREFIX) :]
     if not secret:
         raise Unauthorized("the API key is not valid", AUTH_PARAM)
     digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
@@ -88,8 +88,7 @@ def has_export_scope(scopes: Any) -> bool:
     return bool(EXPORT_SCOPES.intersection(s for s in scopes if isinstance(s, str)))
 
 
-def identify(store: Store, authenticator: Authenticator | None, authorization: str | None,
-             req: Any) -> Any:
+def identify(store: Store, authenticator: Authenticator | None, authorization: str | None, req: Any) -> Any:
     """The caller's owner id, or None for an anonymous request; raises 401/403 for bad credentials.
 
     ``Bearer spoo_<key>`` is always an API key. Anything else goes to the authenticator

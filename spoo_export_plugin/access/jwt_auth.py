@@ -36,7 +36,8 @@ class JWTAuthenticator:
             import jwt
         except ImportError:  # pragma: no cover - depends on the install
             raise ConfigurationError(
-                "jwt_secret/jwt_public_key need PyJWT: pip install 'spoo_export_plugin[jwt]'") from None
+                "jwt_secret/jwt_public_key need PyJWT: pip install 'spoo_export_plugin[jwt]'"
+            ) from None
         self._jwt = jwt
         self.cookie = settings.jwt_cookie
         self.issuer: str | None = settings.jwt_issuer or None
@@ -70,11 +71,15 @@ class JWTAuthenticator:
             alg = jwt.get_unverified_header(token).get("alg")
             key = self.keys.get(alg) if isinstance(alg, str) else None
             if key is None:
-                raise Unauthorized("the session token is signed with an algorithm this server does not accept",
-                                   source)
+                raise Unauthorized("the session token is signed with an algorithm this server does not accept", source)
             claims = jwt.decode(
-                token, key, algorithms=[alg], issuer=self.issuer, audience=self.audience,
-                options={"require": ["sub"], "verify_aud": self.audience is not None})
+                token,
+                key,
+                algorithms=[alg],
+                issuer=self.issuer,
+                audience=self.audience,
+                options={"require": ["sub"], "verify_aud": self.audience is not None},
+            )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the session token has expired", source) from None
         except jwt.PyJWTError:

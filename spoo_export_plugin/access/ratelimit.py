@@ -52,19 +52,28 @@ def build_storage(uri: str, timeout_ms: int = 1_000) -> Storage:
             from pymongo.uri_parser import parse_uri
 
             parse_uri(uri)  # a malformed URI fails now, not at the first request
-        return _LazyMongoDBStorage(uri, wrap_exceptions=True, serverSelectionTimeoutMS=timeout_ms,
-                                   connectTimeoutMS=timeout_ms, socketTimeoutMS=max(timeout_ms, 2_000))
+        return _LazyMongoDBStorage(
+            uri,
+            wrap_exceptions=True,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=max(timeout_ms, 2_000),
+        )
     if scheme.startswith(("redis", "rediss", "valkey")):
-        return _synchronous(storage_from_string(uri, wrap_exceptions=True, socket_connect_timeout=seconds,
-                                                socket_timeout=max(seconds, 2.0)))
+        return _synchronous(
+            storage_from_string(
+                uri, wrap_exceptions=True, socket_connect_timeout=seconds, socket_timeout=max(seconds, 2.0)
+            )
+        )
     return _synchronous(storage_from_string(uri, wrap_exceptions=True))
 
 
 def _synchronous(storage: Any) -> Storage:
     """The limiter runs in WSGI threads: an ``async+...`` storage cannot serve it."""
     if not isinstance(storage, Storage):
-        raise ConfigurationError(f"ratelimit_storage_uri: {type(storage).__name__} is an asyncio storage; use the "
-                                 "scheme without 'async+'")
+        raise ConfigurationError(
+            f"ratelimit_storage_uri: {type(storage).__name__} is an asyncio storage; use the scheme without 'async+'"
+        )
     return storage
 
 
@@ -126,14 +135,14 @@ def _configured_storage(settings: Any) -> Storage:
     except Exception as exc:
         raise ConfigurationError(
             f"ratelimit_storage_uri={_redacted(uri)!r} is not usable ({type(exc).__name__}: {exc}); use memory://, "
-            "redis://host:6379 (pip install 'spoo_export_plugin[redis]') or mongodb://host:27017") from None
+            "redis://host:6379 (pip install 'spoo_export_plugin[redis]') or mongodb://host:27017"
+        ) from None
 
 
 class Throttle:
     """Counts requests of one route against the caller's tier; build one per app."""
 
-    def __init__(self, settings: Any, *, storage: Storage | None = None,
-                 clock: Callable[[], float] | None = None):
+    def __init__(self, settings: Any, *, storage: Storage | None = None, clock: Callable[[], float] | None = None):
         self.settings = settings
         self.storage = storage or _configured_storage(settings)
         try:
@@ -147,8 +156,9 @@ class Throttle:
     def clock(self) -> float:
         return (self._clock or time.time)()
 
-    def identity(self, route: str, owner_id: Any, environ: Mapping[str, Any]) -> tuple[
-            tuple[RateLimitItem, ...], tuple[str, ...]]:
+    def identity(
+        self, route: str, owner_id: Any, environ: Mapping[str, Any]
+    ) -> tuple[tuple[RateLimitItem, ...], tuple[str, ...]]:
         """The tier and the key parts: the route, then the owner or the client IP."""
         if owner_id is not None:
             return self.authenticated, (NAMESPACE, route, "owner", str(owner_id))
@@ -160,9 +170,13 @@ class Throttle:
         try:
             return self._check(tier, key)
         except Exception as exc:  # storage down, timeout, driver bug: the API must not crash
-            log.warning("rate-limit storage %s failed (%s: %s); fail_open=%s",
-                        _redacted(self.settings.ratelimit_storage_uri), type(exc).__name__, exc,
-                        self.settings.ratelimit_fail_open)
+            log.warning(
+                "rate-limit storage %s failed (%s: %s); fail_open=%s",
+                _redacted(self.settings.ratelimit_storage_uri),
+                type(exc).__name__,
+                exc,
+                self.settings.ratelimit_fail_open,
+            )
             return self._unknown(tier)
 
     def _check(self, tier: Sequence[RateLimitItem], key: tuple[str, ...]) -> Decision:
@@ -179,10 +193,10 @@ class Throttle:
         if exhausted:
             reset, worst = max((self._reset(stats[i].reset_time, tier[i], now), i) for i in exhausted)
             wait = max(1, math.ceil(reset - now))
-            return Decision(False, tier[worst].amount, 0, math.ceil(reset), retry_after=wait,
-                            window=str(tier[worst]))
-        after = [(s.remaining - 1, self._reset(s.reset_time, item, now), item)
-                 for s, item in zip(stats, tier, strict=True)]
+            return Decision(False, tier[worst].amount, 0, math.ceil(reset), retry_after=wait, window=str(tier[worst]))
+        after = [
+            (s.remaining - 1, self._reset(s.reset_time, item, now), item) for s, item in zip(stats, tier, strict=True)
+        ]
         remaining, reset, item = min(after, key=lambda a: (a[0], -a[1]))
         return Decision(True, item.amount, remaining, math.ceil(reset), window=str(item))
 
@@ -197,9 +211,15 @@ class Throttle:
         item = min(tier, key=lambda i: (i.amount, i.get_expiry()))
         allowed = bool(self.settings.ratelimit_fail_open)
         retry = int(self.settings.retry_after_seconds)
-        return Decision(allowed, item.amount, item.amount if allowed else 0,
-                        math.ceil(now + (item.get_expiry() if allowed else retry)),
-                        retry_after=None if allowed else retry, storage_failed=True, window=str(item))
+        return Decision(
+            allowed,
+            item.amount,
+            item.amount if allowed else 0,
+            math.ceil(now + (item.get_expiry() if allowed else retry)),
+            retry_after=None if allowed else retry,
+            storage_failed=True,
+            window=str(item),
+        )
 
 
 def _redacted(uri: str) -> str:

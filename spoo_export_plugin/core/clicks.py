@@ -40,8 +40,16 @@ from .request.params import ExportRequest, QueryValue, parse_export_request
 from .request.timezones import get_zone
 from .service import Exporter, resolve_url
 
-__all__ = ["REFUSED_PARAMETERS", "ClickExport", "ClickExporter", "VisitorIds", "build_clicks_pipeline",
-           "build_count_pipeline", "click_columns", "parse_clicks_request"]
+__all__ = [
+    "REFUSED_PARAMETERS",
+    "ClickExport",
+    "ClickExporter",
+    "VisitorIds",
+    "build_clicks_pipeline",
+    "build_count_pipeline",
+    "click_columns",
+    "parse_clicks_request",
+]
 
 #: Parameters of the statistics that mean nothing for single clicks: a 400 naming them.
 REFUSED_PARAMETERS = ("group_by", "metrics", "granularity")
@@ -58,16 +66,18 @@ def click_columns(extra_dimensions: Sequence[str] = ()) -> tuple[str, ...]:
     return ("time",) + _FIELD_COLUMNS + tuple(extra_dimensions) + ("bot_name", "visitor")
 
 
-def parse_clicks_request(params: Mapping[str, QueryValue], formats: Collection[str],
-                         extra_dimensions: Sequence[str] = ()) -> ExportRequest:
+def parse_clicks_request(
+    params: Mapping[str, QueryValue], formats: Collection[str], extra_dimensions: Sequence[str] = ()
+) -> ExportRequest:
     """The main route's click-choosing parameters; ``group_by``, ``metrics``, ``granularity``: 400.
 
     ``formats`` are the formats that can render raw clicks (another one is a 400 naming ``format``).
     """
     for name in REFUSED_PARAMETERS:
         if name in params:
-            raise BadRequest(f"{name} is not a parameter of the raw-click export (one row per click, nothing "
-                             "grouped)", name)
+            raise BadRequest(
+                f"{name} is not a parameter of the raw-click export (one row per click, nothing grouped)", name
+            )
     request = parse_export_request(params, formats, extra_dimensions)
     return dataclasses.replace(request, group_by=(), metrics=())
 
@@ -131,8 +141,9 @@ def build_clicks_pipeline(spec: QuerySpec, limit: int) -> list[dict[str, Any]]:
     ]
 
 
-def click_rows(docs: Iterable[dict[str, Any]], timezone_name: str, labels: int,
-               visitor: VisitorIds) -> Iterator[tuple[str, ...]]:
+def click_rows(
+    docs: Iterable[dict[str, Any]], timezone_name: str, labels: int, visitor: VisitorIds
+) -> Iterator[tuple[str, ...]]:
     """The pipeline's documents as row tuples (every cell text), in the cursor's order."""
     zone = get_zone(timezone_name)
     keys = [f"l{i}" for i in range(labels)]
@@ -162,8 +173,10 @@ class ClickExporter:
     def require_owner(owner_id: Any) -> None:
         """401 without credentials, whatever else was asked (statistics may be public; clicks never are)."""
         if owner_id is None:
-            raise Unauthorized("the raw-click export needs the owner's credentials: send Authorization: "
-                               "Bearer spoo_<key>", "Authorization")
+            raise Unauthorized(
+                "the raw-click export needs the owner's credentials: send Authorization: Bearer spoo_<key>",
+                "Authorization",
+            )
 
     def authorize(self, request: ExportRequest, owner_id: Any) -> UrlInfo | None:
         """The owner's credentials, always: 401 without; ``scope=anon`` the caller's own URL, resolved as
@@ -198,8 +211,9 @@ class ClickExporter:
             first = next(docs, None)
             if first is not None:
                 docs = itertools.chain((first,), docs)
-            rows = click_rows(docs, spec.timezone, len(_FIELD_COLUMNS) + len(extra),
-                              VisitorIds(self.settings.visitor_id_secret))
+            rows = click_rows(
+                docs, spec.timezone, len(_FIELD_COLUMNS) + len(extra), VisitorIds(self.settings.visitor_id_secret)
+            )
         return ClickExport(
             scope=request.scope,
             short_code=request.short_code,

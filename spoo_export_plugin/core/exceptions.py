@@ -66,8 +66,7 @@ class Unavailable(ExportError):
 
 
 #: 503 when an export outlives ``max_time_ms``: in the database (maxTimeMS) or grouping in the worker.
-TIMEOUT_MESSAGE = ("the export took longer than its time budget; "
-                   "try a shorter date range or fewer group_by dimensions")
+TIMEOUT_MESSAGE = "the export took longer than its time budget; try a shorter date range or fewer group_by dimensions"
 
 
 class ConfigurationError(ValueError):

@@ -60,10 +60,14 @@ def resolve_url(store: Store, short_code: str, domain: str | None) -> UrlInfo:
     shown = repr(short_code[:64])
     if len(found) > 1:
         if domain is None and found[0].domain != found[1].domain:
-            raise BadRequest(f"the short code {shown} is used on several domains; add domain=<the URL's domain> "
-                             "(domain= empty for the main domain)", "domain")
-        raise BadRequest(f"several URLs use the short code {shown} on one domain; their statistics cannot be "
-                         "told apart", "domain")
+            raise BadRequest(
+                f"the short code {shown} is used on several domains; add domain=<the URL's domain> "
+                "(domain= empty for the main domain)",
+                "domain",
+            )
+        raise BadRequest(
+            f"several URLs use the short code {shown} on one domain; their statistics cannot be told apart", "domain"
+        )
     if not found:
         where = f" on {domain[:64]!r}" if domain else ""
         raise NotFound(f"no short URL {shown}{where}", "short_code")
@@ -83,9 +87,13 @@ def _candidates(store: Store, short_code: str, domain: str | None) -> list[UrlIn
 class Exporter:
     """Checks access to the clicks asked for, resolves defaults, runs the one aggregation."""
 
-    def __init__(self, settings: ExportSettings, store: Store | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 timer: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        settings: ExportSettings,
+        store: Store | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        timer: Callable[[], float] = time.monotonic,
+    ):
         self.settings = settings
         self.store = store or Store(settings)
         self.clock = clock
@@ -98,14 +106,12 @@ class Exporter:
         """Who may read what: raise 401/403/404, return the URL for ``scope=anon``."""
         if request.scope == "all":
             if owner_id is None:
-                raise Unauthorized("scope=all needs credentials: send Authorization: Bearer spoo_<key>",
-                                   "scope")
+                raise Unauthorized("scope=all needs credentials: send Authorization: Bearer spoo_<key>", "scope")
             return None
         url = resolve_url(self.store, request.short_codes[0], request.domain)
         if url.private_stats:
             if owner_id is None:
-                raise Unauthorized("this URL's statistics are private; send the owner's credentials",
-                                   "short_code")
+                raise Unauthorized("this URL's statistics are private; send the owner's credentials", "short_code")
             if not url.owned_by(owner_id):
                 raise Forbidden("this URL's statistics are private to its owner", "short_code")
         return url
@@ -117,8 +123,9 @@ class Exporter:
         cannot be probed. Checked before the parameters: credentials are always required here.
         """
         if owner_id is None:
-            raise Unauthorized("the per-link export needs credentials: send Authorization: Bearer spoo_<key>",
-                               "Authorization")
+            raise Unauthorized(
+                "the per-link export needs credentials: send Authorization: Bearer spoo_<key>", "Authorization"
+            )
         url = self.store.find_url_by_id(url_id) if is_object_id(url_id) else None
         if url is None or not url.owned_by(owner_id):
             raise NotFound("no such link among yours", "url_id")
@@ -194,9 +201,15 @@ class Exporter:
         s = self.settings
         match, projection, to_row = split_row_stages(build_row_stages(spec))
         rows = map(to_row, self.store.find(match, projection))
-        return group_rows(rows, timezone=spec.timezone,
-                          granularity=sort_granularity(spec), max_clicks=s.worker_max_clicks,
-                          max_time_ms=s.max_time_ms, retry_after=s.retry_after_seconds, clock=self.timer)
+        return group_rows(
+            rows,
+            timezone=spec.timezone,
+            granularity=sort_granularity(spec),
+            max_clicks=s.worker_max_clicks,
+            max_time_ms=s.max_time_ms,
+            retry_after=s.retry_after_seconds,
+            clock=self.timer,
+        )
 
     def run(self, request: ExportRequest, spec: QuerySpec) -> Report:
         zone = get_zone(spec.timezone)

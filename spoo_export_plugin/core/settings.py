@@ -160,28 +160,41 @@ class ExportSettings:
         _check_ratelimit_values(self.ratelimit_storage_uri, self.ratelimit_strategy)
         if self.authenticator is None and (self.jwt_secret or self.jwt_public_key):
             _check_jwt_values(self)
-        for name in ("row_cap", "report_max_bytes", "max_buckets", "max_time_ms", "render_time_ms", "server_selection_timeout_ms",
-                     "max_concurrent_exports", "retry_after_seconds", "send_timeout_seconds",
-                     "worker_max_clicks", "raw_row_cap"):
+        for name in (
+            "row_cap",
+            "report_max_bytes",
+            "max_buckets",
+            "max_time_ms",
+            "render_time_ms",
+            "server_selection_timeout_ms",
+            "max_concurrent_exports",
+            "retry_after_seconds",
+            "send_timeout_seconds",
+            "worker_max_clicks",
+            "raw_row_cap",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ConfigurationError(f"{name} must be a positive integer")
         if self.visitor_id_secret is not None and not isinstance(self.visitor_id_secret, str):
             raise ConfigurationError("visitor_id_secret must be a string")  # the value is never echoed
         if self.visitor_id_secret == "":
             object.__setattr__(self, "visitor_id_secret", None)  # an empty variable is an unset one
-        if (not isinstance(self.url_domain_field, str) or "\x00" in self.url_domain_field
-                or any(part == "" or part.startswith("$") for part in self.url_domain_field.split("."))):
+        if (
+            not isinstance(self.url_domain_field, str)
+            or "\x00" in self.url_domain_field
+            or any(part == "" or part.startswith("$") for part in self.url_domain_field.split("."))
+        ):
             raise ConfigurationError(f"url_domain_field={self.url_domain_field!r} is not a field path")
         if self.visitor_id_secret is not None:
             _check_visitor_id_secret(self.visitor_id_secret)
         if self.trusted_proxies < 0:
             raise ConfigurationError("trusted_proxies must be 0 or more")
         if self.aggregation not in AGGREGATIONS:
-            raise ConfigurationError(
-                f"aggregation={self.aggregation!r}; expected one of {', '.join(AGGREGATIONS)}")
+            raise ConfigurationError(f"aggregation={self.aggregation!r}; expected one of {', '.join(AGGREGATIONS)}")
         if self.read_preference not in _READ_PREFERENCES:
             raise ConfigurationError(
-                f"read_preference={self.read_preference!r}; expected one of {sorted(_READ_PREFERENCES)}")
+                f"read_preference={self.read_preference!r}; expected one of {sorted(_READ_PREFERENCES)}"
+            )
 
     def replace(self, **changes: Any) -> ExportSettings:
         """A copy with some settings changed."""
@@ -217,7 +230,8 @@ def _check_visitor_id_secret(secret: str) -> None:
         raise ConfigurationError(
             f"visitor_id_secret is too short: it must be at least {VISITOR_ID_SECRET_MIN_BYTES} bytes of random "
             f"text (a short key is guessed by brute force, and visitors' IP addresses with it); make one "
-            f"with: {VISITOR_ID_SECRET_HOWTO}")
+            f"with: {VISITOR_ID_SECRET_HOWTO}"
+        )
 
 
 def _check_mongodb_uri_scheme(uri: Any) -> str:
@@ -257,13 +271,15 @@ def _check_ratelimit_values(uri: str, strategy: str) -> None:
     if scheme not in RATELIMIT_STORAGE_SCHEMES:
         raise ConfigurationError(
             f"ratelimit_storage_uri={uri!r} is not usable (unknown scheme {scheme!r}); use memory://, "
-            "redis://host:6379 (pip install 'spoo_export_plugin[redis]') or mongodb://host:27017")
+            "redis://host:6379 (pip install 'spoo_export_plugin[redis]') or mongodb://host:27017"
+        )
     problem = _mongodb_uri_problem(uri)
     if problem:
         raise ConfigurationError(f"ratelimit_storage_uri={uri!r} is not usable ({problem})")
     if strategy not in RATELIMIT_STRATEGIES:
         raise ConfigurationError(
-            f"ratelimit_strategy={strategy!r}: unknown strategy; expected one of {sorted(RATELIMIT_STRATEGIES)}")
+            f"ratelimit_strategy={strategy!r}: unknown strategy; expected one of {sorted(RATELIMIT_STRATEGIES)}"
+        )
 
 
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://(\[[0-9a-f:.]+\]|[^\s/?#@:\[\]]+)(:\d{1,5})?")
@@ -291,16 +307,19 @@ def parse_cors_origins(value: Any) -> Any:
         if origin == "*":
             raise ConfigurationError("cors_origins: '*' allows every origin and stands alone, not in a list")
         if not _ORIGIN.fullmatch(origin):
-            raise ConfigurationError(f"cors_origins: {item.strip()!r} is not an origin; write scheme://host[:port] "
-                                     "with no path and no trailing slash, e.g. https://app.example.com")
+            raise ConfigurationError(
+                f"cors_origins: {item.strip()!r} is not an origin; write scheme://host[:port] "
+                "with no path and no trailing slash, e.g. https://app.example.com"
+            )
         origins.append(origin)
     return tuple(dict.fromkeys(origins)) or None
 
 
 #: Algorithms verified with ``jwt_secret``; every other accepted one uses ``jwt_public_key``.
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
-PUBLIC_KEY_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-                                   "ES256", "ES384", "ES512", "EdDSA"})
+PUBLIC_KEY_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
 
 
 def parse_algorithms(value: Any) -> tuple[str, ...]:
@@ -313,14 +332,18 @@ def parse_algorithms(value: Any) -> tuple[str, ...]:
         if name not in HMAC_ALGORITHMS | PUBLIC_KEY_ALGORITHMS:
             raise ConfigurationError(
                 f"jwt_algorithms: {name!r} is not supported; use HS256/384/512, RS256/384/512, "
-                "PS256/384/512, ES256/384/512 or EdDSA")
+                "PS256/384/512, ES256/384/512 or EdDSA"
+            )
     return tuple(dict.fromkeys(names))
 
 
 def keyed_algorithms(settings: ExportSettings) -> tuple[str, ...]:
     """The configured algorithms whose key is set (HS* need jwt_secret, the rest jwt_public_key)."""
-    return tuple(name for name in parse_algorithms(settings.jwt_algorithms)
-                 if (settings.jwt_secret if name in HMAC_ALGORITHMS else settings.jwt_public_key))
+    return tuple(
+        name
+        for name in parse_algorithms(settings.jwt_algorithms)
+        if (settings.jwt_secret if name in HMAC_ALGORITHMS else settings.jwt_public_key)
+    )
 
 
 def _check_jwt_values(settings: ExportSettings) -> None:
@@ -328,7 +351,8 @@ def _check_jwt_values(settings: ExportSettings) -> None:
     if not keyed_algorithms(settings):
         raise ConfigurationError(
             f"jwt_algorithms={settings.jwt_algorithms!r} has no algorithm whose key is configured "
-            "(HS* need jwt_secret; RS*, PS*, ES*, EdDSA need jwt_public_key)")
+            "(HS* need jwt_secret; RS*, PS*, ES*, EdDSA need jwt_public_key)"
+        )
 
 
 _READ_PREFERENCES = {"primary", "primaryPreferred", "secondary", "secondaryPreferred", "nearest"}

@@ -63,8 +63,7 @@ class Deferred:
 #: The html report's policy, repeated in a ``<meta>`` element (``_html.py``) for the saved file opened from
 #: disk: nothing loads or runs but the inline style and ``data:`` images; no ``<base>`` may move relative
 #: URLs and no form may submit anywhere (the page has neither; the policy keeps injected markup from using them).
-HTML_PAGE_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-                    "form-action 'none'")
+HTML_PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 #: The response header: the page's policy, and no site may frame the report (clickjacking).
 #: ``frame-ancestors`` only works in a header: browsers ignore it in a ``<meta>`` (and warn), so the
 #: meta copy is :data:`HTML_PAGE_POLICY` without it.
@@ -72,16 +71,41 @@ HTML_CONTENT_SECURITY_POLICY = HTML_PAGE_POLICY + "; frame-ancestors 'none'"
 
 #: The built-in formats, in name order; :func:`register_builtins` registers them.
 BUILTINS = (
-    Format("csv", "application/zip", "zip", Deferred("_csv", "render_csv"),
-           render_clicks=Deferred("_csv", "render_clicks_csv")),
-    Format("html", "text/html; charset=utf-8", "html", Deferred("_html", "render_html"),
-           headers=(("Content-Security-Policy", HTML_CONTENT_SECURITY_POLICY),)),
-    Format("json", "application/json", "json", Deferred("_json", "render_json"),
-           render_clicks=Deferred("_json", "render_clicks_json")),
-    Format("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx",
-           Deferred("_xlsx", "render_xlsx"), render_clicks=Deferred("_xlsx", "render_clicks_xlsx")),
-    Format("xml", "application/xml", "xml", Deferred("_xml", "render_xml"),
-           render_clicks=Deferred("_xml", "render_clicks_xml")),
+    Format(
+        "csv",
+        "application/zip",
+        "zip",
+        Deferred("_csv", "render_csv"),
+        render_clicks=Deferred("_csv", "render_clicks_csv"),
+    ),
+    Format(
+        "html",
+        "text/html; charset=utf-8",
+        "html",
+        Deferred("_html", "render_html"),
+        headers=(("Content-Security-Policy", HTML_CONTENT_SECURITY_POLICY),),
+    ),
+    Format(
+        "json",
+        "application/json",
+        "json",
+        Deferred("_json", "render_json"),
+        render_clicks=Deferred("_json", "render_clicks_json"),
+    ),
+    Format(
+        "xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "xlsx",
+        Deferred("_xlsx", "render_xlsx"),
+        render_clicks=Deferred("_xlsx", "render_clicks_xlsx"),
+    ),
+    Format(
+        "xml",
+        "application/xml",
+        "xml",
+        Deferred("_xml", "render_xml"),
+        render_clicks=Deferred("_xml", "render_clicks_xml"),
+    ),
 )
 
 #: The formats by name: what ``format=`` accepts, what the web layer and ``spoo-export export`` render.

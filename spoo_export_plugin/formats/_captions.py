@@ -15,16 +15,30 @@ TOP_ROWS = 10
 #: The metrics a chart draws, in this order of preference: counts, else the share.
 COUNT_METRICS = ("clicks", "unique_clicks")
 
-_PER = {"minute": "per minute", "10min": "per 10 minutes", "hour": "per hour", "day": "per day",
-        "week": "per week", "month": "per month"}
+_PER = {
+    "minute": "per minute",
+    "10min": "per 10 minutes",
+    "hour": "per hour",
+    "day": "per day",
+    "week": "per week",
+    "month": "per month",
+}
 _METRIC_WORDS = {"clicks": "clicks", "unique_clicks": "unique clicks", "share": "share of clicks"}
 #: Dimension -> (one, many) in words; a dimension the host declares is called by its name.
 _DIMENSION_WORDS = {
-    "time": ("time", "times"), "browser": ("browser", "browsers"), "os": ("operating system", "operating systems"),
-    "country": ("country", "countries"), "city": ("city", "cities"), "referrer": ("referrer", "referrers"),
-    "short_code": ("short code", "short codes"), "device": ("device", "devices"), "domain": ("domain", "domains"),
-    "utm_source": ("UTM source", "UTM sources"), "utm_medium": ("UTM medium", "UTM mediums"),
-    "utm_campaign": ("UTM campaign", "UTM campaigns"), "utm_term": ("UTM term", "UTM terms"),
+    "time": ("time", "times"),
+    "browser": ("browser", "browsers"),
+    "os": ("operating system", "operating systems"),
+    "country": ("country", "countries"),
+    "city": ("city", "cities"),
+    "referrer": ("referrer", "referrers"),
+    "short_code": ("short code", "short codes"),
+    "device": ("device", "devices"),
+    "domain": ("domain", "domains"),
+    "utm_source": ("UTM source", "UTM sources"),
+    "utm_medium": ("UTM medium", "UTM mediums"),
+    "utm_campaign": ("UTM campaign", "UTM campaigns"),
+    "utm_term": ("UTM term", "UTM terms"),
     "utm_content": ("UTM content", "UTM contents"),
 }
 

@@ -76,8 +76,11 @@ def _safe_rows(rows: Sequence[tuple[Any, ...]], text_columns: Sequence[int]) -> 
     """
     fixes: dict[int, dict[str, str]] = {}
     for col in text_columns:
-        risky = {v: neutralise(v) for v in set(map(itemgetter(col), rows))
-                 if isinstance(v, str) and v[:1] in FORMULA_TRIGGERS}
+        risky = {
+            v: neutralise(v)
+            for v in set(map(itemgetter(col), rows))
+            if isinstance(v, str) and v[:1] in FORMULA_TRIGGERS
+        }
         if risky:
             fixes[col] = risky
     if not fixes:
@@ -95,8 +98,10 @@ def _entry(name: str, report: Report | ClickExport) -> zipfile.ZipInfo:
 
 def _write_summary(archive: zipfile.ZipFile, source: Report | ClickExport, bom: str) -> None:
     """``summary.csv``: (field, value) rows of a report's or a raw-click export's header."""
-    with archive.open(_entry("summary.csv", source), "w") as raw, \
-            io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as text:
+    with (
+        archive.open(_entry("summary.csv", source), "w") as raw,
+        io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as text,
+    ):
         text.write(bom)
         writer = csv.writer(text)
         writer.writerow(("field", "value"))
@@ -111,15 +116,17 @@ def render_csv(report: Report, settings: ExportSettings) -> Iterator[bytes]:
         yield from sink.drain()
         for name, breakdown in report.breakdowns.items():
             rows = breakdown.rows
-            with archive.open(_entry(entry_name(name), report), "w", force_zip64=len(rows) > _ZIP64_ROWS) as raw, \
-                    io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="", write_through=False) as text:
+            with (
+                archive.open(_entry(entry_name(name), report), "w", force_zip64=len(rows) > _ZIP64_ROWS) as raw,
+                io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="", write_through=False) as text,
+            ):
                 text.write(bom)
                 writer = csv.writer(text)
                 writer.writerow(breakdown.columns)
                 # time labels start with a digit and metrics are numbers: only text dimensions
                 text_columns = [i for i, dim in enumerate(breakdown.dimensions) if dim != "time"]
                 for start in range(0, len(rows), _ROWS_PER_CHUNK):
-                    chunk = rows[start:start + _ROWS_PER_CHUNK]
+                    chunk = rows[start : start + _ROWS_PER_CHUNK]
                     writer.writerows(_safe_rows(chunk, text_columns))
                     yield from sink.drain()
             yield from sink.drain()
@@ -138,8 +145,10 @@ def render_clicks_csv(export: ClickExport, settings: ExportSettings) -> Iterator
         _write_summary(archive, export, bom)
         yield from sink.drain()
         zip64 = export.row_count >= _RAW_ZIP64_ROWS
-        with archive.open(_entry("clicks.csv", export), "w", force_zip64=zip64) as raw, \
-                io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="", write_through=False) as text:
+        with (
+            archive.open(_entry("clicks.csv", export), "w", force_zip64=zip64) as raw,
+            io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="", write_through=False) as text,
+        ):
             text.write(bom)
             writer = csv.writer(text)
             writer.writerow(export.columns)

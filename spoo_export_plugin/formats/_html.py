@@ -104,17 +104,23 @@ def _summary_tables(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
     if report.url_id is not None:
         selection.append(("URL id", report.url_id))
     selection += [
-        ("Start", moment(report.start)), ("End", moment(report.end)),
-        ("Timezone", report.timezone), ("Granularity", report.granularity),
-        ("Group by", ", ".join(report.group_by)), ("Metrics", ", ".join(report.metrics)),
-        ("Filters", lists(report.filters)), ("Excluded values", lists(report.exclude)),
+        ("Start", moment(report.start)),
+        ("End", moment(report.end)),
+        ("Timezone", report.timezone),
+        ("Granularity", report.granularity),
+        ("Group by", ", ".join(report.group_by)),
+        ("Metrics", ", ".join(report.metrics)),
+        ("Filters", lists(report.filters)),
+        ("Excluded values", lists(report.exclude)),
         ("Bots excluded", "yes" if report.exclude_bots else "no"),
     ]
     totals = [
-        ("Total clicks", count(s.total_clicks)), ("Unique clicks", count(s.unique_clicks)),
+        ("Total clicks", count(s.total_clicks)),
+        ("Unique clicks", count(s.unique_clicks)),
         ("Unique rate", percent(s.unique_rate) if s.unique_rate is not None else "none"),
         ("Average redirect", f"{s.avg_redirect_ms} ms" if s.avg_redirect_ms is not None else "none"),
-        ("First click", moment(s.first_click)), ("Last click", moment(s.last_click)),
+        ("First click", moment(s.first_click)),
+        ("Last click", moment(s.last_click)),
         ("Complete", _completeness(report)),
         ("Generated at", moment(report.generated_at)),
     ]
@@ -123,27 +129,34 @@ def _summary_tables(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
 
 def _head(report: Report) -> str:
     who = report.short_code or report.scope
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta http-equiv="Content-Security-Policy" content="{HTML_PAGE_POLICY}">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<title>Click statistics: {text(who)}, {text(range_words(report))}</title>'
-            f'<style>{_STYLE}</style></head><body><main>'
-            f'<header><h1>Click statistics</h1><p class="lede">{text(who)}: '
-            f'{text(range_words(report))}</p></header>')
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{HTML_PAGE_POLICY}">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Click statistics: {text(who)}, {text(range_words(report))}</title>"
+        f"<style>{_STYLE}</style></head><body><main>"
+        f'<header><h1>Click statistics</h1><p class="lede">{text(who)}: '
+        f"{text(range_words(report))}</p></header>"
+    )
 
 
 def _summary(report: Report) -> str:
     tables = "".join(
         f'<table class="summary"><caption>{text(caption)}</caption><tbody>'
         + "".join(f'<tr><th scope="row">{text(name)}</th><td>{text(value)}</td></tr>' for name, value in rows)
-        + "</tbody></table>" for caption, rows in _summary_tables(report))
-    return (f'<section aria-labelledby="summary"><h2 id="summary">Summary</h2>'
-            f'<div class="summary-tables">{tables}</div></section>')
+        + "</tbody></table>"
+        for caption, rows in _summary_tables(report)
+    )
+    return (
+        f'<section aria-labelledby="summary"><h2 id="summary">Summary</h2>'
+        f'<div class="summary-tables">{tables}</div></section>'
+    )
 
 
 def _series(breakdown: Breakdown, rows: list[tuple[Any, ...]]) -> list[tuple[str, list[float]]]:
-    return [(metric_words(m), [row[breakdown.columns.index(m)] or 0 for row in rows])
-            for m in charted_metrics(breakdown)]
+    return [
+        (metric_words(m), [row[breakdown.columns.index(m)] or 0 for row in rows]) for m in charted_metrics(breakdown)
+    ]
 
 
 def _short_time(bucket: Any) -> str:
@@ -161,15 +174,25 @@ def _time_figure(report: Report, breakdown: Breakdown) -> str:
     for name, values in series:
         high = max(range(len(values)), key=values.__getitem__)
         low = min(range(len(values)), key=values.__getitem__)
-        facts.append(f"{name}: highest {fmt(values[high])} ({labels[high]}), lowest {fmt(values[low])} "
-                     f"({labels[low]})")
+        facts.append(f"{name}: highest {fmt(values[high])} ({labels[high]}), lowest {fmt(values[low])} ({labels[low]})")
     what = time_what(report, breakdown)
-    desc = (f"Line chart of {what.lower()} over {len(labels):,} buckets from {labels[0]} to {labels[-1]}. "
-            + "; ".join(facts) + ". The table of the time breakdown below lists every value.")
-    svg = line_chart("chart-time", f"{what}, {range_words(report)}", desc,
-                     [_short_time(row[0]) for row in breakdown.rows], series, fmt)
-    return (f'<section aria-labelledby="over-time"><h2 id="over-time">Over time</h2><figure>'
-            f'<figcaption>{text(what)}, {text(range_words(report))}</figcaption>{svg}</figure></section>')
+    desc = (
+        f"Line chart of {what.lower()} over {len(labels):,} buckets from {labels[0]} to {labels[-1]}. "
+        + "; ".join(facts)
+        + ". The table of the time breakdown below lists every value."
+    )
+    svg = line_chart(
+        "chart-time",
+        f"{what}, {range_words(report)}",
+        desc,
+        [_short_time(row[0]) for row in breakdown.rows],
+        series,
+        fmt,
+    )
+    return (
+        f'<section aria-labelledby="over-time"><h2 id="over-time">Over time</h2><figure>'
+        f"<figcaption>{text(what)}, {text(range_words(report))}</figcaption>{svg}</figure></section>"
+    )
 
 
 def _top_figure(report: Report, breakdown: Breakdown, number: int) -> str:
@@ -179,12 +202,20 @@ def _top_figure(report: Report, breakdown: Breakdown, number: int) -> str:
         return ""
     fmt = percent if charted_metrics(breakdown) == ("share",) else count
     labels = [str(row[0]) for row in rows]
-    listing = "; ".join(f"{label}: " + ", ".join(f"{fmt(values[i])} {name}" for name, values in series)
-                        for i, label in enumerate(labels))
+    listing = "; ".join(
+        f"{label}: " + ", ".join(f"{fmt(values[i])} {name}" for name, values in series)
+        for i, label in enumerate(labels)
+    )
     what = top_what(breakdown)
-    svg = bar_chart(f"chart-top-{number}", f"{what}, {range_words(report)}",
-                    f"Bar chart of the {what.lower()}, largest first. {listing}.", labels, series, fmt)
-    return f'<figure><figcaption>{text(what)}, {text(range_words(report))}</figcaption>{svg}</figure>'
+    svg = bar_chart(
+        f"chart-top-{number}",
+        f"{what}, {range_words(report)}",
+        f"Bar chart of the {what.lower()}, largest first. {listing}.",
+        labels,
+        series,
+        fmt,
+    )
+    return f"<figure><figcaption>{text(what)}, {text(range_words(report))}</figcaption>{svg}</figure>"
 
 
 def _shown_rows(breakdown: Breakdown) -> list[tuple[Any, ...]]:
@@ -204,15 +235,20 @@ def _table_note(breakdown: Breakdown, shown: int, others: str) -> str:
     notes = []
     total = len(breakdown.rows)
     if total > shown and len(breakdown.dimensions) > 1:
-        which = (f"The {shown:,} rows with the most clicks of {total:,}, busiest first" if "clicks" in breakdown.columns
-                 else f"The first {shown:,} of {total:,} rows")
+        which = (
+            f"The {shown:,} rows with the most clicks of {total:,}, busiest first"
+            if "clicks" in breakdown.columns
+            else f"The first {shown:,} of {total:,} rows"
+        )
         notes.append(f"{which}: the full table is in the {others} exports.")
     elif total > shown:
-        notes.append(f"Showing the first {shown:,} of {total:,} rows: "
-                     f"{total - shown:,} more are in the {others} exports.")
+        notes.append(
+            f"Showing the first {shown:,} of {total:,} rows: {total - shown:,} more are in the {others} exports."
+        )
     if breakdown.truncated:
-        notes.append(f"The server's row limits cut this breakdown at {total:,} of "
-                     f"{breakdown.total_rows:,} rows in every format.")
+        notes.append(
+            f"The server's row limits cut this breakdown at {total:,} of {breakdown.total_rows:,} rows in every format."
+        )
     if not breakdown.rows:
         notes.append("No clicks in this range.")
     return "".join(f'<p class="note">{text(note)}</p>' for note in notes)
@@ -222,19 +258,25 @@ def _table(breakdown: Breakdown, number: int, others: str) -> Iterator[str]:
     """The breakdown's rows the page shows (:func:`_shown_rows`), in chunks of rows."""
     heading = f"table-{number}"
     columns = breakdown.columns
-    yield (f'<section aria-labelledby="{heading}"><div class="table-wrap"><table><caption>'
-           f'<h3 id="{heading}">Clicks by {text(" and ".join(map(dimension_words, breakdown.dimensions)))}</h3>'
-           f'</caption><thead><tr>'
-           + "".join(f'<th scope="col">{text(column)}</th>' for column in columns) + "</tr></thead><tbody>")
+    yield (
+        f'<section aria-labelledby="{heading}"><div class="table-wrap"><table><caption>'
+        f'<h3 id="{heading}">Clicks by {text(" and ".join(map(dimension_words, breakdown.dimensions)))}</h3>'
+        f"</caption><thead><tr>"
+        + "".join(f'<th scope="col">{text(column)}</th>' for column in columns)
+        + "</tr></thead><tbody>"
+    )
     width = len(breakdown.dimensions)
     rows = _shown_rows(breakdown)
     for start in range(0, len(rows), _CHUNK_ROWS):
         parts = []
-        for row in rows[start:start + _CHUNK_ROWS]:
+        for row in rows[start : start + _CHUNK_ROWS]:
             cells = [text(_cell(column, value)) for column, value in zip(columns, row, strict=True)]
-            parts.append(f'<tr><th scope="row">{cells[0]}</th>'
-                         + "".join(f"<td>{cell}</td>" for cell in cells[1:width])
-                         + "".join(f'<td class="num">{cell}</td>' for cell in cells[width:]) + "</tr>")
+            parts.append(
+                f'<tr><th scope="row">{cells[0]}</th>'
+                + "".join(f"<td>{cell}</td>" for cell in cells[1:width])
+                + "".join(f'<td class="num">{cell}</td>' for cell in cells[width:])
+                + "</tr>"
+            )
         yield "".join(parts)
     yield f"</tbody></table></div>{_table_note(breakdown, len(rows), others)}</section>"
 
@@ -253,14 +295,19 @@ def html_chunks(report: Report) -> Iterator[str]:
     singles = [b for name, b in report.breakdowns.items() if name != "time" and len(b.dimensions) == 1]
     figures = [_top_figure(report, b, number) for number, b in enumerate(singles, 1)]
     if any(figures):
-        yield ('<section aria-labelledby="top"><h2 id="top">Top values of each dimension</h2>'
-               + "".join(figures) + "</section>")
+        yield (
+            '<section aria-labelledby="top"><h2 id="top">Top values of each dimension</h2>'
+            + "".join(figures)
+            + "</section>"
+        )
     others = _other_formats()
     yield '<section aria-labelledby="tables"><h2 id="tables">Tables</h2>'
     for number, breakdown in enumerate(report.breakdowns.values(), 1):
         yield from _table(breakdown, number, others)
-    yield (f'</section><footer><p class="note">Generated {text(moment(report.generated_at))} by '
-           f'spoo_export_plugin. Counts cover {text(range_words(report))}.</p></footer></main></body></html>\n')
+    yield (
+        f'</section><footer><p class="note">Generated {text(moment(report.generated_at))} by '
+        f"spoo_export_plugin. Counts cover {text(range_words(report))}.</p></footer></main></body></html>\n"
+    )
 
 
 def render_html(report: Report, settings: ExportSettings) -> Iterator[bytes]:

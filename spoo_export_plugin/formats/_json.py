@@ -48,6 +48,8 @@ def render_clicks_json(export: ClickExport, settings: ExportSettings) -> Iterato
     rows = iter(export.rows)
     separator = ""
     while chunk := list(islice(rows, _ROWS_PER_CHUNK)):
-        yield (separator + encode([dict(zip(columns, row, strict=True)) for row in chunk])[1:-1]).encode("utf-8", "replace")
+        yield (separator + encode([dict(zip(columns, row, strict=True)) for row in chunk])[1:-1]).encode(
+            "utf-8", "replace"
+        )
         separator = ","
     yield b"]}"

@@ -62,11 +62,13 @@ def nice_scale(peak: Number, ticks: int = 4, whole: bool = True) -> tuple[Number
 
 
 def _open(chart_id: str, width: int, height: int, title: str, desc: str) -> list[str]:
-    return [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" '
-            f'role="img" aria-labelledby="{chart_id}-title {chart_id}-desc" {_FONT} font-size="12">',
-            f'<title id="{chart_id}-title">{text(title)}</title>',
-            f'<desc id="{chart_id}-desc">{text(desc)}</desc>',
-            f'<rect width="{width}" height="{height}" fill="#ffffff"/>']
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-labelledby="{chart_id}-title {chart_id}-desc" {_FONT} font-size="12">',
+        f'<title id="{chart_id}-title">{text(title)}</title>',
+        f'<desc id="{chart_id}-desc">{text(desc)}</desc>',
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+    ]
 
 
 def _stroke(index: int) -> str:
@@ -81,28 +83,42 @@ def _legend(series: Sequence[Series], x: float, y: float, lines: bool = False) -
     parts = []
     for index, (name, _) in enumerate(series):
         gap = 27 if lines else 17
-        swatch = (f'<line class="legend-line" x1="{x:.1f}" x2="{x + 22:.1f}" y1="{y - 3:.1f}" y2="{y - 3:.1f}" '
-                  f'{_stroke(index)}/>' if lines else
-                  f'<rect x="{x:.1f}" y="{y - 9:.1f}" width="12" height="12" fill="{COLOURS[index % len(COLOURS)]}"/>')
+        swatch = (
+            f'<line class="legend-line" x1="{x:.1f}" x2="{x + 22:.1f}" y1="{y - 3:.1f}" y2="{y - 3:.1f}" '
+            f"{_stroke(index)}/>"
+            if lines
+            else f'<rect x="{x:.1f}" y="{y - 9:.1f}" width="12" height="12" fill="{COLOURS[index % len(COLOURS)]}"/>'
+        )
         parts.append(f'{swatch}<text x="{x + gap:.1f}" y="{y + 1:.1f}" fill="{INK}">{text(name)}</text>')
         x += gap + 13 + 7 * len(name)
     return parts
 
 
-def _value_grid(top: Number, step: Number, fmt: Formatter, left: float, right: float,
-                y_of: Callable[[Number], float]) -> list[str]:
+def _value_grid(
+    top: Number, step: Number, fmt: Formatter, left: float, right: float, y_of: Callable[[Number], float]
+) -> list[str]:
     parts = []
     for tick in range(round(top / step) + 1):
         value = tick * step
         y = y_of(value)
-        parts.append(f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>'
-                     f'<text x="{left - 6:.1f}" y="{y + 4:.1f}" text-anchor="end" fill="{MUTED}">'
-                     f'{text(fmt(value))}</text>')
+        parts.append(
+            f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>'
+            f'<text x="{left - 6:.1f}" y="{y + 4:.1f}" text-anchor="end" fill="{MUTED}">'
+            f"{text(fmt(value))}</text>"
+        )
     return parts
 
 
-def line_chart(chart_id: str, title: str, desc: str, labels: Sequence[str], series: Sequence[Series],
-               fmt: Formatter = count, width: int = 880, height: int = 320) -> str:
+def line_chart(
+    chart_id: str,
+    title: str,
+    desc: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    fmt: Formatter = count,
+    width: int = 880,
+    height: int = 320,
+) -> str:
     """One polyline per series over ``labels`` (x), with about six x labels and a value grid; each
     series in its own colour and dash (:data:`LINE_STYLES`), later ones drawn over earlier ones."""
     left, right, top_margin, bottom = 64.0, width - 16.0, 34.0, height - 40.0
@@ -122,18 +138,23 @@ def line_chart(chart_id: str, title: str, desc: str, labels: Sequence[str], seri
     for index in range(0, n, every):
         x = x_of(index)
         anchor = "end" if n > 1 and x > right - 40 else "middle"  # the last label stays inside the chart
-        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom:.1f}" y2="{bottom + 5:.1f}" stroke="{MUTED}"/>'
-                     f'<text x="{x:.1f}" y="{bottom + 19:.1f}" text-anchor="{anchor}" fill="{MUTED}">'
-                     f'{text(labels[index])}</text>')
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom:.1f}" y2="{bottom + 5:.1f}" stroke="{MUTED}"/>'
+            f'<text x="{x:.1f}" y="{bottom + 19:.1f}" text-anchor="{anchor}" fill="{MUTED}">'
+            f"{text(labels[index])}</text>"
+        )
     parts.append(f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{bottom:.1f}" y2="{bottom:.1f}" stroke="{MUTED}"/>')
     for index, (name, values) in enumerate(series):
         colour = COLOURS[index % len(COLOURS)]
         points = " ".join(f"{x_of(i):.1f},{y_of(v):.1f}" for i, v in decimate(values, int(right - left)))
-        parts.append(f'<polyline class="series" data-series="{text(name)}" fill="none" {_stroke(index)} '
-                     f'stroke-linejoin="round" points="{points}"/>')
+        parts.append(
+            f'<polyline class="series" data-series="{text(name)}" fill="none" {_stroke(index)} '
+            f'stroke-linejoin="round" points="{points}"/>'
+        )
         if n == 1:  # one bucket: a dot, since a line needs two points (the later, smaller dot inside)
-            parts.append(f'<circle cx="{x_of(0):.1f}" cy="{y_of(values[0]):.1f}" r="{5 - 2 * min(index, 1)}" '
-                         f'fill="{colour}"/>')
+            parts.append(
+                f'<circle cx="{x_of(0):.1f}" cy="{y_of(values[0]):.1f}" r="{5 - 2 * min(index, 1)}" fill="{colour}"/>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -156,11 +177,18 @@ def decimate(values: Sequence[Number], columns: int) -> list[tuple[int, Number]]
 
 def shorten(label: str, limit: int = 26) -> str:
     """``label`` cut to ``limit`` characters with an ellipsis (the full text stays in the bar's title)."""
-    return label if len(label) <= limit else label[:limit - 1] + "\u2026"
+    return label if len(label) <= limit else label[: limit - 1] + "\u2026"
 
 
-def bar_chart(chart_id: str, title: str, desc: str, labels: Sequence[str], series: Sequence[Series],
-              fmt: Formatter = count, width: int = 880) -> str:
+def bar_chart(
+    chart_id: str,
+    title: str,
+    desc: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    fmt: Formatter = count,
+    width: int = 880,
+) -> str:
     """Horizontal bars, one group per label (top to bottom as given), one bar per series."""
     label_width, row_gap, bar_height = 200.0, 10.0, 14.0
     group = bar_height * len(series) + row_gap
@@ -177,22 +205,28 @@ def bar_chart(chart_id: str, title: str, desc: str, labels: Sequence[str], serie
     for tick in range(round(top / step) + 1):
         value = tick * step
         x = x_of(value)
-        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top_margin:.1f}" y2="{bottom:.1f}" stroke="{GRID}"/>'
-                     f'<text x="{x:.1f}" y="{bottom + 18:.1f}" text-anchor="middle" fill="{MUTED}">'
-                     f'{text(fmt(value))}</text>')
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top_margin:.1f}" y2="{bottom:.1f}" stroke="{GRID}"/>'
+            f'<text x="{x:.1f}" y="{bottom + 18:.1f}" text-anchor="middle" fill="{MUTED}">'
+            f"{text(fmt(value))}</text>"
+        )
     for row, label in enumerate(labels):
         y = top_margin + row * group + row_gap / 2
-        parts.append(f'<g class="bar-group"><title>{text(label)}</title>'
-                     f'<text x="{label_width:.1f}" y="{y + group / 2:.1f}" text-anchor="end" fill="{INK}">'
-                     f'{text(shorten(label))}</text>')
+        parts.append(
+            f'<g class="bar-group"><title>{text(label)}</title>'
+            f'<text x="{label_width:.1f}" y="{y + group / 2:.1f}" text-anchor="end" fill="{INK}">'
+            f"{text(shorten(label))}</text>"
+        )
         for index, (_, values) in enumerate(series):
             value = values[row]
             colour = COLOURS[index % len(COLOURS)]
             bar_y = y + index * bar_height
-            parts.append(f'<rect class="bar" x="{left:.1f}" y="{bar_y:.1f}" width="{x_of(value) - left:.1f}" '
-                         f'height="{bar_height - 2:.1f}" fill="{colour}"/>'
-                         f'<text x="{x_of(value) + 4:.1f}" y="{bar_y + bar_height - 4:.1f}" fill="{INK}" '
-                         f'font-size="11">{text(fmt(value))}</text>')
+            parts.append(
+                f'<rect class="bar" x="{left:.1f}" y="{bar_y:.1f}" width="{x_of(value) - left:.1f}" '
+                f'height="{bar_height - 2:.1f}" fill="{colour}"/>'
+                f'<text x="{x_of(value) + 4:.1f}" y="{bar_y + bar_height - 4:.1f}" fill="{INK}" '
+                f'font-size="11">{text(fmt(value))}</text>'
+            )
         parts.append("</g>")
     parts.append(f'<line x1="{left:.1f}" x2="{left:.1f}" y1="{top_margin:.1f}" y2="{bottom:.1f}" stroke="{MUTED}"/>')
     parts.append("</svg>")

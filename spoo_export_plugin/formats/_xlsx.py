@@ -65,7 +65,7 @@ def sheet_title(name: str, taken: set[str]) -> str:
     while title.casefold() in taken or title.casefold() in _RESERVED_TITLES:
         number += 1
         suffix = f" ({number})"
-        title = base[:TITLE_MAX - len(suffix)].rstrip("'") + suffix
+        title = base[: TITLE_MAX - len(suffix)].rstrip("'") + suffix
     taken.add(title.casefold())
     return title
 
@@ -164,7 +164,7 @@ def _fill_workbook(wb: Workbook, report: Report, check: Callable[[], None]) -> N
     for name, breakdown in report.breakdowns.items():
         rows = breakdown.rows
         for start in range(0, max(len(rows), 1), per_sheet):
-            part = rows[start:start + per_sheet]
+            part = rows[start : start + per_sheet]
             ws = _new_sheet(wb, sheet_title(name, taken), breakdown.columns, part)
             if start == 0:  # the chart stays on the first sheet of a continued breakdown
                 add_chart(ws, report, breakdown, len(part))
@@ -173,7 +173,7 @@ def _fill_workbook(wb: Workbook, report: Report, check: Callable[[], None]) -> N
             share_at = breakdown.columns.index("share") if "share" in breakdown.columns else None
             for first in range(0, len(part), _BUDGET_ROWS):
                 check()
-                batch = part[first:first + _BUDGET_ROWS]
+                batch = part[first : first + _BUDGET_ROWS]
                 if share_at is None:
                     for row in batch:
                         append([convert(value) for value in row])

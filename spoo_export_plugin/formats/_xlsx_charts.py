@@ -37,8 +37,11 @@ from ._svg import COLOURS
 _LINE_STYLES = ((28575, "solid"), (19050, "dash"), (19050, "sysDot"))
 
 _WIDTH_CM, _HEIGHT_CM = 20.0, 11.0
-_DATE_AXIS = {"day": ("days", None, "yyyy-mm-dd"), "week": ("days", 7.0, "yyyy-mm-dd"),
-              "month": ("months", None, "yyyy-mm")}
+_DATE_AXIS = {
+    "day": ("days", None, "yyyy-mm-dd"),
+    "week": ("days", 7.0, "yyyy-mm-dd"),
+    "month": ("months", None, "yyyy-mm"),
+}
 
 
 def add_chart(ws: Any, report: Report, breakdown: Breakdown, rows_on_sheet: int) -> None:
@@ -85,9 +88,13 @@ def print_setup(ws: Any) -> None:
 
 def _title(what: str, when: str) -> Title:
     """A two-line title: what the chart shows (bold), then the range and timezone (smaller)."""
-    lines = [Paragraph(pPr=ParagraphProperties(defRPr=CharacterProperties(sz=size, b=bold)),
-                       r=[RegularTextRun(rPr=CharacterProperties(sz=size, b=bold), t=text)])
-             for text, size, bold in ((what, 1200, True), (when, 900, False))]
+    lines = [
+        Paragraph(
+            pPr=ParagraphProperties(defRPr=CharacterProperties(sz=size, b=bold)),
+            r=[RegularTextRun(rPr=CharacterProperties(sz=size, b=bold), t=text)],
+        )
+        for text, size, bold in ((what, 1200, True), (when, 900, False))
+    ]
     return Title(tx=Text(rich=RichText(p=lines)), overlay=False)
 
 
@@ -114,8 +121,9 @@ def _line_chart(ws: Any, report: Report, breakdown: Breakdown, rows: int) -> Any
         series.smooth = False  # a count per bucket: straight segments, no invented curve
         series.marker.symbol = "none"
         width, dash = _LINE_STYLES[index % len(_LINE_STYLES)]
-        series.graphicalProperties = GraphicalProperties(ln=LineProperties(
-            solidFill=COLOURS[index % len(COLOURS)].lstrip("#").upper(), w=width, prstDash=dash))
+        series.graphicalProperties = GraphicalProperties(
+            ln=LineProperties(solidFill=COLOURS[index % len(COLOURS)].lstrip("#").upper(), w=width, prstDash=dash)
+        )
     chart.x_axis.title = "time"
     chart.y_axis.title = "clicks" if charted_metrics(breakdown) != ("share",) else "share"
     chart.legend.position = "b"

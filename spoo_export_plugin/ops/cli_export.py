@@ -35,30 +35,61 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 #: query parameter -> flag, for the parameters that are plain text.
-_TEXT_PARAMS = ("domain", "start_date", "end_date", "group_by", "metrics", "timezone", "granularity", "filters",
-                "exclude", "url_id", "browser", "os", "country", "city", "referrer") + UTM
-_SETTINGS = ("mongodb_uri", "database_name", "clicks_collection", "urls_collection", "legacy_urls_collection",
-             "url_domain_field",
-             "max_time_ms", "render_time_ms", "server_selection_timeout_ms", "read_preference", "row_cap",
-             "report_max_bytes", "max_buckets", "csv_bom",
-             "aggregation", "worker_max_clicks", "raw_row_cap", "visitor_id_secret",
-             "extra_dimensions")
+_TEXT_PARAMS = (
+    "domain",
+    "start_date",
+    "end_date",
+    "group_by",
+    "metrics",
+    "timezone",
+    "granularity",
+    "filters",
+    "exclude",
+    "url_id",
+    "browser",
+    "os",
+    "country",
+    "city",
+    "referrer",
+) + UTM
+_SETTINGS = (
+    "mongodb_uri",
+    "database_name",
+    "clicks_collection",
+    "urls_collection",
+    "legacy_urls_collection",
+    "url_domain_field",
+    "max_time_ms",
+    "render_time_ms",
+    "server_selection_timeout_ms",
+    "read_preference",
+    "row_cap",
+    "report_max_bytes",
+    "max_buckets",
+    "csv_bom",
+    "aggregation",
+    "worker_max_clicks",
+    "raw_row_cap",
+    "visitor_id_secret",
+    "extra_dimensions",
+)
 EXIT_CODES_HELP = (
     "exit codes: 0 the file was written; 2 bad input or settings (where the HTTP endpoint answers 400); "
     "1 the export could not be produced: unknown short code, MongoDB unreachable or over --max-time-ms "
     "(where the HTTP endpoint answers 404 or 503), or the file could not be written; 130 interrupted. "
     "The database comes from --mongodb-uri or SPOO_EXPORT_MONGODB_URI (a database= object is for Python "
-    "code only).")
+    "code only)."
+)
 _PARAM_HELP = {
     "start_date": "start of the range: ISO 8601 (naive = UTC), Unix seconds, or a date (that day's start in "
-                  "--timezone)",
+    "--timezone)",
     "end_date": "end of the range (inclusive; a date means that day's last millisecond); default now",
     "group_by": "comma list of time,browser,os,country,city,referrer,short_code, the UTM dimensions and any "
-                "declared one (default time)",
+    "declared one (default time)",
     "metrics": "comma list of clicks,unique_clicks,share (default clicks,unique_clicks)",
     "exclude": 'JSON object of values to leave out, e.g. {"country": ["Unknown"]}',
     "domain": "with --short-code: the URL's custom domain, needed when the alias is used on several domains "
-              "('' = the main domain)",
+    "('' = the main domain)",
     "url_id": "one URL by its id (24 hex digits), as the per-link route; with --owner, a comma list of ids to keep",
     "timezone": "IANA time zone of the time buckets (default UTC)",
     "granularity": "minute, 10min, hour, day, week or month (default from the span: never minute or 10min)",
@@ -67,30 +98,48 @@ _PARAM_HELP = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--owner", metavar="ID",
-                        help="export every URL of this owner (scope=all); a 24-hex id is an ObjectId")
-    parser.add_argument("--short-code", metavar="CODE",
-                        help="export one URL (scope=anon); with --owner, a filter (comma list allowed)")
-    parser.add_argument("--format", required=True, metavar="FORMAT",
-                        help=f"file format: {', '.join(sorted(FORMATS))}")
-    parser.add_argument("--clicks", action="store_true",
-                        help="the raw clicks, one row per click (as GET <route>/clicks; formats: "
-                             f"{', '.join(sorted(click_formats()))}), instead of the statistics; "
-                             "--group-by, --metrics and --granularity do not apply")
-    parser.add_argument("--demo", action="store_true",
-                        help="read the demo's embedded dataset (what `spoo-export demo` serves; needs the demo "
-                             "extra) instead of MongoDB; without --owner, --short-code or --url-id: the demo "
-                             "owner's links")
-    parser.add_argument("-o", "--output", metavar="FILE",
-                        help="file to write ('-' = standard output); default: the endpoint's file name "
-                             "in the current directory")
+    parser.add_argument(
+        "--owner", metavar="ID", help="export every URL of this owner (scope=all); a 24-hex id is an ObjectId"
+    )
+    parser.add_argument(
+        "--short-code", metavar="CODE", help="export one URL (scope=anon); with --owner, a filter (comma list allowed)"
+    )
+    parser.add_argument("--format", required=True, metavar="FORMAT", help=f"file format: {', '.join(sorted(FORMATS))}")
+    parser.add_argument(
+        "--clicks",
+        action="store_true",
+        help="the raw clicks, one row per click (as GET <route>/clicks; formats: "
+        f"{', '.join(sorted(click_formats()))}), instead of the statistics; "
+        "--group-by, --metrics and --granularity do not apply",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="read the demo's embedded dataset (what `spoo-export demo` serves; needs the demo "
+        "extra) instead of MongoDB; without --owner, --short-code or --url-id: the demo "
+        "owner's links",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="file to write ('-' = standard output); default: the endpoint's file name in the current directory",
+    )
     query = parser.add_argument_group("export parameters (as for the endpoint)")
     for name in _TEXT_PARAMS:
-        query.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper(),
-                           help=_PARAM_HELP.get(name, f"comma list of {name} values to keep"))
+        query.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            metavar=name.upper(),
+            help=_PARAM_HELP.get(name, f"comma list of {name} values to keep"),
+        )
     for name in declared_in_environment():  # a declared dimension gets its own flag, as on the endpoint
-        query.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper(),
-                           help=f"comma list of {name} values to keep (declared in SPOO_EXPORT_EXTRA_DIMENSIONS)")
+        query.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            metavar=name.upper(),
+            help=f"comma list of {name} values to keep (declared in SPOO_EXPORT_EXTRA_DIMENSIONS)",
+        )
     query.add_argument("--exclude-bots", action="store_true", help="leave out clicks whose bot_name is set")
     add_setting_flags(parser, _SETTINGS, offline=True)
     parser.epilog = EXIT_CODES_HELP
@@ -116,8 +165,9 @@ def _settings(args: argparse.Namespace) -> ExportSettings:
 
         return export_settings(args)
     if not (args.mongodb_uri or os.environ.get(ENV_PREFIX + "MONGODB_URI")):
-        raise ConfigurationError(f"give --mongodb-uri URI or set {ENV_PREFIX}MONGODB_URI "
-                                 "(or --demo: the demo's embedded dataset)")
+        raise ConfigurationError(
+            f"give --mongodb-uri URI or set {ENV_PREFIX}MONGODB_URI (or --demo: the demo's embedded dataset)"
+        )
     return settings_from_args(args)
 
 
@@ -133,8 +183,9 @@ def is_link_export(args: argparse.Namespace) -> bool:
 def build_query(args: argparse.Namespace) -> dict[str, str]:
     """The query mapping the endpoint would receive for these flags."""
     if not args.owner and not args.short_code and not args.url_id:
-        raise BadRequest("give --owner ID (all of an owner's URLs), --short-code CODE (one URL) "
-                         "or --url-id ID (one URL by its id)")
+        raise BadRequest(
+            "give --owner ID (all of an owner's URLs), --short-code CODE (one URL) or --url-id ID (one URL by its id)"
+        )
     if is_link_export(args):
         query = {"format": args.format}
         for name in _query_params():
@@ -170,8 +221,9 @@ def operator_report(exporter: Exporter, request: ExportRequest, owner: Any, url_
     return exporter.run(request, exporter.query_spec(request, owner, url))
 
 
-def write_file(report: Report, settings: ExportSettings, fmt_name: str, output: str | None,
-               progress: Progress) -> tuple[str, int]:
+def write_file(
+    report: Report, settings: ExportSettings, fmt_name: str, output: str | None, progress: Progress
+) -> tuple[str, int]:
     """Render into ``output`` atomically (a temporary file renamed at the end); return (path, bytes)."""
     fmt = FORMATS[fmt_name]
     chunks = budgeted_body(fmt.render(report, settings), render_budget(settings))
@@ -216,8 +268,7 @@ def fail(stream: IO[str], message: str, code: int) -> int:
     return code
 
 
-def operator_clicks(exporter: Exporter, request: ExportRequest, owner: Any,
-                    url_id: str | None = None) -> ClickExport:
+def operator_clicks(exporter: Exporter, request: ExportRequest, owner: Any, url_id: str | None = None) -> ClickExport:
     """The raw-click export without the access check (the operator may read every owner's clicks)."""
     url = None
     if url_id is not None:
@@ -232,15 +283,17 @@ def operator_clicks(exporter: Exporter, request: ExportRequest, owner: Any,
     return clicks.export(request, clicks.query_spec(request, owner, url))
 
 
-def write_clicks_file(export: ClickExport, settings: ExportSettings, fmt_name: str, output: str | None,
-                      progress: Progress) -> tuple[str, int]:
+def write_clicks_file(
+    export: ClickExport, settings: ExportSettings, fmt_name: str, output: str | None, progress: Progress
+) -> tuple[str, int]:
     """:func:`write_file` for raw clicks: the format's ``render_clicks``, the ``spoo-export_clicks_...`` name."""
     fmt = FORMATS[fmt_name]
     return _write(fmt.write_clicks(export, settings), output or clicks_filename(export, fmt.extension), progress)
 
 
-def _produce_and_write(err: Any, progress: Progress, phase: str, produce: Callable[[], Any],
-                       write: Callable[[Any], tuple[str, int]]) -> int | tuple[Any, str, int]:
+def _produce_and_write(
+    err: Any, progress: Progress, phase: str, produce: Callable[[], Any], write: Callable[[Any], tuple[str, int]]
+) -> int | tuple[Any, str, int]:
     """Run an export (``phase`` on the progress line), then write its file: (export, path, size),
     or the exit code after one line on stderr (bad input 2, failure 1, interrupted 130)."""
     try:
@@ -264,8 +317,11 @@ def run_clicks(args: argparse.Namespace) -> int:
     """``spoo-export export --clicks``: the raw clicks, as ``GET <route>/clicks`` but without an API key."""
     err = sys.stderr
     if args.format not in click_formats():
-        return fail(err, f"--format {args.format!r} has no raw-click file; expected one of "
-                         f"{', '.join(sorted(click_formats()))}", EXIT_BAD_INPUT)
+        return fail(
+            err,
+            f"--format {args.format!r} has no raw-click file; expected one of {', '.join(sorted(click_formats()))}",
+            EXIT_BAD_INPUT,
+        )
     try:
         settings = _settings(args)
         link = is_link_export(args)
@@ -281,15 +337,19 @@ def run_clicks(args: argparse.Namespace) -> int:
     owner = owner_id_from_text(args.owner) if args.owner else None
     progress = Progress(err)
     outcome = _produce_and_write(
-        err, progress, "counting",
+        err,
+        progress,
+        "counting",
         lambda: operator_clicks(Exporter(settings), request, owner, args.url_id if link else None),
-        lambda export: write_clicks_file(export, settings, args.format, args.output, progress))
+        lambda export: write_clicks_file(export, settings, args.format, args.output, progress),
+    )
     if isinstance(outcome, int):
         return outcome
     export, path, size = outcome
     cut = f", cut at raw_row_cap from {export.total_clicks}" if export.truncated else ""
-    progress.done(f"spoo-export: wrote {path} ({human_bytes(size)}, {export.row_count} clicks{cut}) "
-                  f"in {progress.elapsed():.1f}s")
+    progress.done(
+        f"spoo-export: wrote {path} ({human_bytes(size)}, {export.row_count} clicks{cut}) in {progress.elapsed():.1f}s"
+    )
     return 0
 
 
@@ -298,8 +358,9 @@ def run(args: argparse.Namespace) -> int:
         return run_clicks(args)
     err = sys.stderr
     if args.format not in FORMATS:
-        return fail(err, f"unknown --format {args.format!r}; expected one of {', '.join(sorted(FORMATS))}",
-                    EXIT_BAD_INPUT)
+        return fail(
+            err, f"unknown --format {args.format!r}; expected one of {', '.join(sorted(FORMATS))}", EXIT_BAD_INPUT
+        )
     try:
         settings = _settings(args)
         parse = parse_link_request if is_link_export(args) else parse_export_request
@@ -311,13 +372,18 @@ def run(args: argparse.Namespace) -> int:
     owner = owner_id_from_text(args.owner) if args.owner else None
     progress = Progress(err)
     outcome = _produce_and_write(
-        err, progress, "aggregating",
+        err,
+        progress,
+        "aggregating",
         lambda: operator_report(Exporter(settings), request, owner, args.url_id if is_link_export(args) else None),
-        lambda report: write_file(report, settings, args.format, args.output, progress))
+        lambda report: write_file(report, settings, args.format, args.output, progress),
+    )
     if isinstance(outcome, int):
         return outcome
     report, path, size = outcome
     rows = sum(len(b.rows) for b in report.breakdowns.values())
-    progress.done(f"spoo-export: wrote {path} ({human_bytes(size)}, {rows} rows, "
-                  f"{report.summary.total_clicks} clicks) in {progress.elapsed():.1f}s")
+    progress.done(
+        f"spoo-export: wrote {path} ({human_bytes(size)}, {rows} rows, "
+        f"{report.summary.total_clicks} clicks) in {progress.elapsed():.1f}s"
+    )
     return 0

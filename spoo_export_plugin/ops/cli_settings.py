@@ -19,48 +19,47 @@ from ..core.settings import ENV_PREFIX, ExportSettings, _convert
 
 SETTING_HELP: dict[str, str] = {
     "mongodb_uri": "MongoDB connection string, `mongodb://...` or `mongodb+srv://...` (required here: a "
-                   "`database=` object can only be passed from Python code)",
+    "`database=` object can only be passed from Python code)",
     "database_name": "database holding the collections",
     "clicks_collection": "collection of click documents",
     "urls_collection": "collection of short URLs (`alias`, `owner_id`, `created_at`, `private_stats`)",
     "legacy_urls_collection": "legacy URL collection (`_id` is the short code; public stats)",
     "url_domain_field": "field of a short URL holding its custom domain (absent or empty: the main domain); "
-                        "scope=anon picks a shared alias's URL by `domain`",
+    "scope=anon picks a shared alias's URL by `domain`",
     "api_keys_collection": "collection of API keys (`token_hash` = sha256 of the key after `spoo_`)",
     "route": "path of the export endpoint (its OpenAPI document is at `<route>/openapi.json`)",
     "cors_origins": "origins allowed to call the routes from other sites (CORS): a comma list of "
-                    "scheme://host[:port], or `*`; off when unset",
+    "scheme://host[:port], or `*`; off when unset",
     "authenticated_limits": "rate limits per owner (`limits` notation, `;`-separated)",
     "anonymous_limits": "rate limits per client IP for requests without credentials",
     "ratelimit_storage_uri": "rate-limit counters: `memory://` (per worker), `redis://...` or `mongodb://...` "
-                             "(shared by every worker and host)",
+    "(shared by every worker and host)",
     "ratelimit_strategy": "`moving-window`, `fixed-window` or `sliding-window-counter`",
-    "ratelimit_fail_open": "when the rate-limit storage is down: on lets requests through (logged), "
-                           "off answers 503",
+    "ratelimit_fail_open": "when the rate-limit storage is down: on lets requests through (logged), off answers 503",
     "trusted_proxies": "proxy hops whose `X-Forwarded-For` is believed (0 = use the socket peer)",
     "row_cap": "rows kept per breakdown; longer ones are cut and the summary says `truncated`",
     "report_max_bytes": "estimated memory the rows of one report may hold, breakdowns together (a row: 160 "
-                        "bytes plus its labels); past it the longest breakdowns are cut to their top rows "
-                        "and the summary says `truncated`",
+    "bytes plus its labels); past it the longest breakdowns are cut to their top rows "
+    "and the summary says `truncated`",
     "max_buckets": "time buckets one export may span (more is a 400)",
     "max_time_ms": "server-side time budget (`maxTimeMS`) of one aggregation; past it: 503",
     "render_time_ms": "time budget of writing one statistics file (after the grouping; sending excluded); past "
-                      "it: 503, or the connection cut once bytes were sent",
+    "it: 503, or the connection cut once bytes were sent",
     "aggregation": "where clicks are grouped: `database`, `worker` (this process) or `auto` "
-                   "(`worker` for mongomock, `database` for a server)",
+    "(`worker` for mongomock, `database` for a server)",
     "worker_max_clicks": "matched clicks the `worker` executor groups at most; more is a 503",
     "server_selection_timeout_ms": "how long to wait for a reachable MongoDB before answering 503",
     "read_preference": "`primary`, `primaryPreferred`, `secondary`, `secondaryPreferred` or `nearest` "
-                       "(click and URL reads; API keys are always read from the primary)",
+    "(click and URL reads; API keys are always read from the primary)",
     "max_concurrent_exports": "exports running at once per worker; the rest get 503 + `Retry-After`",
     "retry_after_seconds": "`Retry-After` sent with 503 answers",
     "send_timeout_seconds": "a client that makes no progress reading its response (or sending its request) "
-                            "for this long is cut off (`spoo-export serve` and the shipped gunicorn config)",
+    "for this long is cut off (`spoo-export serve` and the shipped gunicorn config)",
     "extra_dimensions": "dimensions the host declares, `name=field_path` comma list "
-                        "(`device=device_type,lang=language`)",
+    "(`device=device_type,lang=language`)",
     "raw_row_cap": "rows of one raw-click export (`<route>/clicks`); more are cut and the summary says `truncated`",
     "visitor_id_secret": "key of the raw clicks' `visitor` pseudonyms (HMAC-SHA256), at least 32 bytes "
-                         "(secrets.token_urlsafe(32) makes one); unset: random per export",
+    "(secrets.token_urlsafe(32) makes one); unset: random per export",
     "csv_bom": "start each CSV with a UTF-8 byte-order mark (for old Excel versions)",
     "jwt_secret": "HS256 secret of the built-in JWT authenticator (`Authorization: Bearer` or cookie)",
     "jwt_public_key": "PEM public key for RS256 JWTs (one line with \\n escapes accepted)",
@@ -75,14 +74,14 @@ SETTING_HELP: dict[str, str] = {
 #: where the endpoint would answer a status, they exit with a code.
 OFFLINE_SETTING_HELP: dict[str, str] = {
     "max_time_ms": "server-side time budget (`maxTimeMS`) of the aggregation; past it the command fails "
-                   "with exit code 1 (the HTTP endpoint answers 503)",
+    "with exit code 1 (the HTTP endpoint answers 503)",
     "server_selection_timeout_ms": "how long to wait for a reachable MongoDB; past it the command fails with "
-                                   "exit code 1 (the HTTP endpoint answers 503)",
+    "exit code 1 (the HTTP endpoint answers 503)",
     "max_buckets": "time buckets one export may span; more is exit code 2 (the HTTP endpoint answers 400)",
     "render_time_ms": "time budget of writing the statistics file (writing to disk excluded); past it the "
-                      "command fails with exit code 1 and writes no file (the HTTP endpoint answers 503)",
+    "command fails with exit code 1 and writes no file (the HTTP endpoint answers 503)",
     "worker_max_clicks": "matched clicks the `worker` executor groups at most; more is exit code 1 "
-                         "(the HTTP endpoint answers 503)",
+    "(the HTTP endpoint answers 503)",
 }
 
 
@@ -104,8 +103,9 @@ def default_of(name: str) -> Any:
     return f.default if f.default is not MISSING else None
 
 
-def add_setting_flags(parser: argparse.ArgumentParser, names: Iterable[str] | None = None, *,
-                      offline: bool = False) -> None:
+def add_setting_flags(
+    parser: argparse.ArgumentParser, names: Iterable[str] | None = None, *, offline: bool = False
+) -> None:
     """Add ``--<setting>`` flags (default None: "not given", so the environment can fill in).
 
     A boolean setting is a plain switch, ``--csv-bom`` (and ``--no-csv-bom`` to override the
@@ -116,17 +116,29 @@ def add_setting_flags(parser: argparse.ArgumentParser, names: Iterable[str] | No
         default = default_of(name)
         text = (OFFLINE_SETTING_HELP.get(name) if offline else None) or SETTING_HELP.get(name, name.replace("_", " "))
         if isinstance(default, bool):
-            group.add_argument(flag(name), dest=name, default=None, action=argparse.BooleanOptionalAction,
-                               help=(text.replace("`", "") + f"; env {env_var(name)} (default "
-                                     f"{'on' if default else 'off'})").replace("%", "%%"))
+            group.add_argument(
+                flag(name),
+                dest=name,
+                default=None,
+                action=argparse.BooleanOptionalAction,
+                help=(text.replace("`", "") + f"; env {env_var(name)} (default {'on' if default else 'off'})").replace(
+                    "%", "%%"
+                ),
+            )
             continue
         shown = f" (default {default})" if default not in (None, "") else ""
-        group.add_argument(flag(name), dest=name, default=None, metavar=name.split("_")[-1].upper(),
-                           help=(text.replace("`", "") + f"; env {env_var(name)}{shown}").replace("%", "%%"))
+        group.add_argument(
+            flag(name),
+            dest=name,
+            default=None,
+            metavar=name.split("_")[-1].upper(),
+            help=(text.replace("`", "") + f"; env {env_var(name)}{shown}").replace("%", "%%"),
+        )
 
 
-def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None,
-                       **extra: Any) -> ExportSettings:
+def settings_from_args(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None, **extra: Any
+) -> ExportSettings:
     """ExportSettings from the environment, then the flags that were given (flags win)."""
     overrides: dict[str, Any] = {}
     for name in setting_names():
@@ -140,4 +152,3 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str] | No
     if "database" not in overrides and not (overrides.get("mongodb_uri") or env.get(env_var("mongodb_uri"))):
         raise ConfigurationError(f"give {flag('mongodb_uri')} URI or set {env_var('mongodb_uri')}")
     return ExportSettings.from_env(environ, **overrides)
-

@@ -130,10 +130,14 @@ class DeadlineSocket(socket.socket):
     def _too_slow(self) -> StalledPeer:
         if not self.stalled:
             self.stalled = True
-            log.info("a client sent its request body too slowly (%d bytes in %.0f s; allowed: body_timeout=%g s "
-                     "plus 1 s per body_min_rate=%g bytes); connection closed", self.body_received,
-                     time.monotonic() - (self.body_started or time.monotonic()), self.body_timeout or 0,
-                     self.body_min_rate)
+            log.info(
+                "a client sent its request body too slowly (%d bytes in %.0f s; allowed: body_timeout=%g s "
+                "plus 1 s per body_min_rate=%g bytes); connection closed",
+                self.body_received,
+                time.monotonic() - (self.body_started or time.monotonic()),
+                self.body_timeout or 0,
+                self.body_min_rate,
+            )
         return StalledPeer(errno.ECONNRESET, "the client sent its request body too slowly")
 
 

@@ -63,7 +63,9 @@ def export_settings(args: argparse.Namespace) -> ExportSettings:
     try:
         import mongomock  # noqa: F401
     except ImportError as exc:
-        raise ConfigurationError(f"--demo needs the demo extra: pip install 'spoo_export_plugin[demo]' ({exc})") from None
+        raise ConfigurationError(
+            f"--demo needs the demo extra: pip install 'spoo_export_plugin[demo]' ({exc})"
+        ) from None
     if args.mongodb_uri:
         raise ConfigurationError("--demo reads the demo's embedded dataset: leave out --mongodb-uri")
     dataset = build_dataset(default_anchor())
@@ -90,12 +92,17 @@ def _home_page(dataset: DemoDataset, route: str, base_url: str) -> str:
     links = "".join(
         f'<li><a href="{html.escape(url)}">{html.escape(label)}</a></li>'
         for label, url in (
-            (f"public stats of /{dataset.public_code} as JSON", _url(base_url, route, format="json", scope="anon",
-                                                                     short_code=dataset.public_code)),
-            (f"public stats of /{dataset.emoji_code} as XML", _url(base_url, route, format="xml", scope="anon",
-                                                                   short_code=dataset.emoji_code)),
+            (
+                f"public stats of /{dataset.public_code} as JSON",
+                _url(base_url, route, format="json", scope="anon", short_code=dataset.public_code),
+            ),
+            (
+                f"public stats of /{dataset.emoji_code} as XML",
+                _url(base_url, route, format="xml", scope="anon", short_code=dataset.emoji_code),
+            ),
             ("the OpenAPI document", base_url + route.rstrip("/") + "/openapi.json"),
-        ))
+        )
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>spoo_export_plugin demo</title></head>
 <body style="font-family: sans-serif; max-width: 52em; margin: 2em auto">
@@ -103,12 +110,12 @@ def _home_page(dataset: DemoDataset, route: str, base_url: str) -> str:
 <p>This page is a stand-in for <em>your</em> URL shortener: a plain WSGI app wrapped with
 <code>ExportMiddleware</code>. Every request goes to it, except <code>{html.escape(route)}</code>,
 which the export plugin answers with click statistics as json, xml, xlsx, csv or html files.</p>
-<p>The data is an in-memory, spoo.me-shaped sample (mongomock): {len(dataset.collections['urlsV2'])} links,
-{len(dataset.collections['clicks'])} clicks over the last 60 days, browsers, countries, referrers and bots.</p>
+<p>The data is an in-memory, spoo.me-shaped sample (mongomock): {len(dataset.collections["urlsV2"])} links,
+{len(dataset.collections["clicks"])} clicks over the last 60 days, browsers, countries, referrers and bots.</p>
 <ul>{links}</ul>
 <p>Statistics across all links of the demo owner need its API key:</p>
 <pre>curl -H 'Authorization: Bearer {html.escape(dataset.api_key)}' \\
-  '{html.escape(_url(base_url, route, format='json', scope='all'))}'</pre>
+  '{html.escape(_url(base_url, route, format="json", scope="all"))}'</pre>
 </body></html>
 """
 
@@ -133,33 +140,60 @@ def curl_commands(dataset: DemoDataset, base_url: str, route: str = "/api/v1/exp
     auth = f"-H 'Authorization: Bearer {dataset.api_key}'"
     chrome_or_safari = '{"browser":["Chrome","Safari"]}'
     requests = [
-        ("all links of the demo owner, JSON", "-fsS " + auth,
-         dict(format="json", scope="all")),
-        ("the same as a ZIP of CSV files, saved as stats.zip", "-fsS -o stats.zip " + auth,
-         dict(format="csv", scope="all", group_by="time,browser,country")),
-        ("an Excel workbook, one sheet per breakdown, in New York time, saved as stats.xlsx",
-         "-fsS -o stats.xlsx " + auth,
-         dict(format="xlsx", scope="all", group_by="time,country,referrer", timezone="America/New_York")),
-        ("a report page with charts to open in a browser (no script, prints to PDF), saved as report.html",
-         "-fsS -o report.html " + auth,
-         dict(format="html", scope="all", group_by="time,browser,country,referrer")),
-        ("XML of one link, by week, bots left out", "-fsS " + auth,
-         dict(format="xml", scope="all", short_code=dataset.public_code, granularity="week", exclude_bots="true")),
-        (f"public stats of /{dataset.public_code} without a key (scope=anon)", "-fsS",
-         dict(format="json", scope="anon", short_code=dataset.public_code, group_by="time,browser")),
-        (f"the emoji link /{dataset.emoji_code}, clicks from Chrome or Safari by country", "-fsS",
-         dict(format="json", scope="anon", short_code=dataset.emoji_code, group_by="country",
-              filters=chrome_or_safari)),
-        (f"/{dataset.private_code} has private stats: 401 without its owner's key (status, headers, error)", "-sS -i",
-         dict(format="json", scope="anon", short_code=dataset.private_code)),
-        ("spoo.me's dashboard request: all seven dimensions at once, timed, saved as dashboard.json",
-         "-fsS -o dashboard.json -w '%{http_code} %{time_total}s\\n' " + auth,
-         dict(format="json", scope="all", group_by=DASHBOARD_GROUP_BY)),
+        ("all links of the demo owner, JSON", "-fsS " + auth, dict(format="json", scope="all")),
+        (
+            "the same as a ZIP of CSV files, saved as stats.zip",
+            "-fsS -o stats.zip " + auth,
+            dict(format="csv", scope="all", group_by="time,browser,country"),
+        ),
+        (
+            "an Excel workbook, one sheet per breakdown, in New York time, saved as stats.xlsx",
+            "-fsS -o stats.xlsx " + auth,
+            dict(format="xlsx", scope="all", group_by="time,country,referrer", timezone="America/New_York"),
+        ),
+        (
+            "a report page with charts to open in a browser (no script, prints to PDF), saved as report.html",
+            "-fsS -o report.html " + auth,
+            dict(format="html", scope="all", group_by="time,browser,country,referrer"),
+        ),
+        (
+            "XML of one link, by week, bots left out",
+            "-fsS " + auth,
+            dict(format="xml", scope="all", short_code=dataset.public_code, granularity="week", exclude_bots="true"),
+        ),
+        (
+            f"public stats of /{dataset.public_code} without a key (scope=anon)",
+            "-fsS",
+            dict(format="json", scope="anon", short_code=dataset.public_code, group_by="time,browser"),
+        ),
+        (
+            f"the emoji link /{dataset.emoji_code}, clicks from Chrome or Safari by country",
+            "-fsS",
+            dict(
+                format="json", scope="anon", short_code=dataset.emoji_code, group_by="country", filters=chrome_or_safari
+            ),
+        ),
+        (
+            f"/{dataset.private_code} has private stats: 401 without its owner's key (status, headers, error)",
+            "-sS -i",
+            dict(format="json", scope="anon", short_code=dataset.private_code),
+        ),
+        (
+            "spoo.me's dashboard request: all seven dimensions at once, timed, saved as dashboard.json",
+            "-fsS -o dashboard.json -w '%{http_code} %{time_total}s\\n' " + auth,
+            dict(format="json", scope="all", group_by=DASHBOARD_GROUP_BY),
+        ),
     ]
     commands = [(what, f"curl {options} '{_url(base_url, route, **params)}'") for what, options, params in requests]
     link = _url(base_url, link_route(route, dataset.public_url_id), format="json", group_by="time,browser")
-    commands.insert(5, (f"one link by its url_id (/{dataset.public_code}, the id printed above): "  # after its XML
-                        f"{link_route('<route>', '<url_id>')}, JSON", f"curl -fsS {auth} '{link}'"))
+    commands.insert(
+        5,
+        (
+            f"one link by its url_id (/{dataset.public_code}, the id printed above): "  # after its XML
+            f"{link_route('<route>', '<url_id>')}, JSON",
+            f"curl -fsS {auth} '{link}'",
+        ),
+    )
     return commands
 
 
@@ -183,8 +217,9 @@ def bind_problem(host: str, port: int) -> OSError | None:
     SO_REUSEADDR), or None when it can. Checked before gunicorn starts: on a busy port gunicorn
     logs an error every second for 5 s and then exits."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                                             flags=socket.AI_PASSIVE)[0]
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(address)
@@ -228,10 +263,14 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_MISSING_EXTRA
     problem = bind_problem(args.host, args.port)
     if problem is not None:
-        hint = (f"another demo still running? choose a free port with --port, e.g. --port {args.port % 65535 + 1}"
-                if problem.errno == errno.EADDRINUSE else "check --host and --port")
-        sys.stderr.write(f"spoo-export demo: cannot listen on {args.host}:{args.port} "
-                         f"({problem.strerror or problem}): {hint}\n")
+        hint = (
+            f"another demo still running? choose a free port with --port, e.g. --port {args.port % 65535 + 1}"
+            if problem.errno == errno.EADDRINUSE
+            else "check --host and --port"
+        )
+        sys.stderr.write(
+            f"spoo-export demo: cannot listen on {args.host}:{args.port} ({problem.strerror or problem}): {hint}\n"
+        )
         return EXIT_MISSING_EXTRA
     dataset = build_dataset(default_anchor(), seed=args.seed, clicks=args.clicks)
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "", "::") else args.host

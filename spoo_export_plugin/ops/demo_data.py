@@ -25,26 +25,71 @@ DAYS = 60
 
 # (browser, os, user agent) of human visitors, with rough real-world weights.
 _AGENTS = [
-    ("Chrome", "Windows", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-                          "Chrome/131.0.0.0 Safari/537.36", 30),
-    ("Chrome", "Android", "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-                          "Chrome/131.0.0.0 Mobile Safari/537.36", 16),
-    ("Safari", "iOS", "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
-                      "Gecko) Version/18.1 Mobile/15E148 Safari/604.1", 15),
-    ("Chrome", "macOS", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
-                        "Chrome/131.0.0.0 Safari/537.36", 9),
-    ("Safari", "macOS", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-                        "Version/18.1 Safari/605.1.15", 7),
+    (
+        "Chrome",
+        "Windows",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36",
+        30,
+    ),
+    (
+        "Chrome",
+        "Android",
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Mobile Safari/537.36",
+        16,
+    ),
+    (
+        "Safari",
+        "iOS",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+        "Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+        15,
+    ),
+    (
+        "Chrome",
+        "macOS",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36",
+        9,
+    ),
+    (
+        "Safari",
+        "macOS",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/18.1 Safari/605.1.15",
+        7,
+    ),
     ("Firefox", "Windows", "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:132.0) Gecko/20100101 Firefox/132.0", 6),
     ("Firefox", "Linux", "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0", 4),
-    ("Edge", "Windows", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-                        "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0", 7),
-    ("Samsung Internet", "Android", "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like "
-                                    "Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36", 3),
-    ("Opera", "Windows", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-                         "Chrome/130.0.0.0 Safari/537.36 OPR/115.0.0.0", 2),
-    ("Chrome", "Chrome OS", "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
-                            "Chrome/131.0.0.0 Safari/537.36", 1),
+    (
+        "Edge",
+        "Windows",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+        7,
+    ),
+    (
+        "Samsung Internet",
+        "Android",
+        "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like "
+        "Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36",
+        3,
+    ),
+    (
+        "Opera",
+        "Windows",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/130.0.0.0 Safari/537.36 OPR/115.0.0.0",
+        2,
+    ),
+    (
+        "Chrome",
+        "Chrome OS",
+        "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36",
+        1,
+    ),
 ]
 
 _BOTS = [
@@ -75,10 +120,17 @@ _PLACES = [
 _MISSING = object()  # a field left out of the document
 # Referrer as sent by the browser; None, "" and an absent field all mean "Direct".
 _REFERRERS = [
-    ("https://www.google.com/", 22), ("https://t.co/", 12), ("https://www.reddit.com/", 8),
-    ("https://news.ycombinator.com/", 6), ("https://www.linkedin.com/", 6), ("https://github.com/", 6),
-    ("https://duckduckgo.com/", 3), ("https://www.facebook.com/", 3),
-    (None, 18), ("", 8), (_MISSING, 8),
+    ("https://www.google.com/", 22),
+    ("https://t.co/", 12),
+    ("https://www.reddit.com/", 8),
+    ("https://news.ycombinator.com/", 6),
+    ("https://www.linkedin.com/", 6),
+    ("https://github.com/", 6),
+    ("https://duckduckgo.com/", 3),
+    ("https://www.facebook.com/", 3),
+    (None, 18),
+    ("", 8),
+    (_MISSING, 8),
 ]
 
 # (alias, owner index or None, share of clicks, private_stats, days before the anchor it was created)
@@ -148,8 +200,14 @@ def _ip(rng: random.Random) -> str:
 def _visitor(rng: random.Random) -> dict[str, Any]:
     browser, os_name, agent, _ = _weighted(rng, _AGENTS)
     country, cities, _ = _weighted(rng, _PLACES)
-    visitor: dict[str, Any] = {"ip_address": _ip(rng), "user_agent": agent, "browser": browser, "os": os_name,
-                               "country": country, "city": rng.choice(cities)}
+    visitor: dict[str, Any] = {
+        "ip_address": _ip(rng),
+        "user_agent": agent,
+        "browser": browser,
+        "os": os_name,
+        "country": country,
+        "city": rng.choice(cities),
+    }
     if rng.random() < 0.04:
         visitor["user_agent"] = _MISSING  # privacy extensions and scripts send none
     if rng.random() < 0.08:
@@ -159,9 +217,15 @@ def _visitor(rng: random.Random) -> dict[str, Any]:
 
 def _bot(rng: random.Random) -> dict[str, Any]:
     name, agent = rng.choice(_BOTS)
-    return {"ip_address": _ip(rng), "user_agent": agent, "browser": name, "os": _MISSING,
-            "country": "United States", "city": rng.choice(["Mountain View", "Ashburn", _MISSING]),
-            "bot_name": name}
+    return {
+        "ip_address": _ip(rng),
+        "user_agent": agent,
+        "browser": name,
+        "os": _MISSING,
+        "country": "United States",
+        "city": rng.choice(["Mountain View", "Ashburn", _MISSING]),
+        "bot_name": name,
+    }
 
 
 def _when(rng: random.Random, anchor: datetime, created: datetime, spike_day: int) -> datetime:
@@ -183,22 +247,37 @@ def _when(rng: random.Random, anchor: datetime, created: datetime, spike_day: in
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def _api_key(rng: random.Random, owner: ObjectId, anchor: datetime, name: str, scopes: list[str],
-             *, revoked: bool = False, expires_at: datetime | None = None) -> tuple[str, dict[str, Any]]:
+def _api_key(
+    rng: random.Random,
+    owner: ObjectId,
+    anchor: datetime,
+    name: str,
+    scopes: list[str],
+    *,
+    revoked: bool = False,
+    expires_at: datetime | None = None,
+) -> tuple[str, dict[str, Any]]:
     secret = base64.urlsafe_b64encode(rng.randbytes(24)).decode().rstrip("=")
     doc: dict[str, Any] = {
-        "_id": ObjectId(rng.randbytes(12)), "user_id": owner, "name": name,
-        "description": f"demo key: {name}", "token_prefix": secret[:8],
-        "token_hash": hashlib.sha256(secret.encode()).hexdigest(), "scopes": scopes, "revoked": revoked,
-        "created_at": anchor - timedelta(days=30), "last_used_at": None,
+        "_id": ObjectId(rng.randbytes(12)),
+        "user_id": owner,
+        "name": name,
+        "description": f"demo key: {name}",
+        "token_prefix": secret[:8],
+        "token_hash": hashlib.sha256(secret.encode()).hexdigest(),
+        "scopes": scopes,
+        "revoked": revoked,
+        "created_at": anchor - timedelta(days=30),
+        "last_used_at": None,
     }
     if expires_at is not None:
         doc["expires_at"] = expires_at
     return "spoo_" + secret, doc
 
 
-def build_dataset(anchor: datetime | None = None, *, seed: int = DEMO_SEED,
-                  clicks: int = DEFAULT_CLICKS) -> DemoDataset:
+def build_dataset(
+    anchor: datetime | None = None, *, seed: int = DEMO_SEED, clicks: int = DEFAULT_CLICKS
+) -> DemoDataset:
     """The same documents for the same (anchor, seed, clicks)."""
     anchor = default_anchor() if anchor is None else anchor.replace(tzinfo=None)
     rng = random.Random(seed)
@@ -207,19 +286,33 @@ def build_dataset(anchor: datetime | None = None, *, seed: int = DEMO_SEED,
     urls: list[dict[str, Any]] = []
     for alias, owner_index, _, private, age in _LINKS:
         doc: dict[str, Any] = {
-            "_id": ObjectId(rng.randbytes(12)), "alias": alias,
+            "_id": ObjectId(rng.randbytes(12)),
+            "alias": alias,
             "long_url": f"https://example.com/{alias if alias.isascii() else 'rocket'}",
             "created_at": anchor - timedelta(days=age, hours=rng.randrange(24)),
-            "private_stats": private, "status": "ACTIVE", "password": None, "max_clicks": None,
-            "block_bots": False, "total_clicks": 0, "last_click": None,
+            "private_stats": private,
+            "status": "ACTIVE",
+            "password": None,
+            "max_clicks": None,
+            "block_bots": False,
+            "total_clicks": 0,
+            "last_click": None,
         }
         if owner_index is not None:
             doc["owner_id"] = owners[owner_index]
         urls.append(doc)
     legacy_created = anchor - timedelta(days=400)
-    legacy = [{"_id": LEGACY_CODE, "url": "https://github.com/spoo-me/spoo", "password": None,
-               "creation-date": legacy_created.strftime("%Y-%m-%d"), "creation-time": "12:00:00",
-               "total-clicks": 0, "max-clicks": None}]
+    legacy = [
+        {
+            "_id": LEGACY_CODE,
+            "url": "https://github.com/spoo-me/spoo",
+            "password": None,
+            "creation-date": legacy_created.strftime("%Y-%m-%d"),
+            "creation-time": "12:00:00",
+            "total-clicks": 0,
+            "max-clicks": None,
+        }
+    ]
 
     key, key_doc = _api_key(rng, owners[0], anchor, "dashboard export", ["stats:read", "urls:read"])
     others = {
@@ -230,8 +323,10 @@ def build_dataset(anchor: datetime | None = None, *, seed: int = DEMO_SEED,
     }
     keys = [key_doc] + [doc for _, doc in others.values()]
 
-    targets = [(u["alias"], u.get("owner_id"), u["_id"], u["created_at"], share)
-               for u, (_, _, share, _, _) in zip(urls, _LINKS, strict=True)]
+    targets = [
+        (u["alias"], u.get("owner_id"), u["_id"], u["created_at"], share)
+        for u, (_, _, share, _, _) in zip(urls, _LINKS, strict=True)
+    ]
     targets.append((LEGACY_CODE, None, None, legacy_created, _LEGACY_SHARE))
     visitors = [_visitor(rng) for _ in range(max(1, clicks * 3 // 5))]
     docs: list[dict[str, Any]] = []
@@ -241,21 +336,30 @@ def build_dataset(anchor: datetime | None = None, *, seed: int = DEMO_SEED,
             if rng.random() < BOT_SHARE:
                 person = _bot(rng)
             else:  # a prefix of random length: early visitors come back more often (a long tail)
-                person = rng.choice(visitors[:rng.randrange(1, len(visitors) + 1)])
+                person = rng.choice(visitors[: rng.randrange(1, len(visitors) + 1)])
             referrer = _weighted(rng, _REFERRERS)[0]
             meta: dict[str, Any] = {"url_id": url_id, "short_code": alias, "owner_id": owner}
             if url_id is None:
                 del meta["url_id"]
             if owner is None:
                 del meta["owner_id"]
-            doc = {"clicked_at": _when(rng, anchor, created, spike_day), "meta": meta,
-                   "bot_name": None, **person, "referrer": referrer,
-                   "redirect_ms": rng.randrange(3, 60)}
+            doc = {
+                "clicked_at": _when(rng, anchor, created, spike_day),
+                "meta": meta,
+                "bot_name": None,
+                **person,
+                "referrer": referrer,
+                "redirect_ms": rng.randrange(3, 60),
+            }
             docs.append({k: v for k, v in doc.items() if v is not _MISSING})
     docs.sort(key=lambda d: d["clicked_at"])
-    return DemoDataset(anchor=anchor, api_key=key, owner_ids=owners,
-                       collections={"urlsV2": urls, "urls": legacy, "api-keys": keys, "clicks": docs},
-                       other_keys={name: text for name, (text, _) in others.items()})
+    return DemoDataset(
+        anchor=anchor,
+        api_key=key,
+        owner_ids=owners,
+        collections={"urlsV2": urls, "urls": legacy, "api-keys": keys, "clicks": docs},
+        other_keys={name: text for name, (text, _) in others.items()},
+    )
 
 
 def seed_database(db: Any, dataset: DemoDataset) -> None:

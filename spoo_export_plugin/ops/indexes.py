@@ -49,13 +49,14 @@ def _serving_index(spec: IndexSpec, existing: dict[str, Any]) -> str | None:
     """The name of an existing index whose leading keys are exactly ``spec.keys``."""
     for name, info in existing.items():
         keys = tuple((str(k), int(d) if isinstance(d, (int, float)) else d) for k, d in info.get("key", []))
-        if keys[:len(spec.keys)] == spec.keys:
+        if keys[: len(spec.keys)] == spec.keys:
             return name
     return None
 
 
-def ensure_indexes(store: Store, settings: ExportSettings, *,
-                   create: bool = True) -> Iterator[tuple[IndexSpec, str, str]]:
+def ensure_indexes(
+    store: Store, settings: ExportSettings, *, create: bool = True
+) -> Iterator[tuple[IndexSpec, str, str]]:
     """Yield ``(spec, state, detail)``; state is ``exists``, ``created``, ``missing`` or ``skipped``."""
     with driver_errors(settings.retry_after_seconds):
         present = set(store.database.list_collection_names())
@@ -74,10 +75,21 @@ def ensure_indexes(store: Store, settings: ExportSettings, *,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--check", action="store_true",
-                        help="create nothing; list what is missing and exit 1 if anything is")
-    add_setting_flags(parser, ("mongodb_uri", "database_name", "clicks_collection", "urls_collection",
-                               "api_keys_collection", "server_selection_timeout_ms"), offline=True)
+    parser.add_argument(
+        "--check", action="store_true", help="create nothing; list what is missing and exit 1 if anything is"
+    )
+    add_setting_flags(
+        parser,
+        (
+            "mongodb_uri",
+            "database_name",
+            "clicks_collection",
+            "urls_collection",
+            "api_keys_collection",
+            "server_selection_timeout_ms",
+        ),
+        offline=True,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,7 +104,11 @@ def run(args: argparse.Namespace) -> int:
         err.write(f"spoo-export: error: {exc.message}\n")
         return EXIT_MISSING
     for spec, state, detail in results:
-        note = {"exists": f"already exists ({detail})", "created": f"created ({detail})",
-                "missing": "MISSING", "skipped": f"skipped: {detail}"}[state]
+        note = {
+            "exists": f"already exists ({detail})",
+            "created": f"created ({detail})",
+            "missing": "MISSING",
+            "skipped": f"skipped: {detail}",
+        }[state]
         out.write(f"{spec.collection} {spec.describe()} for {spec.why}: {note}\n")
     return EXIT_MISSING if any(state == "missing" for _, state, _ in results) else 0

@@ -98,10 +98,17 @@ class RoomKeeping(_Worker):
         self.out_of_files_since_log += 1
         now = time.monotonic()
         if now - self.out_of_files_logged >= OUT_OF_FILES_LOG_SECONDS:
-            log.warning("accept() failed (%s) %d time(s) since the last report, with %d connections open: closed "
-                        "the %d oldest waiting ones, paused accepting for %g s; worker_connections is %d (raise "
-                        "the open-file limit: ulimit -n / LimitNOFILE)", errno.errorcode.get(exc.errno or 0, exc.errno),
-                        self.out_of_files_since_log, before, closed, ACCEPT_PAUSE_SECONDS, self.worker_connections)
+            log.warning(
+                "accept() failed (%s) %d time(s) since the last report, with %d connections open: closed "
+                "the %d oldest waiting ones, paused accepting for %g s; worker_connections is %d (raise "
+                "the open-file limit: ulimit -n / LimitNOFILE)",
+                errno.errorcode.get(exc.errno or 0, exc.errno),
+                self.out_of_files_since_log,
+                before,
+                closed,
+                ACCEPT_PAUSE_SECONDS,
+                self.worker_connections,
+            )
             self.out_of_files_logged, self.out_of_files_since_log = now, 0
 
     def _resume_accepting(self) -> None:

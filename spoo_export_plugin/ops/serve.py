@@ -42,24 +42,50 @@ class ServerOption:
 SERVER_OPTIONS = (
     ServerOption("bind", "127.0.0.1:8000", str, "address to listen on (`HOST:PORT` or `unix:PATH`)"),
     ServerOption("workers", 2, int, "worker processes (each has its own export cap and MongoDB pool)"),
-    ServerOption("threads", 8, int, "threads per worker; keep it above `max_concurrent_exports`, so a full "
-                                    "export cap still leaves threads to answer 503s and cheap requests"),
-    ServerOption("header_timeout", 10, int, "seconds a connection gets to send its request line and headers; "
-                                            "waiting connections hold no thread"),
-    ServerOption("body_timeout", 20, int, "seconds a request body may take in all, plus one second per "
-                                          "`body_min_rate` bytes received; then the connection is closed"),
-    ServerOption("body_min_rate", 500, int, "bytes per second that earn a request body more time beyond "
-                                            "`body_timeout` (0: `body_timeout` is the whole allowance)"),
-    ServerOption("worker_connections", 1000, int, "connections one worker holds at most (waiting, served, kept "
-                                                  "alive or closing); at the limit the oldest one still sending its "
-                                                  "head makes room; lowered at start to fit the open-file limit"),
-    ServerOption("timeout", 120, int, "seconds a worker may stay silent before gunicorn restarts it; "
-                                      "keep it above `max_time_ms`"),
+    ServerOption(
+        "threads",
+        8,
+        int,
+        "threads per worker; keep it above `max_concurrent_exports`, so a full "
+        "export cap still leaves threads to answer 503s and cheap requests",
+    ),
+    ServerOption(
+        "header_timeout",
+        10,
+        int,
+        "seconds a connection gets to send its request line and headers; waiting connections hold no thread",
+    ),
+    ServerOption(
+        "body_timeout",
+        20,
+        int,
+        "seconds a request body may take in all, plus one second per "
+        "`body_min_rate` bytes received; then the connection is closed",
+    ),
+    ServerOption(
+        "body_min_rate",
+        500,
+        int,
+        "bytes per second that earn a request body more time beyond "
+        "`body_timeout` (0: `body_timeout` is the whole allowance)",
+    ),
+    ServerOption(
+        "worker_connections",
+        1000,
+        int,
+        "connections one worker holds at most (waiting, served, kept "
+        "alive or closing); at the limit the oldest one still sending its "
+        "head makes room; lowered at start to fit the open-file limit",
+    ),
+    ServerOption(
+        "timeout", 120, int, "seconds a worker may stay silent before gunicorn restarts it; keep it above `max_time_ms`"
+    ),
     ServerOption("graceful_timeout", 30, int, "seconds running exports get to finish on shutdown or reload"),
     ServerOption("keepalive", 5, int, "seconds an idle keep-alive connection is held"),
     ServerOption("max_requests", 0, int, "restart a worker after this many requests (0 = never)"),
-    ServerOption("access_log", "", str, "gunicorn access log file (`-` = stderr; empty = off: "
-                                        "access logs hold client IPs)"),
+    ServerOption(
+        "access_log", "", str, "gunicorn access log file (`-` = stderr; empty = off: access logs hold client IPs)"
+    ),
     ServerOption("log_level", "info", str, "log level of gunicorn and of the `spoo_export_plugin` loggers"),
 )
 
@@ -83,15 +109,18 @@ def send_timeout_from_env(environ: Mapping[str, str]) -> int:
     return value
 
 
-def gunicorn_options(environ: Mapping[str, str], given: Mapping[str, str | None] | None = None, *,
-                     send_timeout: int | None = None) -> dict[str, Any]:
+def gunicorn_options(
+    environ: Mapping[str, str], given: Mapping[str, str | None] | None = None, *, send_timeout: int | None = None
+) -> dict[str, Any]:
     """gunicorn settings from flags (``given``), else the environment, else the defaults.
 
     ``send_timeout`` is the settings' ``send_timeout_seconds``; without it the environment's.
     """
     given = given or {}
-    values = {o.name: _conf_value(o, given.get(o.name) if given.get(o.name) is not None else environ.get(o.env))
-              for o in SERVER_OPTIONS}
+    values = {
+        o.name: _conf_value(o, given.get(o.name) if given.get(o.name) is not None else environ.get(o.env))
+        for o in SERVER_OPTIONS
+    }
     for name in ("workers", "threads", "header_timeout", "body_timeout", "worker_connections"):
         if values[name] < 1:
             raise ConfigurationError(f"{name} must be at least 1")
@@ -99,10 +128,12 @@ def gunicorn_options(environ: Mapping[str, str], given: Mapping[str, str | None]
         raise ConfigurationError("body_min_rate must not be negative")
     from .worker import ExportWorker  # needs gunicorn (the `server` extra); `spoo-export --help` does not
 
-    worker = ExportWorker.configured(header_timeout=values["header_timeout"],
-                                     send_timeout=send_timeout if send_timeout is not None
-                                     else send_timeout_from_env(environ),
-                                     body_timeout=values["body_timeout"], body_min_rate=values["body_min_rate"])
+    worker = ExportWorker.configured(
+        header_timeout=values["header_timeout"],
+        send_timeout=send_timeout if send_timeout is not None else send_timeout_from_env(environ),
+        body_timeout=values["body_timeout"],
+        body_min_rate=values["body_min_rate"],
+    )
     if not isinstance(logging.getLevelName(str(values["log_level"]).upper()), int):
         raise ConfigurationError(f"unknown log level {values['log_level']!r}")
     return {
@@ -129,10 +160,12 @@ def thread_warning(threads: int, settings: ExportSettings) -> str | None:
     """Exports held by stalled clients pin at most ``max_concurrent_exports`` threads: leave more."""
     if threads > settings.max_concurrent_exports:
         return None
-    return (f"threads={threads} does not exceed max_concurrent_exports={settings.max_concurrent_exports}: "
-            "while every export slot is busy (or held by clients that stopped reading, for up to "
-            f"send_timeout_seconds={settings.send_timeout_seconds}) no thread is left to answer 503 or "
-            "cheap requests; use more threads or a lower cap")
+    return (
+        f"threads={threads} does not exceed max_concurrent_exports={settings.max_concurrent_exports}: "
+        "while every export slot is busy (or held by clients that stopped reading, for up to "
+        f"send_timeout_seconds={settings.send_timeout_seconds}) no thread is left to answer 503 or "
+        "cheap requests; use more threads or a lower cap"
+    )
 
 
 #: Descriptors a worker holds besides its client connections: the listener, the poller and its
@@ -166,9 +199,11 @@ def fit_worker_connections(worker_connections: int, threads: int, open_files: in
     room = max(1, open_files - FIXED_FILES - FILES_PER_THREAD * threads)
     if worker_connections <= room:
         return worker_connections, None
-    return room, (f"the open-file limit ({open_files}) leaves room for {room} connections per worker "
-                  f"(with threads={threads}), not worker_connections={worker_connections}: lowered to {room}; "
-                  "raise the limit (ulimit -n, systemd LimitNOFILE) to hold more")
+    return room, (
+        f"the open-file limit ({open_files}) leaves room for {room} connections per worker "
+        f"(with threads={threads}), not worker_connections={worker_connections}: lowered to {room}; "
+        "raise the limit (ulimit -n, systemd LimitNOFILE) to hold more"
+    )
 
 
 def fit_open_files(worker_connections: int, threads: int) -> tuple[int, str | None]:
@@ -216,10 +251,13 @@ def _application_class() -> type:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     server = parser.add_argument_group("server (each also read from SPOO_EXPORT_<NAME>)")
     for option in SERVER_OPTIONS:
-        server.add_argument(option.flag, dest="server_" + option.name, default=None,
-                            metavar=option.name.split("_")[-1].upper(),
-                            help=(f"{option.help.replace('`', '')}; env {option.env} "
-                                  f"(default {option.default!r})").replace("%", "%%"))
+        server.add_argument(
+            option.flag,
+            dest="server_" + option.name,
+            default=None,
+            metavar=option.name.split("_")[-1].upper(),
+            help=(f"{option.help.replace('`', '')}; env {option.env} (default {option.default!r})").replace("%", "%%"),
+        )
     add_setting_flags(parser)
 
 
@@ -247,5 +285,6 @@ def run(args: argparse.Namespace) -> int:
 
 def markdown_rows() -> list[str]:
     """docs/configuration.md rows for the server options (the settings' rows come from cli_settings)."""
-    return [f"| `{o.flag}` | `{o.env}` | {f'`{o.default}`' if o.default != '' else ''} | {o.help} |"
-            for o in SERVER_OPTIONS]
+    return [
+        f"| `{o.flag}` | `{o.env}` | {f'`{o.default}`' if o.default != '' else ''} | {o.help} |" for o in SERVER_OPTIONS
+    ]

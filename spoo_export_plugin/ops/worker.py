@@ -60,9 +60,11 @@ __all__ = ["DeadlineSocket", "ExportConn", "ExportWorker", "StalledPeer"]
 #: A request line and headers larger than this are refused with 431 in the main loop (nginx's
 #: default allows 32 KB); buffering more per waiting connection would make memory the target.
 MAX_HEAD_BYTES = 64 * 1024
-_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\n"
-              b"Content-Length: 61\r\nConnection: close\r\n\r\n"
-              b'{"error": "the request headers are too large", "param": null}')
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 61\r\nConnection: close\r\n\r\n"
+    b'{"error": "the request headers are too large", "param": null}'
+)
 #: Bytes of an unread body a thread may discard from its buffers to keep a connection alive.
 DRAIN_MAX_BYTES = 64 * 1024
 _END_OF_HEAD = b"\r\n\r\n"
@@ -106,11 +108,16 @@ class ExportWorker(RoomKeeping, ThreadWorker):
     body_min_rate: float = 500.0
 
     @classmethod
-    def configured(cls, *, header_timeout: float, send_timeout: float, body_timeout: float = 20.0,
-                   body_min_rate: float = 500.0) -> type[ExportWorker]:
+    def configured(
+        cls, *, header_timeout: float, send_timeout: float, body_timeout: float = 20.0, body_min_rate: float = 500.0
+    ) -> type[ExportWorker]:
         """A subclass carrying the limits (gunicorn builds workers from a class)."""
-        limits = {"header_timeout": header_timeout, "send_timeout": send_timeout, "body_timeout": body_timeout,
-                  "body_min_rate": body_min_rate}
+        limits = {
+            "header_timeout": header_timeout,
+            "send_timeout": send_timeout,
+            "body_timeout": body_timeout,
+            "body_min_rate": body_min_rate,
+        }
         return type(cls.__name__, (cls,), {**{k: float(v) for k, v in limits.items()}, "__module__": cls.__module__})
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -202,8 +209,14 @@ class ExportWorker(RoomKeeping, ThreadWorker):
         the rest of that head with no header timeout; here an incomplete head goes back to the
         poller and is gathered like any other.
         """
-        if (self.alive and isinstance(conn, ExportConn) and isinstance(conn.sock, DeadlineSocket)
-                and not fs.cancelled() and fs.exception() is None and fs.result() is True):
+        if (
+            self.alive
+            and isinstance(conn, ExportConn)
+            and isinstance(conn.sock, DeadlineSocket)
+            and not fs.cancelled()
+            and fs.exception() is None
+            and fs.result() is True
+        ):
             unreader = conn.parser.unreader
             pending = unreader.buf.getvalue()
             if pending and _END_OF_HEAD not in pending:

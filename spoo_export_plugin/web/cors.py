@@ -20,8 +20,13 @@ import falcon
 from ..core.settings import ExportSettings
 
 #: Response headers a script on an allowed origin may read, besides the CORS-safelisted ones.
-EXPOSED_HEADERS = ("Content-Disposition", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
-                   "X-RateLimit-Reset")
+EXPOSED_HEADERS = (
+    "Content-Disposition",
+    "Retry-After",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+)
 
 
 class ExportCORS(falcon.CORSMiddleware):
@@ -35,8 +40,7 @@ class ExportCORS(falcon.CORSMiddleware):
     def __init__(self, origins: Any):
         super().__init__(allow_origins=origins, expose_headers=EXPOSED_HEADERS, allow_credentials=None)
 
-    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any,
-                         req_succeeded: bool) -> None:
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool) -> None:
         super().process_response(req, resp, resource, req_succeeded)
         if self.allow_origins != "*":
             resp.append_header("Vary", "Origin")

@@ -13,8 +13,7 @@ from ..core.exceptions import ExportError
 log = logging.getLogger("spoo_export_plugin")
 
 
-def _write(resp: falcon.Response, status: int, message: str, param: str | None,
-           retry_after: int | None = None) -> None:
+def _write(resp: falcon.Response, status: int, message: str, param: str | None, retry_after: int | None = None) -> None:
     resp.status = status
     resp.content_type = falcon.MEDIA_JSON
     resp.data = json.dumps({"error": message, "param": param}).encode()

@@ -50,8 +50,7 @@ class ExportGuard:
         if ours and req.method in ("GET", "HEAD") and has_body(req):
             raise ContentTooLarge(NO_BODY)
 
-    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any,
-                         req_succeeded: bool) -> None:
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool) -> None:
         timer = req.context.get("export_timer")
         if timer is None:
             return
@@ -70,6 +69,7 @@ class ExportGuard:
             timer.fields.update(route="clicks", rows=clicks.row_count)
         status = resp.status_code
         if status < 400 and resp.stream is not None:
+
             def finished(sent: int, completed: bool) -> None:
                 if slot is not None:
                     slot.release()

@@ -32,7 +32,7 @@ def answers_head(cls: ResourceClass) -> ResourceClass:
     """
     own = vars(cls)
     for name in [n for n in own if n == "on_get" or n.startswith("on_get_")]:
-        head = "on_head" + name[len("on_get"):]
+        head = "on_head" + name[len("on_get") :]
         if head not in own:
             setattr(cls, head, own[name])
     return cls

@@ -32,8 +32,7 @@ def identify_caller(req: falcon.Request, resp: falcon.Response, resource: Any, p
     req.context.owner_id = None
     req.context.auth_error = None
     try:
-        req.context.owner_id = identify(resource.store, resource.authenticator,
-                                        req.get_header("Authorization"), req)
+        req.context.owner_id = identify(resource.store, resource.authenticator, req.get_header("Authorization"), req)
     except ExportError as exc:
         req.context.auth_error = exc
 
@@ -52,10 +51,12 @@ def rate_limit(req: falcon.Request, resp: falcon.Response, resource: Any, params
     if decision.allowed:
         return
     if decision.storage_failed:
-        raise Unavailable("the rate-limit store is unreachable; try again shortly",
-                          retry_after=decision.retry_after)
-    raise RateLimited(f"rate limit exceeded ({decision.window} for exports); "
-                      f"retry in {decision.retry_after} s", None, retry_after=decision.retry_after)
+        raise Unavailable("the rate-limit store is unreachable; try again shortly", retry_after=decision.retry_after)
+    raise RateLimited(
+        f"rate limit exceeded ({decision.window} for exports); retry in {decision.retry_after} s",
+        None,
+        retry_after=decision.retry_after,
+    )
 
 
 def refuse_bad_credential(req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:
@@ -101,14 +102,19 @@ def render_report(req: falcon.Request, resp: falcon.Response, resource: Any) -> 
         return
     fmt = FORMATS[req.context.export_request.format]
     resp.content_type = fmt.media_type
-    resp.set_header("Content-Disposition", content_disposition(export_filename(report, fmt.extension),
-                                                               ascii_fallback_filename(report, fmt.extension)))
+    resp.set_header(
+        "Content-Disposition",
+        content_disposition(export_filename(report, fmt.extension), ascii_fallback_filename(report, fmt.extension)),
+    )
     resp.set_header("X-Content-Type-Options", "nosniff")
     resp.set_header("Cache-Control", "private, no-store")
     for name, value in fmt.headers:
         resp.set_header(name, value)
-    resp.stream = iter(()) if is_head(req) else budgeted_body(fmt.render(report, resource.settings),
-                                                              render_budget(resource.settings))
+    resp.stream = (
+        iter(())
+        if is_head(req)
+        else budgeted_body(fmt.render(report, resource.settings), render_budget(resource.settings))
+    )
 
 
 def render_clicks(req: falcon.Request, resp: falcon.Response, resource: Any) -> None:

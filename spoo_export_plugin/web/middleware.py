@@ -33,7 +33,7 @@ class ExportMiddleware:
     def matches(self, path: str) -> bool:
         if path in self._paths:
             return True
-        rest = path[len(self._link_prefix):] if path.startswith(self._link_prefix) else ""
+        rest = path[len(self._link_prefix) :] if path.startswith(self._link_prefix) else ""
         return bool(rest) and "/" not in rest
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -20,16 +20,19 @@ from .head import answers_head
 DEFAULT_ROUTE = "/api/v1/export"
 
 
-def load_document(route: str = DEFAULT_ROUTE, extra_dimensions: Sequence[str] = (), *,
-                  cors: bool = False) -> dict[str, Any]:
+def load_document(
+    route: str = DEFAULT_ROUTE, extra_dimensions: Sequence[str] = (), *, cors: bool = False
+) -> dict[str, Any]:
     """The OpenAPI document as a dict, its paths under ``route``, with the host's declared dimensions;
     HEAD beside every GET, and the CORS preflight (OPTIONS) when ``cors`` (``cors_origins`` is set)."""
     text = resources.files(__package__).joinpath("openapi.json").read_text(encoding="utf-8")
     document = json.loads(text)
     document["info"] = {"title": document["info"]["title"], "version": __version__, **document["info"]}
     base = route.rstrip("/") or route
-    document["paths"] = {(route if path == DEFAULT_ROUTE else base + path[len(DEFAULT_ROUTE):]): item
-                         for path, item in document["paths"].items()}
+    document["paths"] = {
+        (route if path == DEFAULT_ROUTE else base + path[len(DEFAULT_ROUTE) :]): item
+        for path, item in document["paths"].items()
+    }
     for name in extra_dimensions:  # each works like a built-in one: its own comma parameter
         for item in document["paths"].values():
             _add_parameter(item["get"], name)
@@ -40,12 +43,18 @@ def load_document(route: str = DEFAULT_ROUTE, extra_dimensions: Sequence[str] = 
 
 
 def _add_parameter(operation: dict[str, Any], name: str) -> None:
-    operation["parameters"].append({
-        "name": name, "in": "query", "required": False,
-        "description": (f"Comma list of {name} values to keep (a dimension this server declares); the same as "
-                        f"`filters` with key `{name}`. Also usable in `group_by`, `filters` and `exclude`."),
-        "schema": {"type": "string"},
-    })
+    operation["parameters"].append(
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": (
+                f"Comma list of {name} values to keep (a dimension this server declares); the same as "
+                f"`filters` with key `{name}`. Also usable in `group_by`, `filters` and `exclude`."
+            ),
+            "schema": {"type": "string"},
+        }
+    )
 
 
 def add_head_operations(document: dict[str, Any]) -> None:
@@ -54,35 +63,46 @@ def add_head_operations(document: dict[str, Any]) -> None:
     Derived from the ``GET`` operation rather than written twice in ``openapi.json``: the same
     parameters, security and statuses with the same headers, and no content.
     """
-    _beside_every_get(document, "head", lambda get: {
-        "operationId": get["operationId"] + "Head",
+    _beside_every_get(
+        document,
+        "head",
+        lambda get: {
+            "operationId": get["operationId"] + "Head",
             "summary": "Headers only: " + get["summary"][0].lower() + get["summary"][1:],
             "description": "What GET answers (the same checks, rate limit, status and headers: file type and "
-                           "name, X-RateLimit-*, errors), without a body. No statistics are computed.",
+            "name, X-RateLimit-*, errors), without a body. No statistics are computed.",
             "parameters": get.get("parameters", []),
             **({"security": get["security"]} if "security" in get else {}),
-        "responses": {status: {key: value for key, value in response.items() if key != "content"}
-                      for status, response in get["responses"].items()},
-    })
+            "responses": {
+                status: {key: value for key, value in response.items() if key != "content"}
+                for status, response in get["responses"].items()
+            },
+        },
+    )
 
 
 def add_preflight_operations(document: dict[str, Any]) -> None:
     """Describe the CORS preflight ``OPTIONS`` on every path with a ``GET`` (``web/cors.py``)."""
-    _beside_every_get(document, "options", lambda get: {
-        "operationId": get["operationId"] + "Preflight",
+    _beside_every_get(
+        document,
+        "options",
+        lambda get: {
+            "operationId": get["operationId"] + "Preflight",
             "summary": "CORS preflight",
             "description": "Answered without credentials. For an origin listed in `cors_origins` (or any, with "
-                           "`*`) and an `Access-Control-Request-Method` header, the answer allows GET and HEAD "
-                           "with the requested headers (e.g. `Authorization`) for 24 hours; other origins get "
-                           "no `Access-Control-*` header.",
+            "`*`) and an `Access-Control-Request-Method` header, the answer allows GET and HEAD "
+            "with the requested headers (e.g. `Authorization`) for 24 hours; other origins get "
+            "no `Access-Control-*` header.",
             "parameters": [p for p in get.get("parameters", []) if p.get("in") == "path"],
             "security": [{}],
-        "responses": {"200": {"description": "No body.", "headers": _PREFLIGHT_HEADERS}},
-    })
+            "responses": {"200": {"description": "No body.", "headers": _PREFLIGHT_HEADERS}},
+        },
+    )
 
 
-def _beside_every_get(document: dict[str, Any], method: str,
-                      operation: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+def _beside_every_get(
+    document: dict[str, Any], method: str, operation: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
     """Add ``method``, built from the path's ``GET`` operation, to every path that has a GET and lacks it."""
     for item in document["paths"].values():
         get = item.get("get")
@@ -91,17 +111,24 @@ def _beside_every_get(document: dict[str, Any], method: str,
 
 
 _PREFLIGHT_HEADERS = {
-    "Access-Control-Allow-Origin": {"description": "The calling origin, or `*` when `cors_origins` is `*`.",
-                                    "schema": {"type": "string"}},
+    "Access-Control-Allow-Origin": {
+        "description": "The calling origin, or `*` when `cors_origins` is `*`.",
+        "schema": {"type": "string"},
+    },
     "Access-Control-Allow-Methods": {"description": "`GET, HEAD`.", "schema": {"type": "string"}},
-    "Access-Control-Allow-Headers": {"description": "The headers the preflight asked for.",
-                                     "schema": {"type": "string"}},
-    "Access-Control-Max-Age": {"description": "Seconds a browser may reuse the answer (86400).",
-                               "schema": {"type": "integer", "minimum": 0}},
+    "Access-Control-Allow-Headers": {
+        "description": "The headers the preflight asked for.",
+        "schema": {"type": "string"},
+    },
+    "Access-Control-Max-Age": {
+        "description": "Seconds a browser may reuse the answer (86400).",
+        "schema": {"type": "integer", "minimum": 0},
+    },
     "Access-Control-Expose-Headers": {
         "description": "`Content-Disposition, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, "
-                       "X-RateLimit-Reset` (sent on every answer to an allowed origin).",
-        "schema": {"type": "string"}},
+        "X-RateLimit-Reset` (sent on every answer to an allowed origin).",
+        "schema": {"type": "string"},
+    },
 }
 
 
@@ -110,8 +137,9 @@ class OpenAPIResource:
     """``GET``/``HEAD <route>/openapi.json``: the document, cacheable (it only changes with the package)."""
 
     def __init__(self, settings: ExportSettings):
-        document = load_document(settings.route, tuple(settings.extra_dimensions),
-                                 cors=settings.cors_origins is not None)
+        document = load_document(
+            settings.route, tuple(settings.extra_dimensions), cors=settings.cors_origins is not None
+        )
         self._body = json.dumps(document, ensure_ascii=False, indent=1).encode()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:

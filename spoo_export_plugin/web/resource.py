@@ -101,8 +101,9 @@ class ExportResource:
         # would split a filters JSON at its commas) cannot change what the plugin reads.
         return falcon.uri.parse_query_string(req.query_string, keep_blank=True, csv=False)
 
-    def _export(self, req: falcon.Request, resp: falcon.Response, request: ExportRequest, owner_id: Any,
-                url: UrlInfo | None) -> None:
+    def _export(
+        self, req: falcon.Request, resp: falcon.Response, request: ExportRequest, owner_id: Any, url: UrlInfo | None
+    ) -> None:
         spec = self.exporter.query_spec(request, owner_id, url)
         if is_head(req):  # the file's headers without its numbers: no slot, no aggregation
             resp.context.report = report_without_clicks(self.exporter, request, spec)

@@ -26,14 +26,26 @@ OTHER = ObjectId("64b7f0c2a1b2c3d4e5f60999")
 # Click counts per short code (distinct numbers, so a total names the URLs it came from).
 CLICKS = {"pub_me": 1, "priv_me": 2, "pub_other": 4, "priv_other": 8, "legacy": 16}
 CODES = {
-    ("public", "own"): "pub_me", ("private", "own"): "priv_me",
-    ("public", "other"): "pub_other", ("private", "other"): "priv_other",
-    ("legacy", "own"): "legacy", ("legacy", "other"): "legacy",
+    ("public", "own"): "pub_me",
+    ("private", "own"): "priv_me",
+    ("public", "other"): "pub_other",
+    ("private", "other"): "priv_other",
+    ("legacy", "own"): "legacy",
+    ("legacy", "other"): "legacy",
 }
 RANGE = {"start_date": "2025-03-01T00:00:00Z", "end_date": "2025-03-31T23:59:59Z", "granularity": "month"}
 
-KEY_STATES = ["none", "valid:stats:read", "valid:urls:read", "valid:admin:all",
-              "unknown", "revoked", "expired", "wrong_scope", "no_scopes"]
+KEY_STATES = [
+    "none",
+    "valid:stats:read",
+    "valid:urls:read",
+    "valid:admin:all",
+    "unknown",
+    "revoked",
+    "expired",
+    "wrong_scope",
+    "no_scopes",
+]
 
 
 def seed(db: Any) -> dict[str, str]:
@@ -47,8 +59,11 @@ def seed(db: Any) -> dict[str, str]:
     for code, n in CLICKS.items():
         owner = {"pub_me": ME, "priv_me": ME, "pub_other": OTHER, "priv_other": OTHER}.get(code)
         for i in range(n):
-            clicks.append(make_click(code, owner, datetime(2025, 3, 10, 12, i), ip_address=f"198.51.100.{i}",
-                                     legacy=code == "legacy"))
+            clicks.append(
+                make_click(
+                    code, owner, datetime(2025, 3, 10, 12, i), ip_address=f"198.51.100.{i}", legacy=code == "legacy"
+                )
+            )
     db.clicks.insert_many(clicks)
     past = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(days=1)
     future = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(days=30)
@@ -130,8 +145,11 @@ def test_access_matrix(world, key_state, scope, privacy, owner):
     client, keys = world
     code = CODES[(privacy, owner)]
     status, param, total = expected(key_state, scope, privacy, owner)
-    resp = client.simulate_get(ROUTE, params={"format": "json", "scope": scope, "short_code": code, **RANGE},
-                               headers=bearer(keys.get(key_state)))
+    resp = client.simulate_get(
+        ROUTE,
+        params={"format": "json", "scope": scope, "short_code": code, **RANGE},
+        headers=bearer(keys.get(key_state)),
+    )
     if status != 200:
         assert_error(resp, status, param)
         return
@@ -145,8 +163,11 @@ def test_access_matrix(world, key_state, scope, privacy, owner):
 @pytest.mark.parametrize("key_state", KEY_STATES)
 def test_scope_all_without_filter_reads_only_own_clicks(world, key_state):
     client, keys = world
-    resp = client.simulate_get(ROUTE, params={"format": "json", "scope": "all", "group_by": "short_code", **RANGE},
-                               headers=bearer(keys.get(key_state)))
+    resp = client.simulate_get(
+        ROUTE,
+        params={"format": "json", "scope": "all", "group_by": "short_code", **RANGE},
+        headers=bearer(keys.get(key_state)),
+    )
     status, param, _ = expected(key_state, "all", "public", "own")
     if status != 200:
         assert_error(resp, status, param)
@@ -159,15 +180,19 @@ def test_scope_all_without_filter_reads_only_own_clicks(world, key_state):
     ]
 
 
-@pytest.mark.parametrize("query", [
-    {"filters": '{"short_code": ["pub_other", "priv_other", "legacy"]}'},
-    {"short_code": "pub_other,priv_other"},
-    {"filters": '{"short_code": ["pub_me", "priv_other"]}', "group_by": "short_code"},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"filters": '{"short_code": ["pub_other", "priv_other", "legacy"]}'},
+        {"short_code": "pub_other,priv_other"},
+        {"filters": '{"short_code": ["pub_me", "priv_other"]}', "group_by": "short_code"},
+    ],
+)
 def test_scope_all_filters_never_reach_other_owners(world, query):
     client, keys = world
-    resp = client.simulate_get(ROUTE, params={"format": "json", "scope": "all", **RANGE, **query},
-                               headers=bearer(keys["valid:stats:read"]))
+    resp = client.simulate_get(
+        ROUTE, params={"format": "json", "scope": "all", **RANGE, **query}, headers=bearer(keys["valid:stats:read"])
+    )
     assert resp.status_code == 200, resp.text
     own = CLICKS["pub_me"] if "pub_me" in str(query) else 0
     assert resp.json["summary"]["total_clicks"] == own
@@ -176,63 +201,83 @@ def test_scope_all_filters_never_reach_other_owners(world, query):
 @pytest.mark.parametrize("key_state", KEY_STATES)
 def test_unknown_short_code(world, key_state):
     client, keys = world
-    resp = client.simulate_get(ROUTE, params={"format": "json", "scope": "anon", "short_code": "nope", **RANGE},
-                               headers=bearer(keys.get(key_state)))
+    resp = client.simulate_get(
+        ROUTE,
+        params={"format": "json", "scope": "anon", "short_code": "nope", **RANGE},
+        headers=bearer(keys.get(key_state)),
+    )
     status, param, _ = expected(key_state, "anon", "public", "own")
     if status == 200:
         status, param = 404, "short_code"
     assert_error(resp, status, param)
 
 
-@pytest.mark.parametrize("header", [
-    "Bearer spoo_",                      # empty key
-    "Bearer ",                           # empty token
-    "Bearer not-a-spoo-key",             # another kind of token, no authenticator configured
-    "Basic dXNlcjpwYXNz",                # another scheme
-    "spoo_abc",                          # no scheme
-    "Bearer spoo_" + "A" * 5000,         # oversized
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer spoo_",  # empty key
+        "Bearer ",  # empty token
+        "Bearer not-a-spoo-key",  # another kind of token, no authenticator configured
+        "Basic dXNlcjpwYXNz",  # another scheme
+        "spoo_abc",  # no scheme
+        "Bearer spoo_" + "A" * 5000,  # oversized
+    ],
+)
 @pytest.mark.parametrize("short_code", ["pub_me", "legacy"])
 def test_malformed_credentials_are_never_anonymous(world, header, short_code):
     client, _ = world
-    resp = client.simulate_get(ROUTE, params={"format": "json", "scope": "anon", "short_code": short_code, **RANGE},
-                               headers={"Authorization": header})
+    resp = client.simulate_get(
+        ROUTE,
+        params={"format": "json", "scope": "anon", "short_code": short_code, **RANGE},
+        headers={"Authorization": header},
+    )
     assert_error(resp, 401, "Authorization")
 
 
 def test_key_matches_by_sha256_of_the_text_after_the_prefix(db):
     secret = "my-very-own-secret"
-    db["api-keys"].insert_one({"user_id": ME, "token_hash": hashlib.sha256(secret.encode()).hexdigest(),
-                               "scopes": ["stats:read"], "revoked": False})
+    db["api-keys"].insert_one(
+        {
+            "user_id": ME,
+            "token_hash": hashlib.sha256(secret.encode()).hexdigest(),
+            "scopes": ["stats:read"],
+            "revoked": False,
+        }
+    )
     add_url(db, "priv_me", ME, private_stats=True)
     client = make_client(db)
     params = {"format": "json", "scope": "anon", "short_code": "priv_me", **RANGE}
     assert client.simulate_get(ROUTE, params=params, headers=bearer("spoo_" + secret)).status_code == 200
     # The hash of the whole text (prefix included) is not what is stored.
-    assert_error(client.simulate_get(ROUTE, params=params, headers=bearer("spoo_spoo_" + secret)),
-                 401, "Authorization")
+    assert_error(client.simulate_get(ROUTE, params=params, headers=bearer("spoo_spoo_" + secret)), 401, "Authorization")
     # The scheme is case-insensitive, the key is not.
-    assert client.simulate_get(ROUTE, params=params,
-                               headers={"Authorization": "bearer spoo_" + secret}).status_code == 200
-    assert_error(client.simulate_get(ROUTE, params=params, headers=bearer("spoo_" + secret.upper())),
-                 401, "Authorization")
+    assert (
+        client.simulate_get(ROUTE, params=params, headers={"Authorization": "bearer spoo_" + secret}).status_code == 200
+    )
+    assert_error(
+        client.simulate_get(ROUTE, params=params, headers=bearer("spoo_" + secret.upper())), 401, "Authorization"
+    )
 
 
-@pytest.mark.parametrize("doc_changes, status", [
-    ({"expires_at": None}, 200),                           # explicit "never expires"
-    ({"expires_at": "2999-01-01"}, 401),                  # an unreadable expiry is not "never"
-    ({"scopes": "stats:read"}, 200),                      # a lone string scope
-    ({"scopes": None}, 403),
-    ({"scopes": [{"$ne": 1}, "write"]}, 403),
-    ({"user_id": None}, 401),
-    ({"revoked": 1}, 401),
-])
+@pytest.mark.parametrize(
+    "doc_changes, status",
+    [
+        ({"expires_at": None}, 200),  # explicit "never expires"
+        ({"expires_at": "2999-01-01"}, 401),  # an unreadable expiry is not "never"
+        ({"scopes": "stats:read"}, 200),  # a lone string scope
+        ({"scopes": None}, 403),
+        ({"scopes": [{"$ne": 1}, "write"]}, 403),
+        ({"user_id": None}, 401),
+        ({"revoked": 1}, 401),
+    ],
+)
 def test_odd_key_documents(db, doc_changes, status):
     key = add_api_key(db, ME, scopes=["stats:read"])
     db["api-keys"].update_one({}, {"$set": doc_changes})
     add_url(db, "priv_me", ME, private_stats=True)
-    resp = make_client(db).simulate_get(ROUTE, params={"format": "json", "scope": "anon", "short_code": "priv_me",
-                                                       **RANGE}, headers=bearer(key))
+    resp = make_client(db).simulate_get(
+        ROUTE, params={"format": "json", "scope": "anon", "short_code": "priv_me", **RANGE}, headers=bearer(key)
+    )
     if status == 200:
         assert resp.status_code == 200, resp.text
     else:
@@ -241,17 +286,22 @@ def test_odd_key_documents(db, doc_changes, status):
 
 def test_credentials_are_checked_before_parameters(world):
     client, keys = world
-    resp = client.simulate_get(ROUTE, params={"format": "pdf", "scope": "anon", "short_code": "pub_me"},
-                               headers=bearer(keys["revoked"]))
+    resp = client.simulate_get(
+        ROUTE, params={"format": "pdf", "scope": "anon", "short_code": "pub_me"}, headers=bearer(keys["revoked"])
+    )
     assert_error(resp, 401, "Authorization")
-    resp = client.simulate_get(ROUTE, params={"format": "pdf", "scope": "anon", "short_code": "pub_me"},
-                               headers=bearer(keys["valid:stats:read"]))
+    resp = client.simulate_get(
+        ROUTE,
+        params={"format": "pdf", "scope": "anon", "short_code": "pub_me"},
+        headers=bearer(keys["valid:stats:read"]),
+    )
     assert_error(resp, 400, "format")
 
 
 # --------------------------------------------------------------------------------------
 # Pluggable authenticators
 # --------------------------------------------------------------------------------------
+
 
 class HeaderAuthenticator:
     """A host authenticator: ``X-User`` names the owner; ``X-User: bad`` is a refused session."""
@@ -271,16 +321,19 @@ def test_authenticator_protocol_is_public():
     assert isinstance(HeaderAuthenticator(), Authenticator)
 
 
-@pytest.mark.parametrize("user, scope, code, status, param, total", [
-    ("me", "all", None, 200, None, 3),
-    ("other", "all", None, 200, None, 12),
-    ("me", "anon", "priv_me", 200, None, 2),
-    ("other", "anon", "priv_me", 403, "short_code", None),
-    (None, "anon", "priv_me", 401, "short_code", None),
-    (None, "anon", "pub_me", 200, None, 1),
-    (None, "all", None, 401, "scope", None),
-    ("bad", "anon", "pub_me", 401, "session", None),
-])
+@pytest.mark.parametrize(
+    "user, scope, code, status, param, total",
+    [
+        ("me", "all", None, 200, None, 3),
+        ("other", "all", None, 200, None, 12),
+        ("me", "anon", "priv_me", 200, None, 2),
+        ("other", "anon", "priv_me", 403, "short_code", None),
+        (None, "anon", "priv_me", 401, "short_code", None),
+        (None, "anon", "pub_me", 200, None, 1),
+        (None, "all", None, 401, "scope", None),
+        ("bad", "anon", "pub_me", 401, "session", None),
+    ],
+)
 def test_host_authenticator(db, user, scope, code, status, param, total):
     seed(db)
     client = make_client(db, authenticator=HeaderAuthenticator(), jwt_secret="ignored-when-a-host-one-is-set")
@@ -302,8 +355,11 @@ def test_host_authenticator_and_api_keys_coexist(db):
     assert client.simulate_get(ROUTE, params=params, headers=bearer(keys["valid:admin:all"])).status_code == 200
     assert_error(client.simulate_get(ROUTE, params=params, headers=bearer(keys["revoked"])), 401, "Authorization")
     # A header the host authenticator does not recognise is refused, not served anonymously.
-    resp = client.simulate_get(ROUTE, params={"format": "json", "scope": "anon", "short_code": "pub_me", **RANGE},
-                               headers={"Authorization": "Bearer something-else"})
+    resp = client.simulate_get(
+        ROUTE,
+        params={"format": "json", "scope": "anon", "short_code": "pub_me", **RANGE},
+        headers={"Authorization": "Bearer something-else"},
+    )
     assert_error(resp, 401, "Authorization")
 
 

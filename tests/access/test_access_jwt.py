@@ -29,10 +29,14 @@ AUDIENCE = "spoo.me-dashboard"
 @pytest.fixture(scope="module")
 def rsa_keys() -> tuple[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
@@ -50,12 +54,17 @@ def hs(payload: dict[str, Any], secret: str = SECRET, alg: str = "HS256") -> str
 @pytest.fixture
 def app(db: Any, rsa_keys: tuple[str, str]) -> falcon.testing.TestClient:
     seed(db)
-    return make_client(db, jwt_secret=SECRET, jwt_public_key=rsa_keys[1], jwt_issuer=ISSUER,
-                       jwt_audience=AUDIENCE)
+    return make_client(db, jwt_secret=SECRET, jwt_public_key=rsa_keys[1], jwt_issuer=ISSUER, jwt_audience=AUDIENCE)
 
 
-def call(client: falcon.testing.TestClient, scope: str, code: str | None = None, *,
-         header: str | None = None, cookie: str | None = None) -> Any:
+def call(
+    client: falcon.testing.TestClient,
+    scope: str,
+    code: str | None = None,
+    *,
+    header: str | None = None,
+    cookie: str | None = None,
+) -> Any:
     params = {"format": "json", "scope": scope, **RANGE}
     if code:
         params["short_code"] = code
@@ -100,21 +109,39 @@ def bad_tokens() -> dict[str, str]:
         "garbage": "not.a.jwt",
         "refresh_token": hs(claims(type="refresh")),
         "sub_not_a_string": jwt.api_jws.encode(
-            f'{{"sub": 42, "iss": "{ISSUER}", "aud": "{AUDIENCE}", "exp": {now + 60}}}'.encode(), SECRET,
-            algorithm="HS256"),
+            f'{{"sub": 42, "iss": "{ISSUER}", "aud": "{AUDIENCE}", "exp": {now + 60}}}'.encode(),
+            SECRET,
+            algorithm="HS256",
+        ),
     }
 
 
 def _tamper(token: str) -> str:
     header, payload, signature = token.split(".")
     forged = jwt.utils.base64url_encode(
-        jwt.utils.base64url_decode(payload).replace(str(ME).encode(), str(OTHER).encode())).decode()
+        jwt.utils.base64url_decode(payload).replace(str(ME).encode(), str(OTHER).encode())
+    ).decode()
     return ".".join([header, forged, signature])
 
 
-BAD = ["expired", "not_yet_valid", "wrong_secret", "wrong_issuer", "no_issuer", "wrong_audience", "no_audience",
-       "no_sub", "empty_sub", "hs512_not_accepted", "rs256_other_key", "alg_none", "tampered", "garbage",
-       "refresh_token", "sub_not_a_string"]
+BAD = [
+    "expired",
+    "not_yet_valid",
+    "wrong_secret",
+    "wrong_issuer",
+    "no_issuer",
+    "wrong_audience",
+    "no_audience",
+    "no_sub",
+    "empty_sub",
+    "hs512_not_accepted",
+    "rs256_other_key",
+    "alg_none",
+    "tampered",
+    "garbage",
+    "refresh_token",
+    "sub_not_a_string",
+]
 
 
 @pytest.mark.parametrize("scope, code", [("all", None), ("anon", "pub_me"), ("anon", "legacy"), ("anon", "priv_me")])
@@ -132,8 +159,11 @@ def test_header_wins_over_cookie_and_api_keys_still_work(app, db, bad_tokens):
     assert_error(call(app, "all", header=bad, cookie=good), 401, "Authorization")
     assert call(app, "all", header=good, cookie=bad).status_code == 200
     # spoo_ keys are API keys even when JWT is on, and they decide the owner.
-    resp = app.simulate_get(ROUTE, params={"format": "json", "scope": "all", **RANGE},
-                            headers={"Authorization": f"Bearer {key}", "Cookie": f"access_token={good}"})
+    resp = app.simulate_get(
+        ROUTE,
+        params={"format": "json", "scope": "all", **RANGE},
+        headers={"Authorization": f"Bearer {key}", "Cookie": f"access_token={good}"},
+    )
     assert resp.status_code == 200
     assert resp.json["summary"]["total_clicks"] == CLICKS["pub_other"] + CLICKS["priv_other"]
 
@@ -156,8 +186,9 @@ def test_custom_cookie_name(db):
     seed(db)
     client = make_client(db, jwt_secret=SECRET, jwt_cookie="session")
     token = hs(claims(iss=None, aud=None))
-    resp = client.simulate_get(ROUTE, params={"format": "json", "scope": "all", **RANGE},
-                               headers={"Cookie": f"session={token}"})
+    resp = client.simulate_get(
+        ROUTE, params={"format": "json", "scope": "all", **RANGE}, headers={"Cookie": f"session={token}"}
+    )
     assert resp.status_code == 200
     # The default name is no longer read: no credentials at all.
     assert_error(call(client, "all", cookie=token), 401, "scope")
@@ -171,12 +202,15 @@ def test_jwt_is_off_without_a_key(db):
     assert call(client, "anon", "pub_me", cookie=hs(claims())).status_code == 200
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"jwt_secret": SECRET, "jwt_algorithms": "RS256"}, "no algorithm whose key is configured"),
-    ({"jwt_secret": SECRET, "jwt_algorithms": "none"}, "not supported"),
-    ({"jwt_secret": SECRET, "jwt_algorithms": ""}, "names no algorithm"),
-    ({"jwt_public_key": "not a pem", "jwt_algorithms": "RS256"}, "jwt_public_key"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"jwt_secret": SECRET, "jwt_algorithms": "RS256"}, "no algorithm whose key is configured"),
+        ({"jwt_secret": SECRET, "jwt_algorithms": "none"}, "not supported"),
+        ({"jwt_secret": SECRET, "jwt_algorithms": ""}, "names no algorithm"),
+        ({"jwt_public_key": "not a pem", "jwt_algorithms": "RS256"}, "jwt_public_key"),
+    ],
+)
 def test_bad_jwt_configuration_fails_at_start_up(db, settings, message):
     """Names are checked when settings are built; the key itself when the app is composed."""
     with pytest.raises(ConfigurationError, match=message):
@@ -209,22 +243,29 @@ def _hs256_with_raw_key(payload: dict[str, Any], key: str) -> str:
 
 def test_jwt_settings_from_env(db, rsa_keys):
     seed(db)
-    env = {"SPOO_EXPORT_JWT_SECRET": SECRET, "SPOO_EXPORT_JWT_ISSUER": ISSUER,
-           "SPOO_EXPORT_JWT_AUDIENCE": AUDIENCE, "SPOO_EXPORT_ANONYMOUS_LIMITS": "1000/minute"}
+    env = {
+        "SPOO_EXPORT_JWT_SECRET": SECRET,
+        "SPOO_EXPORT_JWT_ISSUER": ISSUER,
+        "SPOO_EXPORT_JWT_AUDIENCE": AUDIENCE,
+        "SPOO_EXPORT_ANONYMOUS_LIMITS": "1000/minute",
+    }
     client = falcon.testing.TestClient(create_app(ExportSettings.from_env(env, database=db)))
     assert call(client, "all", cookie=hs(claims())).status_code == 200
     assert_error(call(client, "all", cookie=hs(claims(iss="x"))), 401, "access_token")
 
 
-@pytest.mark.parametrize("scp, status", [
-    (None, 200),                          # an interactive session: not scope-restricted
-    (["stats:read"], 200),
-    (["urls:read", "shorten:create"], 200),
-    (["admin:all"], 200),
-    (["shorten:create"], 403),
-    ([], 403),
-    ("stats:read", 403),                  # malformed: grants nothing
-])
+@pytest.mark.parametrize(
+    "scp, status",
+    [
+        (None, 200),  # an interactive session: not scope-restricted
+        (["stats:read"], 200),
+        (["urls:read", "shorten:create"], 200),
+        (["admin:all"], 200),
+        (["shorten:create"], 403),
+        ([], 403),
+        ("stats:read", 403),  # malformed: grants nothing
+    ],
+)
 def test_delegated_token_scopes(app, scp, status):
     token = hs(claims(scp=scp, app_id="app-1" if scp is not None else None, type="access"))
     resp = call(app, "all", header=token)
@@ -245,8 +286,11 @@ def test_public_key_with_escaped_newlines_from_the_environment(db, rsa_keys, new
     seed(db)
     one_line = _one_line(rsa_keys[1], newline)
     assert "\n" not in one_line and newline in one_line
-    env = {"SPOO_EXPORT_JWT_PUBLIC_KEY": one_line, "SPOO_EXPORT_JWT_ALGORITHMS": "RS256",
-           "SPOO_EXPORT_ANONYMOUS_LIMITS": "1000/minute"}
+    env = {
+        "SPOO_EXPORT_JWT_PUBLIC_KEY": one_line,
+        "SPOO_EXPORT_JWT_ALGORITHMS": "RS256",
+        "SPOO_EXPORT_ANONYMOUS_LIMITS": "1000/minute",
+    }
     client = falcon.testing.TestClient(create_app(ExportSettings.from_env(env, database=db)))
     resp = call(client, "all", cookie=jwt.encode(claims(iss=None, aud=None), rsa_keys[0], algorithm="RS256"))
     assert resp.status_code == 200, resp.text
@@ -272,14 +316,18 @@ def test_a_pem_looking_secret_is_used_exactly_as_given(db):
     assert_error(call(client, "all", header=hs(claims(iss=None, aud=None), secret=unescaped)), 401, "Authorization")
 
 
-@pytest.mark.parametrize("value", [
-    "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----",   # real newlines: as given
-    "ssh-rsa AAAAB3Nza\\nC1yc2E",                                  # not PEM: as given
-    "not a key\\n",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----",  # real newlines: as given
+        "ssh-rsa AAAAB3Nza\\nC1yc2E",  # not PEM: as given
+        "not a key\\n",
+    ],
+)
 def test_pem_text_changes_only_escaped_pem(value):
     from spoo_export_plugin.access.jwt_auth import pem_text
 
     assert pem_text(value) is value
     assert pem_text("  -----BEGIN PUBLIC KEY-----\\nMIIB\\r\\nAB\\n-----END PUBLIC KEY-----\\n ") == (
-        "-----BEGIN PUBLIC KEY-----\nMIIB\nAB\n-----END PUBLIC KEY-----\n")
+        "-----BEGIN PUBLIC KEY-----\nMIIB\nAB\n-----END PUBLIC KEY-----\n"
+    )

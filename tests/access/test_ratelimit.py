@@ -56,8 +56,15 @@ def app(db: Any, **settings: Any) -> falcon.testing.TestClient:
     return falcon.testing.TestClient(create_app(ExportSettings(database=db, **settings)))
 
 
-def get(client: falcon.testing.TestClient, *, key: str | None = None, ip: str = "192.0.2.10",
-        headers: dict[str, str] | None = None, route: str = ROUTE, **params: Any) -> Any:
+def get(
+    client: falcon.testing.TestClient,
+    *,
+    key: str | None = None,
+    ip: str = "192.0.2.10",
+    headers: dict[str, str] | None = None,
+    route: str = ROUTE,
+    **params: Any,
+) -> Any:
     h = dict(headers or {})
     if key:
         h["Authorization"] = f"Bearer {key}"
@@ -84,6 +91,7 @@ def assert_429(resp: Any, limit: int, retry_after: int | None = None) -> None:
 # --------------------------------------------------------------------------------------
 # Tiers
 # --------------------------------------------------------------------------------------
+
 
 def test_default_tiers_are_the_specified_ones(db):
     s = ExportSettings(database=db)
@@ -178,6 +186,7 @@ def test_strategy_is_selectable(db, strategy):
 # Headers on every response of the route
 # --------------------------------------------------------------------------------------
 
+
 def test_headers_on_success_and_every_error(db):
     add_url(db, "pub", None)
     add_url(db, "priv", ObjectId(), private_stats=True)
@@ -206,8 +215,9 @@ def test_headers_on_success_and_every_error(db):
 
 def test_headers_on_503_when_mongodb_is_down():
     closed = unused_port()
-    client = falcon.testing.TestClient(create_app(ExportSettings(
-        mongodb_uri=f"mongodb://127.0.0.1:{closed}", server_selection_timeout_ms=100)))
+    client = falcon.testing.TestClient(
+        create_app(ExportSettings(mongodb_uri=f"mongodb://127.0.0.1:{closed}", server_selection_timeout_ms=100))
+    )
     resp = get(client)
     assert resp.status_code == 503
     assert resp.json["param"] is None and int(resp.headers["retry-after"]) >= 1
@@ -217,6 +227,7 @@ def test_headers_on_503_when_mongodb_is_down():
 # --------------------------------------------------------------------------------------
 # Keying
 # --------------------------------------------------------------------------------------
+
 
 def test_keys_of_one_owner_share_a_budget_other_owners_do_not(db):
     first, second = add_api_key(db, OWNER), add_api_key(db, OWNER, scopes=["urls:read"])
@@ -270,6 +281,7 @@ def test_bad_credentials_count_against_the_ip(db):
 # Client address and proxies
 # --------------------------------------------------------------------------------------
 
+
 def test_spoofed_forwarded_for_is_ignored_without_trusted_proxies(db):
     client = app(db, anonymous_limits="2/minute")
     for i in range(2):
@@ -288,17 +300,20 @@ def test_one_trusted_proxy_uses_the_rightmost_address(db):
     assert get(client, ip=proxy, headers={"X-Forwarded-For": "198.51.100.2"}).status_code == 404
 
 
-@pytest.mark.parametrize("hops, remote, forwarded, client", [
-    (0, "192.0.2.1", "1.1.1.1", "192.0.2.1"),
-    (1, "10.0.0.1", "1.1.1.1", "1.1.1.1"),
-    (1, "10.0.0.1", "9.9.9.9, 1.1.1.1", "1.1.1.1"),
-    (2, "10.0.0.2", "9.9.9.9, 1.1.1.1, 10.0.0.1", "1.1.1.1"),
-    (2, "10.0.0.2", "1.1.1.1", "10.0.0.2"),          # fewer entries than hops: the peer
-    (1, "10.0.0.1", "", "10.0.0.1"),
-    (1, "10.0.0.1", "not-an-ip", "10.0.0.1"),
-    (1, "10.0.0.1", " 2001:DB8::1 ", "2001:db8::1"),
-    (3, "10.0.0.3", "1.1.1.1,2.2.2.2 , 3.3.3.3,4.4.4.4", "2.2.2.2"),
-])
+@pytest.mark.parametrize(
+    "hops, remote, forwarded, client",
+    [
+        (0, "192.0.2.1", "1.1.1.1", "192.0.2.1"),
+        (1, "10.0.0.1", "1.1.1.1", "1.1.1.1"),
+        (1, "10.0.0.1", "9.9.9.9, 1.1.1.1", "1.1.1.1"),
+        (2, "10.0.0.2", "9.9.9.9, 1.1.1.1, 10.0.0.1", "1.1.1.1"),
+        (2, "10.0.0.2", "1.1.1.1", "10.0.0.2"),  # fewer entries than hops: the peer
+        (1, "10.0.0.1", "", "10.0.0.1"),
+        (1, "10.0.0.1", "not-an-ip", "10.0.0.1"),
+        (1, "10.0.0.1", " 2001:DB8::1 ", "2001:db8::1"),
+        (3, "10.0.0.3", "1.1.1.1,2.2.2.2 , 3.3.3.3,4.4.4.4", "2.2.2.2"),
+    ],
+)
 def test_client_ip(hops, remote, forwarded, client):
     environ = {"REMOTE_ADDR": remote}
     if forwarded:
@@ -309,6 +324,7 @@ def test_client_ip(hops, remote, forwarded, client):
 # --------------------------------------------------------------------------------------
 # Storage: one per app, validated at start-up, failing open or closed
 # --------------------------------------------------------------------------------------
+
 
 def test_one_store_per_app(db, monkeypatch):
     settings = ExportSettings(database=db, anonymous_limits="3/minute")  # validation builds a throw-away
@@ -323,14 +339,17 @@ def test_one_store_per_app(db, monkeypatch):
     assert get(app(db, anonymous_limits="3/minute")).status_code == 404
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"ratelimit_storage_uri": "bogus://x"}, "ratelimit_storage_uri"),
-    ({"ratelimit_storage_uri": "mongodb://a:b:c"}, "ratelimit_storage_uri"),
-    ({"ratelimit_strategy": "leaky-bucket"}, "ratelimit_strategy"),
-    ({"anonymous_limits": "ten per minute"}, "anonymous_limits"),
-    ({"authenticated_limits": ""}, "authenticated_limits"),
-    ({"trusted_proxies": -1}, "trusted_proxies"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"ratelimit_storage_uri": "bogus://x"}, "ratelimit_storage_uri"),
+        ({"ratelimit_storage_uri": "mongodb://a:b:c"}, "ratelimit_storage_uri"),
+        ({"ratelimit_strategy": "leaky-bucket"}, "ratelimit_strategy"),
+        ({"anonymous_limits": "ten per minute"}, "anonymous_limits"),
+        ({"authenticated_limits": ""}, "authenticated_limits"),
+        ({"trusted_proxies": -1}, "trusted_proxies"),
+    ],
+)
 def test_bad_rate_limit_settings_fail_at_start_up(db, settings, message):
     with pytest.raises(ConfigurationError, match=message):
         ExportSettings(database=db, **settings)  # names and notation: checked as values
@@ -349,16 +368,22 @@ def test_a_strategy_the_storage_cannot_run_fails_when_the_app_is_composed(db, mo
 def test_bad_rate_limit_settings_from_env(db):
     with pytest.raises(ConfigurationError, match="ratelimit_strategy"):
         ExportSettings.from_env({"SPOO_EXPORT_RATELIMIT_STRATEGY": "token-bucket"}, database=db)
-    s = ExportSettings.from_env({"SPOO_EXPORT_RATELIMIT_STRATEGY": "fixed-window",
-                                 "SPOO_EXPORT_TRUSTED_PROXIES": "2",
-                                 "SPOO_EXPORT_RATELIMIT_FAIL_OPEN": "false"}, database=db)
+    s = ExportSettings.from_env(
+        {
+            "SPOO_EXPORT_RATELIMIT_STRATEGY": "fixed-window",
+            "SPOO_EXPORT_TRUSTED_PROXIES": "2",
+            "SPOO_EXPORT_RATELIMIT_FAIL_OPEN": "false",
+        },
+        database=db,
+    )
     assert (s.ratelimit_strategy, s.trusted_proxies, s.ratelimit_fail_open) == ("fixed-window", 2, False)
 
 
 @pytest.mark.parametrize("scheme", ["redis", "mongodb"])
 def test_storage_down_fails_open_with_a_warning(db, scheme, caplog):
-    uri = f"{scheme}://:secret@127.0.0.1:{unused_port()}" if scheme == "redis" else \
-        f"mongodb://127.0.0.1:{unused_port()}"
+    uri = (
+        f"{scheme}://:secret@127.0.0.1:{unused_port()}" if scheme == "redis" else f"mongodb://127.0.0.1:{unused_port()}"
+    )
     client = app(db, ratelimit_storage_uri=uri, server_selection_timeout_ms=200, anonymous_limits="1/minute")
     with caplog.at_level(logging.WARNING, logger="spoo_export_plugin.ratelimit"):
         for _ in range(3):
@@ -372,8 +397,13 @@ def test_storage_down_fails_open_with_a_warning(db, scheme, caplog):
 
 @pytest.mark.parametrize("scheme", ["redis", "mongodb"])
 def test_storage_down_fails_closed_when_configured(db, scheme):
-    client = app(db, ratelimit_storage_uri=f"{scheme}://127.0.0.1:{unused_port()}", ratelimit_fail_open=False,
-                 server_selection_timeout_ms=200, retry_after_seconds=7)
+    client = app(
+        db,
+        ratelimit_storage_uri=f"{scheme}://127.0.0.1:{unused_port()}",
+        ratelimit_fail_open=False,
+        server_selection_timeout_ms=200,
+        retry_after_seconds=7,
+    )
     resp = get(client)
     assert resp.status_code == 503
     assert resp.json == {"error": resp.json["error"], "param": None}
@@ -394,6 +424,7 @@ def test_storage_that_raises_anything_never_crashes(db, monkeypatch):
 # --------------------------------------------------------------------------------------
 # Shared stores: Redis (and the per-route key)
 # --------------------------------------------------------------------------------------
+
 
 def test_apps_sharing_redis_share_a_budget_per_route(db):
     uri = redis_url_or_skip()

@@ -49,10 +49,26 @@ def gunicorn(tmp_path: Path, **settings: str) -> Iterator[int]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     log = (tmp_path / "gunicorn.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}",
-         "--no-control-socket", "--graceful-timeout", "2", "--log-level", "warning",
-         "tests.apps.ratelimit_app:app"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(WORKERS),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--no-control-socket",
+            "--graceful-timeout",
+            "2",
+            "--log-level",
+            "warning",
+            "tests.apps.ratelimit_app:app",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         _wait_for_workers(proc, port, tmp_path)
         yield port
@@ -106,14 +122,20 @@ def _assert_exact_allowance(results: list[tuple[int, dict[str, str]]]) -> None:
 def test_three_workers_share_a_redis_budget(tmp_path, strategy):
     uri = redis_url_or_skip()
     route = f"/rl-{uuid.uuid4().hex[:16]}/export"  # a fresh key space on every run
-    with gunicorn(tmp_path, route=route, ratelimit_storage_uri=uri, ratelimit_strategy=strategy,
-                  anonymous_limits=f"{ALLOWANCE}/hour") as port:
+    with gunicorn(
+        tmp_path,
+        route=route,
+        ratelimit_storage_uri=uri,
+        ratelimit_strategy=strategy,
+        anonymous_limits=f"{ALLOWANCE}/hour",
+    ) as port:
         _assert_exact_allowance(_burst(port, route, WORKERS * ALLOWANCE))
 
 
 @pytest.mark.integration
 def test_three_workers_share_a_mongodb_budget(tmp_path, secantus_uri):
     route = f"/rl-{uuid.uuid4().hex[:16]}/export"
-    with gunicorn(tmp_path, route=route, ratelimit_storage_uri=secantus_uri,
-                  anonymous_limits=f"{ALLOWANCE}/hour") as port:
+    with gunicorn(
+        tmp_path, route=route, ratelimit_storage_uri=secantus_uri, anonymous_limits=f"{ALLOWANCE}/hour"
+    ) as port:
         _assert_exact_allowance(_burst(port, route, WORKERS * ALLOWANCE))

@@ -29,11 +29,27 @@ timebudget.monotonic = lambda: float(next(_ticks))
 
 _db = mongomock.MongoClient().get_database("spoo")
 add_url(_db, "abc", OWNER, created_at=datetime(2025, 1, 1))
-_db.clicks.insert_many([make_click("abc", OWNER, datetime(2025, 3, 1) + timedelta(minutes=20 * i),
-                                   city=f"City {i}", referrer=f"https://r{i}.example/") for i in range(200)])
+_db.clicks.insert_many(
+    [
+        make_click(
+            "abc",
+            OWNER,
+            datetime(2025, 3, 1) + timedelta(minutes=20 * i),
+            city=f"City {i}",
+            referrer=f"https://r{i}.example/",
+        )
+        for i in range(200)
+    ]
+)
 _secret = os.environ["RENDER_BUDGET_APP_SECRET"]
-_db["api-keys"].insert_one({"user_id": OWNER, "token_hash": hashlib.sha256(_secret.encode()).hexdigest(),
-                            "scopes": ["stats:read"], "revoked": False})
+_db["api-keys"].insert_one(
+    {
+        "user_id": OWNER,
+        "token_hash": hashlib.sha256(_secret.encode()).hexdigest(),
+        "scopes": ["stats:read"],
+        "revoked": False,
+    }
+)
 
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(name)s %(message)s")
 app = create_app(ExportSettings.from_env(database=_db, authenticated_limits="1000/minute"))

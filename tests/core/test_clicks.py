@@ -57,12 +57,18 @@ def test_raw_row_cap_matches_the_oracle(scenario: Scenario) -> None:
 
 # ------------------------------------------------------------------------------------ visitor ids
 
+
 def reference(key: bytes, ip: str, agent: str) -> str:
     return hmac.new(key, (ip + "\n" + agent).encode(), hashlib.sha256).hexdigest()[:16]
 
 
-@given(st.lists(st.tuples(st.one_of(st.none(), st.text(max_size=20)), st.one_of(st.none(), st.text(max_size=40))),
-                min_size=1, max_size=20))
+@given(
+    st.lists(
+        st.tuples(st.one_of(st.none(), st.text(max_size=20)), st.one_of(st.none(), st.text(max_size=40))),
+        min_size=1,
+        max_size=20,
+    )
+)
 def test_visitor_ids_are_stable_keyed_and_recomputable(pairs: list) -> None:
     random_one = VisitorIds()
     keyed, keyed_again = VisitorIds("s3cret-visitor-key-for-the-test"), VisitorIds("s3cret-visitor-key-for-the-test")
@@ -83,13 +89,16 @@ def test_random_keys_differ_between_exports_and_stay_hidden() -> None:
 
 # ------------------------------------------------------------------------------------ settings
 
+
 def test_settings_read_the_new_values_and_never_show_the_secret() -> None:
     db = mongomock.MongoClient().get_database("s")
     s = ExportSettings(database=db, visitor_id_secret="do-not-print-me-0123456789abcdef0123")
     assert "do-not-print-me" not in repr(s) and "do-not-print-me" not in str(s)
     assert s.raw_row_cap == 1_000_000 and ExportSettings(database=db).visitor_id_secret is None
-    env = ExportSettings.from_env({"SPOO_EXPORT_VISITOR_ID_SECRET": "from-the-environment-0123456789abcdef",
-                                   "SPOO_EXPORT_RAW_ROW_CAP": "250"}, database=db)
+    env = ExportSettings.from_env(
+        {"SPOO_EXPORT_VISITOR_ID_SECRET": "from-the-environment-0123456789abcdef", "SPOO_EXPORT_RAW_ROW_CAP": "250"},
+        database=db,
+    )
     assert env.visitor_id_secret == "from-the-environment-0123456789abcdef" and env.raw_row_cap == 250
     assert ExportSettings.from_env({"SPOO_EXPORT_VISITOR_ID_SECRET": ""}, database=db).visitor_id_secret is None
     for bad in (0, -1):
@@ -105,8 +114,10 @@ def test_a_visitor_id_secret_shorter_than_32_bytes_fails_at_start_up_without_ech
     """A one-character key is brute-forced in under a millisecond, and a visitor's IP recovered from a /24
     with it: the key must hold at least 32 bytes (UTF-8), and the message says how to make one."""
     db = mongomock.MongoClient().get_database("s")
-    for build in (lambda: ExportSettings(database=db, visitor_id_secret=secret),
-                  lambda: ExportSettings.from_env({"SPOO_EXPORT_VISITOR_ID_SECRET": secret}, database=db)):
+    for build in (
+        lambda: ExportSettings(database=db, visitor_id_secret=secret),
+        lambda: ExportSettings.from_env({"SPOO_EXPORT_VISITOR_ID_SECRET": secret}, database=db),
+    ):
         with pytest.raises(ConfigurationError) as caught:
             build()
         message = str(caught.value)
@@ -125,6 +136,7 @@ def test_a_visitor_id_secret_of_32_bytes_is_accepted() -> None:
 
 # ------------------------------------------------------------------------------------ parameters
 
+
 @pytest.mark.parametrize("name", ["group_by", "metrics", "granularity"])
 def test_grouping_parameters_are_refused_by_name(name: str) -> None:
     with pytest.raises(BadRequest) as caught:
@@ -133,9 +145,19 @@ def test_grouping_parameters_are_refused_by_name(name: str) -> None:
 
 
 def test_the_main_parameters_are_parsed_by_the_main_parser() -> None:
-    request = parse_clicks_request({"format": "xml", "scope": "anon", "short_code": "abc", "browser": "Chrome,Unknown",
-                                    "exclude": '{"device": ["mobile"]}', "exclude_bots": "1",
-                                    "timezone": "US/Eastern"}, click_formats(), ("device",))
+    request = parse_clicks_request(
+        {
+            "format": "xml",
+            "scope": "anon",
+            "short_code": "abc",
+            "browser": "Chrome,Unknown",
+            "exclude": '{"device": ["mobile"]}',
+            "exclude_bots": "1",
+            "timezone": "US/Eastern",
+        },
+        click_formats(),
+        ("device",),
+    )
     assert (request.format, request.scope, request.short_codes) == ("xml", "anon", ("abc",))
     assert request.filters == (("browser", ("Chrome", "Unknown")),)
     assert request.exclude == (("device", ("mobile",)),) and request.exclude_bots
@@ -147,10 +169,17 @@ def test_the_main_parameters_are_parsed_by_the_main_parser() -> None:
 
 # ------------------------------------------------------------------------------------ pipeline
 
+
 def _spec(**changes: Any) -> QuerySpec:
-    base = QuerySpec(start=datetime(2025, 1, 1, tzinfo=timezone.utc), end=datetime(2025, 2, 1, tzinfo=timezone.utc),
-                     timezone="UTC", granularity="day", breakdowns=(), owner_id="owner-1",
-                     extra_dimensions=(("device", "ua.device"),))
+    base = QuerySpec(
+        start=datetime(2025, 1, 1, tzinfo=timezone.utc),
+        end=datetime(2025, 2, 1, tzinfo=timezone.utc),
+        timezone="UTC",
+        granularity="day",
+        breakdowns=(),
+        owner_id="owner-1",
+        extra_dimensions=(("device", "ua.device"),),
+    )
     return QuerySpec(**{**base.__dict__, **changes})
 
 
@@ -169,10 +198,19 @@ def test_one_cursor_sorted_by_clicked_at_after_the_statistics_match() -> None:
 def test_labels_are_the_statistics_labels() -> None:
     """The same click through the raw pipeline and the statistics' group_by: the same label, in mongomock."""
     db = mongomock.MongoClient().get_database("labels")
-    db.clicks.insert_many([
-        {"clicked_at": datetime(2025, 1, 5), "meta": {"owner_id": "owner-1"}, "referrer": "", "browser": None,
-         "city": 42, "ua": {"device": ""}, "bot_name": None},
-    ])
+    db.clicks.insert_many(
+        [
+            {
+                "clicked_at": datetime(2025, 1, 5),
+                "meta": {"owner_id": "owner-1"},
+                "referrer": "",
+                "browser": None,
+                "city": 42,
+                "ua": {"device": ""},
+                "bot_name": None,
+            },
+        ]
+    )
     spec = _spec()
     doc = next(iter(db.clicks.aggregate(build_clicks_pipeline(spec, 10))))
     row = next(click_rows([doc], "Europe/Berlin", 12, VisitorIds("k")))
@@ -186,6 +224,7 @@ def test_labels_are_the_statistics_labels() -> None:
 
 # ------------------------------------------------------------------------------------ streaming
 
+
 class CountingCursor:
     """Generated click documents, counting how many were read (a stand-in for a database cursor)."""
 
@@ -197,18 +236,33 @@ class CountingCursor:
         start = datetime(2025, 1, 1)
         for n in range(self.total):
             self.read += 1
-            yield {"at": start + timedelta(seconds=n), "ip": f"10.0.{n % 250}.{n % 7}", "ua": "UA", "bot": "",
-                   **{f"l{i}": f"v{i}" for i in range(11)}}
+            yield {
+                "at": start + timedelta(seconds=n),
+                "ip": f"10.0.{n % 250}.{n % 7}",
+                "ua": "UA",
+                "bot": "",
+                **{f"l{i}": f"v{i}" for i in range(11)},
+            }
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "xml", "xlsx"])
 def test_every_format_streams_rows_as_the_cursor_yields_them(fmt: str) -> None:
     cursor = CountingCursor(60_000)
-    export = ClickExport(scope="all", short_code=None, timezone="UTC", start=datetime(2025, 1, 1, tzinfo=timezone.utc),
-                         end=datetime(2025, 2, 1, tzinfo=timezone.utc), filters={}, exclude={}, exclude_bots=False,
-                         generated_at=datetime(2025, 2, 1, tzinfo=timezone.utc), total_clicks=60_000,
-                         row_count=60_000, columns=click_columns(),
-                         rows=click_rows(cursor, "UTC", 11, VisitorIds()))
+    export = ClickExport(
+        scope="all",
+        short_code=None,
+        timezone="UTC",
+        start=datetime(2025, 1, 1, tzinfo=timezone.utc),
+        end=datetime(2025, 2, 1, tzinfo=timezone.utc),
+        filters={},
+        exclude={},
+        exclude_bots=False,
+        generated_at=datetime(2025, 2, 1, tzinfo=timezone.utc),
+        total_clicks=60_000,
+        row_count=60_000,
+        columns=click_columns(),
+        rows=click_rows(cursor, "UTC", 11, VisitorIds()),
+    )
     settings = ExportSettings(database=mongomock.MongoClient().get_database("x"))
     chunks = iter(FORMATS[fmt].render_clicks(export, settings))
     first = next(chunks)
@@ -233,17 +287,28 @@ def test_every_format_streams_rows_as_the_cursor_yields_them(fmt: str) -> None:
 
 def test_the_summary_comes_before_the_rows_in_json_and_xml() -> None:
     """The count runs first, so a reader meets total_clicks/truncated before the first row."""
-    export = ClickExport(scope="all", short_code=None, timezone="UTC", start=datetime(2025, 1, 1, tzinfo=timezone.utc),
-                         end=datetime(2025, 2, 1, tzinfo=timezone.utc), filters={}, exclude={}, exclude_bots=False,
-                         generated_at=datetime(2025, 2, 1, tzinfo=timezone.utc), total_clicks=9, row_count=2,
-                         columns=click_columns(), rows=itertools.islice(
-                             click_rows(CountingCursor(2), "UTC", 11, VisitorIds()), 2))
+    export = ClickExport(
+        scope="all",
+        short_code=None,
+        timezone="UTC",
+        start=datetime(2025, 1, 1, tzinfo=timezone.utc),
+        end=datetime(2025, 2, 1, tzinfo=timezone.utc),
+        filters={},
+        exclude={},
+        exclude_bots=False,
+        generated_at=datetime(2025, 2, 1, tzinfo=timezone.utc),
+        total_clicks=9,
+        row_count=2,
+        columns=click_columns(),
+        rows=itertools.islice(click_rows(CountingCursor(2), "UTC", 11, VisitorIds()), 2),
+    )
     settings = ExportSettings(database=mongomock.MongoClient().get_database("x"))
     body = b"".join(FORMATS["json"].render_clicks(export, settings))
     assert body.index(b'"truncated":true') < body.index(b'"clicks":[')
 
 
 # ------------------------------------------------------------------------------------ the operator allowlist
+
 
 def test_raw_click_pipelines_use_only_allowed_operators_and_the_first_match() -> None:
     """Every spec the statistics' walk builds, through the raw-click builders: MongoDB 5.0 + mongomock 4.3
@@ -267,13 +332,19 @@ def test_both_raw_click_queries_carry_disk_use_time_budget_and_a_batch_size(db: 
     from .test_pipeline_operators import OWNER, _RecordingDatabase
 
     key = add_api_key(db, OWNER)
-    db.clicks.insert_many([make_click("a1", OWNER, datetime(2025, 3, 9, 6, 30)),
-                           make_click("a1", OWNER, datetime(2025, 3, 9, 7, 30), browser="$where")])
+    db.clicks.insert_many(
+        [
+            make_click("a1", OWNER, datetime(2025, 3, 9, 6, 30)),
+            make_click("a1", OWNER, datetime(2025, 3, 9, 7, 30), browser="$where"),
+        ]
+    )
     recording = _RecordingDatabase(db)
     client = make_client(recording, max_time_ms=12_345)
-    resp = client.simulate_get(ROUTE + "/clicks", params={"format": "json", "browser": "$where",
-                                                          "start_date": "2025-03-09", "end_date": "2025-03-09"},
-                               headers={"Authorization": f"Bearer {key}"})
+    resp = client.simulate_get(
+        ROUTE + "/clicks",
+        params={"format": "json", "browser": "$where", "start_date": "2025-03-09", "end_date": "2025-03-09"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
     assert resp.status_code == 200 and [r["browser"] for r in resp.json["clicks"]] == ["$where"]
     assert [list(call["pipeline"][-1]) for call in recording.calls] == [["$count"], ["$project"]]
     for call in recording.calls:

@@ -75,10 +75,17 @@ def test_labels_of_every_type_sort_and_group_as_in_the_database(db: Any) -> None
     key = add_api_key(db, owner)
     odd = [5, 5.0, "5", True, 1, None, "", "b", "B", "é", datetime(2025, 1, 1), {"x": 1}, [2, 1], 2.5, "Z"]
     for i, value in enumerate(odd * 2):
-        db.clicks.insert_one(make_click("a1", owner, datetime(2025, 5, 1, 12, i % 50), browser=value,
-                                        ip_address=f"10.0.0.{i % 4}"))
-    params = {"format": "json", "scope": "all", "start_date": "2025-05-01", "end_date": "2025-05-02",
-              "group_by": "browser,time", "granularity": "hour"}
+        db.clicks.insert_one(
+            make_click("a1", owner, datetime(2025, 5, 1, 12, i % 50), browser=value, ip_address=f"10.0.0.{i % 4}")
+        )
+    params = {
+        "format": "json",
+        "scope": "all",
+        "start_date": "2025-05-01",
+        "end_date": "2025-05-02",
+        "group_by": "browser,time",
+        "granularity": "hour",
+    }
     headers = {"Authorization": f"Bearer {key}"}
     bodies = []
     for aggregation in ("worker", "database"):
@@ -90,6 +97,7 @@ def test_labels_of_every_type_sort_and_group_as_in_the_database(db: Any) -> None
 
 
 # ------------------------------------------------------------------ the worker executor's own limits
+
 
 def _clicks(n: int) -> Any:
     db = mongomock.MongoClient().get_database("limits")
@@ -104,18 +112,27 @@ _PARAMS = {"format": "json", "scope": "all", "start_date": "2025-05-01", "end_da
 def test_past_worker_max_clicks_is_a_503_naming_the_other_executor() -> None:
     db, key = _clicks(3)
     headers = {"Authorization": f"Bearer {key}"}
-    assert make_client(db, worker_max_clicks=3, aggregation="worker").simulate_get(
-        ROUTE, params=_PARAMS, headers=headers).status_code == 200
+    assert (
+        make_client(db, worker_max_clicks=3, aggregation="worker")
+        .simulate_get(ROUTE, params=_PARAMS, headers=headers)
+        .status_code
+        == 200
+    )
     resp = make_client(db, worker_max_clicks=2, aggregation="worker").simulate_get(
-        ROUTE, params=_PARAMS, headers=headers)
+        ROUTE, params=_PARAMS, headers=headers
+    )
     assert resp.status_code == 503
     assert resp.json["param"] is None
     assert resp.json["error"] == TOO_MANY_CLICKS_MESSAGE
     assert "use aggregation=database" in TOO_MANY_CLICKS_MESSAGE
     assert int(resp.headers["retry-after"]) > 0
     # The database executor has no such limit.
-    assert make_client(db, worker_max_clicks=2, aggregation="database").simulate_get(
-        ROUTE, params=_PARAMS, headers=headers).status_code == 200
+    assert (
+        make_client(db, worker_max_clicks=2, aggregation="database")
+        .simulate_get(ROUTE, params=_PARAMS, headers=headers)
+        .status_code
+        == 200
+    )
 
 
 class _SteppingTimer:
@@ -158,6 +175,7 @@ def test_grouping_counts_rows_as_they_stream_and_stops_at_the_limit() -> None:
 
 # ------------------------------------------------------------------ the row both executors hand the report
 
+
 def _conforms(row: dict[str, Any]) -> None:
     """``row`` is a :class:`GroupRow`: its required keys, no key the contract does not name, and their types."""
     assert GroupRow.__required_keys__ <= set(row) <= GroupRow.__required_keys__ | GroupRow.__optional_keys__, row
@@ -176,8 +194,7 @@ def test_both_executors_yield_group_rows_and_the_same_ones(granularity: str) -> 
     db, _ = _clicks(4)
     db.clicks.update_one({}, {"$set": {"redirect_ms": 2.5, "browser": None}})
     owner = db.clicks.find_one()["meta"]["owner_id"]
-    request = parse_export_request({**_PARAMS, "group_by": "time,browser,country", "granularity": granularity},
-                                   FORMATS)
+    request = parse_export_request({**_PARAMS, "group_by": "time,browser,country", "granularity": granularity}, FORMATS)
     rows = {}
     for aggregation in ("database", "worker"):
         exporter = Exporter(ExportSettings(database=db, aggregation=aggregation))
@@ -201,6 +218,7 @@ def test_the_worker_sums_decimal_redirect_times_in_decimal_as_the_server_does() 
 
 # ------------------------------------------------------------------ the setting
 
+
 def test_auto_groups_in_the_worker_for_mongomock_and_in_the_database_for_a_server() -> None:
     assert choose_executor(ExportSettings(database=mongomock.MongoClient().get_database("x"))) == "worker"
     assert choose_executor(ExportSettings(mongodb_uri="mongodb://localhost:27017")) == "database"
@@ -217,10 +235,12 @@ def test_aggregation_and_worker_max_clicks_are_checked_at_start_up() -> None:
         ExportSettings(mongodb_uri="mongodb://localhost", aggregation="python")
     with pytest.raises(ConfigurationError, match="worker_max_clicks"):
         ExportSettings(mongodb_uri="mongodb://localhost", worker_max_clicks=0)
-    env = {"SPOO_EXPORT_MONGODB_URI": "mongodb://localhost", "SPOO_EXPORT_AGGREGATION": "worker",
-           "SPOO_EXPORT_WORKER_MAX_CLICKS": "10"}
+    env = {
+        "SPOO_EXPORT_MONGODB_URI": "mongodb://localhost",
+        "SPOO_EXPORT_AGGREGATION": "worker",
+        "SPOO_EXPORT_WORKER_MAX_CLICKS": "10",
+    }
     settings = ExportSettings.from_env(env)
     assert (settings.aggregation, settings.worker_max_clicks, choose_executor(settings)) == ("worker", 10, "worker")
     with pytest.raises(ConfigurationError, match="aggregation"):
         ExportSettings.from_env({**env, "SPOO_EXPORT_AGGREGATION": "Worker"})
-

@@ -85,8 +85,22 @@ def test_compiled_row_stages_equal_the_engines_projection(scenario: Scenario) ->
 
 
 #: Field values a collection may hold where a label is read: every BSON kind the stages can meet.
-ODD_VALUES = ("Chrome", "", None, 0, 1, 2.5, True, False, ["a", "b"], [], {"x": 1},
-              ObjectId("650000000000000000000009"), datetime(2025, 1, 1), Decimal128("3.5"))
+ODD_VALUES = (
+    "Chrome",
+    "",
+    None,
+    0,
+    1,
+    2.5,
+    True,
+    False,
+    ["a", "b"],
+    [],
+    {"x": 1},
+    ObjectId("650000000000000000000009"),
+    datetime(2025, 1, 1),
+    Decimal128("3.5"),
+)
 
 
 def odd_clicks(*, decimal_is_a_number: bool = True) -> list[dict[str, Any]]:
@@ -100,14 +114,19 @@ def odd_clicks(*, decimal_is_a_number: bool = True) -> list[dict[str, Any]]:
     clicks = []
     for index, value in enumerate(ODD_VALUES):
         redirect_ms = value if decimal_is_a_number or not isinstance(value, Decimal128) else 3.5
-        clicks.append({
-            "clicked_at": datetime(2025, 3, 9, 6, index, 30, 250_000),
-            "meta": {"owner_id": OWNER_A, "short_code": value, "url_id": ObjectId()},
-            "browser": value, "referrer": value, "ip_address": value, "user_agent": value,
-            "redirect_ms": redirect_ms,
-            # a document holding the value, one without it, and a string where a document belongs
-            "ua_info": ({"device": value}, {"other": 1}, "not a document")[index % 3],
-        })
+        clicks.append(
+            {
+                "clicked_at": datetime(2025, 3, 9, 6, index, 30, 250_000),
+                "meta": {"owner_id": OWNER_A, "short_code": value, "url_id": ObjectId()},
+                "browser": value,
+                "referrer": value,
+                "ip_address": value,
+                "user_agent": value,
+                "redirect_ms": redirect_ms,
+                # a document holding the value, one without it, and a string where a document belongs
+                "ua_info": ({"device": value}, {"other": 1}, "not a document")[index % 3],
+            }
+        )
     return clicks
 
 
@@ -116,20 +135,34 @@ def odd_clicks(*, decimal_is_a_number: bool = True) -> list[dict[str, Any]]:
 def test_odd_field_values_give_the_engines_rows(db: Any, granularity: str, zone: str) -> None:
     db.clicks.insert_many(odd_clicks(decimal_is_a_number=False))
     group_by = ("time", "browser", "referrer", "short_code", "device")
-    spec = QuerySpec(start=datetime(2025, 3, 1), end=datetime(2025, 3, 31), timezone=zone,
-                     granularity=granularity, breakdowns=breakdown_names(group_by), owner_id=OWNER_A,
-                     extra_dimensions=tuple(EXTRA.items()))
+    spec = QuerySpec(
+        start=datetime(2025, 3, 1),
+        end=datetime(2025, 3, 31),
+        timezone=zone,
+        granularity=granularity,
+        breakdowns=breakdown_names(group_by),
+        owner_id=OWNER_A,
+        extra_dimensions=tuple(EXTRA.items()),
+    )
     trimmed = assert_rows_equal(db, spec)
     assert len(trimmed) == len(ODD_VALUES)
     # only what the stages read crosses the wire: no url_id, no other click field
-    assert all(set(doc) <= {"clicked_at", "ip_address", "user_agent", "redirect_ms", "browser", "referrer", "meta",
-                            "ua_info"} for doc in trimmed)
+    assert all(
+        set(doc) <= {"clicked_at", "ip_address", "user_agent", "redirect_ms", "browser", "referrer", "meta", "ua_info"}
+        for doc in trimmed
+    )
     assert all(set(doc.get("meta", {})) <= {"short_code"} for doc in trimmed)
 
 
 def test_the_database_is_sent_the_match_and_an_inclusion_projection_only() -> None:
-    spec = QuerySpec(start=datetime(2025, 3, 1), end=datetime(2025, 3, 31), timezone="Europe/Berlin",
-                     granularity="hour", breakdowns=breakdown_names(("time", "city")), owner_id=OWNER_A)
+    spec = QuerySpec(
+        start=datetime(2025, 3, 1),
+        end=datetime(2025, 3, 31),
+        timezone="Europe/Berlin",
+        granularity="hour",
+        breakdowns=breakdown_names(("time", "city")),
+        owner_id=OWNER_A,
+    )
     stages = build_row_stages(spec)
     match, projection, _ = split_row_stages(stages)
     assert match == stages[0]["$match"]  # the same indexed $match
@@ -137,6 +170,7 @@ def test_the_database_is_sent_the_match_and_an_inclusion_projection_only() -> No
 
 
 # ---------------------------------------------------------------------------------- operator rules
+
 
 def evaluate(expression: Any, doc: dict[str, Any]) -> Any:
     return compile_expression(expression)(doc)
@@ -157,8 +191,18 @@ def test_if_null_treats_missing_and_null_alike_and_keeps_empty_and_zero() -> Non
 
 
 def test_cond_reads_bson_truthiness() -> None:
-    for value, truthy in ((0, False), (0.0, False), (None, False), (False, False), (Decimal128("0"), False),
-                          ("", True), ([], True), ({}, True), (1, True), ("0", True)):
+    for value, truthy in (
+        (0, False),
+        (0.0, False),
+        (None, False),
+        (False, False),
+        (Decimal128("0"), False),
+        ("", True),
+        ([], True),
+        ({}, True),
+        (1, True),
+        ("0", True),
+    ):
         assert evaluate({"$cond": ["$v", "yes", "no"]}, {"v": value}) == ("yes" if truthy else "no"), value
     assert evaluate({"$cond": ["$v", "yes", "no"]}, {}) == "no"
 
@@ -183,9 +227,13 @@ def test_a_decimal_makes_the_arithmetic_decimal_as_mongodb_does() -> None:
     to 15 significant digits first (the server's mixed-mode rule: 0.3 - 0.1 is exactly 0.2, where
     the double 0.1 read in full would leave 0.19999999999999999444...); ``$mod`` keeps the sign."""
     doc = {"v": Decimal128("0.3"), "w": Decimal128("-7.5"), "x": Decimal128("2.5")}
-    for expression, expected in (({"$subtract": ["$v", 0.1]}, "0.2"), ({"$multiply": ["$v", 3]}, "0.9"),
-                                 ({"$add": ["$x", 1, 0.5]}, "4"), ({"$mod": ["$w", 2]}, "-1.5"),
-                                 ({"$mod": [7, "$x"]}, "2")):
+    for expression, expected in (
+        ({"$subtract": ["$v", 0.1]}, "0.2"),
+        ({"$multiply": ["$v", 3]}, "0.9"),
+        ({"$add": ["$x", 1, 0.5]}, "4"),
+        ({"$mod": ["$w", 2]}, "-1.5"),
+        ({"$mod": [7, "$x"]}, "2"),
+    ):
         result = evaluate(expression, doc)
         assert type(result) is Decimal128 and result.to_decimal() == Decimal(expected), (expression, result)
     assert evaluate({"$eq": [{"$add": ["$v", 0.2]}, 0.5]}, doc) is True
@@ -197,12 +245,16 @@ def test_a_decimal_in_a_sum_makes_the_sum_decimal_as_mongodb_does() -> None:
     """``$sum``: ints and doubles add as numbers; once a decimal is in, the total is a decimal in 34
     digits (ties to even), a double joining it read to 34 digits. The expected totals are the
     ones SecantusDB's ``$sum`` gives for the same values."""
-    cases = (([Decimal128("0.01"), Decimal128("0.16"), Decimal128("0.28")], Decimal128("0.45")),
-             ([1, Decimal128("2.5")], Decimal128("3.5")),
-             ([0.1, Decimal128("0.2")], Decimal128("0.3000000000000000055511151231257827")),
-             ([Decimal128("1234567890123456789012345678901234"), Decimal128("0.5")],
-              Decimal128("1234567890123456789012345678901234")),
-             ([7, 7.5, 12.25], 26.75))
+    cases = (
+        ([Decimal128("0.01"), Decimal128("0.16"), Decimal128("0.28")], Decimal128("0.45")),
+        ([1, Decimal128("2.5")], Decimal128("3.5")),
+        ([0.1, Decimal128("0.2")], Decimal128("0.3000000000000000055511151231257827")),
+        (
+            [Decimal128("1234567890123456789012345678901234"), Decimal128("0.5")],
+            Decimal128("1234567890123456789012345678901234"),
+        ),
+        ([7, 7.5, 12.25], 26.75),
+    )
     for values, expected in cases:
         total: Any = 0
         for value in values:
@@ -220,8 +272,10 @@ def test_arithmetic_on_null_or_missing_is_null() -> None:
 
 def test_date_parts_are_local_to_the_zone() -> None:
     doc = {"at": datetime(2025, 3, 9, 7, 30)}  # 03:30 EDT, an hour after New York springs forward
-    parts = {op: evaluate({op: {"date": "$at", "timezone": "America/New_York"}}, doc)
-             for op in ("$year", "$month", "$dayOfMonth", "$hour", "$minute", "$dayOfWeek")}
+    parts = {
+        op: evaluate({op: {"date": "$at", "timezone": "America/New_York"}}, doc)
+        for op in ("$year", "$month", "$dayOfMonth", "$hour", "$minute", "$dayOfWeek")
+    }
     assert parts == {"$year": 2025, "$month": 3, "$dayOfMonth": 9, "$hour": 3, "$minute": 30, "$dayOfWeek": 1}
 
 
@@ -233,8 +287,9 @@ def test_a_projection_leaves_out_missing_values_and_keeps_included_fields() -> N
 
 def test_a_repeated_expression_is_evaluated_once_per_document() -> None:
     calls = []
-    doc_class = type("Doc", (dict,), {"get": lambda self, key, default=None: calls.append(key) or
-                                      dict.get(self, key, default)})
+    doc_class = type(
+        "Doc", (dict,), {"get": lambda self, key, default=None: calls.append(key) or dict.get(self, key, default)}
+    )
     time_key = {"$dateFromParts": {"year": "$y", "month": 1, "day": 1}}
     project = compile_projection({"a": {"t": time_key}, "b": {"t": time_key}, "c": {"t": time_key}})
     first, second = doc_class(y=2025), doc_class(y=2026)
@@ -257,9 +312,18 @@ def test_fields_read_names_each_path_once_and_the_outer_of_nested_ones() -> None
     assert fields_read(stage) == ["c", "meta", "x.y"]
 
 
-@pytest.mark.parametrize("expression", [{"$toUpper": "$a"}, "$$ROOT", {"$dateFromParts": {"year": 1, "timezone": "X"}},
-                                        {"$cond": ["$a", 1]}, {"$isNumber": ["$a", "$b"]},
-                                        {"$cond": [{"$gt": ["$a", 1]}, 1, 0]}, {"k": [{"$ifNull": [{"$x": 1}, 0]}]}])
+@pytest.mark.parametrize(
+    "expression",
+    [
+        {"$toUpper": "$a"},
+        "$$ROOT",
+        {"$dateFromParts": {"year": 1, "timezone": "X"}},
+        {"$cond": ["$a", 1]},
+        {"$isNumber": ["$a", "$b"]},
+        {"$cond": [{"$gt": ["$a", 1]}, 1, 0]},
+        {"k": [{"$ifNull": [{"$x": 1}, 0]}]},
+    ],
+)
 def test_an_operator_the_worker_does_not_know_fails_when_compiling(expression: Any) -> None:
     with pytest.raises(ValueError):
         compile_expression(expression)
@@ -270,11 +334,14 @@ HOSTILE_NAMES = ("__import__('os')", "'); raise SystemExit('", '"""', "{doc}", "
 
 
 def test_names_and_literals_from_the_stages_are_only_ever_data() -> None:
-    stage = {name: {"text": {"$ifNull": ["$absent", name]}, "read": "$" + name, "same": {"$eq": ["$" + name, name]}}
-             for name in HOSTILE_NAMES}
+    stage = {
+        name: {"text": {"$ifNull": ["$absent", name]}, "read": "$" + name, "same": {"$eq": ["$" + name, name]}}
+        for name in HOSTILE_NAMES
+    }
     project = compile_projection(stage)
     assert project({name: name for name in HOSTILE_NAMES}) == {
-        name: {"text": name, "read": name, "same": True} for name in HOSTILE_NAMES}
+        name: {"text": name, "read": name, "same": True} for name in HOSTILE_NAMES
+    }
     assert project({}) == {name: {"text": name, "same": False} for name in HOSTILE_NAMES}
 
 

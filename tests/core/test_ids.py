@@ -19,13 +19,22 @@ from spoo_export_plugin.ops import cli_export
 HEX = "650000000000000000000001"
 
 
-@pytest.mark.parametrize("text, expected", [
-    (HEX, True), (HEX.replace("65", "AB"), True), ("abcdef" * 4, True),
-    (HEX[:-1], False), (HEX + "0", False), ("", False), (" " + HEX, False),
-    (HEX + "\n", False),  # a trailing newline: "$" in a pattern would have let it through
-    ("٠" * 24, False), ("ｆ" * 24, False),  # digits and letters outside ASCII
-    ("g" * 24, False),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (HEX, True),
+        (HEX.replace("65", "AB"), True),
+        ("abcdef" * 4, True),
+        (HEX[:-1], False),
+        (HEX + "0", False),
+        ("", False),
+        (" " + HEX, False),
+        (HEX + "\n", False),  # a trailing newline: "$" in a pattern would have let it through
+        ("٠" * 24, False),
+        ("ｆ" * 24, False),  # digits and letters outside ASCII
+        ("g" * 24, False),
+    ],
+)
 def test_an_object_id_is_24_ascii_hex_digits_and_nothing_around_them(text: str, expected: bool) -> None:
     assert is_object_id(text) is expected
 
@@ -41,11 +50,20 @@ def test_the_jwt_subject_and_the_command_lines_owner_are_read_by_the_one_parser(
     assert jwt_auth.owner_id_from_text is owner_id_from_text is cli_export.owner_id_from_text
 
 
-@pytest.mark.parametrize("stored, caller, owns", [
-    (ObjectId(HEX), ObjectId(HEX), True), (ObjectId(HEX), HEX, True), (HEX, ObjectId(HEX), True),
-    ("user-42", "user-42", True), (ObjectId(HEX), "650000000000000000000002", False),
-    (None, None, False), (None, "None", False), ("None", None, False), (ObjectId(HEX), None, False),
-])
+@pytest.mark.parametrize(
+    "stored, caller, owns",
+    [
+        (ObjectId(HEX), ObjectId(HEX), True),
+        (ObjectId(HEX), HEX, True),
+        (HEX, ObjectId(HEX), True),
+        ("user-42", "user-42", True),
+        (ObjectId(HEX), "650000000000000000000002", False),
+        (None, None, False),
+        (None, "None", False),
+        ("None", None, False),
+        (ObjectId(HEX), None, False),
+    ],
+)
 def test_a_url_is_owned_by_its_owner_id_as_object_id_or_text(stored, caller, owns) -> None:
     url = UrlInfo(short_code="a1", owner_id=stored, created_at=None, private_stats=True)
     assert url.owned_by(caller) is owns

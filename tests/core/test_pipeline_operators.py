@@ -35,13 +35,27 @@ def parse(query: dict) -> ExportRequest:
     """The core parser with the registry's format names, as the web and CLI layers call it."""
     return parse_export_request(query, FORMATS)
 
+
 UTC = timezone.utc
 OWNER = ObjectId("650000000000000000000009")
 
 #: Aggregation stages of MongoDB 5.0 that mongomock 4.3 also runs.
 STAGES = {
-    "$match", "$project", "$addFields", "$set", "$unset", "$unwind", "$group", "$sort",
-    "$limit", "$skip", "$count", "$facet", "$replaceRoot", "$lookup", "$bucket",
+    "$match",
+    "$project",
+    "$addFields",
+    "$set",
+    "$unset",
+    "$unwind",
+    "$group",
+    "$sort",
+    "$limit",
+    "$skip",
+    "$count",
+    "$facet",
+    "$replaceRoot",
+    "$lookup",
+    "$bucket",
 }
 #: Query and expression operators of MongoDB 5.0 that mongomock 4.3 also runs.
 #: Deliberately absent: $dateTrunc, $dateAdd, $dateDiff, $dateSubtract, $isoWeek,
@@ -50,26 +64,88 @@ STAGES = {
 #: $getField, $setField, $top/$bottom/$firstN (5.2+), $addToSet and $push (visitor arrays).
 OPERATORS = {
     # query
-    "$in", "$nin", "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$exists", "$type", "$and", "$or",
+    "$in",
+    "$nin",
+    "$eq",
+    "$ne",
+    "$gt",
+    "$gte",
+    "$lt",
+    "$lte",
+    "$exists",
+    "$type",
+    "$and",
+    "$or",
     # expressions: logic, comparison, arithmetic
-    "$cond", "$ifNull", "$not", "$switch", "$add", "$subtract", "$multiply", "$divide", "$mod", "$isNumber",
-    "$floor", "$ceil", "$abs", "$literal", "$concat", "$toString", "$size",
+    "$cond",
+    "$ifNull",
+    "$not",
+    "$switch",
+    "$add",
+    "$subtract",
+    "$multiply",
+    "$divide",
+    "$mod",
+    "$isNumber",
+    "$floor",
+    "$ceil",
+    "$abs",
+    "$literal",
+    "$concat",
+    "$toString",
+    "$size",
     # dates (parts accept "timezone" in both)
-    "$year", "$month", "$dayOfMonth", "$hour", "$minute", "$second", "$millisecond", "$dayOfWeek",
-    "$dayOfYear", "$dateFromParts",
+    "$year",
+    "$month",
+    "$dayOfMonth",
+    "$hour",
+    "$minute",
+    "$second",
+    "$millisecond",
+    "$dayOfWeek",
+    "$dayOfYear",
+    "$dateFromParts",
     # documents
-    "$objectToArray", "$arrayToObject",
+    "$objectToArray",
+    "$arrayToObject",
     # accumulators
-    "$sum", "$min", "$max", "$first", "$last", "$avg",
+    "$sum",
+    "$min",
+    "$max",
+    "$first",
+    "$last",
+    "$avg",
 }
-FORBIDDEN = {"$addToSet", "$push", "$dateTrunc", "$sortByCount", "$setWindowFields", "$where",
-             "$function", "$accumulator", "$expr", "$regex", "$isoWeek", "$isoDayOfWeek"}
+FORBIDDEN = {
+    "$addToSet",
+    "$push",
+    "$dateTrunc",
+    "$sortByCount",
+    "$setWindowFields",
+    "$where",
+    "$function",
+    "$accumulator",
+    "$expr",
+    "$regex",
+    "$isoWeek",
+    "$isoDayOfWeek",
+}
 assert not FORBIDDEN & (STAGES | OPERATORS)
 
 DIMS = ("time", "browser", "os", "country", "city", "referrer", "short_code")  # group_by sets walked
 # (UTM and declared dimensions take the same path as these: see test_every_kind_of_dimension_labels_alike)
-HOSTILE = ('{"$ne": null}', "$where", "$gt", "{'$regex': '.*'}", "this.ip == 1", "$ne", "Unknown",
-           "Direct", "a.b", "$$ROOT")
+HOSTILE = (
+    '{"$ne": null}',
+    "$where",
+    "$gt",
+    "{'$regex': '.*'}",
+    "this.ip == 1",
+    "$ne",
+    "Unknown",
+    "Direct",
+    "a.b",
+    "$$ROOT",
+)
 
 
 def _group_bys() -> Iterator[tuple[str, ...]]:
@@ -91,10 +167,14 @@ def _filter_sets() -> Iterator[tuple[Selection, Selection]]:
     yield (("browser", ("Chrome", "Unknown")),), ()
     yield (("referrer", ("Direct",)), ("country", ("India", "Unknown"))), (("referrer", ("Direct",)),)
     yield (("os", ("Linux",)), ("city", ("Berlin",)), ("short_code", ("a1", "b2"))), (("city", ("Unknown",)),)
-    yield (tuple((dim, HOSTILE) for dim in ("browser", "os", "country", "city", "referrer", "short_code")),
-           tuple((dim, HOSTILE) for dim in ("utm_source", "device", "country")))
-    yield (("utm_campaign", ("spring",)), ("device", ("mobile", "Unknown")), ("url_id", (URL,))), \
-        (("url_id", (URL,)), ("utm_medium", ("email",)))
+    yield (
+        tuple((dim, HOSTILE) for dim in ("browser", "os", "country", "city", "referrer", "short_code")),
+        tuple((dim, HOSTILE) for dim in ("utm_source", "device", "country")),
+    )
+    yield (
+        (("utm_campaign", ("spring",)), ("device", ("mobile", "Unknown")), ("url_id", (URL,))),
+        (("url_id", (URL,)), ("utm_medium", ("email",))),
+    )
 
 
 def all_specs() -> Iterator[QuerySpec]:
@@ -104,13 +184,24 @@ def all_specs() -> Iterator[QuerySpec]:
             # scope=all (the owner), scope=anon on a urlsV2 URL (its id) or on a legacy one (its code)
             selections = ((OWNER, None, None), (None, None, ObjectId(URL)), (None, "a1", None))
             for (filters, exclude), exclude_bots, (owner, code, url) in itertools.product(
-                    _filter_sets(), (False, True), selections):
+                _filter_sets(), (False, True), selections
+            ):
                 if owner is None and any(dim in ("short_code", "url_id") for dim, _ in filters + exclude):
                     continue  # scope=anon takes no short_code or url_id filter
-                yield QuerySpec(start=start, end=end, timezone="Australia/Lord_Howe", granularity=granularity,
-                                breakdowns=breakdown_names(group_by), owner_id=owner, short_code=code, url_id=url,
-                                filters=filters, exclude=exclude, exclude_bots=exclude_bots,
-                                extra_dimensions=EXTRA)
+                yield QuerySpec(
+                    start=start,
+                    end=end,
+                    timezone="Australia/Lord_Howe",
+                    granularity=granularity,
+                    breakdowns=breakdown_names(group_by),
+                    owner_id=owner,
+                    short_code=code,
+                    url_id=url,
+                    filters=filters,
+                    exclude=exclude,
+                    exclude_bots=exclude_bots,
+                    extra_dimensions=EXTRA,
+                )
 
 
 def all_pipelines() -> Iterator[tuple[QuerySpec, list[dict[str, Any]]]]:
@@ -153,16 +244,28 @@ def test_only_mongodb50_and_mongomock_operators() -> None:
 
 def test_two_conditions_on_one_field_both_hold() -> None:
     """A declared dimension reading a built-in field, and exclude_bots with a bot_name filter."""
-    spec = QuerySpec(start=datetime(2025, 1, 1, tzinfo=UTC), end=datetime(2025, 2, 1, tzinfo=UTC),
-                     timezone="UTC", granularity="day", breakdowns=("browser",), owner_id=OWNER,
-                     filters=(("browser", ("Chrome",)), ("device", ("Firefox",)), ("bot", ("Googlebot",))),
-                     exclude=(("browser", ("Safari",)), ("device", ("Edge",))), exclude_bots=True,
-                     extra_dimensions=(("device", "browser"), ("bot", "bot_name"), ("owner", "meta.owner_id")))
+    spec = QuerySpec(
+        start=datetime(2025, 1, 1, tzinfo=UTC),
+        end=datetime(2025, 2, 1, tzinfo=UTC),
+        timezone="UTC",
+        granularity="day",
+        breakdowns=("browser",),
+        owner_id=OWNER,
+        filters=(("browser", ("Chrome",)), ("device", ("Firefox",)), ("bot", ("Googlebot",))),
+        exclude=(("browser", ("Safari",)), ("device", ("Edge",))),
+        exclude_bots=True,
+        extra_dimensions=(("device", "browser"), ("bot", "bot_name"), ("owner", "meta.owner_id")),
+    )
     match = build_export_pipeline(spec)[0]["$match"]
     assert match["meta.owner_id"] == OWNER
-    assert match["$and"] == [{"browser": {"$in": ["Chrome"]}}, {"browser": {"$in": ["Firefox"]}},
-                             {"bot_name": {"$in": ["Googlebot"]}}, {"browser": {"$nin": ["Safari"]}},
-                             {"browser": {"$nin": ["Edge"]}}, {"bot_name": {"$in": [None, ""]}}]
+    assert match["$and"] == [
+        {"browser": {"$in": ["Chrome"]}},
+        {"browser": {"$in": ["Firefox"]}},
+        {"bot_name": {"$in": ["Googlebot"]}},
+        {"browser": {"$nin": ["Safari"]}},
+        {"browser": {"$nin": ["Edge"]}},
+        {"bot_name": {"$in": [None, ""]}},
+    ]
     owner_filter = dataclasses.replace(spec, filters=(("owner", ("someone-else",)),), exclude=())
     match = build_export_pipeline(owner_filter)[0]["$match"]
     assert match["meta.owner_id"] == OWNER  # a filter never replaces the owner
@@ -215,17 +318,32 @@ def _strings_with_parents(node: Any, parent_key: Any = None) -> Iterator[tuple[A
 @pytest.mark.parametrize("value", HOSTILE[:6])
 def test_hostile_filter_values_only_reach_in_as_plain_strings(value: str) -> None:
     import json
-    params = {"format": "json", "scope": "all", "browser": value.replace(",", ""),
-              "filters": json.dumps({"os": [value], "referrer": [value], "city": value}),
-              "short_code": value.replace(",", "")}
+
+    params = {
+        "format": "json",
+        "scope": "all",
+        "browser": value.replace(",", ""),
+        "filters": json.dumps({"os": [value], "referrer": [value], "city": value}),
+        "short_code": value.replace(",", ""),
+    }
     request = parse(params)
-    spec = QuerySpec(start=datetime(2025, 1, 1, tzinfo=UTC), end=datetime(2025, 2, 1, tzinfo=UTC),
-                     timezone="UTC", granularity="day", breakdowns=breakdown_names(DIMS),
-                     owner_id=OWNER, filters=request.filters, exclude_bots=True)
+    spec = QuerySpec(
+        start=datetime(2025, 1, 1, tzinfo=UTC),
+        end=datetime(2025, 2, 1, tzinfo=UTC),
+        timezone="UTC",
+        granularity="day",
+        breakdowns=breakdown_names(DIMS),
+        owner_id=OWNER,
+        filters=request.filters,
+        exclude_bots=True,
+    )
     for pipeline in (build_export_pipeline(spec), build_first_click_pipeline(spec)):
         match = pipeline[0]["$match"]
-        hits = [(container, key) for container, text, key in _strings_with_parents(pipeline)
-                if text in (value, value.replace(",", ""))]
+        hits = [
+            (container, key)
+            for container, text, key in _strings_with_parents(pipeline)
+            if text in (value, value.replace(",", ""))
+        ]
         assert len(hits) == 5  # browser, os, referrer, city, short_code
         for container, key in hits:
             assert isinstance(container, list) and key == "$in", (container, key)
@@ -269,12 +387,21 @@ class _RecordingDatabase:
 @pytest.mark.parametrize("with_start", [True, False])
 def test_every_aggregation_carries_disk_use_and_time_budget(db: Any, with_start: bool) -> None:
     key = add_api_key(db, OWNER)
-    db.clicks.insert_many([make_click("a1", OWNER, datetime(2025, 3, 9, 6, 30)),
-                           make_click("a1", OWNER, datetime(2025, 3, 9, 7, 30), browser="$where")])
+    db.clicks.insert_many(
+        [
+            make_click("a1", OWNER, datetime(2025, 3, 9, 6, 30)),
+            make_click("a1", OWNER, datetime(2025, 3, 9, 7, 30), browser="$where"),
+        ]
+    )
     recording = _RecordingDatabase(db)
     client = make_client(recording, max_time_ms=12_345)
-    params = {"format": "json", "scope": "all", "end_date": "2025-03-10T00:00:00Z",
-              "group_by": ",".join(DIMS), "browser": "$where"}
+    params = {
+        "format": "json",
+        "scope": "all",
+        "end_date": "2025-03-10T00:00:00Z",
+        "group_by": ",".join(DIMS),
+        "browser": "$where",
+    }
     if with_start:
         params["start_date"] = "2025-03-08T00:00:00Z"
     resp = client.simulate_get(ROUTE, params=params, headers={"Authorization": f"Bearer {key}"})
@@ -291,17 +418,31 @@ def test_a_value_that_looks_like_an_operator_matches_only_itself(db: Any) -> Non
     """Through the app: '{"$ne": null}' is a browser name, not a query."""
     key = add_api_key(db, OWNER)
     add_url(db, "a1", OWNER, created_at=datetime(2025, 3, 1))
-    db.clicks.insert_many([make_click("a1", OWNER, datetime(2025, 3, 9, 6, 30), browser='{"$ne": null}'),
-                           make_click("a1", OWNER, datetime(2025, 3, 9, 6, 31), browser="Chrome"),
-                           make_click("a1", OWNER, datetime(2025, 3, 9, 6, 32), browser="$where")])
+    db.clicks.insert_many(
+        [
+            make_click("a1", OWNER, datetime(2025, 3, 9, 6, 30), browser='{"$ne": null}'),
+            make_click("a1", OWNER, datetime(2025, 3, 9, 6, 31), browser="Chrome"),
+            make_click("a1", OWNER, datetime(2025, 3, 9, 6, 32), browser="$where"),
+        ]
+    )
     client = make_client(db)
     for value, expected in (('{"$ne": null}', 1), ("$where", 1), ("$gt", 0), ("{'$exists': true}", 0)):
         import json
-        resp = client.simulate_get(ROUTE, params={
-            "format": "json", "scope": "all", "start_date": "2025-03-09", "end_date": "2025-03-10",
-            "filters": json.dumps({"browser": [value]}), "group_by": "browser"},
-            headers={"Authorization": f"Bearer {key}"})
+
+        resp = client.simulate_get(
+            ROUTE,
+            params={
+                "format": "json",
+                "scope": "all",
+                "start_date": "2025-03-09",
+                "end_date": "2025-03-10",
+                "filters": json.dumps({"browser": [value]}),
+                "group_by": "browser",
+            },
+            headers={"Authorization": f"Bearer {key}"},
+        )
         assert resp.status_code == 200, resp.text
         assert resp.json["summary"]["total_clicks"] == expected, value
         assert resp.json["breakdowns"]["browser"] == (
-            [{"browser": value, "clicks": 1, "unique_clicks": 1}] if expected else [])
+            [{"browser": value, "clicks": 1, "unique_clicks": 1}] if expected else []
+        )

@@ -23,54 +23,50 @@ _CLIENTS = {aggregation: make_client(_DB, aggregation=aggregation) for aggregati
 _CAPPED = {aggregation: make_client(_DB, row_cap=3, aggregation=aggregation) for aggregation in ("worker", "database")}
 #: report_max_bytes from nothing kept to most reports whole (a row is ~210 bytes here).
 BUDGETS = (1, 700, 2_500, 6_000)
-_BUDGETED = {(aggregation, budget): make_client(_DB, report_max_bytes=budget, aggregation=aggregation)
-             for aggregation in ("worker", "database") for budget in BUDGETS}
+_BUDGETED = {
+    (aggregation, budget): make_client(_DB, report_max_bytes=budget, aggregation=aggregation)
+    for aggregation in ("worker", "database")
+    for budget in BUDGETS
+}
 
 
 #: ORACLE_EXAMPLES=1000 for a longer hunt.
 EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES", 150))
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_export_matches_oracle(scenario: Scenario) -> None:
     check(_CLIENTS["worker"], _DB, scenario)
 
 
-@settings(max_examples=max(EXAMPLES // 3, 1), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(EXAMPLES // 3, 1), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_export_matches_oracle_grouping_in_the_database(scenario: Scenario) -> None:
     check(_CLIENTS["database"], _DB, scenario)
 
 
-@settings(max_examples=max(EXAMPLES // 3, 1), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(EXAMPLES // 3, 1), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios(row_cap=3))
 def test_row_cap_matches_oracle(scenario: Scenario) -> None:
     """With row_cap=3 every breakdown keeps its first three rows and the summary names the cut ones."""
     check(_CAPPED["worker"], _DB, scenario)
 
 
-@settings(max_examples=max(EXAMPLES // 9, 1), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(EXAMPLES // 9, 1), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios(row_cap=3))
 def test_row_cap_matches_oracle_grouping_in_the_database(scenario: Scenario) -> None:
     check(_CAPPED["database"], _DB, scenario)
 
 
-@settings(max_examples=max(EXAMPLES // 3, 1), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(EXAMPLES // 3, 1), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios(), st.sampled_from(BUDGETS))
 def test_report_max_bytes_keeps_the_oracles_top_rows(scenario: Scenario, budget: int) -> None:
     """A breakdown past its share of report_max_bytes holds the oracle's top rows and is named truncated."""
     check_budgeted(_BUDGETED[("worker", budget)], _DB, scenario, budget)
 
 
-@settings(max_examples=max(EXAMPLES // 9, 1), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(EXAMPLES // 9, 1), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios(), st.sampled_from(BUDGETS))
-def test_report_max_bytes_keeps_the_oracles_top_rows_grouping_in_the_database(scenario: Scenario,
-                                                                               budget: int) -> None:
+def test_report_max_bytes_keeps_the_oracles_top_rows_grouping_in_the_database(scenario: Scenario, budget: int) -> None:
     check_budgeted(_BUDGETED[("database", budget)], _DB, scenario, budget)

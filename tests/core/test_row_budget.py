@@ -23,7 +23,8 @@ def size(row: tuple) -> int:
 
 
 breakdowns = st.lists(st.lists(st.text(max_size=60), max_size=40), min_size=1, max_size=6).map(
-    lambda tables: {f"b{i}": [(label, 40 - n, 1) for n, label in enumerate(rows)] for i, rows in enumerate(tables)})
+    lambda tables: {f"b{i}": [(label, 40 - n, 1) for n, label in enumerate(rows)] for i, rows in enumerate(tables)}
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -36,7 +37,7 @@ def test_the_budget_keeps_top_rows_within_it_fairly(tables, max_bytes, row_cap):
     offered = {name: rows[:row_cap] for name, rows in tables.items()}
     kept = budget.rows
     held = {name: sum(map(size, rows)) for name, rows in kept.items()}
-    assert all(kept[name] == rows[:len(kept[name])] for name, rows in offered.items())  # top rows
+    assert all(kept[name] == rows[: len(kept[name])] for name, rows in offered.items())  # top rows
     assert sum(held.values()) == budget.total <= max_bytes
     cut = [name for name, rows in offered.items() if len(kept[name]) < len(rows)]
     everything = sum(size(row) for rows in offered.values() for row in rows)

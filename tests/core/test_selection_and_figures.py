@@ -38,17 +38,21 @@ def env(db: Any) -> dict[str, Any]:
         doc["meta"]["url_id"] = url
         return doc
 
-    db.clicks.insert_many([
-        click("a", URL_A, 0, utm_source="newsletter", ua={"device": "mobile"}, redirect_ms=10, ip_address="1"),
-        click("a", URL_A, 1, utm_source="newsletter", ua={"device": "desktop"}, redirect_ms=20, ip_address="2"),
-        click("a", URL_A, 2, utm_source=None, referrer=None, redirect_ms="fast", ip_address="3"),
-        click("b", URL_B, 3, utm_source="twitter", ua="a string, not a document", redirect_ms=None,
-              ip_address="3"),
-        click("b", URL_B, 60, utm_source="", referrer="", country=None, redirect_ms=True, ip_address="3"),
-    ])
+    db.clicks.insert_many(
+        [
+            click("a", URL_A, 0, utm_source="newsletter", ua={"device": "mobile"}, redirect_ms=10, ip_address="1"),
+            click("a", URL_A, 1, utm_source="newsletter", ua={"device": "desktop"}, redirect_ms=20, ip_address="2"),
+            click("a", URL_A, 2, utm_source=None, referrer=None, redirect_ms="fast", ip_address="3"),
+            click("b", URL_B, 3, utm_source="twitter", ua="a string, not a document", redirect_ms=None, ip_address="3"),
+            click("b", URL_B, 60, utm_source="", referrer="", country=None, redirect_ms=True, ip_address="3"),
+        ]
+    )
     key = add_api_key(db, OWNER)
-    client = falcon.testing.TestClient(create_app(ExportSettings(
-        database=db, extra_dimensions={"device": "ua.device"}, authenticated_limits="1000/minute")))
+    client = falcon.testing.TestClient(
+        create_app(
+            ExportSettings(database=db, extra_dimensions={"device": "ua.device"}, authenticated_limits="1000/minute")
+        )
+    )
 
     def get(**params: Any) -> falcon.testing.Result:
         query = {"format": "json", **DAY, **params}
@@ -90,7 +94,10 @@ def test_the_file_records_filters_exclusions_and_exclude_bots(env):
     params = {"exclude": '{"country": ["Unknown"]}', "browser": "Chrome", "exclude_bots": "true"}
     body = env["get"](**params).json
     assert (body["filters"], body["exclude"], body["exclude_bots"]) == (
-        {"browser": ["Chrome"]}, {"country": ["Unknown"]}, True)
+        {"browser": ["Chrome"]},
+        {"country": ["Unknown"]},
+        True,
+    )
     summary = zipfile.ZipFile(io.BytesIO(env["get"](format="csv", **params).content)).read("summary.csv").decode()
     assert "exclude,country=Unknown\r\n" in summary and "exclude_bots,true\r\n" in summary
     xml = env["get"](format="xml", **params).text
@@ -150,35 +157,50 @@ def test_an_end_after_now_is_read_as_now(env):
     assert future.status_code == 400 and future.json["param"] == "start_date"
 
 
-@pytest.mark.parametrize("declared, message", [
-    ({"browser": "x"}, "built-in"), ({"format": "x"}, "built-in"), ({"url_id": "x"}, "built-in"),
-    ({"Device": "x"}, "not a dimension name"), ({"d" * 33: "x"}, "not a dimension name"),
-    ({"device": "$where"}, "not a field path"), ({"device": "a..b"}, "not a field path"),
-    ({"device": ""}, "not a field path"), ("device", "name=field_path"),
-])
+@pytest.mark.parametrize(
+    "declared, message",
+    [
+        ({"browser": "x"}, "built-in"),
+        ({"format": "x"}, "built-in"),
+        ({"url_id": "x"}, "built-in"),
+        ({"Device": "x"}, "not a dimension name"),
+        ({"d" * 33: "x"}, "not a dimension name"),
+        ({"device": "$where"}, "not a field path"),
+        ({"device": "a..b"}, "not a field path"),
+        ({"device": ""}, "not a field path"),
+        ("device", "name=field_path"),
+    ],
+)
 def test_declared_dimensions_are_checked_at_start_up(db, declared, message):
     with pytest.raises(ConfigurationError, match=message):
         ExportSettings(database=db, extra_dimensions=declared)
 
 
-@pytest.mark.parametrize("fields, declared, dimension", [
-    ({}, {"ip": "ip_address"}, "ip"),
-    ({}, {"agent": "user_agent"}, "agent"),
-    ({}, {"octets": "ip_address.v4"}, "octets"),  # a part of the IP address
-    ({"ip_address": "meta.ip"}, {"origin": "meta"}, "origin"),  # a document holding it
-    ({"ip_address": "meta.ip"}, {"where": "meta.ip"}, "where"),  # the configured path, not the default name
-    ({"user_agent": "ua.raw"}, {"agent": "ua"}, "agent"),
-    ({"user_agent": "headers.ua"}, {"lang": "device", "ua": "headers.ua.string"}, "ua"),
-    ({"ip_address": "client"}, {}, "city"),  # a built-in dimension configured onto it
-])
+@pytest.mark.parametrize(
+    "fields, declared, dimension",
+    [
+        ({}, {"ip": "ip_address"}, "ip"),
+        ({}, {"agent": "user_agent"}, "agent"),
+        ({}, {"octets": "ip_address.v4"}, "octets"),  # a part of the IP address
+        ({"ip_address": "meta.ip"}, {"origin": "meta"}, "origin"),  # a document holding it
+        ({"ip_address": "meta.ip"}, {"where": "meta.ip"}, "where"),  # the configured path, not the default name
+        ({"user_agent": "ua.raw"}, {"agent": "ua"}, "agent"),
+        ({"user_agent": "headers.ua"}, {"lang": "device", "ua": "headers.ua.string"}, "ua"),
+        ({"ip_address": "client"}, {}, "city"),  # a built-in dimension configured onto it
+    ],
+)
 def test_no_dimension_reads_the_ip_address_or_the_user_agent(db, fields, declared, dimension):
     """Raw clicks and breakdowns promise never to show them: a dimension reading them, a part of them or a
     document holding them fails at start-up, naming the dimension."""
     click_fields = ClickFields(**fields, **({"city": "client"} if dimension == "city" else {}))
-    for build in (lambda: ExportSettings(database=db, fields=click_fields, extra_dimensions=declared),
-                  lambda: ExportSettings.from_env(
-                      {"SPOO_EXPORT_EXTRA_DIMENSIONS": ",".join(f"{k}={v}" for k, v in declared.items())},
-                      database=db, fields=click_fields)):
+    for build in (
+        lambda: ExportSettings(database=db, fields=click_fields, extra_dimensions=declared),
+        lambda: ExportSettings.from_env(
+            {"SPOO_EXPORT_EXTRA_DIMENSIONS": ",".join(f"{k}={v}" for k, v in declared.items())},
+            database=db,
+            fields=click_fields,
+        ),
+    ):
         with pytest.raises(ConfigurationError, match=f"dimension '{dimension}' reads") as caught:
             build()
         assert "never show IP addresses or user agents" in str(caught.value)
@@ -192,21 +214,33 @@ def test_a_dimension_may_not_be_named_after_the_ip_address_or_user_agent(db, dec
 
 def test_dimensions_beside_the_ip_address_and_user_agent_are_fine(db):
     """Sharing a prefix of characters is not sharing a path: ``ip_address_country``, ``meta.ipv`` are other fields."""
-    settings = ExportSettings(database=db, fields=ClickFields(ip_address="meta.ip"),
-                              extra_dimensions={"country_of_ip": "ip_address_country", "v": "meta.ipv",
-                                                "agent_family": "user_agent_family", "lang": "meta.lang"})
+    settings = ExportSettings(
+        database=db,
+        fields=ClickFields(ip_address="meta.ip"),
+        extra_dimensions={
+            "country_of_ip": "ip_address_country",
+            "v": "meta.ipv",
+            "agent_family": "user_agent_family",
+            "lang": "meta.lang",
+        },
+    )
     assert set(settings.extra_dimensions) == {"country_of_ip", "v", "agent_family", "lang"}
 
 
 def test_declared_dimensions_from_the_environment(db):
-    settings = ExportSettings.from_env({"SPOO_EXPORT_EXTRA_DIMENSIONS": "device=device_type, lang=meta.lang"},
-                                       database=db)
+    settings = ExportSettings.from_env(
+        {"SPOO_EXPORT_EXTRA_DIMENSIONS": "device=device_type, lang=meta.lang"}, database=db
+    )
     assert settings.extra_dimensions == {"device": "device_type", "lang": "meta.lang"}
 
 
 def test_an_undeclared_dimension_is_a_400_naming_the_parameter(env):
-    for params, param in (({"group_by": "lang"}, "group_by"), ({"filters": '{"lang": ["x"]}'}, "filters"),
-                          ({"exclude": '{"lang": ["x"]}'}, "exclude"), ({"exclude": "[1]"}, "exclude")):
+    for params, param in (
+        ({"group_by": "lang"}, "group_by"),
+        ({"filters": '{"lang": ["x"]}'}, "filters"),
+        ({"exclude": '{"lang": ["x"]}'}, "exclude"),
+        ({"exclude": "[1]"}, "exclude"),
+    ):
         resp = env["get"](**params)
         assert resp.status_code == 400 and resp.json["param"] == param, (params, resp.json)
 
@@ -224,15 +258,27 @@ def test_a_declared_path_part_may_not_start_with_a_dollar(db):
 
 def test_a_declared_dimension_on_a_built_in_field_ands_with_it(db):
     add_url(db, "a", OWNER)
-    db.clicks.insert_many([make_click("a", OWNER, datetime(2025, 3, 9, 12), browser=b, bot_name=bot)
-                           for b, bot in (("Chrome", None), ("Firefox", "Googlebot"), ("Chrome", "Googlebot"))])
+    db.clicks.insert_many(
+        [
+            make_click("a", OWNER, datetime(2025, 3, 9, 12), browser=b, bot_name=bot)
+            for b, bot in (("Chrome", None), ("Firefox", "Googlebot"), ("Chrome", "Googlebot"))
+        ]
+    )
     key = add_api_key(db, OWNER)
-    client = falcon.testing.TestClient(create_app(ExportSettings(
-        database=db, extra_dimensions={"agent": "browser", "bot": "bot_name"}, authenticated_limits="1000/minute")))
+    client = falcon.testing.TestClient(
+        create_app(
+            ExportSettings(
+                database=db,
+                extra_dimensions={"agent": "browser", "bot": "bot_name"},
+                authenticated_limits="1000/minute",
+            )
+        )
+    )
 
     def total(**params: Any) -> int:
-        resp = client.simulate_get(ROUTE, params={"format": "json", **DAY, **params},
-                                   headers={"Authorization": f"Bearer {key}"})
+        resp = client.simulate_get(
+            ROUTE, params={"format": "json", **DAY, **params}, headers={"Authorization": f"Bearer {key}"}
+        )
         return resp.json["summary"]["total_clicks"]
 
     assert total(browser="Chrome", agent="Firefox") == 0  # both must hold

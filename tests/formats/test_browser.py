@@ -56,8 +56,9 @@ def test_report_renders_with_javascript_off_and_loads_nothing(browser, client, d
     assert pdf.startswith(b"%PDF-") and browser.problems() == [] and browser.requests() == [page.as_uri()]
     if shutil.which("pdfinfo"):  # poppler-utils, beside pdftoppm
         (tmp_path / "report.pdf").write_bytes(pdf)
-        info = subprocess.run(["pdfinfo", str(tmp_path / "report.pdf")], capture_output=True, text=True,
-                              check=True, timeout=30).stdout
+        info = subprocess.run(
+            ["pdfinfo", str(tmp_path / "report.pdf")], capture_output=True, text=True, check=True, timeout=30
+        ).stdout
         pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
         assert 2 <= pages <= 6, info  # A4 pages of summary, charts and tables; no blank or runaway pages
         assert "(A4)" in info  # the print stylesheet's @page size
@@ -76,10 +77,13 @@ def test_hostile_values_stay_text_in_the_browser(browser, client, dataset, tmp_p
 def test_the_checks_catch_a_page_that_loads_or_runs_things(browser, tmp_path):
     """A control: remote image and style sheet are requested and fail; an inline script does not run."""
     page = tmp_path / "control.html"
-    page.write_text('<!DOCTYPE html><html><head><title>control</title>'
-                    '<link rel="stylesheet" href="http://127.0.0.1:9/style.css"></head>'
-                    '<body><img src="http://127.0.0.1:9/pixel.png" alt="">'
-                    '<script>document.title = "script ran"</script></body></html>', encoding="utf-8")
+    page.write_text(
+        "<!DOCTYPE html><html><head><title>control</title>"
+        '<link rel="stylesheet" href="http://127.0.0.1:9/style.css"></head>'
+        '<body><img src="http://127.0.0.1:9/pixel.png" alt="">'
+        '<script>document.title = "script ran"</script></body></html>',
+        encoding="utf-8",
+    )
     browser.open(page.as_uri())
     assert set(browser.requests()) == {page.as_uri(), "http://127.0.0.1:9/style.css", "http://127.0.0.1:9/pixel.png"}
     assert any(p.startswith("failed load") for p in browser.problems())

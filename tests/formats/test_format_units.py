@@ -36,12 +36,22 @@ def make_report(cities=("Paris",), *, short_code=None, rows_per_city=1, scope="a
     day = TimeBucket("2025-03-09", datetime(2025, 3, 9), "day")
     rows = [(city, 2, 1) for city in cities for _ in range(rows_per_city)]
     return Report(
-        scope=scope, short_code=short_code, timezone="UTC", start=datetime(2025, 3, 9, tzinfo=UTC),
-        end=datetime(2025, 3, 10, tzinfo=UTC), granularity="day", group_by=("time", "city"),
-        metrics=("clicks", "unique_clicks"), filters={}, generated_at=datetime(2025, 3, 11, tzinfo=UTC),
+        scope=scope,
+        short_code=short_code,
+        timezone="UTC",
+        start=datetime(2025, 3, 9, tzinfo=UTC),
+        end=datetime(2025, 3, 10, tzinfo=UTC),
+        granularity="day",
+        group_by=("time", "city"),
+        metrics=("clicks", "unique_clicks"),
+        filters={},
+        generated_at=datetime(2025, 3, 11, tzinfo=UTC),
         summary=Summary(total_clicks=2 * len(rows), unique_clicks=len(rows)),
-        breakdowns={"time": Breakdown("time", ("time", "clicks", "unique_clicks"), [(day, 2 * len(rows), 1)], 1),
-                    "city": Breakdown("city", ("city", "clicks", "unique_clicks"), rows, len(rows))})
+        breakdowns={
+            "time": Breakdown("time", ("time", "clicks", "unique_clicks"), [(day, 2 * len(rows), 1)], 1),
+            "city": Breakdown("city", ("city", "clicks", "unique_clicks"), rows, len(rows)),
+        },
+    )
 
 
 @pytest.fixture
@@ -54,19 +64,22 @@ def render(fmt: str, report: Report, settings: ExportSettings) -> list[bytes]:
 
 
 # ------------------------------------------------------------------------------ sheet titles
-@pytest.mark.parametrize("name, expected", [
-    ("time,browser", "time,browser"),
-    ("x" * 40, "x" * 31),
-    ("a[b]c:d*e?f/g\\h", "a_b_c_d_e_f_g_h"),
-    ("'quoted'", "quoted"),
-    ("", "Sheet"),
-    ("'''", "Sheet"),
-    ("ctl\x00\x07chars", "ctlchars"),
-    ("History", "History (2)"),
-    ("history", "history (2)"),
-    ("🦄 unicorns", "🦄 unicorns"),
-    ("y" * 30 + "'", "y" * 30),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("time,browser", "time,browser"),
+        ("x" * 40, "x" * 31),
+        ("a[b]c:d*e?f/g\\h", "a_b_c_d_e_f_g_h"),
+        ("'quoted'", "quoted"),
+        ("", "Sheet"),
+        ("'''", "Sheet"),
+        ("ctl\x00\x07chars", "ctlchars"),
+        ("History", "History (2)"),
+        ("history", "history (2)"),
+        ("🦄 unicorns", "🦄 unicorns"),
+        ("y" * 30 + "'", "y" * 30),
+    ],
+)
 def test_sheet_title_rules(name, expected):
     assert sheet_title(name, set()) == expected
 
@@ -109,18 +122,20 @@ def test_filename_is_short_and_safe_for_hostile_short_codes():
     assert export_filename(slashes, "xml") == "spoo-export_anon_20250309_20250310.xml"
 
 
-@pytest.mark.parametrize("filename", [
-    "spoo-export_🦄_20250309_20250310.json",
-    "spoo-export_café,naïve_20250309_20250310.zip",
-    'spoo-export_a"b;c\\d_20250309_20250310.xml',
-    "spoo-export_abc_20250309_20250310.xlsx",
-])
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "spoo-export_🦄_20250309_20250310.json",
+        "spoo-export_café,naïve_20250309_20250310.zip",
+        'spoo-export_a"b;c\\d_20250309_20250310.xml',
+        "spoo-export_abc_20250309_20250310.xlsx",
+    ],
+)
 def test_content_disposition_round_trips_through_an_rfc_parser(filename):
     header = content_disposition(filename)
-    assert header.startswith("attachment; filename=\"") and header.isascii()
+    assert header.startswith('attachment; filename="') and header.isascii()
     assert "\r" not in header and "\n" not in header
-    fallback = re.fullmatch(r'attachment; filename="([A-Za-z0-9._-]+)"(?:; filename\*=UTF-8\'\'([^;\s"]+))?',
-                            header)
+    fallback = re.fullmatch(r'attachment; filename="([A-Za-z0-9._-]+)"(?:; filename\*=UTF-8\'\'([^;\s"]+))?', header)
     assert fallback is not None, header
     if fallback.group(2) is None:
         assert fallback.group(1) == filename
@@ -131,8 +146,9 @@ def test_content_disposition_round_trips_through_an_rfc_parser(filename):
 
 def test_emoji_fallback_is_plain_ascii():
     assert content_disposition("spoo-export_🦄_20250309_20250310.json") == (
-        "attachment; filename=\"spoo-export_20250309_20250310.json\"; "
-        "filename*=UTF-8''spoo-export_%F0%9F%A6%84_20250309_20250310.json")
+        'attachment; filename="spoo-export_20250309_20250310.json"; '
+        "filename*=UTF-8''spoo-export_%F0%9F%A6%84_20250309_20250310.json"
+    )
 
 
 # ------------------------------------------------------------------------------ streaming
@@ -171,8 +187,10 @@ def test_xlsx_drops_what_xml_forbids(plain_settings):
     wb = openpyxl.load_workbook(io.BytesIO(body))
     assert [r[0] for r in wb["city"].iter_rows(min_row=2, values_only=True)] == ["abc", "=1+1", "@cmd"]
     assert wb["city"]["A3"].data_type == "s"
-    summary = {r[0]: (r[1], r[1] is not None and wb["Summary"][f"B{i}"].data_type)
-               for i, r in enumerate(wb["Summary"].iter_rows(values_only=True), 1)}
+    summary = {
+        r[0]: (r[1], r[1] is not None and wb["Summary"][f"B{i}"].data_type)
+        for i, r in enumerate(wb["Summary"].iter_rows(values_only=True), 1)
+    }
     assert summary["short_code"] == ("=2+3", "s") and summary["total_clicks"] == (6, "n")
 
 
@@ -180,8 +198,9 @@ def test_json_and_csv_stay_valid_utf8_with_lone_surrogates(plain_settings):
     body = b"".join(render("json", make_report([HOSTILE]), plain_settings))
     city = json.loads(body.decode("utf-8"))["breakdowns"]["city"][0]["city"]
     assert city.startswith("a\x00b\x0b\x1f") and city.endswith("\ufffe\uffffc") and "\ud800" not in city
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(render("csv", make_report([HOSTILE], short_code="-1"),
-                                                          plain_settings))))
+    archive = zipfile.ZipFile(
+        io.BytesIO(b"".join(render("csv", make_report([HOSTILE], short_code="-1"), plain_settings)))
+    )
     assert archive.read("by_city.csv").decode("utf-8").split("\r\n")[1].startswith("a\x00b\x0b\x1f")
     assert "short_code,'-1" in archive.read("summary.csv").decode("utf-8")
 
@@ -207,8 +226,14 @@ def test_registry_holds_the_five_formats():
         "html": ("text/html; charset=utf-8", "html"),
     }
     assert {name: f.headers for name, f in FORMATS.items() if f.headers} == {
-        "html": (("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                                             "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),)}
+        "html": (
+            (
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            ),
+        )
+    }
     with pytest.raises(ValueError):
         register(Format("csv", "text/csv", "csv", lambda report, settings: iter(())))
 
@@ -219,9 +244,17 @@ def test_a_fifth_format_is_served_once_registered(client, db, monkeypatch):
 
     monkeypatch.setitem(FORMATS, "names", Format("names", "text/plain; charset=utf-8", "txt", render_names))
     add_url(db, "abc", created_at=datetime(2025, 3, 1))
-    resp = client.simulate_get(ROUTE, params={"format": "names", "scope": "anon", "short_code": "abc",
-                                              "start_date": "2025-03-01", "end_date": "2025-03-02",
-                                              "group_by": "time,browser"})
+    resp = client.simulate_get(
+        ROUTE,
+        params={
+            "format": "names",
+            "scope": "anon",
+            "short_code": "abc",
+            "start_date": "2025-03-01",
+            "end_date": "2025-03-02",
+            "group_by": "time,browser",
+        },
+    )
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"] == "text/plain; charset=utf-8"
     assert resp.text == "time\nbrowser\ntime,browser"
@@ -246,8 +279,9 @@ def test_register_builtins_again_changes_nothing_and_register_adds_a_host_format
     before = dict(FORMATS)
     register_builtins()
     assert FORMATS == before
-    rows = Format("rows", "text/plain", "txt", lambda report, settings: iter(()),
-                  render_clicks=lambda export, settings: iter(()))
+    rows = Format(
+        "rows", "text/plain", "txt", lambda report, settings: iter(()), render_clicks=lambda export, settings: iter(())
+    )
     try:
         assert register(rows) is rows and register(rows) is rows  # the same format again is fine
         assert FORMATS["rows"] is rows and click_formats()["rows"] is rows
@@ -285,8 +319,9 @@ print(json.dumps(steps))
 def test_a_format_module_and_its_library_load_with_its_first_file():
     """In a fresh interpreter: the registry's names, types and raw-click support import no format
     module; each file loads its own module, and openpyxl waits for the first xlsx."""
-    out = subprocess.run([sys.executable, "-c", _FIRST_FILES], capture_output=True, text=True, check=True,
-                         timeout=120).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_FILES], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
     steps = json.loads(out)
     assert steps["registry"] == []
     assert "_csv" in steps["csv"] and not {"_json", "_xml", "_xlsx", "openpyxl", "xmltodict"} & set(steps["csv"])
@@ -299,12 +334,28 @@ def test_a_raw_click_file_starts_with_the_reports_header_but_the_grouping() -> N
     """One header for both kinds of export: the same keys, in the same order, with the same values."""
     from spoo_export_plugin.core.report.click_rows import ClickExport
 
-    report = dataclasses.replace(make_report(short_code="abc", scope="link"), url_id="650000000000000000000001",
-                                 filters={"city": ["Paris"]}, exclude={"os": ["iOS"]}, exclude_bots=True)
-    clicks = ClickExport(scope=report.scope, short_code=report.short_code, timezone=report.timezone, start=report.start,
-                         end=report.end, filters=report.filters, exclude=report.exclude, exclude_bots=True,
-                         generated_at=report.generated_at, total_clicks=5, row_count=5, columns=("time",),
-                         url_id=report.url_id)
+    report = dataclasses.replace(
+        make_report(short_code="abc", scope="link"),
+        url_id="650000000000000000000001",
+        filters={"city": ["Paris"]},
+        exclude={"os": ["iOS"]},
+        exclude_bots=True,
+    )
+    clicks = ClickExport(
+        scope=report.scope,
+        short_code=report.short_code,
+        timezone=report.timezone,
+        start=report.start,
+        end=report.end,
+        filters=report.filters,
+        exclude=report.exclude,
+        exclude_bots=True,
+        generated_at=report.generated_at,
+        total_clicks=5,
+        row_count=5,
+        columns=("time",),
+        url_id=report.url_id,
+    )
     grouping = ("granularity", "group_by", "metrics")
     expected = {k: v for k, v in report.header().items() if k not in grouping}
     expected["summary"] = {"total_clicks": 5, "truncated": False}

@@ -51,13 +51,18 @@ def read_xml(body: bytes) -> tuple[ElementTree.Element, dict[str, list[dict[str,
 def read_zip(body: bytes) -> dict[str, list[list[str]]]:
     archive = zipfile.ZipFile(io.BytesIO(body))
     assert archive.testzip() is None
-    return {name: list(csv.reader(io.StringIO(archive.read(name).decode("utf-8"), newline="")))
-            for name in archive.namelist()}
+    return {
+        name: list(csv.reader(io.StringIO(archive.read(name).decode("utf-8"), newline="")))
+        for name in archive.namelist()
+    }
 
 
 def entry_for(breakdown: str) -> str:
-    return {"time": "by_time.csv", "browser": "by_browser.csv", "time,browser": "by_time_and_browser.csv",
-            }.get(breakdown, "by_" + breakdown.replace(",", "_and_") + ".csv")
+    return {
+        "time": "by_time.csv",
+        "browser": "by_browser.csv",
+        "time,browser": "by_time_and_browser.csv",
+    }.get(breakdown, "by_" + breakdown.replace(",", "_and_") + ".csv")
 
 
 # ---------------------------------------------------------------------------------- json
@@ -85,8 +90,9 @@ def test_xml_is_the_json_tree(client, dataset):
     root, tables = read_xml(resp.content)
     assert list(tables) == list(expected["breakdowns"])
     for name, rows in expected["breakdowns"].items():
-        assert tables[name] == [{k: (xml_chars(v) if isinstance(v, str) else str(v)) or None for k, v in row.items()}
-                                for row in rows], name
+        assert tables[name] == [
+            {k: (xml_chars(v) if isinstance(v, str) else str(v)) or None for k, v in row.items()} for row in rows
+        ], name
     for key in ("scope", "timezone", "start_date", "end_date", "granularity"):
         assert root.findtext(key) == expected[key]
     assert datetime.fromisoformat(root.findtext("generated_at")).tzinfo is not None  # differs per request
@@ -107,8 +113,17 @@ def test_xml_survives_hostile_text(client, dataset):
     lxml_etree.fromstring(body, lxml_etree.XMLParser(recover=False))  # strict XML 1.0
     _, tables = read_xml(body)
     cities = {row["city"] for row in tables["city"]}
-    assert {"Null", "CtlBell", "Nonchar", "🦄 Town", "]]> <script>alert(1)</script>", "Mid\rreturn",
-            "Line\nfeed", '=HYPERLINK("http://evil.example","click")', "Zürich"} <= cities
+    assert {
+        "Null",
+        "CtlBell",
+        "Nonchar",
+        "🦄 Town",
+        "]]> <script>alert(1)</script>",
+        "Mid\rreturn",
+        "Line\nfeed",
+        '=HYPERLINK("http://evil.example","click")',
+        "Zürich",
+    } <= cities
     assert b"<script>" not in body and b"\x00" not in body and b"\x1b" not in body
 
 
@@ -118,8 +133,11 @@ def test_xml_filters_and_truncation(client, dataset, settings):
     from spoo_export_plugin import create_app
 
     capped = falcon.testing.TestClient(create_app(settings.replace(row_cap=2)))
-    root, tables = read_xml(fetch(capped, dataset, "xml", group_by="city,browser",
-                                  filters=json.dumps({"browser": ["Chrome", "Safari"]})).content)
+    root, tables = read_xml(
+        fetch(
+            capped, dataset, "xml", group_by="city,browser", filters=json.dumps({"browser": ["Chrome", "Safari"]})
+        ).content
+    )
     assert [item.text for item in root.find("filters/browser")] == ["Chrome", "Safari"]
     assert root.findtext("summary/truncated") == "true"
     assert [item.text for item in root.find("summary/truncated_breakdowns")] == ["city"]
@@ -148,8 +166,18 @@ def test_csv_neutralises_formula_cells(client, dataset):
     cells = [cell for name, table in files.items() for row in table[1:] for cell in row]
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
     cities = [row[0] for row in files["by_city.csv"][1:]]
-    assert {"'=HYPERLINK(\"http://evil.example\",\"click\")", "'+1+2", "'-3", "'@SUM(A1)", "'\tTabbed",
-            "'\rReturned", "Nul\x00l", "Zürich", "Mid\rreturn", "#N/A"} <= set(cities)
+    assert {
+        '\'=HYPERLINK("http://evil.example","click")',
+        "'+1+2",
+        "'-3",
+        "'@SUM(A1)",
+        "'\tTabbed",
+        "'\rReturned",
+        "Nul\x00l",
+        "Zürich",
+        "Mid\rreturn",
+        "#N/A",
+    } <= set(cities)
     assert "'=cmd|' /C calc'!A0" in [row[0] for row in files["by_referrer.csv"][1:]]
 
 
@@ -220,27 +248,52 @@ def test_xlsx_has_no_formula_or_error_cells(client, dataset):
 
 
 def test_xlsx_hour_buckets_are_datetimes_with_their_offset(client, dataset):
-    body = fetch(client, dataset, "xlsx", group_by="time", start_date="2025-03-09T05:00:00Z",
-                 end_date="2025-03-09T08:30:00Z", timezone="America/New_York", granularity="hour").content
+    body = fetch(
+        client,
+        dataset,
+        "xlsx",
+        group_by="time",
+        start_date="2025-03-09T05:00:00Z",
+        end_date="2025-03-09T08:30:00Z",
+        timezone="America/New_York",
+        granularity="hour",
+    ).content
     ws = openpyxl.load_workbook(io.BytesIO(body))["time"]
     cells = [row[0] for row in ws.iter_rows(min_row=2)]
-    assert [c.value for c in cells] == [datetime(2025, 3, 9, 0), datetime(2025, 3, 9, 1), datetime(2025, 3, 9, 3),
-                                        datetime(2025, 3, 9, 4)]
+    assert [c.value for c in cells] == [
+        datetime(2025, 3, 9, 0),
+        datetime(2025, 3, 9, 1),
+        datetime(2025, 3, 9, 3),
+        datetime(2025, 3, 9, 4),
+    ]
     assert [c.number_format for c in cells] == ['yyyy-mm-dd hh:mm" (UTC-05:00)"'] * 2 + [
-        'yyyy-mm-dd hh:mm" (UTC-04:00)"'] * 2
+        'yyyy-mm-dd hh:mm" (UTC-04:00)"'
+    ] * 2
 
 
 def test_xlsx_10min_buckets_keep_the_repeated_hour_apart(client, dataset):
     """New York falls back at 06:00Z: 01:50 EDT is followed by 01:00 EST, each with its offset."""
-    body = fetch(client, dataset, "xlsx", group_by="time", start_date="2025-11-02T05:50:00Z",
-                 end_date="2025-11-02T06:10:00Z", timezone="America/New_York", granularity="10min").content
+    body = fetch(
+        client,
+        dataset,
+        "xlsx",
+        group_by="time",
+        start_date="2025-11-02T05:50:00Z",
+        end_date="2025-11-02T06:10:00Z",
+        timezone="America/New_York",
+        granularity="10min",
+    ).content
     ws = openpyxl.load_workbook(io.BytesIO(body))["time"]
     cells = [row[0] for row in ws.iter_rows(min_row=2)]
-    assert [c.value for c in cells] == [datetime(2025, 11, 2, 1, 50), datetime(2025, 11, 2, 1, 0),
-                                        datetime(2025, 11, 2, 1, 10)]
+    assert [c.value for c in cells] == [
+        datetime(2025, 11, 2, 1, 50),
+        datetime(2025, 11, 2, 1, 0),
+        datetime(2025, 11, 2, 1, 10),
+    ]
     assert all(c.is_date for c in cells)
     assert [c.number_format for c in cells] == ['yyyy-mm-dd hh:mm" (UTC-04:00)"'] + [
-        'yyyy-mm-dd hh:mm" (UTC-05:00)"'] * 2
+        'yyyy-mm-dd hh:mm" (UTC-05:00)"'
+    ] * 2
 
 
 def test_xlsx_month_buckets_show_as_months(client, dataset):
@@ -269,14 +322,26 @@ def test_xlsx_opens_in_a_real_spreadsheet_application(client, dataset, tmp_path)
         pytest.skip("LibreOffice (soffice) is not installed: the xlsx was not opened by a real spreadsheet app")
     expected = fetch(client, dataset, "json", group_by="browser").json["breakdowns"]["browser"]
     (tmp_path / "export.xlsx").write_bytes(fetch(client, dataset, "xlsx", group_by="browser").content)
-    subprocess.run([office, "--headless", f"-env:UserInstallation=file://{tmp_path}/profile", "--convert-to",
-                    "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
-                    "--outdir", str(tmp_path), str(tmp_path / "export.xlsx")], check=True, timeout=180,
-                   capture_output=True)
+    subprocess.run(
+        [
+            office,
+            "--headless",
+            f"-env:UserInstallation=file://{tmp_path}/profile",
+            "--convert-to",
+            "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
+            "--outdir",
+            str(tmp_path),
+            str(tmp_path / "export.xlsx"),
+        ],
+        check=True,
+        timeout=180,
+        capture_output=True,
+    )
     sheet = (tmp_path / "export-browser.csv").read_text(encoding="utf-8")
     rows = list(csv.reader(io.StringIO(sheet)))
     assert rows == [["browser", "clicks", "unique_clicks"]] + [
-        [r["browser"], str(r["clicks"]), str(r["unique_clicks"])] for r in expected]
+        [r["browser"], str(r["clicks"]), str(r["unique_clicks"])] for r in expected
+    ]
 
 
 # ---------------------------------------------------------------------------------- headers
@@ -284,7 +349,8 @@ def test_xlsx_opens_in_a_real_spreadsheet_application(client, dataset, tmp_path)
 def test_headers_name_the_scope_and_dates(client, dataset, fmt):
     resp = fetch(client, dataset, fmt, start_date="2025-03-08T00:00:00+01:00")
     assert resp.headers["content-disposition"] == (
-        f'attachment; filename="spoo-export_all_20250307_20250310.{EXTENSIONS[fmt]}"')
+        f'attachment; filename="spoo-export_all_20250307_20250310.{EXTENSIONS[fmt]}"'
+    )
     assert resp.headers["x-content-type-options"] == "nosniff"
 
 
@@ -292,11 +358,20 @@ def test_headers_name_the_scope_and_dates(client, dataset, fmt):
 def test_emoji_short_code_gets_rfc6266_filename(client, dataset, fmt):
     resp = fetch(client, dataset, fmt, scope="anon", short_code="🦄", group_by="time")
     assert resp.headers["content-disposition"] == (
-        f"attachment; filename=\"spoo-export_20250308_20250310.{EXTENSIONS[fmt]}\"; "
-        f"filename*=UTF-8''spoo-export_%F0%9F%A6%84_20250308_20250310.{EXTENSIONS[fmt]}")
+        f'attachment; filename="spoo-export_20250308_20250310.{EXTENSIONS[fmt]}"; '
+        f"filename*=UTF-8''spoo-export_%F0%9F%A6%84_20250308_20250310.{EXTENSIONS[fmt]}"
+    )
 
 
 def test_ascii_short_code_in_the_filename(client, dataset):
-    resp = fetch(client, dataset, "csv", scope="anon", short_code="abc", group_by="time",
-                 timezone="Asia/Tokyo", start_date="2025-03-08T20:00:00Z")
+    resp = fetch(
+        client,
+        dataset,
+        "csv",
+        scope="anon",
+        short_code="abc",
+        group_by="time",
+        timezone="Asia/Tokyo",
+        start_date="2025-03-08T20:00:00Z",
+    )
     assert resp.headers["content-disposition"] == 'attachment; filename="spoo-export_abc_20250309_20250311.zip"'

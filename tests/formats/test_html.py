@@ -23,14 +23,36 @@ from ..factories import ROUTE
 from .hostile_data import fetch, xml_chars
 
 #: The response header: nothing loads or runs, no <base>, no form target, no site may frame the page.
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
-       "frame-ancestors 'none'")
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
 #: The <meta> copy: the same less frame-ancestors, which browsers ignore (with a warning) in a <meta>.
 META_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 #: Elements that load, run or submit something; none may appear in the report.
-ACTIVE = {"script", "img", "iframe", "object", "embed", "link", "base", "form", "video", "audio", "source",
-          "image", "use", "foreignobject", "a", "frame", "frameset", "applet", "input", "button"}
+ACTIVE = {
+    "script",
+    "img",
+    "iframe",
+    "object",
+    "embed",
+    "link",
+    "base",
+    "form",
+    "video",
+    "audio",
+    "source",
+    "image",
+    "use",
+    "foreignobject",
+    "a",
+    "frame",
+    "frameset",
+    "applet",
+    "input",
+    "button",
+}
 
 
 @dataclass
@@ -138,10 +160,17 @@ def test_the_policy_header_is_complete_and_its_meta_copy_valid(client, dataset):
     resp = fetch(client, dataset, "html")
     assert resp.status_code == 200
     header = directives(resp.headers["content-security-policy"])
-    assert header == {"default-src": "'none'", "style-src": "'unsafe-inline'", "img-src": "data:",
-                      "base-uri": "'none'", "form-action": "'none'", "frame-ancestors": "'none'"}
+    assert header == {
+        "default-src": "'none'",
+        "style-src": "'unsafe-inline'",
+        "img-src": "data:",
+        "base-uri": "'none'",
+        "form-action": "'none'",
+        "frame-ancestors": "'none'",
+    }
     assert [k for k, v in resp.headers.items() if k.lower() == "content-security-policy"] == [
-        "content-security-policy"]  # sent once
+        "content-security-policy"
+    ]  # sent once
     meta = parse(resp.content).root.find("meta", **{"http-equiv": "Content-Security-Policy"}).attrs["content"]
     # frame-ancestors, report-uri and sandbox are ignored in a <meta> (CSP 3, section 3.3)
     assert directives(meta) == {k: v for k, v in header.items() if k != "frame-ancestors"}
@@ -155,11 +184,15 @@ def test_html_headers(client, dataset):
     assert resp.headers["content-security-policy"] == CSP
     assert resp.headers["content-disposition"] == 'attachment; filename="spoo-export_all_20250308_20250310.html"'
     assert resp.headers["x-content-type-options"] == "nosniff"
-    head = client.simulate_head(ROUTE, params={"format": "html", "scope": "all", "start_date": "2025-03-08",
-                                               "end_date": "2025-03-10T23:59:59"}, headers=dataset["auth"])
+    head = client.simulate_head(
+        ROUTE,
+        params={"format": "html", "scope": "all", "start_date": "2025-03-08", "end_date": "2025-03-10T23:59:59"},
+        headers=dataset["auth"],
+    )
     assert head.status_code == 200 and head.content == b""
     assert {k: head.headers[k] for k in ("content-type", "content-security-policy", "content-disposition")} == {
-        k: resp.headers[k] for k in ("content-type", "content-security-policy", "content-disposition")}
+        k: resp.headers[k] for k in ("content-type", "content-security-policy", "content-disposition")
+    }
 
 
 def test_tables_hold_the_json_report(client, dataset):
@@ -176,11 +209,15 @@ def test_tables_hold_the_json_report(client, dataset):
         assert [th.text() for th in header] == list(rows[0])
         assert all(th.attrs.get("scope") == "col" for th in header)
         assert body_rows(table) == [[shown(v) for v in row.values()] for row in rows], name
-        assert all(tr.children[0].tag == "th" and tr.children[0].attrs["scope"] == "row"
-                   for tr in table.find("tbody").iter("tr"))
+        assert all(
+            tr.children[0].tag == "th" and tr.children[0].attrs["scope"] == "row"
+            for tr in table.find("tbody").iter("tr")
+        )
     figures = summary(doc)
     assert [t.find("caption").text() for t in doc.iter("table") if t.attrs.get("class") == "summary"] == [
-        "Totals", "What was counted"]
+        "Totals",
+        "What was counted",
+    ]
     assert figures["Total clicks"] == "17" and figures["Timezone"] == "UTC" and figures["Granularity"] == "day"
     assert (expected["start_date"], expected["end_date"]) == ("2025-03-08T00:00:00+00:00", "2025-03-10T23:59:59+00:00")
     assert (figures["Start"], figures["End"]) == ("2025-03-08 00:00:00 +00:00", "2025-03-10 23:59:59 +00:00")
@@ -200,13 +237,23 @@ def test_no_hostile_value_becomes_markup(client, dataset):
     elements = {node.tag for node in doc.iter()}
     assert not elements & ACTIVE, elements & ACTIVE
     attributes = {name for node in doc.iter() for name in node.attrs}
-    assert not [a for a in attributes if a.startswith("on")] and not {"href", "src", "srcset", "xlink:href"} & attributes
+    assert (
+        not [a for a in attributes if a.startswith("on")] and not {"href", "src", "srcset", "xlink:href"} & attributes
+    )
     style = "".join(node.text() for node in doc.iter("style"))
     assert "url(" not in style and "@import" not in style and "@font-face" not in style
     assert doc.find("meta", **{"http-equiv": "Content-Security-Policy"}).attrs["content"] == META_CSP
     cities = [row[0] for row in body_rows(tables(doc)["Clicks by city"])]
-    assert {"]]> <script>alert(1)</script>", '=HYPERLINK("http://evil.example","click")', "Null", "CtlBell",
-            "Zürich", "🦄 Town", "Mid\rreturn", "Unknown"} <= set(cities)
+    assert {
+        "]]> <script>alert(1)</script>",
+        '=HYPERLINK("http://evil.example","click")',
+        "Null",
+        "CtlBell",
+        "Zürich",
+        "🦄 Town",
+        "Mid\rreturn",
+        "Unknown",
+    } <= set(cities)
     svg_text = {node.text() for svg in doc.iter("svg") for node in svg.iter("title")}
     assert {'=HYPERLINK("http://evil.example","click")', "\tTabbed", "#N/A"} <= svg_text  # bars' full labels
     assert summary(doc)["Excluded values"] == 'city = <script>alert(1)</script>, "><img src=x onerror=alert(1)>'
@@ -264,13 +311,25 @@ def test_words_name_dimensions_naturally_and_times_read_to_the_second(settings, 
     from spoo_export_plugin import create_app
 
     client = falcon.testing.TestClient(create_app(settings.replace(extra_dimensions={"platform": "device_type"})))
-    doc = parse(fetch(client, dataset, "html", group_by="os,short_code,utm_source,platform,city",
-                      timezone="Asia/Kolkata").content).root
+    doc = parse(
+        fetch(
+            client, dataset, "html", group_by="os,short_code,utm_source,platform,city", timezone="Asia/Kolkata"
+        ).content
+    ).root
     assert [svg.find("title").text().split(", 2025")[0] for svg in doc.iter("svg")] == [
-        "Clicks of the only operating system", "All 2 short codes by clicks", "Clicks of the only UTM source",
-        "Clicks of the only platform", "Top 10 cities by clicks"]
-    assert list(tables(doc)) == ["Clicks by operating system", "Clicks by short code", "Clicks by UTM source",
-                                 "Clicks by platform", "Clicks by city"]
+        "Clicks of the only operating system",
+        "All 2 short codes by clicks",
+        "Clicks of the only UTM source",
+        "Clicks of the only platform",
+        "Top 10 cities by clicks",
+    ]
+    assert list(tables(doc)) == [
+        "Clicks by operating system",
+        "Clicks by short code",
+        "Clicks by UTM source",
+        "Clicks by platform",
+        "Clicks by city",
+    ]
     figures = summary(doc)
     # (the end, 2025-03-10T23:59:59 naive, is UTC)
     assert (figures["Start"], figures["End"]) == ("2025-03-08 00:00:00 +05:30", "2025-03-11 05:29:59 +05:30")
@@ -297,12 +356,22 @@ def test_without_time_there_is_no_line_chart(client, dataset):
 def long_report(cities: int, total_rows: int) -> Report:
     utc = timezone.utc
     rows = [(f"City {i:05d}", cities - i, 1) for i in range(cities)]
-    return Report(scope="all", short_code=None, timezone="UTC", start=datetime(2025, 3, 9, tzinfo=utc),
-                  end=datetime(2025, 3, 10, tzinfo=utc), granularity="day", group_by=("city",),
-                  metrics=("clicks", "unique_clicks"), filters={}, generated_at=datetime(2025, 3, 11, tzinfo=utc),
-                  summary=Summary(total_clicks=10, unique_clicks=5, truncated_breakdowns=("city",)
-                                  if total_rows > cities else ()),
-                  breakdowns={"city": Breakdown("city", ("city", "clicks", "unique_clicks"), rows, total_rows)})
+    return Report(
+        scope="all",
+        short_code=None,
+        timezone="UTC",
+        start=datetime(2025, 3, 9, tzinfo=utc),
+        end=datetime(2025, 3, 10, tzinfo=utc),
+        granularity="day",
+        group_by=("city",),
+        metrics=("clicks", "unique_clicks"),
+        filters={},
+        generated_at=datetime(2025, 3, 11, tzinfo=utc),
+        summary=Summary(
+            total_clicks=10, unique_clicks=5, truncated_breakdowns=("city",) if total_rows > cities else ()
+        ),
+        breakdowns={"city": Breakdown("city", ("city", "clicks", "unique_clicks"), rows, total_rows)},
+    )
 
 
 def test_a_table_shows_its_first_1000_rows_and_says_how_many_more_exist(db):
@@ -318,8 +387,9 @@ def test_a_table_shows_its_first_1000_rows_and_says_how_many_more_exist(db):
     capped = parse(b"".join(FORMATS["html"].render(long_report(900, 5_000), ExportSettings(database=db)))).root
     notes = [p.text() for p in capped.iter("p") if p.attrs.get("class") == "note" and p.parent.tag == "section"]
     assert notes == ["The server's row limits cut this breakdown at 900 of 5,000 rows in every format."]
-    assert summary(capped)["Complete"] == ("no: the server's row limits cut city (the notes under their tables "
-                                           "say where)")
+    assert summary(capped)["Complete"] == (
+        "no: the server's row limits cut city (the notes under their tables say where)"
+    )
     assert len(body_rows(tables(capped)["Clicks by city"])) == 900
 
 
@@ -333,10 +403,14 @@ def test_a_crossed_table_shows_its_20_busiest_rows_and_says_the_full_table_is_el
     owner = ObjectId()
     auth = {"Authorization": f"Bearer {add_api_key(db, owner)}"}
     add_url(db, "busy", owner, created_at=datetime(2025, 1, 1))
-    db.clicks.insert_many([
-        make_click("busy", owner, datetime(2025, 1, 1 + day, 12, n), browser=browser, ip_address=f"10.0.{day}.{n}")
-        for day in range(30) for b, browser in enumerate(("Chrome", "Firefox", "Safari"))
-        for n in range(1 + (day * 7 + b * 3) % 11)])
+    db.clicks.insert_many(
+        [
+            make_click("busy", owner, datetime(2025, 1, 1 + day, 12, n), browser=browser, ip_address=f"10.0.{day}.{n}")
+            for day in range(30)
+            for b, browser in enumerate(("Chrome", "Firefox", "Safari"))
+            for n in range(1 + (day * 7 + b * 3) % 11)
+        ]
+    )
     query = {"scope": "all", "start_date": "2025-01-01", "end_date": "2025-01-30", "group_by": "time,browser"}
     expected = client.simulate_get(ROUTE, params={"format": "json", **query}, headers=auth).json["breakdowns"]
     resp = client.simulate_get(ROUTE, params={"format": "html", **query}, headers=auth)
@@ -348,23 +422,30 @@ def test_a_crossed_table_shows_its_20_busiest_rows_and_says_the_full_table_is_el
     table = tables(doc)["Clicks by time and browser"]
     assert body_rows(table) == [[shown(v) for v in row.values()] for row in busiest]
     note = [p.text() for p in table.parent.parent.iter("p") if p.attrs.get("class") == "note"]
-    assert note == ["The 20 rows with the most clicks of 90, busiest first: the full table is in the "
-                    "csv, json, xlsx and xml exports."]
+    assert note == [
+        "The 20 rows with the most clicks of 90, busiest first: the full table is in the "
+        "csv, json, xlsx and xml exports."
+    ]
     assert len(body_rows(tables(doc)["Clicks by time"])) == 30  # not crossed: every row
     assert [r[0] for r in body_rows(tables(doc)["Clicks by browser"])] == [r["browser"] for r in expected["browser"]]
     query["metrics"] = "share"  # no clicks column to rank by: the first 20 rows
     first = client.simulate_get(ROUTE, params={"format": "json", **query}, headers=auth).json["breakdowns"]
     table = tables(parse(client.simulate_get(ROUTE, params={"format": "html", **query}, headers=auth).content).root)[
-        "Clicks by time and browser"]
+        "Clicks by time and browser"
+    ]
     assert [row[:2] for row in body_rows(table)] == [[r["time"], r["browser"]] for r in first["time,browser"][:20]]
     assert [p.text() for p in table.parent.parent.iter("p") if p.attrs.get("class") == "note"] == [
-        "The first 20 of 90 rows: the full table is in the csv, json, xlsx and xml exports."]
+        "The first 20 of 90 rows: the full table is in the csv, json, xlsx and xml exports."
+    ]
 
 
 def test_one_link_route_sends_the_report_with_its_policy(client, dataset, db):
     url_id = str(db.urlsV2.find_one({"alias": "abc"})["_id"])
-    resp = client.simulate_get(f"{ROUTE}/links/{url_id}", headers=dataset["auth"],
-                               params={"format": "html", "start_date": "2025-03-08", "end_date": "2025-03-10"})
+    resp = client.simulate_get(
+        f"{ROUTE}/links/{url_id}",
+        headers=dataset["auth"],
+        params={"format": "html", "start_date": "2025-03-08", "end_date": "2025-03-10"},
+    )
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"] == "text/html; charset=utf-8"
     assert resp.headers["content-security-policy"] == CSP
@@ -384,10 +465,19 @@ def test_a_long_series_is_drawn_with_its_peaks_in_bounded_size():
     assert decimate([3, 1, 2], 800) == [(0, 3), (1, 1), (2, 2)]
 
 
-@pytest.mark.parametrize("peak, whole, expected", [
-    (1, True, (1, 1)), (3, True, (3, 1)), (8, True, (8, 2)), (198, True, (200, 50)), (500, True, (600, 200)),
-    (0, True, (1, 1)), (0.353, False, (0.4, 0.1)), (0.06, False, (0.06, 0.02)),
-])
+@pytest.mark.parametrize(
+    "peak, whole, expected",
+    [
+        (1, True, (1, 1)),
+        (3, True, (3, 1)),
+        (8, True, (8, 2)),
+        (198, True, (200, 50)),
+        (500, True, (600, 200)),
+        (0, True, (1, 1)),
+        (0.353, False, (0.4, 0.1)),
+        (0.06, False, (0.06, 0.02)),
+    ],
+)
 def test_value_axes_end_on_round_steps(peak, whole, expected):
     from spoo_export_plugin.formats._svg import nice_scale
 

@@ -36,8 +36,9 @@ def _targets(archive: zipfile.ZipFile, part: str) -> dict[str, str]:
     found = {}
     for rel in ElementTree.fromstring(archive.read(rels)).iter(PKG + "Relationship"):
         target = rel.get("Target")
-        found[rel.get("Id")] = (target.lstrip("/") if target.startswith("/")
-                                else posixpath.normpath(posixpath.join(folder, target)))
+        found[rel.get("Id")] = (
+            target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
+        )
     return found
 
 
@@ -51,16 +52,21 @@ def charts_by_sheet(body: bytes) -> dict[str, list[ElementTree.Element]]:
         charts = []
         for drawing in _targets(archive, part).values():
             if "/drawings/" in drawing:
-                charts += [ElementTree.fromstring(archive.read(chart))
-                           for chart in _targets(archive, drawing).values() if "/charts/" in chart]
+                charts += [
+                    ElementTree.fromstring(archive.read(chart))
+                    for chart in _targets(archive, drawing).values()
+                    if "/charts/" in chart
+                ]
         result[sheet.get("name")] = charts
     return result
 
 
 def series(chart: ElementTree.Element) -> list[tuple[str, str, str]]:
     """(name reference, categories reference, values reference) of each series."""
-    return [(ser.findtext(f"{C}tx/{C}strRef/{C}f"), ser.findtext(f"{C}cat//{C}f"), ser.findtext(f"{C}val//{C}f"))
-            for ser in chart.iter(C + "ser")]
+    return [
+        (ser.findtext(f"{C}tx/{C}strRef/{C}f"), ser.findtext(f"{C}cat//{C}f"), ser.findtext(f"{C}val//{C}f"))
+        for ser in chart.iter(C + "ser")
+    ]
 
 
 def title(chart: ElementTree.Element) -> list[str]:
@@ -72,8 +78,10 @@ def test_time_sheet_has_a_line_chart_of_its_cells_on_a_date_axis(client, dataset
     assert [len(charts[name]) for name in ("Summary", "time", "browser", "time,browser")] == [0, 1, 1, 0]
     chart = charts["time"][0]
     assert chart.find(f"{C}chart/{C}plotArea/{C}lineChart") is not None
-    assert series(chart) == [("'time'!B1", "'time'!$A$2:$A$4", "'time'!$B$2:$B$4"),
-                             ("'time'!C1", "'time'!$A$2:$A$4", "'time'!$C$2:$C$4")]
+    assert series(chart) == [
+        ("'time'!B1", "'time'!$A$2:$A$4", "'time'!$B$2:$B$4"),
+        ("'time'!C1", "'time'!$A$2:$A$4", "'time'!$C$2:$C$4"),
+    ]
     axis = chart.find(f"{C}chart/{C}plotArea/{C}dateAx")
     assert axis is not None and axis.find(f"{C}baseTimeUnit").get("val") == "days"
     assert axis.find(f"{C}delete").get("val") == "0"
@@ -98,16 +106,19 @@ def test_single_dimension_sheets_chart_their_top_10_rows(client, dataset):
     browser, city = charts["browser"][0], charts["city"][0]
     bar = city.find(f"{C}chart/{C}plotArea/{C}barChart")
     assert bar is not None and bar.find(f"{C}barDir").get("val") == "bar"
-    assert series(city) == [("'city'!B1", "'city'!$A$2:$A$11", "'city'!$B$2:$B$11"),  # 16 cities: the first 10
-                            ("'city'!C1", "'city'!$A$2:$A$11", "'city'!$C$2:$C$11")]
+    assert series(city) == [
+        ("'city'!B1", "'city'!$A$2:$A$11", "'city'!$B$2:$B$11"),  # 16 cities: the first 10
+        ("'city'!C1", "'city'!$A$2:$A$11", "'city'!$C$2:$C$11"),
+    ]
     assert series(browser)[0] == ("'browser'!B1", "'browser'!$A$2:$A$5", "'browser'!$B$2:$B$5")  # 4 browsers
     assert title(city) == ["Top 10 cities by clicks", RANGE] and title(browser) == ["All 4 browsers by clicks", RANGE]
     assert len(charts["referrer"]) == 1
 
 
 def test_chart_follows_the_requested_metrics(client, dataset):
-    charts = charts_by_sheet(fetch(client, dataset, "xlsx", group_by="time,country",
-                                   metrics="share,unique_clicks").content)
+    charts = charts_by_sheet(
+        fetch(client, dataset, "xlsx", group_by="time,country", metrics="share,unique_clicks").content
+    )
     assert series(charts["time"][0]) == [("'time'!C1", "'time'!$A$2:$A$4", "'time'!$C$2:$C$4")]
     assert title(charts["time"][0])[0] == "Unique clicks per day"
     share_only = charts_by_sheet(fetch(client, dataset, "xlsx", group_by="time", metrics="share").content)
@@ -118,8 +129,15 @@ def test_chart_follows_the_requested_metrics(client, dataset):
 
 def test_hour_buckets_use_a_category_axis(client, dataset):
     """A spreadsheet date axis counts whole days: hours would pile up on one point."""
-    body = fetch(client, dataset, "xlsx", group_by="time", granularity="hour", start_date="2025-03-09T00:00:00Z",
-                 end_date="2025-03-09T05:59:59Z").content
+    body = fetch(
+        client,
+        dataset,
+        "xlsx",
+        group_by="time",
+        granularity="hour",
+        start_date="2025-03-09T00:00:00Z",
+        end_date="2025-03-09T05:59:59Z",
+    ).content
     chart = charts_by_sheet(body)["time"][0]
     assert chart.find(f".//{C}dateAx") is None and chart.find(f".//{C}catAx") is not None
     assert series(chart)[0][2] == "'time'!$B$2:$B$7"
@@ -136,8 +154,17 @@ def test_continued_breakdown_keeps_its_chart_on_the_first_sheet(client, dataset,
 
 
 def test_empty_breakdown_gets_no_chart(client, dataset):
-    charts = charts_by_sheet(fetch(client, dataset, "xlsx", group_by="time,city", start_date="2024-01-01",
-                                   end_date="2024-01-02", granularity="day").content)
+    charts = charts_by_sheet(
+        fetch(
+            client,
+            dataset,
+            "xlsx",
+            group_by="time,city",
+            start_date="2024-01-01",
+            end_date="2024-01-02",
+            granularity="day",
+        ).content
+    )
     assert len(charts["time"]) == 1 and charts["city"] == []
 
 
@@ -158,7 +185,7 @@ def coloured_pixels(ppm: bytes) -> int:
     """Pixels of a binary PPM (P6) that are clearly coloured (not black, grey or white): chart ink."""
     match = re.match(rb"P6\s+(\d+)\s+(\d+)\s+255\s", ppm)
     assert match, ppm[:20]
-    pixels = memoryview(ppm)[match.end():]
+    pixels = memoryview(ppm)[match.end() :]
     found = 0
     for i in range(0, len(pixels) - 2, 3 * 2):  # every other pixel is plenty
         r, g, b = pixels[i], pixels[i + 1], pixels[i + 2]
@@ -174,13 +201,26 @@ def test_libreoffice_draws_the_charts_into_a_pdf(client, dataset, tmp_path):
     if shutil.which("pdftoppm") is None:
         pytest.skip("pdftoppm (poppler-utils) is not installed: the PDF pages could not be rendered")
     (tmp_path / "charted.xlsx").write_bytes(fetch(client, dataset, "xlsx", group_by="time,browser").content)
-    subprocess.run([office, "--headless", f"-env:UserInstallation=file://{tmp_path}/profile", "--convert-to", "pdf",
-                    "--outdir", str(tmp_path), str(tmp_path / "charted.xlsx")], check=True, timeout=180,
-                   capture_output=True)
+    subprocess.run(
+        [
+            office,
+            "--headless",
+            f"-env:UserInstallation=file://{tmp_path}/profile",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(tmp_path / "charted.xlsx"),
+        ],
+        check=True,
+        timeout=180,
+        capture_output=True,
+    )
     pdf = tmp_path / "charted.pdf"
     assert pdf.read_bytes().startswith(b"%PDF-")
-    subprocess.run(["pdftoppm", "-r", "40", str(pdf), str(tmp_path / "page")], check=True, timeout=60,
-                   capture_output=True)
+    subprocess.run(
+        ["pdftoppm", "-r", "40", str(pdf), str(tmp_path / "page")], check=True, timeout=60, capture_output=True
+    )
     pages = sorted(tmp_path.glob("page-*.ppm"))
     assert len(pages) == 4  # Summary, time, browser, time,browser: each one page, a chart beside its table
     ink = [coloured_pixels(page.read_bytes()) for page in pages]

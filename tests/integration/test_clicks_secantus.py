@@ -27,19 +27,26 @@ pytestmark = pytest.mark.integration
 EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES", 60))
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(scenario=scenarios())
 def test_raw_clicks_match_the_oracle_over_tcp(mongo_db: Any, scenario: Scenario) -> None:
     check_clicks(make_client(mongo_db, visitor_id_secret=VISITOR_SECRET), mongo_db, scenario)
 
 
-@settings(max_examples=max(EXAMPLES // 3, 1), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=max(EXAMPLES // 3, 1),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(scenario=scenarios())
 def test_raw_row_cap_matches_the_oracle_over_tcp(mongo_db: Any, scenario: Scenario) -> None:
-    check_clicks(make_client(mongo_db, visitor_id_secret=VISITOR_SECRET, raw_row_cap=3), mongo_db, scenario,
-                 raw_row_cap=3)
+    check_clicks(
+        make_client(mongo_db, visitor_id_secret=VISITOR_SECRET, raw_row_cap=3), mongo_db, scenario, raw_row_cap=3
+    )
 
 
 def _plan(explained: dict[str, Any]) -> str:
@@ -59,15 +66,30 @@ def test_the_cursor_is_served_by_the_owner_url_or_short_code_index(mongo_db: Any
     same shape (docs/performance.md), so this checks the plain selection only."""
     owner, url = ObjectId(), ObjectId()
     # i % 3: code a (two thirds) or b; i % 2: the owner's or someone else's; i % 5 == 0: a legacy click (no url_id)
-    mongo_db.clicks.insert_many([make_click("a" if i % 3 else "b", owner if i % 2 else ObjectId(),
-                                            datetime(2025, 1, 1) + timedelta(minutes=i),
-                                            url_id=url if i % 3 == 1 else ObjectId(), legacy=i % 5 == 0)
-                                 for i in range(300)])
+    mongo_db.clicks.insert_many(
+        [
+            make_click(
+                "a" if i % 3 else "b",
+                owner if i % 2 else ObjectId(),
+                datetime(2025, 1, 1) + timedelta(minutes=i),
+                url_id=url if i % 3 == 1 else ObjectId(),
+                legacy=i % 5 == 0,
+            )
+            for i in range(300)
+        ]
+    )
     for key in ("meta.owner_id", "meta.url_id", "meta.short_code"):
         mongo_db.clicks.create_index([(key, 1), ("clicked_at", 1)])
-    spec = QuerySpec(start=datetime(2024, 1, 1, tzinfo=timezone.utc), end=datetime(2026, 1, 1, tzinfo=timezone.utc),
-                     timezone="UTC", granularity="day", breakdowns=(), owner_id=owner if by == "owner" else None,
-                     url_id=url if by == "url_id" else None, short_code="a" if by == "short_code" else None)
+    spec = QuerySpec(
+        start=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        end=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        timezone="UTC",
+        granularity="day",
+        breakdowns=(),
+        owner_id=owner if by == "owner" else None,
+        url_id=url if by == "url_id" else None,
+        short_code="a" if by == "short_code" else None,
+    )
     plan = _plan(mongo_db.command("aggregate", "clicks", pipeline=build_clicks_pipeline(spec, 1000), explain=True))
     index = {"owner": "meta.owner_id", "url_id": "meta.url_id", "short_code": "meta.short_code"}[by] + "_1_clicked_at_1"
     if by != "short_code":
@@ -82,16 +104,50 @@ def test_the_cursor_is_served_by_the_owner_url_or_short_code_index(mongo_db: Any
 def test_spoo_export_export_clicks(mongo_db: Any, secantus_uri: str, tmp_path: Any) -> None:
     owner = ObjectId()
     add_url(mongo_db, "mine", owner, created_at=datetime(2025, 3, 1))
-    mongo_db.clicks.insert_many([
-        make_click("mine", owner, datetime(2025, 3, 9, 6 + i), ip_address="198.51.100.9", user_agent="Agent/1",
-                   city="=1+1" if i == 0 else "Paris", ua={"device": "mobile"}) for i in range(3)])
-    base = ["--mongodb-uri", secantus_uri, "--database-name", mongo_db.name, "--start-date", "2025-03-09",
-            "--end-date", "2025-03-09"]
-    env = clean_env(tmp_path, SPOO_EXPORT_EXTRA_DIMENSIONS="device=ua.device",
-                    SPOO_EXPORT_VISITOR_ID_SECRET="cli-secret-0123456789abcdef0123456789")
+    mongo_db.clicks.insert_many(
+        [
+            make_click(
+                "mine",
+                owner,
+                datetime(2025, 3, 9, 6 + i),
+                ip_address="198.51.100.9",
+                user_agent="Agent/1",
+                city="=1+1" if i == 0 else "Paris",
+                ua={"device": "mobile"},
+            )
+            for i in range(3)
+        ]
+    )
+    base = [
+        "--mongodb-uri",
+        secantus_uri,
+        "--database-name",
+        mongo_db.name,
+        "--start-date",
+        "2025-03-09",
+        "--end-date",
+        "2025-03-09",
+    ]
+    env = clean_env(
+        tmp_path,
+        SPOO_EXPORT_EXTRA_DIMENSIONS="device=ua.device",
+        SPOO_EXPORT_VISITOR_ID_SECRET="cli-secret-0123456789abcdef0123456789",
+    )
     out = tmp_path / "clicks.zip"
-    done = cli("export", "--clicks", "--owner", str(owner), "--format", "csv", "-o", str(out), "--device", "mobile",
-               *base, env=env)
+    done = cli(
+        "export",
+        "--clicks",
+        "--owner",
+        str(owner),
+        "--format",
+        "csv",
+        "-o",
+        str(out),
+        "--device",
+        "mobile",
+        *base,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     assert b"198.51.100.9" not in done.stderr + done.stdout
     archive = zipfile.ZipFile(out)
@@ -113,8 +169,7 @@ def test_spoo_export_export_clicks(mongo_db: Any, secantus_uri: str, tmp_path: A
     assert done.returncode == 0, done.stderr
     assert b"<scope>link</scope>" in done.stdout and done.stdout.count(b"<click>") == 3
 
-    refused = cli("export", "--clicks", "--owner", str(owner), "--format", "json", "--group-by", "time", *base,
-                  env=env)
+    refused = cli("export", "--clicks", "--owner", str(owner), "--format", "json", "--group-by", "time", *base, env=env)
     assert refused.returncode == 2 and b"(--group-by)" in refused.stderr
 
 
@@ -147,13 +202,17 @@ def test_the_driver_holds_one_bounded_batch_at_a_time(mongo_db: Any, secantus_ur
     owner = ObjectId()
     key = add_api_key(mongo_db, owner)
     total = CURSOR_BATCH * 2 + 321
-    mongo_db.clicks.insert_many([make_click("a", owner, datetime(2025, 1, 1) + timedelta(seconds=i))
-                                 for i in range(total)])
+    mongo_db.clicks.insert_many(
+        [make_click("a", owner, datetime(2025, 1, 1) + timedelta(seconds=i)) for i in range(total)]
+    )
     watched = pymongo.MongoClient(secantus_uri, directConnection=True, event_listeners=[Batches()])
     try:
         client = falcon.testing.TestClient(create_app(ExportSettings(database=watched[mongo_db.name])))
-        resp = client.simulate_get("/api/v1/export/clicks", params={"format": "csv", "start_date": "2025-01-01"},
-                                   headers={"Authorization": f"Bearer {key}"})
+        resp = client.simulate_get(
+            "/api/v1/export/clicks",
+            params={"format": "csv", "start_date": "2025-01-01"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
     finally:
         watched.close()
     assert resp.status_code == 200

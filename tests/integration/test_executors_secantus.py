@@ -17,15 +17,21 @@ pytestmark = pytest.mark.integration
 EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES", 30))
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(scenario=scenarios())
 def test_worker_report_equals_database_report_over_tcp(mongo_db: Any, scenario: Scenario) -> None:
     assert_same_report(mongo_db, scenario)
 
 
-@settings(max_examples=max(EXAMPLES // 3, 1), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=max(EXAMPLES // 3, 1),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(scenario=scenarios(row_cap=3))
 def test_worker_report_equals_database_report_with_a_row_cap_over_tcp(mongo_db: Any, scenario: Scenario) -> None:
     assert_same_report(mongo_db, scenario, row_cap=3)
@@ -43,9 +49,15 @@ def test_odd_field_values_give_the_servers_rows(mongo_db: Any, granularity: str,
     from ..scenarios import EXTRA, OWNER_A
 
     mongo_db.clicks.insert_many(odd_clicks())
-    spec = QuerySpec(start=datetime(2025, 3, 1), end=datetime(2025, 3, 31), timezone=zone, granularity=granularity,
-                     breakdowns=breakdown_names(("time", "browser", "referrer", "short_code", "device")),
-                     owner_id=OWNER_A, extra_dimensions=tuple(EXTRA.items()))
+    spec = QuerySpec(
+        start=datetime(2025, 3, 1),
+        end=datetime(2025, 3, 31),
+        timezone=zone,
+        granularity=granularity,
+        breakdowns=breakdown_names(("time", "browser", "referrer", "short_code", "device")),
+        owner_id=OWNER_A,
+        extra_dimensions=tuple(EXTRA.items()),
+    )
     assert len(assert_rows_equal(mongo_db, spec)) == len(ODD_VALUES)
 
 
@@ -56,7 +68,10 @@ def test_decimal_redirect_times_give_the_servers_average(mongo_db: Any) -> None:
 
     headers = {"Authorization": f"Bearer {decimal_redirect_clicks(mongo_db)}"}
     params = {"format": "json", "scope": "all", "start_date": "2025-05-01", "end_date": "2025-05-02"}
-    averages = {aggregation: make_client(mongo_db, aggregation=aggregation).simulate_get(
-        ROUTE, params=params, headers=headers).json["summary"]["avg_redirect_ms"]
-        for aggregation in ("database", "worker")}
+    averages = {
+        aggregation: make_client(mongo_db, aggregation=aggregation)
+        .simulate_get(ROUTE, params=params, headers=headers)
+        .json["summary"]["avg_redirect_ms"]
+        for aggregation in ("database", "worker")
+    }
     assert averages == {"database": 0.1, "worker": 0.1}

@@ -21,30 +21,42 @@ pytestmark = pytest.mark.integration
 EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES", 60))
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(scenario=scenarios())
 def test_export_matches_oracle_over_tcp(mongo_db: Any, scenario: Scenario) -> None:
     """A server's default (auto) is the database executor: the full count; the worker one a third."""
     check(make_client(mongo_db), mongo_db, scenario)
 
 
-@settings(max_examples=max(EXAMPLES // 3, 1), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=max(EXAMPLES // 3, 1),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(scenario=scenarios())
 def test_export_matches_oracle_over_tcp_grouping_in_the_worker(mongo_db: Any, scenario: Scenario) -> None:
     check(make_client(mongo_db, aggregation="worker"), mongo_db, scenario)
 
 
-@settings(max_examples=max(EXAMPLES // 3, 1), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=max(EXAMPLES // 3, 1),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(scenario=scenarios(row_cap=3))
 def test_row_cap_matches_oracle_over_tcp(mongo_db: Any, scenario: Scenario) -> None:
     check(make_client(mongo_db, row_cap=3), mongo_db, scenario)
 
 
-@settings(max_examples=max(EXAMPLES // 9, 1), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=max(EXAMPLES // 9, 1),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(scenario=scenarios(row_cap=3))
 def test_row_cap_matches_oracle_over_tcp_grouping_in_the_worker(mongo_db: Any, scenario: Scenario) -> None:
     check(make_client(mongo_db, row_cap=3, aggregation="worker"), mongo_db, scenario)

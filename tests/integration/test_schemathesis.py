@@ -54,12 +54,25 @@ def live(secantus_uri: str) -> Iterator[dict[str, Any]]:
     add_url(db, "mylink", None, created_at=datetime(2025, 1, 1))
     base = datetime(2025, 3, 9, 6, 0)
     browsers = ["Chrome", "Firefox", "Safari"]
-    db.clicks.insert_many([
-        make_click("demo" if i % 2 else "mylink", owner, base + timedelta(hours=7 * i), ip_address=f"10.0.0.{i}",
-                   browser=browsers[i % 3], referrer=None if i % 4 == 0 else "https://google.com")
-        for i in range(24)])
-    settings_ = ExportSettings(mongodb_uri=secantus_uri, database_name=db.name,
-                               authenticated_limits="1000000/minute", anonymous_limits="1000000/minute")
+    db.clicks.insert_many(
+        [
+            make_click(
+                "demo" if i % 2 else "mylink",
+                owner,
+                base + timedelta(hours=7 * i),
+                ip_address=f"10.0.0.{i}",
+                browser=browsers[i % 3],
+                referrer=None if i % 4 == 0 else "https://google.com",
+            )
+            for i in range(24)
+        ]
+    )
+    settings_ = ExportSettings(
+        mongodb_uri=secantus_uri,
+        database_name=db.name,
+        authenticated_limits="1000000/minute",
+        anonymous_limits="1000000/minute",
+    )
     app = create_app(settings_)
 
     def counting(environ: dict, start_response: Any) -> Any:
@@ -68,6 +81,7 @@ def live(secantus_uri: str) -> Iterator[dict[str, Any]]:
         def record(status: str, headers: Any, exc_info: Any = None) -> Any:
             STATS[int(status.split()[0])] += 1
             return start_response(status, headers, exc_info)
+
         return app(environ, record)
 
     server = make_server("127.0.0.1", 0, counting, server_class=_Server, handler_class=_QuietHandler)
@@ -89,20 +103,26 @@ def _headers_made_invalid(case: Any) -> bool:
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
+)
 def test_every_response_matches_the_openapi_document(case: Any, live: dict[str, Any]) -> None:
     # Half the requests carry the owner's API key, so scope=all exports succeed too; never one whose
     # headers schemathesis made invalid on purpose (it removed the credentials: adding them back
     # would turn its "must be refused" case into an accepted one, as on <route>/clicks).
-    headers = ({"Authorization": f"Bearer {live['key']}"}
-               if hash(str(case.query)) % 2 and not _headers_made_invalid(case) else None)
+    headers = (
+        {"Authorization": f"Bearer {live['key']}"}
+        if hash(str(case.query)) % 2 and not _headers_made_invalid(case)
+        else None
+    )
     # Excluded: "schema-valid data is accepted". Cross-parameter rules (start after end, too many
     # buckets, scope=anon without short_code, unknown time zone names...) are not expressible in
     # OpenAPI; they are documented 400s. Every other built-in check runs, negative data included.
-    case.call_and_validate(base_url=live["url"], headers=headers,
-                           excluded_checks=[schemathesis.checks.positive_data_acceptance])
+    case.call_and_validate(
+        base_url=live["url"], headers=headers, excluded_checks=[schemathesis.checks.positive_data_acceptance]
+    )
 
 
 def test_schemathesis_run_was_substantial(live: dict[str, Any]) -> None:

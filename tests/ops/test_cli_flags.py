@@ -21,13 +21,16 @@ def test_version(capsys):
     assert capsys.readouterr().out == f"spoo-export {spoo_export_plugin.__version__}\n"
 
 
-@pytest.mark.parametrize("flags, environ, expected", [
-    ([], {}, False),
-    (["--csv-bom"], {}, True),
-    ([], {"SPOO_EXPORT_CSV_BOM": "1"}, True),
-    (["--no-csv-bom"], {"SPOO_EXPORT_CSV_BOM": "true"}, False),  # a flag wins over the variable
-    (["--csv-bom"], {"SPOO_EXPORT_CSV_BOM": "0"}, True),
-])
+@pytest.mark.parametrize(
+    "flags, environ, expected",
+    [
+        ([], {}, False),
+        (["--csv-bom"], {}, True),
+        ([], {"SPOO_EXPORT_CSV_BOM": "1"}, True),
+        (["--no-csv-bom"], {"SPOO_EXPORT_CSV_BOM": "true"}, False),  # a flag wins over the variable
+        (["--csv-bom"], {"SPOO_EXPORT_CSV_BOM": "0"}, True),
+    ],
+)
 def test_csv_bom_is_a_switch(db: Any, flags, environ, expected):
     args = cli.build_parser("export").parse_args(EXPORT + flags)
     assert settings_from_args(args, environ, database=db).csv_bom is expected
@@ -53,8 +56,10 @@ def _help(command: str) -> str:
 
 def test_export_help_speaks_in_exit_codes_and_says_database_is_python_only():
     text = _help("export")
-    assert "exit codes: 0 the file was written; 2 bad input or settings (where the HTTP endpoint answers 400); " \
-           "1 the export could not be produced" in text
+    assert (
+        "exit codes: 0 the file was written; 2 bad input or settings (where the HTTP endpoint answers 400); "
+        "1 the export could not be produced" in text
+    )
     assert "over --max-time-ms (where the HTTP endpoint answers 404 or 503)" in text
     assert "past it the command fails with exit code 1 (the HTTP endpoint answers 503)" in text
     assert "a database= object can only be passed from Python code" in text
@@ -93,14 +98,27 @@ def test_export_picks_a_shared_alias_by_domain(db: Any):
 
     a, b = ObjectId(), ObjectId()
     main, other = add_url(db, "promo", a), add_url(db, "promo", b, domain="b.example", private_stats=True)
-    db.clicks.insert_many([make_click("promo", a, datetime(2025, 3, 10), url_id=main)]
-                          + [make_click("promo", b, datetime(2025, 3, 10, h), url_id=other) for h in range(2)])
+    db.clicks.insert_many(
+        [make_click("promo", a, datetime(2025, 3, 10), url_id=main)]
+        + [make_click("promo", b, datetime(2025, 3, 10, h), url_id=other) for h in range(2)]
+    )
     exporter = Exporter(ExportSettings(database=db))
 
     def totals(*flags: str) -> tuple[int, int]:
-        args = cli.build_parser("export").parse_args(["export", "--short-code", "promo", "--format", "json",
-                                                      "--start-date", "2025-03-01", "--end-date", "2025-03-31",
-                                                      *flags])
+        args = cli.build_parser("export").parse_args(
+            [
+                "export",
+                "--short-code",
+                "promo",
+                "--format",
+                "json",
+                "--start-date",
+                "2025-03-01",
+                "--end-date",
+                "2025-03-31",
+                *flags,
+            ]
+        )
         query = cli_export.build_query(args)
         report = cli_export.operator_report(exporter, parse_export_request(query, FORMATS), None)
         clicks = cli_export.operator_clicks(exporter, parse_clicks_request(query, click_formats()), None)

@@ -126,9 +126,17 @@ def test_printed_key_exports_the_owners_clicks(client, dataset):
 
 
 def test_dashboard_request_of_seven_dimensions(client, dataset):
-    resp = _get(client, {"format": "json", "scope": "all", "group_by": demo.DASHBOARD_GROUP_BY,
-                         "start_date": dataset.start.isoformat() + "Z", "end_date": ANCHOR.isoformat() + "Z"},
-                dataset.api_key)
+    resp = _get(
+        client,
+        {
+            "format": "json",
+            "scope": "all",
+            "group_by": demo.DASHBOARD_GROUP_BY,
+            "start_date": dataset.start.isoformat() + "Z",
+            "end_date": ANCHOR.isoformat() + "Z",
+        },
+        dataset.api_key,
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json
     dims = demo.DASHBOARD_GROUP_BY.split(",")
@@ -164,9 +172,13 @@ def test_anonymous_links_and_access_rules(client, dataset):
     assert resp.json["summary"]["total_clicks"] == len(humans)
 
 
-MEDIA_TYPES = {"json": "application/json", "xml": "application/xml", "csv": "application/zip",
-               "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-               "html": "text/html; charset=utf-8"}
+MEDIA_TYPES = {
+    "json": "application/json",
+    "xml": "application/xml",
+    "csv": "application/zip",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "html": "text/html; charset=utf-8",
+}
 
 
 def test_printed_curl_commands_work(client, dataset):
@@ -221,8 +233,8 @@ def test_printed_url_id_and_its_per_link_command(client, dataset):
     assert (body["scope"], body["short_code"], body["url_id"]) == ("link", alias, url_id)
     assert body["summary"]["total_clicks"] == len(clicks) > 10
     assert Counter({r["browser"]: r["clicks"] for r in body["breakdowns"]["browser"]}) == Counter(
-        _label(c, "browser") for c in clicks)
-
+        _label(c, "browser") for c in clicks
+    )
 
 
 def _run_printed_curl_commands(banner: str, key: str, folder: Path) -> None:
@@ -271,8 +283,14 @@ def test_a_busy_port_is_one_line_naming_the_option_and_exit_code_2(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run(_demo_command() + ["demo", "--port", str(port)], capture_output=True, text=True,
-                              timeout=60, cwd=tmp_path, env={**os.environ, "HOME": str(tmp_path)})
+        done = subprocess.run(
+            _demo_command() + ["demo", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env={**os.environ, "HOME": str(tmp_path)},
+        )
     assert done.returncode == 2, done
     assert done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
     assert f"127.0.0.1:{port}" in done.stderr and "in use" in done.stderr and "--port " in done.stderr
@@ -286,8 +304,13 @@ def test_demo_command_serves_over_http(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
     env["HOME"] = str(tmp_path)
     out = (tmp_path / "stdout").open("w+")
-    proc = subprocess.Popen(command + ["demo", "--port", str(port), "--workers", "2"], stdout=out,
-                            stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    proc = subprocess.Popen(
+        command + ["demo", "--port", str(port), "--workers", "2"],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+    )
     try:
         deadline = time.monotonic() + 60
         text = ""
@@ -309,8 +332,10 @@ def test_demo_command_serves_over_http(tmp_path):
         expected = build_dataset(anchor)  # the same documents the workers seeded after the fork
         assert key == expected.api_key
         mine = _clicks(expected, owner_id=expected.owner_id)
-        request = urllib.request.Request(f"http://127.0.0.1:{port}{ROUTE}?format=json&scope=all&group_by=browser",
-                                         headers={"Authorization": f"Bearer {key}"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{ROUTE}?format=json&scope=all&group_by=browser",
+            headers={"Authorization": f"Bearer {key}"},
+        )
         for _ in range(3):  # whichever worker answers has the same data
             with urllib.request.urlopen(request, timeout=30) as resp:
                 assert resp.status == 200

@@ -91,8 +91,12 @@ def serve_defaults(seeded, tmp_path) -> Iterator[dict[str, Any]]:
 def test_trickled_request_bodies_hold_no_thread(serve_defaults):
     port, master = serve_defaults["port"], serve_defaults["pid"]
     workers = wait_for_workers(master, 2)
-    targets = [("POST", ROUTE, 405), ("POST", "/nowhere", 404), ("GET", export_path(ROUTE, SMALL, "time"), 413),
-               ("GET", ROUTE + "/openapi.json", 413)]
+    targets = [
+        ("POST", ROUTE, 405),
+        ("POST", "/nowhere", 404),
+        ("GET", export_path(ROUTE, SMALL, "time"), 413),
+        ("GET", ROUTE + "/openapi.json", 413),
+    ]
     attack = [(body_announced(port, method, path), status) for method, path, status in targets * 5]
     trickle = Trickle([sock for sock, _ in attack], every=2.0)
     try:
@@ -123,10 +127,23 @@ def host_with_short_body_timeout(seeded, tmp_path) -> Iterator[dict[str, Any]]:
     """The shipped host config (contrib/gunicorn_conf.py) over contrib/example_host.py, whose
     POSTs read their body."""
     uri, name = seeded
-    env = server_env(tmp_path, SPOO_EXPORT_BIND=f"127.0.0.1:{unused_port()}", SPOO_EXPORT_MONGODB_URI=uri,
-                     SPOO_EXPORT_DATABASE_NAME=name, SPOO_EXPORT_BODY_TIMEOUT=str(BODY_TIMEOUT))
-    yield from start_warm([GUNICORN, "-c", "python:spoo_export_plugin.contrib.gunicorn_conf",
-                             "spoo_export_plugin.contrib.example_host:app"], env, tmp_path)
+    env = server_env(
+        tmp_path,
+        SPOO_EXPORT_BIND=f"127.0.0.1:{unused_port()}",
+        SPOO_EXPORT_MONGODB_URI=uri,
+        SPOO_EXPORT_DATABASE_NAME=name,
+        SPOO_EXPORT_BODY_TIMEOUT=str(BODY_TIMEOUT),
+    )
+    yield from start_warm(
+        [
+            GUNICORN,
+            "-c",
+            "python:spoo_export_plugin.contrib.gunicorn_conf",
+            "spoo_export_plugin.contrib.example_host:app",
+        ],
+        env,
+        tmp_path,
+    )
 
 
 def test_a_host_route_reading_a_trickled_body_is_cut_off_at_body_timeout(host_with_short_body_timeout):
@@ -221,8 +238,9 @@ def check_flood(server: dict[str, Any], workers: int) -> str:
 def serve_low_limit(seeded, tmp_path) -> Iterator[dict[str, Any]]:
     uri, name = seeded
     env = server_env(tmp_path, SPOO_EXPORT_BIND=f"127.0.0.1:{unused_port()}")
-    yield from start_warm([SCRIPT, "serve", "--mongodb-uri", uri, "--database-name", name], env, tmp_path,
-                            preexec_fn=_lower_open_files)
+    yield from start_warm(
+        [SCRIPT, "serve", "--mongodb-uri", uri, "--database-name", name], env, tmp_path, preexec_fn=_lower_open_files
+    )
 
 
 def test_serve_under_a_low_open_file_limit_sheds_instead_of_crashing(serve_low_limit):
@@ -235,11 +253,26 @@ def gunicorn_unfitted(seeded, tmp_path) -> Iterator[dict[str, Any]]:
     """The worker run by gunicorn itself with worker_connections far above the open-file limit
     (nothing fitted it): accept() does run out of descriptors."""
     uri, name = seeded
-    env = server_env(tmp_path, SPOO_EXPORT_BIND=f"127.0.0.1:{unused_port()}", SPOO_EXPORT_MONGODB_URI=uri,
-                     SPOO_EXPORT_DATABASE_NAME=name)
-    command = [GUNICORN, "--worker-class", "spoo_export_plugin.ops.worker.ExportWorker", "--workers", "1",
-               "--threads", "8", "--worker-connections", "5000", "--bind", env["SPOO_EXPORT_BIND"],
-               "spoo_export_plugin.contrib.example_host:app"]
+    env = server_env(
+        tmp_path,
+        SPOO_EXPORT_BIND=f"127.0.0.1:{unused_port()}",
+        SPOO_EXPORT_MONGODB_URI=uri,
+        SPOO_EXPORT_DATABASE_NAME=name,
+    )
+    command = [
+        GUNICORN,
+        "--worker-class",
+        "spoo_export_plugin.ops.worker.ExportWorker",
+        "--workers",
+        "1",
+        "--threads",
+        "8",
+        "--worker-connections",
+        "5000",
+        "--bind",
+        env["SPOO_EXPORT_BIND"],
+        "spoo_export_plugin.contrib.example_host:app",
+    ]
     yield from start_warm(command, env, tmp_path, workers=1, preexec_fn=_lower_open_files)
 
 

@@ -38,10 +38,28 @@ def gunicorn(tmp_path: Path, **settings: str) -> Iterator[tuple[int, Path]]:
     log_path = tmp_path / "gunicorn.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "4", "--bind", f"127.0.0.1:{port}",
-             "--worker-class", "spoo_export_plugin.ops.worker.ExportWorker", "--no-control-socket",
-             "--graceful-timeout", "2", "tests.apps.render_budget_app:app"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "1",
+                "--threads",
+                "4",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--worker-class",
+                "spoo_export_plugin.ops.worker.ExportWorker",
+                "--no-control-socket",
+                "--graceful-timeout",
+                "2",
+                "tests.apps.render_budget_app:app",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -86,7 +104,12 @@ def test_a_client_sees_a_503_or_a_cut_connection_never_a_short_file(tmp_path):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)  # and the worker goes on serving
         conn.request("GET", ROUTE + "/openapi.json")
         assert conn.getresponse().status == 200
-    lines = [json.loads(line.split(" ", 1)[1]) for line in log_path.read_text().splitlines()
-             if line.startswith("spoo_export_plugin.export ")]
+    lines = [
+        json.loads(line.split(" ", 1)[1])
+        for line in log_path.read_text().splitlines()
+        if line.startswith("spoo_export_plugin.export ")
+    ]
     assert [(line["format"], line["status"], line["outcome"], line.get("reason")) for line in lines] == [
-        ("xlsx", 503, "error", None), ("json", 200, "aborted", "render_time_ms")]
+        ("xlsx", 503, "error", None),
+        ("json", 200, "aborted", "render_time_ms"),
+    ]

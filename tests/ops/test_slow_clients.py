@@ -64,10 +64,13 @@ HELD_SEND_TIMEOUT = 300
 
 
 def _server_env(home: Path, **extra: str) -> dict[str, str]:
-    return server_env(home, SPOO_EXPORT_SEND_TIMEOUT_SECONDS=str(SEND_TIMEOUT),
-                      SPOO_EXPORT_HEADER_TIMEOUT=str(HEADER_TIMEOUT),
-                      SPOO_EXPORT_TRUSTED_PROXIES="1",  # nginx in front (the direct tests send no X-Forwarded-For)
-                      **extra)
+    return server_env(
+        home,
+        SPOO_EXPORT_SEND_TIMEOUT_SECONDS=str(SEND_TIMEOUT),
+        SPOO_EXPORT_HEADER_TIMEOUT=str(HEADER_TIMEOUT),
+        SPOO_EXPORT_TRUSTED_PROXIES="1",  # nginx in front (the direct tests send no X-Forwarded-For)
+        **extra,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -94,18 +97,30 @@ def host_server(seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     """A host app under gunicorn with the shipped config (contrib/gunicorn_conf.py)."""
     uri, name = seeded
     home = tmp_path_factory.mktemp("host-home")
-    env = _server_env(home, SPOO_EXPORT_BIND=f"127.0.0.1:{unused_port()}", SPOO_EXPORT_MONGODB_URI=uri,
-                      SPOO_EXPORT_DATABASE_NAME=name)
-    yield from start_warm([GUNICORN, "-c", "python:spoo_export_plugin.contrib.gunicorn_conf",
-                         "spoo_export_plugin.contrib.example_host:app"], env, home)
+    env = _server_env(
+        home, SPOO_EXPORT_BIND=f"127.0.0.1:{unused_port()}", SPOO_EXPORT_MONGODB_URI=uri, SPOO_EXPORT_DATABASE_NAME=name
+    )
+    yield from start_warm(
+        [
+            GUNICORN,
+            "-c",
+            "python:spoo_export_plugin.contrib.gunicorn_conf",
+            "spoo_export_plugin.contrib.example_host:app",
+        ],
+        env,
+        home,
+    )
 
 
 def _exports(log: Path, since: int, outcome: str) -> int:
     """Export log lines with ``outcome`` written after byte ``since`` of the server's log."""
     with log.open("rb") as text:
         text.seek(since)
-        return sum(1 for line in text.read().decode().splitlines()
-                   if '"event":"export"' in line and f'"outcome":"{outcome}"' in line)
+        return sum(
+            1
+            for line in text.read().decode().splitlines()
+            if '"event":"export"' in line and f'"outcome":"{outcome}"' in line
+        )
 
 
 def _wait_for_exports(log: Path, since: int, outcome: str, count: int, within: float) -> int:
@@ -141,8 +156,14 @@ def check_probes(probes: list) -> None:
 def check_protection(port: int, log: Path, *, readers: int = READERS) -> None:
     since = log.stat().st_size
     seen = run_scenario(port, lambda held: wait_until_stalled(port, held), readers=readers)
-    print("probe seconds:", [round(p.seconds, 3) for p in seen["probes"]], "statuses:",
-          [p.status for p in seen["probes"]], "readers:", seen["readers"])
+    print(
+        "probe seconds:",
+        [round(p.seconds, 3) for p in seen["probes"]],
+        "statuses:",
+        [p.status for p in seen["probes"]],
+        "readers:",
+        seen["readers"],
+    )
     check_probes(seen["probes"])
     assert all(status in (200, 503) for status in seen["readers"]), seen["readers"]
     held = [r for r in seen["reader_socks"] if r.status == 200]
@@ -188,8 +209,9 @@ def test_a_pipelined_half_request_gets_the_header_timeout_too(server):
         while b"\r\n\r\n" not in data:
             data += sock.recv(65536)
         head, body = data.split(b"\r\n\r\n", 1)
-        length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:")))
+        length = int(
+            next(line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+        )
         while len(body) < length:
             body += sock.recv(65536)
         started = time.monotonic()
@@ -270,7 +292,8 @@ def test_a_request_beyond_the_cap_is_answered_503_at_once(holding_server):
         answered = [probe(port, export_path(ROUTE, SMALL, "time")) for _ in range(6)]
         assert [p.status for p in answered] == [503] * 6, [p.status for p in answered]
         assert all(p.seconds < 1.0 and p.headers.get("retry-after", "").isdigit() for p in answered), [
-            (p.seconds, p.headers) for p in answered]
+            (p.seconds, p.headers) for p in answered
+        ]
     finally:
         for reader in readers:
             reader.sock.close()
@@ -308,17 +331,23 @@ def _nginx_in_front(upstream_port: int, tmp_path: Path) -> Iterator[int]:
     port = unused_port()
     text = NGINX_CONF.read_text()
     assert "listen 80;" in text and "server 127.0.0.1:8000;" in text and "/var/lib/spoo-export-nginx" in text
-    text = (text.replace("listen 80;", f"listen 127.0.0.1:{port};")
-                .replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};")
-                .replace("/var/lib/spoo-export-nginx", str(tmp_path))
-                .replace("/var/log/nginx/spoo-export.error.log", str(tmp_path / "error.log"))
-                .replace("pid /run/nginx-spoo-export.pid;", f"pid {tmp_path / 'nginx.pid'};"))
+    text = (
+        text.replace("listen 80;", f"listen 127.0.0.1:{port};")
+        .replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};")
+        .replace("/var/lib/spoo-export-nginx", str(tmp_path))
+        .replace("/var/log/nginx/spoo-export.error.log", str(tmp_path / "error.log"))
+        .replace("pid /run/nginx-spoo-export.pid;", f"pid {tmp_path / 'nginx.pid'};")
+    )
     conf = tmp_path / "nginx.conf"
     conf.write_text(text)
     log = tmp_path / "nginx.out"
     with log.open("wb") as sink:
-        proc = subprocess.Popen([exe, "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off; user root;"],
-                                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [exe, "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off; user root;"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_for_port(port, proc, log)
         yield port
@@ -334,8 +363,14 @@ def test_behind_nginx_slow_clients_are_nginxs_problem(server, nginx):
         assert _wait_for_exports(log, since, "ok", len(held), within=30) >= len(held), log.read_text()[-3000:]
 
     seen = run_scenario(nginx, handed_to_nginx, readers=8)  # the issue's count; nginx holds them, not gunicorn
-    print("through nginx, probe seconds:", [round(p.seconds, 3) for p in seen["probes"]],
-          "statuses:", [p.status for p in seen["probes"]], "readers:", seen["readers"])
+    print(
+        "through nginx, probe seconds:",
+        [round(p.seconds, 3) for p in seen["probes"]],
+        "statuses:",
+        [p.status for p in seen["probes"]],
+        "readers:",
+        seen["readers"],
+    )
     check_probes(seen["probes"])
     for sock in seen["waiting"]:
         sock.close()
@@ -350,8 +385,9 @@ def test_behind_nginx_the_client_address_comes_from_x_forwarded_for(nginx_one_wo
     remaining = []
     for spoofed in ("198.51.100.1", "198.51.100.2", "198.51.100.3"):
         with socket.create_connection(("127.0.0.1", nginx), timeout=10) as sock:
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: {spoofed}\r\n"
-                         "Connection: close\r\n\r\n".encode())
+            sock.sendall(
+                f"GET {path} HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: {spoofed}\r\nConnection: close\r\n\r\n".encode()
+            )
             data = b""
             while chunk := sock.recv(65536):
                 data += chunk

@@ -40,31 +40,37 @@ def test_serve_defaults_leave_threads_beyond_the_export_cap(db):
 
 
 def test_timeouts_from_flags_environment_and_settings():
-    worker = gunicorn_options({"SPOO_EXPORT_HEADER_TIMEOUT": "3",
-                               "SPOO_EXPORT_SEND_TIMEOUT_SECONDS": "7"})["worker_class"]
+    worker = gunicorn_options({"SPOO_EXPORT_HEADER_TIMEOUT": "3", "SPOO_EXPORT_SEND_TIMEOUT_SECONDS": "7"})[
+        "worker_class"
+    ]
     assert (worker.header_timeout, worker.send_timeout) == (3.0, 7.0)
     # serve passes the settings' value, which already merged flag and variable
-    worker = gunicorn_options({"SPOO_EXPORT_SEND_TIMEOUT_SECONDS": "7"}, {"header_timeout": "4"},
-                              send_timeout=12)["worker_class"]
+    worker = gunicorn_options({"SPOO_EXPORT_SEND_TIMEOUT_SECONDS": "7"}, {"header_timeout": "4"}, send_timeout=12)[
+        "worker_class"
+    ]
     assert (worker.header_timeout, worker.send_timeout) == (4.0, 12.0)
     assert ExportWorker.send_timeout == 30.0  # configured() made subclasses, the base is untouched
 
 
 def test_body_limits_and_connections_from_flags_and_environment():
-    options = gunicorn_options({"SPOO_EXPORT_BODY_TIMEOUT": "7", "SPOO_EXPORT_WORKER_CONNECTIONS": "300"},
-                               {"body_min_rate": "0"})
+    options = gunicorn_options(
+        {"SPOO_EXPORT_BODY_TIMEOUT": "7", "SPOO_EXPORT_WORKER_CONNECTIONS": "300"}, {"body_min_rate": "0"}
+    )
     assert (options["worker_class"].body_timeout, options["worker_class"].body_min_rate) == (7.0, 0.0)
     assert options["worker_connections"] == 300
 
 
-@pytest.mark.parametrize("environ, message", [
-    ({"SPOO_EXPORT_BODY_TIMEOUT": "0"}, "body_timeout"),
-    ({"SPOO_EXPORT_BODY_MIN_RATE": "-1"}, "body_min_rate"),
-    ({"SPOO_EXPORT_WORKER_CONNECTIONS": "0"}, "worker_connections"),
-    ({"SPOO_EXPORT_SEND_TIMEOUT_SECONDS": "0"}, "send_timeout_seconds"),
-    ({"SPOO_EXPORT_SEND_TIMEOUT_SECONDS": "soon"}, "SPOO_EXPORT_SEND_TIMEOUT_SECONDS"),
-    ({"SPOO_EXPORT_HEADER_TIMEOUT": "0"}, "header_timeout"),
-])
+@pytest.mark.parametrize(
+    "environ, message",
+    [
+        ({"SPOO_EXPORT_BODY_TIMEOUT": "0"}, "body_timeout"),
+        ({"SPOO_EXPORT_BODY_MIN_RATE": "-1"}, "body_min_rate"),
+        ({"SPOO_EXPORT_WORKER_CONNECTIONS": "0"}, "worker_connections"),
+        ({"SPOO_EXPORT_SEND_TIMEOUT_SECONDS": "0"}, "send_timeout_seconds"),
+        ({"SPOO_EXPORT_SEND_TIMEOUT_SECONDS": "soon"}, "SPOO_EXPORT_SEND_TIMEOUT_SECONDS"),
+        ({"SPOO_EXPORT_HEADER_TIMEOUT": "0"}, "header_timeout"),
+    ],
+)
 def test_bad_timeouts_fail_at_start_up(environ, message):
     with pytest.raises(ConfigurationError, match=message):
         gunicorn_options(environ)
@@ -299,8 +305,9 @@ class _Parser:
         self.unreader = unreader
 
 
-@pytest.mark.parametrize("buffered, length, arrived", [(b"", 0, True), (b"12345", 5, True), (b"1234", 5, False),
-                                                       (b"", 1_000_000, False)])
+@pytest.mark.parametrize(
+    "buffered, length, arrived", [(b"", 0, True), (b"12345", 5, True), (b"1234", 5, False), (b"", 1_000_000, False)]
+)
 def test_a_body_has_arrived_when_the_rest_is_buffered(buffered, length, arrived):
     unreader = _Buffered(buffered)
     assert body_arrived(_Request(LengthReader(unreader, length)), _Parser(unreader)) is arrived
@@ -330,8 +337,11 @@ def test_serve_raises_the_soft_open_file_limit_to_the_hard_one():
     def lowered() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 512))
 
-    code = ("import resource; from spoo_export_plugin.ops.serve import raise_open_file_limit as r; "
-            "print(r(), resource.getrlimit(resource.RLIMIT_NOFILE))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         preexec_fn=lowered).stdout
+    code = (
+        "import resource; from spoo_export_plugin.ops.serve import raise_open_file_limit as r; "
+        "print(r(), resource.getrlimit(resource.RLIMIT_NOFILE))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, preexec_fn=lowered
+    ).stdout
     assert out.split() == ["512", "(512,", "512)"]

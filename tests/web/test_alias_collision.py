@@ -28,9 +28,18 @@ OWNER_A = ObjectId("650000000000000000000a0a")
 OWNER_B = ObjectId("650000000000000000000b0b")
 #: Every value B's clicks carry contains this (any case); A's never do.
 MARKER = b"bsecret"
-B_VALUES = {"city": "BSecretCity", "browser": "BSecretBrowser", "os": "BSecretOS", "country": "BSecretLand",
-            "referrer": "https://bsecret.example/ref", "utm_source": "bsecret_source", "utm_campaign": "bsecret_camp",
-            "bot_name": "BSecretBot", "ip_address": "198.51.100.66", "user_agent": "BSecretAgent/1.0"}
+B_VALUES = {
+    "city": "BSecretCity",
+    "browser": "BSecretBrowser",
+    "os": "BSecretOS",
+    "country": "BSecretLand",
+    "referrer": "https://bsecret.example/ref",
+    "utm_source": "bsecret_source",
+    "utm_campaign": "bsecret_camp",
+    "bot_name": "BSecretBot",
+    "ip_address": "198.51.100.66",
+    "user_agent": "BSecretAgent/1.0",
+}
 A_CLICKS = 3
 RANGE = {"start_date": "2025-03-01", "end_date": "2025-03-31"}
 EVERY_DIMENSION = "time,browser,os,country,city,referrer,utm_source,utm_campaign"
@@ -42,8 +51,10 @@ def seed(db: Any, *, shared: bool) -> dict[str, Any]:
     ``promo`` on b.example too. Returns both owners' keys."""
     add_url(db, "promo", OWNER_A, created_at=datetime(2025, 3, 2))
     bnew = add_url(db, "bnew", OWNER_B, created_at=datetime(2024, 6, 1), private_stats=True)
-    clicks = [make_click("promo", OWNER_A, datetime(2025, 3, 10, h), city="Atown", ip_address=f"203.0.113.{h}")
-              for h in range(A_CLICKS)]
+    clicks = [
+        make_click("promo", OWNER_A, datetime(2025, 3, 10, h), city="Atown", ip_address=f"203.0.113.{h}")
+        for h in range(A_CLICKS)
+    ]
     clicks += [make_click("promo", OWNER_B, datetime(2025, 3, 11, h), url_id=bnew, **B_VALUES) for h in range(4)]
     clicks.append(make_click("promo", OWNER_B, datetime(2025, 3, 12), legacy=True, **B_VALUES))  # no url_id
     if shared:
@@ -114,8 +125,9 @@ def test_anonymous_statistics_of_a_shared_code_hold_only_the_resolved_urls_click
 @pytest.mark.parametrize("fmt", sorted(click_formats()))
 def test_the_owners_raw_clicks_of_a_shared_code_are_its_urls_only(world, fmt, method):
     params = {"format": fmt, "scope": "anon", **world["a_url"], **RANGE}
-    resp = world["client"].simulate_request(method, ROUTE + "/clicks", params=params,
-                                            headers=bearer(world["keys"]["a"]))
+    resp = world["client"].simulate_request(
+        method, ROUTE + "/clicks", params=params, headers=bearer(world["keys"]["a"])
+    )
     assert resp.status_code == 200, resp.text
     assert_nothing_of_b(resp)
     if fmt == "json" and method == "GET":
@@ -125,8 +137,11 @@ def test_the_owners_raw_clicks_of_a_shared_code_are_its_urls_only(world, fmt, me
 
 
 def test_the_default_start_is_the_resolved_urls_creation(world):
-    body = world["client"].simulate_get(ROUTE, params={"format": "json", "scope": "anon", **world["a_url"],
-                                                       "end_date": "2025-03-31"}).json
+    body = (
+        world["client"]
+        .simulate_get(ROUTE, params={"format": "json", "scope": "anon", **world["a_url"], "end_date": "2025-03-31"})
+        .json
+    )
     assert body["start_date"] == "2025-03-02T00:00:00+00:00"  # A's URL, not B's older ones
     assert body["summary"]["total_clicks"] == A_CLICKS
 
@@ -135,9 +150,12 @@ def test_the_default_start_is_the_resolved_urls_creation(world):
 def test_a_shared_alias_without_domain_is_a_400_naming_domain(shared_world, method):
     world = shared_world
     for path, key in ((ROUTE, None), (ROUTE + "/clicks", world["keys"]["a"])):
-        resp = world["client"].simulate_request(method, path, params={"format": "json", "scope": "anon",
-                                                                      "short_code": "promo", **RANGE},
-                                                headers=bearer(key))
+        resp = world["client"].simulate_request(
+            method,
+            path,
+            params={"format": "json", "scope": "anon", "short_code": "promo", **RANGE},
+            headers=bearer(key),
+        )
         assert resp.status_code == 400, resp.text
         if method == "GET":
             assert resp.json["param"] == "domain" and "several domains" in resp.json["error"]
@@ -171,12 +189,17 @@ def test_a_domain_the_alias_is_not_on_is_a_404(world):
 def test_an_empty_domain_counts_as_absent_for_an_alias_one_url_uses(db):
     solo = add_url(db, "solo", OWNER_B, domain="b.example")
     renamed = add_url(db, "x", OWNER_A)  # once called solo: its click kept the code
-    db.clicks.insert_many([make_click("solo", OWNER_B, datetime(2025, 3, 10), url_id=solo),
-                           make_click("solo", OWNER_A, datetime(2025, 3, 10), url_id=renamed)])
+    db.clicks.insert_many(
+        [
+            make_click("solo", OWNER_B, datetime(2025, 3, 10), url_id=solo),
+            make_click("solo", OWNER_A, datetime(2025, 3, 10), url_id=renamed),
+        ]
+    )
     client = falcon.testing.TestClient(create_app(ExportSettings(database=db, **GENEROUS)))
     for extra in ({}, {"domain": ""}, {"domain": "b.example"}):
-        resp = client.simulate_get(ROUTE, params={"format": "json", "scope": "anon", "short_code": "solo", **extra,
-                                                  **RANGE})
+        resp = client.simulate_get(
+            ROUTE, params={"format": "json", "scope": "anon", "short_code": "solo", **extra, **RANGE}
+        )
         assert resp.status_code == 200 and resp.json["summary"]["total_clicks"] == 1, (extra, resp.text)
 
 
@@ -185,9 +208,13 @@ def test_a_legacy_url_reads_its_code_only_on_clicks_of_no_urlsv2_url(db):
     the legacy URL's clicks, never the renamed link's, which kept the code."""
     db.urls.insert_one({"_id": "old", "url": "https://example.com", "created_at": datetime(2025, 1, 1)})
     renamed = add_url(db, "old", OWNER_B, domain="b.example", private_stats=True)
-    db.clicks.insert_many([make_click("old", None, datetime(2025, 3, 10), legacy=True, city="Legacyville"),
-                           make_click("old", OWNER_B, datetime(2025, 3, 10), url_id=renamed, **B_VALUES),
-                           make_click("old", OWNER_B, datetime(2025, 3, 10), url_id=ObjectId(), **B_VALUES)])
+    db.clicks.insert_many(
+        [
+            make_click("old", None, datetime(2025, 3, 10), legacy=True, city="Legacyville"),
+            make_click("old", OWNER_B, datetime(2025, 3, 10), url_id=renamed, **B_VALUES),
+            make_click("old", OWNER_B, datetime(2025, 3, 10), url_id=ObjectId(), **B_VALUES),
+        ]
+    )
     client = falcon.testing.TestClient(create_app(ExportSettings(database=db, **GENEROUS)))
     base = {"format": "csv", "scope": "anon", "short_code": "old", "group_by": EVERY_DIMENSION, **RANGE}
     assert client.simulate_get(ROUTE, params=base).json["param"] == "domain"
@@ -198,27 +225,33 @@ def test_a_legacy_url_reads_its_code_only_on_clicks_of_no_urlsv2_url(db):
     assert body["summary"]["total_clicks"] == 1
 
 
-@pytest.mark.parametrize("query, problem", [
-    ("domain=" + "a" * 254, "at most 253"),
-    ("domain=a.example&domain=b.example", "more than once"),
-    ("domain=a%20b.example", "host name"),
-    ("domain=a%00b.example", "host name"),
-    ("domain=a%0Ab.example", "host name"),
-])
+@pytest.mark.parametrize(
+    "query, problem",
+    [
+        ("domain=" + "a" * 254, "at most 253"),
+        ("domain=a.example&domain=b.example", "more than once"),
+        ("domain=a%20b.example", "host name"),
+        ("domain=a%00b.example", "host name"),
+        ("domain=a%0Ab.example", "host name"),
+    ],
+)
 def test_the_domain_parameter_is_validated(shared_world, query, problem):
     world = shared_world
     for path, key in ((ROUTE, None), (ROUTE + "/clicks", world["keys"]["a"])):
-        resp = world["client"].simulate_get(path, query_string=f"format=json&scope=anon&short_code=promo&{query}",
-                                            headers=bearer(key))
+        resp = world["client"].simulate_get(
+            path, query_string=f"format=json&scope=anon&short_code=promo&{query}", headers=bearer(key)
+        )
         assert resp.status_code == 400 and resp.json["param"] == "domain", resp.text
         assert problem in resp.json["error"]
 
 
 def test_domain_is_ignored_with_scope_all(world):
     """scope=all reads the caller's own clicks; a short_code filter there is owner-scoped already."""
-    resp = world["client"].simulate_get(ROUTE, params={"format": "json", "scope": "all", "short_code": "promo",
-                                                       "domain": "b.example", **RANGE},
-                                        headers=bearer(world["keys"]["a"]))
+    resp = world["client"].simulate_get(
+        ROUTE,
+        params={"format": "json", "scope": "all", "short_code": "promo", "domain": "b.example", **RANGE},
+        headers=bearer(world["keys"]["a"]),
+    )
     assert resp.status_code == 200 and resp.json["summary"]["total_clicks"] == A_CLICKS
     assert_nothing_of_b(resp)
 

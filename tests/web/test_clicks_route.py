@@ -36,10 +36,29 @@ SECRET_IP = "198.51.100.77"
 SECRET_UA = "SecretAgent/9.9 (hunter2-unique-ua)"
 OTHER_IP = "2001:db8::dead:beef"
 HOSTILE = "=cmd|' /C calc'!A0"
-MEDIA_TYPES = {"json": "application/json", "xml": "application/xml", "csv": "application/zip",
-               "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-COLUMNS = ["time", "short_code", "browser", "os", "country", "city", "referrer", "utm_source", "utm_medium",
-           "utm_campaign", "utm_term", "utm_content", "device", "bot_name", "visitor"]
+MEDIA_TYPES = {
+    "json": "application/json",
+    "xml": "application/xml",
+    "csv": "application/zip",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+COLUMNS = [
+    "time",
+    "short_code",
+    "browser",
+    "os",
+    "country",
+    "city",
+    "referrer",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "device",
+    "bot_name",
+    "visitor",
+]
 GENEROUS = {"authenticated_limits": "10000/minute", "anonymous_limits": "10000/minute"}
 SECRET = "a-visitor-secret-for-tests-0123456789"
 
@@ -57,21 +76,56 @@ def data(db) -> dict[str, Any]:
     add_url(db, "priv", OWNER, created_at=datetime(2025, 3, 1), private_stats=True)
     add_url(db, "theirs", OTHER, created_at=datetime(2025, 3, 1))
     db.urls.insert_one({"_id": "legacy", "created_at": datetime(2025, 3, 1)})
-    db.clicks.insert_many([
-        # New York: -05:00 until 2025-03-09 07:00Z, then -04:00
-        make_click("mine", OWNER, datetime(2025, 3, 9, 6, 59, 59, 999000), ip_address=SECRET_IP,
-                   user_agent=SECRET_UA, utm_source="newsletter", ua={"device": "mobile"}),
-        make_click("mine", OWNER, datetime(2025, 3, 9, 7, 0, 0, 5000), ip_address=SECRET_IP, user_agent=SECRET_UA,
-                   city=HOSTILE, referrer=None, browser="", os=None, bot_name="Googlebot"),
-        make_click("priv", OWNER, datetime(2025, 3, 9, 8), ip_address=OTHER_IP, user_agent=None, referrer="",
-                   country="<script>alert(1)</script>", city='"><img onerror=x>'),
-        make_click("mine", OWNER, datetime(2025, 3, 9, 9), ip_address=SECRET_IP, user_agent=SECRET_UA,
-                   city="Nul\x00l\x1b Ville\ufffe", browser="+SUM(A1)", os="@cmd", bot_name=""),
-        make_click("theirs", OTHER, datetime(2025, 3, 9, 8, 30), ip_address=SECRET_IP, user_agent=SECRET_UA),
-        make_click("mine", OWNER, datetime(2025, 3, 12), ip_address=SECRET_IP),  # after the range
-    ])
-    return {"db": db, "auth": {"Authorization": f"Bearer {key}"},
-            "other": {"Authorization": f"Bearer {other_key}"}}
+    db.clicks.insert_many(
+        [
+            # New York: -05:00 until 2025-03-09 07:00Z, then -04:00
+            make_click(
+                "mine",
+                OWNER,
+                datetime(2025, 3, 9, 6, 59, 59, 999000),
+                ip_address=SECRET_IP,
+                user_agent=SECRET_UA,
+                utm_source="newsletter",
+                ua={"device": "mobile"},
+            ),
+            make_click(
+                "mine",
+                OWNER,
+                datetime(2025, 3, 9, 7, 0, 0, 5000),
+                ip_address=SECRET_IP,
+                user_agent=SECRET_UA,
+                city=HOSTILE,
+                referrer=None,
+                browser="",
+                os=None,
+                bot_name="Googlebot",
+            ),
+            make_click(
+                "priv",
+                OWNER,
+                datetime(2025, 3, 9, 8),
+                ip_address=OTHER_IP,
+                user_agent=None,
+                referrer="",
+                country="<script>alert(1)</script>",
+                city='"><img onerror=x>',
+            ),
+            make_click(
+                "mine",
+                OWNER,
+                datetime(2025, 3, 9, 9),
+                ip_address=SECRET_IP,
+                user_agent=SECRET_UA,
+                city="Nul\x00l\x1b Ville\ufffe",
+                browser="+SUM(A1)",
+                os="@cmd",
+                bot_name="",
+            ),
+            make_click("theirs", OTHER, datetime(2025, 3, 9, 8, 30), ip_address=SECRET_IP, user_agent=SECRET_UA),
+            make_click("mine", OWNER, datetime(2025, 3, 12), ip_address=SECRET_IP),  # after the range
+        ]
+    )
+    return {"db": db, "auth": {"Authorization": f"Bearer {key}"}, "other": {"Authorization": f"Bearer {other_key}"}}
 
 
 def app_for(db, **settings: Any) -> falcon.testing.TestClient:
@@ -80,34 +134,79 @@ def app_for(db, **settings: Any) -> falcon.testing.TestClient:
 
 
 def get(client, auth, **params: str):
-    query = {"format": "json", "start_date": "2025-03-09", "end_date": "2025-03-10", "timezone": "America/New_York",
-             **params}
+    query = {
+        "format": "json",
+        "start_date": "2025-03-09",
+        "end_date": "2025-03-10",
+        "timezone": "America/New_York",
+        **params,
+    }
     return client.simulate_get(CLICKS, params=query, headers=auth)
 
 
 def expected_rows() -> list[dict[str, str]]:
     """Worked out by hand: the owner's four clicks in the range, oldest first, in New York time."""
-    base = {"short_code": "mine", "browser": "Chrome", "os": "Windows", "country": "United States",
-            "city": "New York", "referrer": "https://google.com", "utm_source": "Unknown", "utm_medium": "Unknown",
-            "utm_campaign": "Unknown", "utm_term": "Unknown", "utm_content": "Unknown", "device": "Unknown",
-            "bot_name": ""}
+    base = {
+        "short_code": "mine",
+        "browser": "Chrome",
+        "os": "Windows",
+        "country": "United States",
+        "city": "New York",
+        "referrer": "https://google.com",
+        "utm_source": "Unknown",
+        "utm_medium": "Unknown",
+        "utm_campaign": "Unknown",
+        "utm_term": "Unknown",
+        "utm_content": "Unknown",
+        "device": "Unknown",
+        "bot_name": "",
+    }
     me = pseudonym(SECRET_IP, SECRET_UA)
     return [
-        {"time": "2025-03-09T01:59:59.999-05:00", **base, "utm_source": "newsletter", "device": "mobile",
-         "visitor": me},
-        {"time": "2025-03-09T03:00:00.005-04:00", **base, "browser": "Unknown", "os": "Unknown", "city": HOSTILE,
-         "referrer": "Direct", "bot_name": "Googlebot", "visitor": me},
-        {"time": "2025-03-09T04:00:00.000-04:00", **base, "short_code": "priv", "referrer": "Direct",
-         "country": "<script>alert(1)</script>", "city": '"><img onerror=x>', "visitor": pseudonym(OTHER_IP, "")},
-        {"time": "2025-03-09T05:00:00.000-04:00", **base, "city": "Nul\x00l\x1b Ville\ufffe", "browser": "+SUM(A1)",
-         "os": "@cmd", "visitor": me},
+        {
+            "time": "2025-03-09T01:59:59.999-05:00",
+            **base,
+            "utm_source": "newsletter",
+            "device": "mobile",
+            "visitor": me,
+        },
+        {
+            "time": "2025-03-09T03:00:00.005-04:00",
+            **base,
+            "browser": "Unknown",
+            "os": "Unknown",
+            "city": HOSTILE,
+            "referrer": "Direct",
+            "bot_name": "Googlebot",
+            "visitor": me,
+        },
+        {
+            "time": "2025-03-09T04:00:00.000-04:00",
+            **base,
+            "short_code": "priv",
+            "referrer": "Direct",
+            "country": "<script>alert(1)</script>",
+            "city": '"><img onerror=x>',
+            "visitor": pseudonym(OTHER_IP, ""),
+        },
+        {
+            "time": "2025-03-09T05:00:00.000-04:00",
+            **base,
+            "city": "Nul\x00l\x1b Ville\ufffe",
+            "browser": "+SUM(A1)",
+            "os": "@cmd",
+            "visitor": me,
+        },
     ]
 
 
 def xml_chars(text: str) -> str:
     """XML 1.0's Char production, written out independently of the product."""
-    return "".join(ch for ch in text if ch in "\t\n\r" or 0x20 <= ord(ch) <= 0xD7FF
-                   or 0xE000 <= ord(ch) <= 0xFFFD or ord(ch) >= 0x10000)
+    return "".join(
+        ch
+        for ch in text
+        if ch in "\t\n\r" or 0x20 <= ord(ch) <= 0xD7FF or 0xE000 <= ord(ch) <= 0xFFFD or ord(ch) >= 0x10000
+    )
 
 
 def csv_cell(text: str) -> str:
@@ -116,6 +215,7 @@ def csv_cell(text: str) -> str:
 
 # ------------------------------------------------------------------------------------ every format
 
+
 def test_json_rows_header_and_file(data):
     resp = get(app_for(data["db"]), data["auth"])
     assert resp.status_code == 200, resp.text
@@ -123,8 +223,19 @@ def test_json_rows_header_and_file(data):
     assert resp.headers["content-disposition"] == 'attachment; filename="spoo-export_clicks_all_20250309_20250310.json"'
     assert resp.headers["cache-control"] == "private, no-store"
     body = resp.json
-    assert list(body) == ["scope", "short_code", "timezone", "start_date", "end_date", "filters", "exclude",
-                          "exclude_bots", "generated_at", "summary", "clicks"]
+    assert list(body) == [
+        "scope",
+        "short_code",
+        "timezone",
+        "start_date",
+        "end_date",
+        "filters",
+        "exclude",
+        "exclude_bots",
+        "generated_at",
+        "summary",
+        "clicks",
+    ]
     assert body["scope"] == "all" and body["short_code"] is None and body["timezone"] == "America/New_York"
     assert body["start_date"] == "2025-03-09T00:00:00-05:00"
     assert body["end_date"] == "2025-03-10T23:59:59.999000-04:00"
@@ -219,6 +330,7 @@ def test_no_ip_address_or_user_agent_in_any_byte(data, fmt, caplog):
 def test_the_visitor_column_is_a_keyed_pseudonym(data):
     """Within an export: the same visitor, the same id; another visitor, another. Across exports: the same
     only with visitor_id_secret, and then recomputable by whoever knows the secret."""
+
     def visitors(**settings: Any) -> list[str]:
         return [row["visitor"] for row in get(app_for(data["db"], **settings), data["auth"]).json["clicks"]]
 
@@ -234,6 +346,7 @@ def test_the_visitor_column_is_a_keyed_pseudonym(data):
 
 # ------------------------------------------------------------------------------------ parameters
 
+
 @pytest.mark.parametrize("name", ["group_by", "metrics", "granularity"])
 @pytest.mark.parametrize("value", ["time", ""])
 def test_grouping_parameters_are_a_400_naming_them(data, name, value):
@@ -241,12 +354,21 @@ def test_grouping_parameters_are_a_400_naming_them(data, name, value):
     assert resp.status_code == 400 and resp.json["param"] == name
 
 
-@pytest.mark.parametrize("params, param", [
-    ({"format": "pdf"}, "format"), ({"format": ""}, "format"), ({"timezone": "Mars/Base"}, "timezone"),
-    ({"start_date": "2025-03-11", "end_date": "2025-03-10"}, "start_date"), ({"filters": "{"}, "filters"),
-    ({"exclude": '{"nope": ["x"]}'}, "exclude"), ({"exclude_bots": "maybe"}, "exclude_bots"),
-    ({"url_id": "zz"}, "url_id"), ({"scope": "anon"}, "short_code"), ({"scope": "everything"}, "scope"),
-])
+@pytest.mark.parametrize(
+    "params, param",
+    [
+        ({"format": "pdf"}, "format"),
+        ({"format": ""}, "format"),
+        ({"timezone": "Mars/Base"}, "timezone"),
+        ({"start_date": "2025-03-11", "end_date": "2025-03-10"}, "start_date"),
+        ({"filters": "{"}, "filters"),
+        ({"exclude": '{"nope": ["x"]}'}, "exclude"),
+        ({"exclude_bots": "maybe"}, "exclude_bots"),
+        ({"url_id": "zz"}, "url_id"),
+        ({"scope": "anon"}, "short_code"),
+        ({"scope": "everything"}, "scope"),
+    ],
+)
 def test_the_main_routes_validation_applies(data, params, param):
     resp = get(app_for(data["db"]), data["auth"], **params)
     assert resp.status_code == 400 and resp.json["param"] == param, resp.text
@@ -255,8 +377,7 @@ def test_the_main_routes_validation_applies(data, params, param):
 def test_a_format_without_raw_clicks_is_a_400_naming_format(data, monkeypatch):
     """A format registered without render_clicks (e.g. an html report) serves statistics, not raw clicks."""
     json_format = FORMATS["json"]
-    monkeypatch.setitem(FORMATS, "statsonly", dataclasses.replace(json_format, name="statsonly",
-                                                                  render_clicks=None))
+    monkeypatch.setitem(FORMATS, "statsonly", dataclasses.replace(json_format, name="statsonly", render_clicks=None))
     assert "statsonly" not in click_formats() and set(click_formats()) == {"csv", "json", "xlsx", "xml"}
     client = app_for(data["db"])
     resp = get(client, data["auth"], format="statsonly")
@@ -266,46 +387,64 @@ def test_a_format_without_raw_clicks_is_a_400_naming_format(data, monkeypatch):
     assert stats.status_code == 200  # the statistics route still serves it
 
 
-@pytest.mark.parametrize("params, expected_cities", [
-    ({"short_code": "priv"}, ['"><img onerror=x>']),                      # scope=all: a filter
-    ({"scope": "anon", "short_code": "priv"}, ['"><img onerror=x>']),     # the owner's private URL
-    ({"exclude_bots": "true"}, ["New York", '"><img onerror=x>', "Nul\x00l\x1b Ville\ufffe"]),
-    ({"referrer": "Direct"}, [HOSTILE, '"><img onerror=x>']),
-    ({"browser": "Unknown"}, [HOSTILE]),
-    ({"filters": json.dumps({"device": ["mobile"]})}, ["New York"]),
-    ({"device": "Unknown", "exclude": json.dumps({"short_code": ["priv"]})}, [HOSTILE, "Nul\x00l\x1b Ville\ufffe"]),
-    ({"utm_source": "newsletter"}, ["New York"]),
-    ({"start_date": "2025-03-09T03:00:00-04:00", "end_date": "2025-03-09T04:00:00-04:00"},
-     [HOSTILE, '"><img onerror=x>']),
-])
+@pytest.mark.parametrize(
+    "params, expected_cities",
+    [
+        ({"short_code": "priv"}, ['"><img onerror=x>']),  # scope=all: a filter
+        ({"scope": "anon", "short_code": "priv"}, ['"><img onerror=x>']),  # the owner's private URL
+        ({"exclude_bots": "true"}, ["New York", '"><img onerror=x>', "Nul\x00l\x1b Ville\ufffe"]),
+        ({"referrer": "Direct"}, [HOSTILE, '"><img onerror=x>']),
+        ({"browser": "Unknown"}, [HOSTILE]),
+        ({"filters": json.dumps({"device": ["mobile"]})}, ["New York"]),
+        ({"device": "Unknown", "exclude": json.dumps({"short_code": ["priv"]})}, [HOSTILE, "Nul\x00l\x1b Ville\ufffe"]),
+        ({"utm_source": "newsletter"}, ["New York"]),
+        (
+            {"start_date": "2025-03-09T03:00:00-04:00", "end_date": "2025-03-09T04:00:00-04:00"},
+            [HOSTILE, '"><img onerror=x>'],
+        ),
+    ],
+)
 def test_clicks_are_chosen_like_the_statistics(data, params, expected_cities):
     client = app_for(data["db"])
     body = get(client, data["auth"], **params).json
     assert [row["city"] for row in body["clicks"]] == expected_cities
     assert body["summary"]["total_clicks"] == len(expected_cities)
-    stats = client.simulate_get(ROUTE, params={"format": "json", "start_date": "2025-03-09", "end_date": "2025-03-10",
-                                               "timezone": "America/New_York", "scope": "all", **params},
-                                headers=data["auth"]).json
+    stats = client.simulate_get(
+        ROUTE,
+        params={
+            "format": "json",
+            "start_date": "2025-03-09",
+            "end_date": "2025-03-10",
+            "timezone": "America/New_York",
+            "scope": "all",
+            **params,
+        },
+        headers=data["auth"],
+    ).json
     assert stats["summary"]["total_clicks"] == len(expected_cities)  # the same clicks as the statistics count
 
 
 # ------------------------------------------------------------------------------------ access
 
-@pytest.mark.parametrize("params, who, status, param", [
-    ({}, None, 401, "Authorization"),
-    ({"scope": "anon", "short_code": "mine"}, None, 401, "Authorization"),    # public statistics, still 401
-    ({"scope": "anon", "short_code": "legacy"}, None, 401, "Authorization"),
-    ({"scope": "anon", "short_code": "nowhere"}, None, 401, "Authorization"),
-    ({"format": "nope"}, None, 401, "Authorization"),                         # credentials come first
-    ({"scope": "anon", "short_code": "theirs"}, "auth", 403, "short_code"),    # another owner's, public
-    ({"scope": "anon", "short_code": "mine"}, "other", 403, "short_code"),
-    ({"scope": "anon", "short_code": "priv"}, "other", 403, "short_code"),
-    ({"scope": "anon", "short_code": "legacy"}, "auth", 403, "short_code"),   # nobody's: not the caller's
-    ({"scope": "anon", "short_code": "nowhere"}, "auth", 404, "short_code"),
-    ({"scope": "anon", "short_code": "mine"}, "auth", 200, None),
-    ({"scope": "anon", "short_code": "priv"}, "auth", 200, None),
-    ({}, "other", 200, None),
-])
+
+@pytest.mark.parametrize(
+    "params, who, status, param",
+    [
+        ({}, None, 401, "Authorization"),
+        ({"scope": "anon", "short_code": "mine"}, None, 401, "Authorization"),  # public statistics, still 401
+        ({"scope": "anon", "short_code": "legacy"}, None, 401, "Authorization"),
+        ({"scope": "anon", "short_code": "nowhere"}, None, 401, "Authorization"),
+        ({"format": "nope"}, None, 401, "Authorization"),  # credentials come first
+        ({"scope": "anon", "short_code": "theirs"}, "auth", 403, "short_code"),  # another owner's, public
+        ({"scope": "anon", "short_code": "mine"}, "other", 403, "short_code"),
+        ({"scope": "anon", "short_code": "priv"}, "other", 403, "short_code"),
+        ({"scope": "anon", "short_code": "legacy"}, "auth", 403, "short_code"),  # nobody's: not the caller's
+        ({"scope": "anon", "short_code": "nowhere"}, "auth", 404, "short_code"),
+        ({"scope": "anon", "short_code": "mine"}, "auth", 200, None),
+        ({"scope": "anon", "short_code": "priv"}, "auth", 200, None),
+        ({}, "other", 200, None),
+    ],
+)
 def test_access_matrix(data, params, who, status, param):
     resp = get(app_for(data["db"]), data.get(who) if who else None, **params)
     assert resp.status_code == status, resp.text
@@ -336,8 +475,11 @@ def test_head_answers_like_get_without_running_a_query(data, monkeypatch):
         raise AssertionError("HEAD ran a query")
 
     monkeypatch.setattr(Store, "aggregate", no_query)
-    head = client.simulate_head(CLICKS, params={"format": "csv", "start_date": "2025-03-09", "end_date": "2025-03-10",
-                                                "timezone": "America/New_York"}, headers=data["auth"])
+    head = client.simulate_head(
+        CLICKS,
+        params={"format": "csv", "start_date": "2025-03-09", "end_date": "2025-03-10", "timezone": "America/New_York"},
+        headers=data["auth"],
+    )
     assert head.status_code == 200 and head.content == b""
     for name in ("content-type", "content-disposition", "cache-control", "x-content-type-options"):
         assert head.headers[name] == got.headers[name]
@@ -417,11 +559,13 @@ def test_a_non_ascii_short_code_gets_an_rfc_6266_name(data):
     resp = get(app_for(data["db"]), data["auth"], scope="anon", short_code="🦄")
     assert resp.status_code == 200
     assert resp.headers["content-disposition"] == (
-        "attachment; filename=\"spoo-export_clicks_20250309_20250310.json\"; "
-        "filename*=UTF-8''spoo-export_clicks_%F0%9F%A6%84_20250309_20250310.json")
+        'attachment; filename="spoo-export_clicks_20250309_20250310.json"; '
+        "filename*=UTF-8''spoo-export_clicks_%F0%9F%A6%84_20250309_20250310.json"
+    )
 
 
 # ------------------------------------------------------------------------------------ mounting, docs, logs
+
 
 def test_through_the_middleware_and_the_host_untouched(data):
     def host(environ, start_response):
@@ -457,8 +601,11 @@ def test_json_body_matches_the_documented_schema(data):
     jsonschema = pytest.importorskip("jsonschema")
     document = load_document()
     schemas = document["components"]["schemas"]
-    schema = json.loads(json.dumps(schemas["ClickExport"]).replace('{"$ref": "#/components/schemas/Click"}',
-                                                                   json.dumps(schemas["Click"])))
+    schema = json.loads(
+        json.dumps(schemas["ClickExport"]).replace(
+            '{"$ref": "#/components/schemas/Click"}', json.dumps(schemas["Click"])
+        )
+    )
     body = get(app_for(data["db"]), data["auth"]).json
     jsonschema.validate(body, schema)
     with pytest.raises(jsonschema.ValidationError):

@@ -15,8 +15,7 @@ from ..factories import ROUTE, add_url, make_click
 
 APP = "https://app.example.com"
 EXPOSED = "Content-Disposition, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"
-QUERY = {"format": "json", "scope": "anon", "short_code": "abc", "start_date": "2025-03-09",
-         "end_date": "2025-03-10"}
+QUERY = {"format": "json", "scope": "anon", "short_code": "abc", "start_date": "2025-03-09", "end_date": "2025-03-10"}
 
 
 @pytest.fixture
@@ -31,8 +30,14 @@ def client_for(db: Any, **settings: Any) -> falcon.testing.TestClient:
 
 
 def preflight(client: falcon.testing.TestClient, path: str = ROUTE, origin: str = APP) -> Any:
-    return client.simulate_options(path, headers={"Origin": origin, "Access-Control-Request-Method": "GET",
-                                                  "Access-Control-Request-Headers": "authorization"})
+    return client.simulate_options(
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
 
 
 def cors_headers(resp: Any) -> dict[str, str]:
@@ -77,14 +82,16 @@ def test_exports_and_errors_expose_their_headers_to_a_listed_origin_without_cred
     head = client.simulate_head(ROUTE, params=QUERY, headers={"Origin": APP})
     assert head.status_code == 429 and cors_headers(head)["access-control-allow-origin"] == APP
     unauthorized = client_for(seeded, cors_origins=APP).simulate_get(
-        ROUTE, params={"format": "json", "scope": "all"}, headers={"Origin": APP})
+        ROUTE, params={"format": "json", "scope": "all"}, headers={"Origin": APP}
+    )
     assert unauthorized.status_code == 401 and unauthorized.headers["access-control-allow-origin"] == APP
 
 
 def test_any_origin_with_a_wildcard_never_with_credentials(seeded):
     client = client_for(seeded, cors_origins="*")
-    resp = client.simulate_get(ROUTE, params=QUERY, headers={"Origin": "https://anywhere.example",
-                                                             "Cookie": "access_token=x"})
+    resp = client.simulate_get(
+        ROUTE, params=QUERY, headers={"Origin": "https://anywhere.example", "Cookie": "access_token=x"}
+    )
     assert cors_headers(resp) == {"access-control-allow-origin": "*", "access-control-expose-headers": EXPOSED}
     assert "vary" not in resp.headers  # the same answer for every origin
     assert cors_headers(preflight(client, origin="https://anywhere.example"))["access-control-allow-origin"] == "*"
@@ -122,14 +129,17 @@ def test_served_openapi_document_describes_the_preflight_only_when_cors_is_on(se
     assert on["paths"][ROUTE]["options"]["responses"]["200"]["headers"]["Access-Control-Allow-Origin"]
 
 
-@pytest.mark.parametrize("value, expected", [
-    (None, None),
-    ("", None),
-    ("*", "*"),
-    (" https://App.Example.com , http://localhost:5173,", ("https://app.example.com", "http://localhost:5173")),
-    (["https://a.example", "https://a.example"], ("https://a.example",)),
-    (("http://[::1]:8080",), ("http://[::1]:8080",)),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (None, None),
+        ("", None),
+        ("*", "*"),
+        (" https://App.Example.com , http://localhost:5173,", ("https://app.example.com", "http://localhost:5173")),
+        (["https://a.example", "https://a.example"], ("https://a.example",)),
+        (("http://[::1]:8080",), ("http://[::1]:8080",)),
+    ],
+)
 def test_cors_origins_are_read_as_origins(db, value, expected):
     assert ExportSettings(database=db, cors_origins=value).cors_origins == expected
 
@@ -139,16 +149,19 @@ def test_cors_origins_from_the_environment(db):
     assert ExportSettings.from_env(env, database=db).cors_origins == ("https://a.example", "https://b.example")
 
 
-@pytest.mark.parametrize("value, message", [
-    ("https://app.example.com/", "not an origin"),
-    ("app.example.com", "not an origin"),
-    ("https://app.example.com/stats", "not an origin"),
-    ("null", "not an origin"),
-    ("*,https://app.example.com", "stands alone"),
-    (["*"], "stands alone"),
-    ([42], "not a string"),
-    (42, "must be a list"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("https://app.example.com/", "not an origin"),
+        ("app.example.com", "not an origin"),
+        ("https://app.example.com/stats", "not an origin"),
+        ("null", "not an origin"),
+        ("*,https://app.example.com", "stands alone"),
+        (["*"], "stands alone"),
+        ([42], "not a string"),
+        (42, "must be a list"),
+    ],
+)
 def test_bad_cors_origins_fail_when_settings_are_built(db, value, message):
     with pytest.raises(ConfigurationError, match=f"cors_origins.*{message}|{message}.*cors_origins"):
         ExportSettings(database=db, cors_origins=value)

@@ -25,10 +25,39 @@ SEED = int(os.environ.get("FUZZ_SEED", 20261126))
 REQUESTS = int(os.environ.get("FUZZ_REQUESTS", 2500))
 OWNER = ObjectId("650000000000000000000005")
 
-NAMES = ("format", "scope", "short_code", "start_date", "end_date", "group_by", "metrics", "timezone",
-         "granularity", "exclude_bots", "filters", "browser", "os", "country", "city", "referrer")
-JUNK_NAMES = ("", "$where", "format[]", "filters[browser]", "FORMAT", "scope ", "__proto__", "a" * 300,
-              "%00", "ü", "group_by[$ne]", "callback", "_id")
+NAMES = (
+    "format",
+    "scope",
+    "short_code",
+    "start_date",
+    "end_date",
+    "group_by",
+    "metrics",
+    "timezone",
+    "granularity",
+    "exclude_bots",
+    "filters",
+    "browser",
+    "os",
+    "country",
+    "city",
+    "referrer",
+)
+JUNK_NAMES = (
+    "",
+    "$where",
+    "format[]",
+    "filters[browser]",
+    "FORMAT",
+    "scope ",
+    "__proto__",
+    "a" * 300,
+    "%00",
+    "ü",
+    "group_by[$ne]",
+    "callback",
+    "_id",
+)
 VALID = {
     "format": ("json", "csv", "xlsx", "xml"),
     "scope": ("all", "anon"),
@@ -42,20 +71,90 @@ VALID = {
     "exclude_bots": ("true", "1", "false", "0"),
     "filters": ('{"browser": ["Chrome"]}', '{"referrer": ["Direct"], "os": ["Unknown"]}', "{}"),
     "browser": ("Chrome", "Chrome,Firefox", "Unknown"),
-    "os": ("Windows",), "country": ("United States",), "city": ("New York",), "referrer": ("Direct",),
+    "os": ("Windows",),
+    "country": ("United States",),
+    "city": ("New York",),
+    "referrer": ("Direct",),
 }
 NASTY = (
-    "", " ", ",", ",,,", "null", "None", "true", "-1", "0", "1e308", "-1e308", "1e999", "nan", "NaN", "inf",
-    "-inf", "99999999999999999999999999", "-99999999999999", "253402300800", "0x10", "1_000", "١٢٣",
-    "{", "}", "[]", "[1,2]", '{"$ne": null}', '{"browser": "Chrome"}', '{"browser": [1, 2]}',
-    '{"browser": [null]}', '{"nope": ["x"]}', '{"short_code": ["a1"]}', '{"browser": {"$gt": ""}}',
-    '"string"', "[[[[[[[[[[]]]]]]]]]]", '{"a":' * 50, "[" * 1024 + "]" * 1024,
-    '{"browser":' * 400 + "1" + "}" * 400, '{"browser": ["' + "\\u0000" * 300 + '"]}', "$where", "$ne", "$gt", "{$gt: 1}", "this.a==1",
-    "0000-00-00", "9999-12-31T23:59:59+14:00", "0001-01-01T00:00:00+01:00", "2025-02-30", "2025-13-01",
-    "2025-03-09T02:30:00", "2025-03-09 02:30", "24:00", "2025-W10", "2025-068", "P1D", "today", "now",
-    "1970-01-01T00:00:00Z", "9998-12-31", "+05:30", "Europe/../../etc/passwd", "/etc/localtime",
-    "America/New_York\x00", "Etc/GMT+14", "ＵＴＣ", "ü🙂", "\u202e", "\ud800", "🙂" * 500, "a" * 5000,
-    "x," * 1200, "<xml/>", "=cmd|' /C calc'!A0", "%", "%zz", "%ff%fe", "%00", "\r\nX-Injected: 1",
+    "",
+    " ",
+    ",",
+    ",,,",
+    "null",
+    "None",
+    "true",
+    "-1",
+    "0",
+    "1e308",
+    "-1e308",
+    "1e999",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "99999999999999999999999999",
+    "-99999999999999",
+    "253402300800",
+    "0x10",
+    "1_000",
+    "١٢٣",
+    "{",
+    "}",
+    "[]",
+    "[1,2]",
+    '{"$ne": null}',
+    '{"browser": "Chrome"}',
+    '{"browser": [1, 2]}',
+    '{"browser": [null]}',
+    '{"nope": ["x"]}',
+    '{"short_code": ["a1"]}',
+    '{"browser": {"$gt": ""}}',
+    '"string"',
+    "[[[[[[[[[[]]]]]]]]]]",
+    '{"a":' * 50,
+    "[" * 1024 + "]" * 1024,
+    '{"browser":' * 400 + "1" + "}" * 400,
+    '{"browser": ["' + "\\u0000" * 300 + '"]}',
+    "$where",
+    "$ne",
+    "$gt",
+    "{$gt: 1}",
+    "this.a==1",
+    "0000-00-00",
+    "9999-12-31T23:59:59+14:00",
+    "0001-01-01T00:00:00+01:00",
+    "2025-02-30",
+    "2025-13-01",
+    "2025-03-09T02:30:00",
+    "2025-03-09 02:30",
+    "24:00",
+    "2025-W10",
+    "2025-068",
+    "P1D",
+    "today",
+    "now",
+    "1970-01-01T00:00:00Z",
+    "9998-12-31",
+    "+05:30",
+    "Europe/../../etc/passwd",
+    "/etc/localtime",
+    "America/New_York\x00",
+    "Etc/GMT+14",
+    "ＵＴＣ",
+    "ü🙂",
+    "\u202e",
+    "\ud800",
+    "🙂" * 500,
+    "a" * 5000,
+    "x," * 1200,
+    "<xml/>",
+    "=cmd|' /C calc'!A0",
+    "%",
+    "%zz",
+    "%ff%fe",
+    "%00",
+    "\r\nX-Injected: 1",
 )
 
 
@@ -65,9 +164,10 @@ def _value(rng: random.Random, name: str) -> str:
         return rng.choice(VALID[name])
     if roll < 0.9:
         return rng.choice(NASTY)
-    return "".join(chr(rng.choice((rng.randrange(32, 127), rng.randrange(0x80, 0x2FFF),
-                                   rng.randrange(0x1F300, 0x1F6FF))))
-                   for _ in range(rng.randrange(1, 20)))
+    return "".join(
+        chr(rng.choice((rng.randrange(32, 127), rng.randrange(0x80, 0x2FFF), rng.randrange(0x1F300, 0x1F6FF))))
+        for _ in range(rng.randrange(1, 20))
+    )
 
 
 def _encode(rng: random.Random, text: str) -> str:
@@ -94,25 +194,39 @@ def generate(rng: random.Random) -> tuple[str, dict[str, str]]:
     if roll < 0.5:
         headers["Authorization"] = "Bearer {key}"
     elif roll < 0.6:
-        headers["Authorization"] = rng.choice(("Bearer", "Bearer spoo_", "Bearer spoo_nope", "Basic abc",
-                                               "Bearer eyJhbGciOiJub25lIn0.e30.", "bearer  {key} ",
-                                               "Bearer {other}", "Bearer {noscope}"))
+        headers["Authorization"] = rng.choice(
+            (
+                "Bearer",
+                "Bearer spoo_",
+                "Bearer spoo_nope",
+                "Basic abc",
+                "Bearer eyJhbGciOiJub25lIn0.e30.",
+                "bearer  {key} ",
+                "Bearer {other}",
+                "Bearer {noscope}",
+            )
+        )
     return query, headers
 
 
 @pytest.fixture
 def fuzz_client(db: Any) -> tuple[Any, dict[str, str]]:
-    keys = {"{key}": add_api_key(db, OWNER), "{other}": add_api_key(db, ObjectId()),
-            "{noscope}": add_api_key(db, OWNER, scopes=("urls:write",))}
+    keys = {
+        "{key}": add_api_key(db, OWNER),
+        "{other}": add_api_key(db, ObjectId()),
+        "{noscope}": add_api_key(db, OWNER, scopes=("urls:write",)),
+    }
     add_url(db, "a1", OWNER, created_at=datetime(2025, 3, 1))
     add_url(db, "ü🙂", OWNER, created_at=datetime(2025, 3, 2), private_stats=True)
     add_url(db, "b1", ObjectId(), created_at=datetime(2025, 3, 3))
-    db.clicks.insert_many([
-        make_click("a1", OWNER, datetime(2025, 3, 9, 6, 59)),
-        make_click("a1", OWNER, datetime(2025, 3, 9, 7, 1), browser=None, referrer=""),
-        make_click("ü🙂", OWNER, datetime(2025, 3, 9, 12), bot_name="Googlebot", ip_address=None),
-        make_click("b1", ObjectId(), datetime(2025, 3, 9, 13), country="Germany"),
-    ])
+    db.clicks.insert_many(
+        [
+            make_click("a1", OWNER, datetime(2025, 3, 9, 6, 59)),
+            make_click("a1", OWNER, datetime(2025, 3, 9, 7, 1), browser=None, referrer=""),
+            make_click("ü🙂", OWNER, datetime(2025, 3, 9, 12), bot_name="Googlebot", ip_address=None),
+            make_click("b1", ObjectId(), datetime(2025, 3, 9, 13), country="Germany"),
+        ]
+    )
     return make_client(db, max_buckets=2_000), keys
 
 
@@ -137,8 +251,9 @@ def test_fuzzed_query_strings_never_5xx(fuzz_client: tuple[Any, dict[str, str]])
         resp = client.simulate_get(ROUTE, query_string=query, headers=headers)
         statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
 
-        def describe(number: int = number, query: str = query, headers: dict[str, str] = headers,
-                     resp: Any = resp) -> str:  # lazy: a binary body is decoded only for a failure's message
+        def describe(
+            number: int = number, query: str = query, headers: dict[str, str] = headers, resp: Any = resp
+        ) -> str:  # lazy: a binary body is decoded only for a failure's message
             return f"request #{number}: ?{query} headers={headers} -> {resp.status_code} {resp.text[:300]}"
 
         assert resp.status_code < 500, describe()
@@ -152,5 +267,17 @@ def test_fuzzed_query_strings_never_5xx(fuzz_client: tuple[Any, dict[str, str]])
     # The generator reaches every outcome and most parameters (a weak generator would not).
     assert {200, 400, 401, 403, 404} <= set(statuses), statuses
     assert statuses[200] >= 50 and statuses[400] >= REQUESTS // 3, statuses
-    assert {"format", "scope", "start_date", "end_date", "group_by", "metrics", "timezone", "granularity",
-            "exclude_bots", "filters", "short_code", "Authorization"} <= params_named, params_named
+    assert {
+        "format",
+        "scope",
+        "start_date",
+        "end_date",
+        "group_by",
+        "metrics",
+        "timezone",
+        "granularity",
+        "exclude_bots",
+        "filters",
+        "short_code",
+        "Authorization",
+    } <= params_named, params_named

@@ -26,8 +26,9 @@ def seeded(db: Any) -> dict[str, Any]:
     add_url(db, "abc", OWNER, created_at=datetime(2025, 1, 1))
     add_url(db, "🚀go", OWNER, created_at=datetime(2025, 1, 1))
     add_url(db, "secret", OWNER, created_at=datetime(2025, 1, 1), private_stats=True)
-    db.clicks.insert_many([make_click(code, OWNER, datetime(2025, 3, 9, h)) for h in (3, 4, 5)
-                           for code in ("abc", "🚀go", "secret")])
+    db.clicks.insert_many(
+        [make_click(code, OWNER, datetime(2025, 3, 9, h)) for h in (3, 4, 5) for code in ("abc", "🚀go", "secret")]
+    )
     return {"key": add_api_key(db, OWNER), "other_key": add_api_key(db, ObjectId())}
 
 
@@ -54,11 +55,16 @@ def is_export(query: Any) -> bool:
 
 @pytest.mark.parametrize("aggregation", ["database", "worker"])
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-def test_head_of_an_export_has_the_headers_of_get_and_runs_no_aggregation(db, seeded, aggregations, fmt,
-                                                                         aggregation):
+def test_head_of_an_export_has_the_headers_of_get_and_runs_no_aggregation(db, seeded, aggregations, fmt, aggregation):
     client = make_client(db, aggregation=aggregation)
-    params = {"format": fmt, "scope": "anon", "short_code": "abc", "timezone": "America/New_York",
-              "group_by": "time,browser", **RANGE}
+    params = {
+        "format": fmt,
+        "scope": "anon",
+        "short_code": "abc",
+        "timezone": "America/New_York",
+        "group_by": "time,browser",
+        **RANGE,
+    }
     head = client.simulate_head(ROUTE, params=params)
     assert head.status_code == 200 and head.content == b""
     assert aggregations == []
@@ -94,15 +100,17 @@ def test_head_names_a_non_ascii_short_code_like_get(db, seeded, aggregations):
     head, get = client.simulate_head(ROUTE, params=params), client.simulate_get(ROUTE, params=params)
     same_headers(head, get)
     assert head.headers["content-disposition"] == (
-        "attachment; filename=\"spoo-export_go_20250309_20250310.json\"; "
-        "filename*=UTF-8''spoo-export_%F0%9F%9A%80go_20250309_20250310.json")
+        'attachment; filename="spoo-export_go_20250309_20250310.json"; '
+        "filename*=UTF-8''spoo-export_%F0%9F%9A%80go_20250309_20250310.json"
+    )
 
 
 def test_head_with_a_default_start_makes_only_the_first_click_lookup(db, aggregations):
     """No creation date known: the start is the first click, found by a one-row lookup, not the export."""
     db.urlsV2.insert_one({"_id": url_id_for("old", OWNER), "alias": "old", "owner_id": OWNER, "private_stats": False})
-    db.clicks.insert_many([make_click("old", OWNER, datetime(2024, 12, 30, 23)),
-                           make_click("old", OWNER, datetime(2025, 2, 1))])
+    db.clicks.insert_many(
+        [make_click("old", OWNER, datetime(2024, 12, 30, 23)), make_click("old", OWNER, datetime(2025, 2, 1))]
+    )
     client = make_client(db)
     params = {"format": "csv", "scope": "anon", "short_code": "old", "end_date": "2025-03-10T00:00:00Z"}
     head = client.simulate_head(ROUTE, params=params)
@@ -123,20 +131,40 @@ def test_head_for_an_owner_with_credentials(db, seeded, aggregations):
     same_headers(head, client.simulate_get(ROUTE, params=params, headers=headers))
 
 
-@pytest.mark.parametrize("params, headers, status, param, challenge", [
-    ({"format": "pdf", "scope": "anon", "short_code": "abc"}, {}, 400, "format", None),
-    ({"format": "json", "scope": "anon", "short_code": "abc", "timezone": "Mars/Base"}, {}, 400, "timezone", None),
-    ({"format": "json", "scope": "anon", "short_code": "abc", "start_date": "2025-03-10",
-      "end_date": "2025-03-01"}, {}, 400, "start_date", None),
-    ({"format": "json", "scope": "all"}, {}, 401, "scope", "Bearer"),
-    ({"format": "json", "scope": "anon", "short_code": "secret"}, {}, 401, "short_code", "Bearer"),
-    ({"format": "json", "scope": "all"}, {"Authorization": "Bearer spoo_nope"}, 401, "Authorization",
-     'Bearer error="invalid_token"'),
-    ({"format": "json", "scope": "anon", "short_code": "secret"}, "other_key", 403, "short_code", None),
-    ({"format": "json", "scope": "anon", "short_code": "missing"}, {}, 404, "short_code", None),
-])
-def test_head_refuses_what_get_refuses_with_the_same_headers(db, seeded, aggregations, params, headers, status,
-                                                             param, challenge):
+@pytest.mark.parametrize(
+    "params, headers, status, param, challenge",
+    [
+        ({"format": "pdf", "scope": "anon", "short_code": "abc"}, {}, 400, "format", None),
+        ({"format": "json", "scope": "anon", "short_code": "abc", "timezone": "Mars/Base"}, {}, 400, "timezone", None),
+        (
+            {
+                "format": "json",
+                "scope": "anon",
+                "short_code": "abc",
+                "start_date": "2025-03-10",
+                "end_date": "2025-03-01",
+            },
+            {},
+            400,
+            "start_date",
+            None,
+        ),
+        ({"format": "json", "scope": "all"}, {}, 401, "scope", "Bearer"),
+        ({"format": "json", "scope": "anon", "short_code": "secret"}, {}, 401, "short_code", "Bearer"),
+        (
+            {"format": "json", "scope": "all"},
+            {"Authorization": "Bearer spoo_nope"},
+            401,
+            "Authorization",
+            'Bearer error="invalid_token"',
+        ),
+        ({"format": "json", "scope": "anon", "short_code": "secret"}, "other_key", 403, "short_code", None),
+        ({"format": "json", "scope": "anon", "short_code": "missing"}, {}, 404, "short_code", None),
+    ],
+)
+def test_head_refuses_what_get_refuses_with_the_same_headers(
+    db, seeded, aggregations, params, headers, status, param, challenge
+):
     if headers == "other_key":
         headers = {"Authorization": f"Bearer {seeded['other_key']}"}
     client = make_client(db)

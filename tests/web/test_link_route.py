@@ -18,37 +18,58 @@ from spoo_export_plugin import ExportMiddleware, ExportSettings, create_app
 from ..factories import ROUTE, add_api_key, make_click
 
 ME, OTHER = ObjectId("650000000000000000000001"), ObjectId("650000000000000000000002")
-MINE, EMOJI, THEIRS = (ObjectId("6600000000000000000000a1"), ObjectId("6600000000000000000000a2"),
-                       ObjectId("6600000000000000000000b1"))
+MINE, EMOJI, THEIRS = (
+    ObjectId("6600000000000000000000a1"),
+    ObjectId("6600000000000000000000a2"),
+    ObjectId("6600000000000000000000b1"),
+)
 
 
 @pytest.fixture
 def env(db: Any) -> dict[str, Any]:
-    db.urlsV2.insert_many([
-        {"_id": MINE, "alias": "mine", "owner_id": ME, "created_at": datetime(2025, 3, 1, 8), "private_stats": False},
-        {"_id": EMOJI, "alias": "🔥sale", "owner_id": ME, "created_at": datetime(2025, 3, 1), "private_stats": False},
-        {"_id": THEIRS, "alias": "theirs", "owner_id": OTHER, "created_at": datetime(2025, 3, 1)},
-    ])
+    db.urlsV2.insert_many(
+        [
+            {
+                "_id": MINE,
+                "alias": "mine",
+                "owner_id": ME,
+                "created_at": datetime(2025, 3, 1, 8),
+                "private_stats": False,
+            },
+            {
+                "_id": EMOJI,
+                "alias": "🔥sale",
+                "owner_id": ME,
+                "created_at": datetime(2025, 3, 1),
+                "private_stats": False,
+            },
+            {"_id": THEIRS, "alias": "theirs", "owner_id": OTHER, "created_at": datetime(2025, 3, 1)},
+        ]
+    )
 
     def click(code: str, url: ObjectId, owner: ObjectId, day: int, **fields: Any) -> dict[str, Any]:
         doc = make_click(code, owner, datetime(2025, 3, day, 12), **fields)
         doc["meta"]["url_id"] = url
         return doc
 
-    db.clicks.insert_many([
-        click("mine", MINE, ME, 2, browser="Chrome"), click("mine", MINE, ME, 3, browser="Firefox"),
-        click("mine", EMOJI, ME, 3),  # the same alias text on another URL id: not this link's
-        click("🔥sale", EMOJI, ME, 4),
-        click("theirs", THEIRS, OTHER, 2),
-    ])
+    db.clicks.insert_many(
+        [
+            click("mine", MINE, ME, 2, browser="Chrome"),
+            click("mine", MINE, ME, 3, browser="Firefox"),
+            click("mine", EMOJI, ME, 3),  # the same alias text on another URL id: not this link's
+            click("🔥sale", EMOJI, ME, 4),
+            click("theirs", THEIRS, OTHER, 2),
+        ]
+    )
     keys = {"me": add_api_key(db, ME), "other": add_api_key(db, OTHER)}
     settings = ExportSettings(database=db, authenticated_limits="1000/minute", anonymous_limits="1000/minute")
     client = falcon.testing.TestClient(create_app(settings))
 
     def get(link: Any, key: str | None = "me", **params: Any) -> falcon.testing.Result:
         headers = {"Authorization": f"Bearer {keys[key]}"} if key else {}
-        return client.simulate_get(f"{ROUTE}/links/{link}", params={"format": "json", "end_date": "2025-03-10",
-                                                                     **params}, headers=headers)
+        return client.simulate_get(
+            f"{ROUTE}/links/{link}", params={"format": "json", "end_date": "2025-03-10", **params}, headers=headers
+        )
 
     return {"get": get, "settings": settings, "db": db}
 
@@ -70,8 +91,8 @@ def test_a_non_ascii_alias_names_the_file_and_the_id_is_the_ascii_fallback(env):
     assert resp.status_code == 200
     name = "spoo-export_🔥sale_20250301_20250310.zip"
     assert resp.headers["content-disposition"] == (
-        f'attachment; filename="spoo-export_{EMOJI}_20250301_20250310.zip"; '
-        f"filename*=UTF-8''{quote(name, safe='')}")
+        f"attachment; filename=\"spoo-export_{EMOJI}_20250301_20250310.zip\"; filename*=UTF-8''{quote(name, safe='')}"
+    )
 
 
 def test_credentials_are_required(env):
@@ -97,8 +118,14 @@ def test_scope_and_short_code_are_refused(env, param):
 
 
 def test_every_other_parameter_works_as_on_the_main_route(env):
-    body = env["get"](MINE, start_date="2025-03-03", exclude='{"browser": ["Chrome"]}', metrics="clicks,share",
-                      group_by="time", granularity="day").json
+    body = env["get"](
+        MINE,
+        start_date="2025-03-03",
+        exclude='{"browser": ["Chrome"]}',
+        metrics="clicks,share",
+        group_by="time",
+        granularity="day",
+    ).json
     assert body["summary"]["total_clicks"] == 1
     assert body["breakdowns"]["time"][0] == {"time": "2025-03-03", "clicks": 1, "share": 1.0}
 
@@ -123,20 +150,58 @@ def test_the_cli_exports_one_link_by_id(mongo_db, secantus_uri, tmp_path):
     mongo_db.clicks.insert_many([doc, make_click("mine", ME, datetime(2025, 3, 2, 13))])  # no url_id: not counted
     out = tmp_path / "link.json"
     script = Path(sys.executable).parent / "spoo-export"
-    done = subprocess.run([str(script), "export", "--url-id", str(MINE), "--format", "json", "-o", str(out),
-                           "--end-date", "2025-03-10", "--mongodb-uri", secantus_uri,
-                           "--database-name", mongo_db.name], capture_output=True, text=True, timeout=120,
-                          env={"HOME": str(tmp_path), "PATH": str(script.parent)})
+    done = subprocess.run(
+        [
+            str(script),
+            "export",
+            "--url-id",
+            str(MINE),
+            "--format",
+            "json",
+            "-o",
+            str(out),
+            "--end-date",
+            "2025-03-10",
+            "--mongodb-uri",
+            secantus_uri,
+            "--database-name",
+            mongo_db.name,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"HOME": str(tmp_path), "PATH": str(script.parent)},
+    )
     assert done.returncode == 0, done.stderr
     import json
 
     body = json.loads(out.read_text())
     assert (body["scope"], body["short_code"], body["url_id"], body["summary"]["total_clicks"]) == (
-        "link", "mine", str(MINE), 1)
-    missing = subprocess.run([str(script), "export", "--url-id", "6600000000000000000000ff", "--format", "json",
-                              "-o", str(out), "--mongodb-uri", secantus_uri, "--database-name", mongo_db.name],
-                             capture_output=True, text=True, timeout=120,
-                             env={"HOME": str(tmp_path), "PATH": str(script.parent)})
+        "link",
+        "mine",
+        str(MINE),
+        1,
+    )
+    missing = subprocess.run(
+        [
+            str(script),
+            "export",
+            "--url-id",
+            "6600000000000000000000ff",
+            "--format",
+            "json",
+            "-o",
+            str(out),
+            "--mongodb-uri",
+            secantus_uri,
+            "--database-name",
+            mongo_db.name,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"HOME": str(tmp_path), "PATH": str(script.parent)},
+    )
     assert missing.returncode == 1 and "(--url-id)" in missing.stderr
 
 
@@ -154,8 +219,10 @@ def test_head_on_a_link_answers_like_get_without_aggregating(env, aggregations):
     assert missing.status_code == 404 and missing.content == b""
 
 
-@pytest.mark.parametrize("params", [{"url_id": str(EMOJI)}, {"filters": f'{{"url_id": ["{EMOJI}"]}}'},
-                                    {"exclude": f'{{"url_id": ["{EMOJI}"]}}'}])
+@pytest.mark.parametrize(
+    "params",
+    [{"url_id": str(EMOJI)}, {"filters": f'{{"url_id": ["{EMOJI}"]}}'}, {"exclude": f'{{"url_id": ["{EMOJI}"]}}'}],
+)
 def test_url_id_selections_are_refused_on_the_link_route(env, params):
     """The link is in the path: another id must not replace it (nor an exclusion crash the match)."""
     resp = env["get"](MINE, **params)

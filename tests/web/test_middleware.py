@@ -32,6 +32,7 @@ from ..factories import ROUTE, add_api_key, add_url, make_click
 # A Flask host app
 # --------------------------------------------------------------------------------------
 
+
 def make_host(log: list[str]) -> flask.Flask:
     """A small but varied Flask app; ``log`` records every request it sees and stream events."""
     app = flask.Flask("host")
@@ -68,8 +69,12 @@ def make_host(log: list[str]) -> flask.Flask:
     @app.route("/echo/raw", methods=["POST", "PUT"])
     def echo_raw() -> Any:
         data = flask.request.get_data()
-        return {"len": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                "content_type": flask.request.content_type, "method": flask.request.method}
+        return {
+            "len": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "content_type": flask.request.content_type,
+            "method": flask.request.method,
+        }
 
     @app.post("/echo/form")
     def echo_form() -> Any:
@@ -102,11 +107,13 @@ def seeded(db: Any) -> dict[str, Any]:
     owner = ObjectId()
     key = add_api_key(db, owner)
     add_url(db, "abc", owner, created_at=datetime(2025, 3, 1))
-    db.clicks.insert_many([
-        make_click("abc", owner, datetime(2025, 3, 9, 6), ip_address="1.1.1.1", browser="Chrome"),
-        make_click("abc", owner, datetime(2025, 3, 9, 7), ip_address="1.1.1.1", browser="Firefox"),
-        make_click("abc", owner, datetime(2025, 3, 10, 7), ip_address="1.1.1.2", browser="Firefox"),
-    ])
+    db.clicks.insert_many(
+        [
+            make_click("abc", owner, datetime(2025, 3, 9, 6), ip_address="1.1.1.1", browser="Chrome"),
+            make_click("abc", owner, datetime(2025, 3, 9, 7), ip_address="1.1.1.1", browser="Firefox"),
+            make_click("abc", owner, datetime(2025, 3, 10, 7), ip_address="1.1.1.2", browser="Firefox"),
+        ]
+    )
     return {"key": key, "owner": owner}
 
 
@@ -126,8 +133,14 @@ def hosts(export_settings: ExportSettings) -> dict[str, Any]:
     return {"bare": bare, "wrapped": wrapped, "bare_log": bare_log, "wrapped_log": wrapped_log}
 
 
-EXPORT_QUERY = {"format": "json", "scope": "all", "start_date": "2025-03-09", "end_date": "2025-03-10T23:59:59Z",
-                "granularity": "day", "group_by": "time,browser"}
+EXPORT_QUERY = {
+    "format": "json",
+    "scope": "all",
+    "start_date": "2025-03-09",
+    "end_date": "2025-03-10T23:59:59Z",
+    "granularity": "day",
+    "group_by": "time,browser",
+}
 
 
 def test_export_route_reaches_the_plugin(hosts, seeded):
@@ -139,10 +152,14 @@ def test_export_route_reaches_the_plugin(hosts, seeded):
     body = json.loads(resp.get_data())
     assert body["summary"]["total_clicks"] == 3
     assert body["summary"]["unique_clicks"] == 2
-    assert body["breakdowns"]["time"] == [{"time": "2025-03-09", "clicks": 2, "unique_clicks": 1},
-                                          {"time": "2025-03-10", "clicks": 1, "unique_clicks": 1}]
-    assert body["breakdowns"]["browser"] == [{"browser": "Firefox", "clicks": 2, "unique_clicks": 2},
-                                             {"browser": "Chrome", "clicks": 1, "unique_clicks": 1}]
+    assert body["breakdowns"]["time"] == [
+        {"time": "2025-03-09", "clicks": 2, "unique_clicks": 1},
+        {"time": "2025-03-10", "clicks": 1, "unique_clicks": 1},
+    ]
+    assert body["breakdowns"]["browser"] == [
+        {"browser": "Firefox", "clicks": 2, "unique_clicks": 2},
+        {"browser": "Chrome", "clicks": 1, "unique_clicks": 1},
+    ]
     assert hosts["wrapped_log"] == []  # the host never saw it
 
 
@@ -210,16 +227,23 @@ def test_incoming_cookies_reach_the_host(hosts):
 def test_query_strings_untouched(hosts):
     query = "a=1&a=2&b=%F0%9F%94%A5&c=&format=json&scope=anon&d=x%2By+z"
     _, _, body = _same_response(hosts, "GET", "/args?" + query)
-    assert json.loads(body) == {"args": {"a": ["1", "2"], "b": ["🔥"], "c": [""], "format": ["json"],
-                                         "scope": ["anon"], "d": ["x+y z"]}, "raw": query}
+    assert json.loads(body) == {
+        "args": {"a": ["1", "2"], "b": ["🔥"], "c": [""], "format": ["json"], "scope": ["anon"], "d": ["x+y z"]},
+        "raw": query,
+    }
 
 
 def test_post_bodies_untouched(hosts):
     payload = bytes(range(256)) * 4096  # 1 MiB of every byte value
-    _, _, body = _same_response(hosts, "POST", "/echo/raw", data=payload,
-                                headers={"Content-Type": "application/octet-stream"})
-    assert json.loads(body) == {"len": len(payload), "sha256": hashlib.sha256(payload).hexdigest(),
-                                "content_type": "application/octet-stream", "method": "POST"}
+    _, _, body = _same_response(
+        hosts, "POST", "/echo/raw", data=payload, headers={"Content-Type": "application/octet-stream"}
+    )
+    assert json.loads(body) == {
+        "len": len(payload),
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "content_type": "application/octet-stream",
+        "method": "POST",
+    }
     _, _, body = _same_response(hosts, "PUT", "/echo/raw", json={"k": ["v", 1]})
     assert json.loads(body)["content_type"] == "application/json"
 
@@ -233,12 +257,18 @@ def test_form_data_and_uploads_untouched(hosts):
         resp = Client(hosts[name]).post("/echo/form", data=form())
         answers.append((resp.status_code, json.loads(resp.get_data())))
     assert answers[0] == answers[1]
-    assert answers[1] == (200, {"form": {"name": ["Zoë"], "tags": ["a", "b"]},
-                                "files": {"upload": ["data.csv", hashlib.sha256(b"file,contents\n1,2\n").hexdigest()]}})
+    assert answers[1] == (
+        200,
+        {
+            "form": {"name": ["Zoë"], "tags": ["a", "b"]},
+            "files": {"upload": ["data.csv", hashlib.sha256(b"file,contents\n1,2\n").hexdigest()]},
+        },
+    )
 
 
-@pytest.mark.parametrize("path", ["/nope", ROUTE + "/", ROUTE + "s", ROUTE + "/more", ROUTE.upper(),
-                                  "/api/v1", "/api/v1/export.json"])
+@pytest.mark.parametrize(
+    "path", ["/nope", ROUTE + "/", ROUTE + "s", ROUTE + "/more", ROUTE.upper(), "/api/v1", "/api/v1/export.json"]
+)
 def test_host_404_stays_the_hosts_page(hosts, path):
     status, headers, body = _same_response(hosts, "GET", path)
     assert status == "404 NOT FOUND"
@@ -307,8 +337,9 @@ class Spy:
 def test_environ_start_response_and_iterable_passed_straight_through(export_settings):
     spy = Spy()
     app = ExportMiddleware(spy, export_settings)
-    environ = EnvironBuilder(path="/anything", method="DELETE", query_string="x=1",
-                             data=b"body", headers={"X-Req": "r"}).get_environ()
+    environ = EnvironBuilder(
+        path="/anything", method="DELETE", query_string="x=1", data=b"body", headers={"X-Req": "r"}
+    ).get_environ()
     snapshot = dict(environ)
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
@@ -339,8 +370,16 @@ def test_custom_route(db, seeded):
     spy = Spy()
     settings = ExportSettings(database=db, route="/stats/download")
     app = Client(ExportMiddleware(spy, settings))
-    resp = app.get("/stats/download", query_string={"format": "json", "scope": "anon", "short_code": "abc",
-                                                    "start_date": "2025-03-09", "end_date": "2025-03-11"})
+    resp = app.get(
+        "/stats/download",
+        query_string={
+            "format": "json",
+            "scope": "anon",
+            "short_code": "abc",
+            "start_date": "2025-03-09",
+            "end_date": "2025-03-11",
+        },
+    )
     assert resp.status_code == 200
     assert json.loads(resp.get_data())["summary"]["total_clicks"] == 3
     assert spy.calls == []
@@ -351,6 +390,7 @@ def test_custom_route(db, seeded):
 # --------------------------------------------------------------------------------------
 # A Falcon host app
 # --------------------------------------------------------------------------------------
+
 
 class Hello:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -396,8 +436,10 @@ def test_falcon_host_query_options_do_not_change_parsing(export_settings, seeded
     """The resource reads the query string itself, so host-wide Falcon options cannot split a filters JSON."""
     client = falcon.testing.TestClient(make_falcon_host(export_settings, **options))
     # Commas left unencoded, as curl users write them.
-    query = ("format=json&scope=all&start_date=2025-03-09&end_date=2025-03-10T23:59:59Z&granularity=day"
-             "&group_by=time,browser&filters={\"browser\":[\"Chrome\",\"Firefox\"],\"os\":[\"Windows\"]}")
+    query = (
+        "format=json&scope=all&start_date=2025-03-09&end_date=2025-03-10T23:59:59Z&granularity=day"
+        '&group_by=time,browser&filters={"browser":["Chrome","Firefox"],"os":["Windows"]}'
+    )
     resp = client.simulate_get(ROUTE, query_string=query, headers={"Authorization": f"Bearer {seeded['key']}"})
     assert resp.status_code == 200, resp.text
     assert resp.json["filters"] == {"browser": ["Chrome", "Firefox"], "os": ["Windows"]}

@@ -20,9 +20,32 @@ from spoo_export_plugin.web.openapi import load_document
 
 from ..factories import ROUTE, add_url, make_click
 
-PARAMETERS = {"format", "scope", "short_code", "start_date", "end_date", "group_by", "metrics", "timezone",
-              "granularity", "exclude_bots", "filters", "exclude", "browser", "os", "country", "city", "referrer",
-              "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "url_id", "domain"}
+PARAMETERS = {
+    "format",
+    "scope",
+    "short_code",
+    "start_date",
+    "end_date",
+    "group_by",
+    "metrics",
+    "timezone",
+    "granularity",
+    "exclude_bots",
+    "filters",
+    "exclude",
+    "browser",
+    "os",
+    "country",
+    "city",
+    "referrer",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "url_id",
+    "domain",
+}
 
 
 @pytest.fixture(scope="module")
@@ -94,18 +117,22 @@ def test_every_query_parameter_the_parser_reads_is_documented(document):
 
 
 def test_declared_dimensions_are_in_the_served_document(db):
-    client = falcon.testing.TestClient(create_app(ExportSettings(database=db,
-                                                                 extra_dimensions={"device": "ua.device"})))
+    client = falcon.testing.TestClient(
+        create_app(ExportSettings(database=db, extra_dimensions={"device": "ua.device"}))
+    )
     served = client.simulate_get(ROUTE + "/openapi.json").json
     names = [p["name"] for p in served["paths"][ROUTE]["get"]["parameters"]]
     assert names[-1] == "device" and set(names) == PARAMETERS | {"device"}
 
 
-@pytest.mark.parametrize("name, values, blank_ok", [
-    ("scope", params.SCOPES, True),
-    ("granularity", params.GRANULARITIES, True),
-    ("exclude_bots", ("true", "false", "1", "0", "TRUE", "False"), True),
-])
+@pytest.mark.parametrize(
+    "name, values, blank_ok",
+    [
+        ("scope", params.SCOPES, True),
+        ("granularity", params.GRANULARITIES, True),
+        ("exclude_bots", ("true", "false", "1", "0", "TRUE", "False"), True),
+    ],
+)
 def test_choice_patterns_accept_exactly_what_the_parser_accepts(document, name, values, blank_ok):
     schema = next(p["schema"] for p in operation(document)["parameters"] if p["name"] == name)
     pattern = re.compile(schema["pattern"])
@@ -157,8 +184,12 @@ def test_responses_media_types_headers_and_error_schema(document):
 
 def test_every_401_documents_the_bearer_challenge(document):
     """Every operation's 401, on every path, names WWW-Authenticate; its pattern takes exactly the two challenges."""
-    answers_401 = [op["responses"]["401"] for item in document["paths"].values() for op in item.values()
-                   if isinstance(op, dict) and "401" in op.get("responses", {})]
+    answers_401 = [
+        op["responses"]["401"]
+        for item in document["paths"].values()
+        for op in item.values()
+        if isinstance(op, dict) and "401" in op.get("responses", {})
+    ]
     assert answers_401
     for response in answers_401:
         assert response["headers"]["WWW-Authenticate"] == {"$ref": "#/components/headers/WWW-Authenticate"}
@@ -179,18 +210,32 @@ def _resolve(document: dict, name: str) -> dict:
 def test_real_responses_match_the_schemas(db, document):
     add_url(db, "abc", None)
     from datetime import datetime
-    db.clicks.insert_many([make_click("abc", None, datetime(2025, 3, 9, h), browser=b) for h, b in
-                           ((6, "Chrome"), (7, "Firefox"), (8, None))])
+
+    db.clicks.insert_many(
+        [
+            make_click("abc", None, datetime(2025, 3, 9, h), browser=b)
+            for h, b in ((6, "Chrome"), (7, "Firefox"), (8, None))
+        ]
+    )
     client = falcon.testing.TestClient(create_app(ExportSettings(database=db, anonymous_limits="1000/minute")))
-    ok = client.simulate_get(ROUTE, params={"format": "json", "scope": "anon", "short_code": "abc",
-                                            "start_date": "2025-03-09", "end_date": "2025-03-10",
-                                            "group_by": "time,browser,referrer"})
+    ok = client.simulate_get(
+        ROUTE,
+        params={
+            "format": "json",
+            "scope": "anon",
+            "short_code": "abc",
+            "start_date": "2025-03-09",
+            "end_date": "2025-03-10",
+            "group_by": "time,browser,referrer",
+        },
+    )
     assert ok.status_code == 200
     jsonschema.validate(ok.json, _resolve(document, "Report"))
     with pytest.raises(jsonschema.ValidationError):  # the schema is not vacuous
         jsonschema.validate({**ok.json, "summary": {"total_clicks": "3"}}, _resolve(document, "Report"))
-    bad = client.simulate_get(ROUTE, params={"format": "json", "scope": "anon", "short_code": "abc",
-                                             "timezone": "Nowhere/Land"})
+    bad = client.simulate_get(
+        ROUTE, params={"format": "json", "scope": "anon", "short_code": "abc", "timezone": "Nowhere/Land"}
+    )
     assert bad.status_code == 400
     jsonschema.validate(bad.json, _resolve(document, "Error"))
 

@@ -31,8 +31,12 @@ from spoo_export_plugin.ops.progress import Progress
 from ..factories import ROUTE, add_api_key, add_url, make_click
 
 OWNER = ObjectId("650000000000000000000099")
-PARAMS = {"scope": "all", "start_date": "2025-03-01", "end_date": "2025-03-03",
-          "group_by": "time,browser,os,country,city,referrer"}
+PARAMS = {
+    "scope": "all",
+    "start_date": "2025-03-01",
+    "end_date": "2025-03-03",
+    "group_by": "time,browser,os,country,city,referrer",
+}
 
 
 class Ticking:
@@ -57,10 +61,21 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Ticking:
 @pytest.fixture
 def data(db: Any) -> dict[str, Any]:
     add_url(db, "abc", OWNER, created_at=datetime(2025, 1, 1))
-    db.clicks.insert_many([
-        make_click("abc", OWNER, datetime(2025, 3, 1) + timedelta(minutes=35 * i), browser=f"B{i % 7}",
-                   os=f"O{i % 5}", country=f"C{i % 11}", city=f"City {i % 23}", referrer=f"https://r{i % 13}.example/")
-        for i in range(120)])
+    db.clicks.insert_many(
+        [
+            make_click(
+                "abc",
+                OWNER,
+                datetime(2025, 3, 1) + timedelta(minutes=35 * i),
+                browser=f"B{i % 7}",
+                os=f"O{i % 5}",
+                country=f"C{i % 11}",
+                city=f"City {i % 23}",
+                referrer=f"https://r{i % 13}.example/",
+            )
+            for i in range(120)
+        ]
+    )
     return {"db": db, "auth": {"Authorization": f"Bearer {add_api_key(db, OWNER)}"}}
 
 
@@ -70,8 +85,9 @@ def app_for(db: Any, **settings: Any) -> Callable[..., Any]:
 
 def wsgi_get(app: Callable[..., Any], auth: dict[str, str], fmt: str) -> tuple[list[str], Iterator[bytes]]:
     """Call the WSGI app as a server would: the status (once started) and the body still to iterate."""
-    environ = falcon.testing.create_environ(ROUTE, query_string="&".join(
-        f"{k}={v}" for k, v in {**PARAMS, "format": fmt}.items()), headers=auth)
+    environ = falcon.testing.create_environ(
+        ROUTE, query_string="&".join(f"{k}={v}" for k, v in {**PARAMS, "format": fmt}.items()), headers=auth
+    )
     started: list[str] = []
     body = app(environ, lambda status, headers, exc_info=None: started.append(status))
     return started, body
@@ -85,8 +101,9 @@ def test_an_xlsx_past_its_budget_is_a_503_and_frees_the_slot(data, clock, caplog
     """The workbook is written whole before its first byte: past the budget nothing was sent, so the answer
     is the 503 + Retry-After of SPEC, and the export slot is free for the next export."""
     caplog.set_level(logging.INFO, logger="spoo_export_plugin.export")
-    client = falcon.testing.TestClient(app_for(data["db"], render_time_ms=4_000, max_concurrent_exports=1,
-                                               retry_after_seconds=7))
+    client = falcon.testing.TestClient(
+        app_for(data["db"], render_time_ms=4_000, max_concurrent_exports=1, retry_after_seconds=7)
+    )
     resp = client.simulate_get(ROUTE, params={**PARAMS, "format": "xlsx"}, headers=data["auth"])
     assert resp.status_code == 503
     assert resp.json == {"error": RENDER_TIMEOUT_MESSAGE, "param": None}
@@ -146,11 +163,23 @@ def test_every_format_within_its_budget_is_whole(data, clock, fmt):
 
 def _report(rows: int) -> Report:
     start = datetime(2025, 3, 1).astimezone()
-    city = Breakdown("city", ("city", "clicks", "unique_clicks"),
-                     [(f"City {i}", rows - i, 1) for i in range(rows)], rows)
-    return Report(scope="all", short_code=None, timezone="UTC", start=start, end=start, granularity="day",
-                  group_by=("city",), metrics=("clicks", "unique_clicks"), filters={}, generated_at=start,
-                  summary=Summary(total_clicks=rows), breakdowns={"city": city})
+    city = Breakdown(
+        "city", ("city", "clicks", "unique_clicks"), [(f"City {i}", rows - i, 1) for i in range(rows)], rows
+    )
+    return Report(
+        scope="all",
+        short_code=None,
+        timezone="UTC",
+        start=start,
+        end=start,
+        granularity="day",
+        group_by=("city",),
+        metrics=("clicks", "unique_clicks"),
+        filters={},
+        generated_at=start,
+        summary=Summary(total_clicks=rows),
+        breakdowns={"city": city},
+    )
 
 
 class CountingBudget:

@@ -29,8 +29,15 @@ def seeded_client(db, client):
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
-@pytest.mark.parametrize("path", [EXPORT, ROUTE + "/openapi.json", ROUTE + "/clicks?format=csv",
-                                  ROUTE + "/links/665f1c2e9b1e8a3d4c5b6a80?format=json"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        EXPORT,
+        ROUTE + "/openapi.json",
+        ROUTE + "/clicks?format=csv",
+        ROUTE + "/links/665f1c2e9b1e8a3d4c5b6a80?format=json",
+    ],
+)
 @pytest.mark.parametrize("headers", [{"Content-Length": "1000000"}, {"Transfer-Encoding": "chunked"}])
 def test_a_request_announcing_a_body_is_refused_413(seeded_client, method, path, headers):
     resp = seeded_client.simulate_request(method, path, headers=headers)

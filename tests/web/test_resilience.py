@@ -21,8 +21,14 @@ from spoo_export_plugin.core.engine.store import Store
 
 from ..factories import ROUTE, add_api_key, add_url, make_click
 
-ANON = {"format": "json", "scope": "anon", "short_code": "demo",
-        "start_date": "2025-03-01", "end_date": "2025-03-31", "granularity": "day"}
+ANON = {
+    "format": "json",
+    "scope": "anon",
+    "short_code": "demo",
+    "start_date": "2025-03-01",
+    "end_date": "2025-03-31",
+    "granularity": "day",
+}
 GENEROUS = {"anonymous_limits": "10000/minute", "authenticated_limits": "10000/minute"}
 
 
@@ -45,8 +51,9 @@ def seed(db: Any, clicks: int = 3) -> tuple[Any, str]:
     key = add_api_key(db, owner)
     add_url(db, "demo", owner, created_at=datetime(2025, 3, 1))
     base = datetime(2025, 3, 9, 6, 0)
-    db.clicks.insert_many([make_click("demo", owner, base + timedelta(seconds=i), ip_address=f"10.0.{i % 250}.1")
-                           for i in range(clicks)])
+    db.clicks.insert_many(
+        [make_click("demo", owner, base + timedelta(seconds=i), ip_address=f"10.0.{i % 250}.1") for i in range(clicks)]
+    )
     return owner, key
 
 
@@ -61,6 +68,7 @@ def assert_503(resp: falcon.testing.Result, *, mentions: str) -> None:
 
 
 # --- MongoDB unreachable ---------------------------------------------------------------------------
+
 
 @pytest.mark.integration
 def test_mongodb_stopped_mid_run_answers_503_quickly(own_server):
@@ -95,14 +103,16 @@ def test_mongodb_never_reachable_answers_503_within_about_a_second(own_server):
 
 # --- query time budget -----------------------------------------------------------------------------
 
+
 @pytest.mark.integration
 @pytest.mark.parametrize("aggregation", ["database", "worker"])
 def test_aggregation_past_max_time_ms_answers_503(own_server, aggregation):
     """A real budget overrun: 5,000 clicks cannot be aggregated (or found and sent) in 1 ms."""
     db = pymongo.MongoClient(own_server.test_uri).get_database("spoo")
     seed(db, clicks=5_000)
-    settings = ExportSettings(mongodb_uri=own_server.test_uri, database_name="spoo", max_time_ms=1,
-                              aggregation=aggregation, **GENEROUS)
+    settings = ExportSettings(
+        mongodb_uri=own_server.test_uri, database_name="spoo", max_time_ms=1, aggregation=aggregation, **GENEROUS
+    )
     client = falcon.testing.TestClient(create_app(settings))
     resp = client.simulate_get(ROUTE, params={**ANON, "group_by": "time,browser,os,country,city,referrer"})
     assert_503(resp, mentions="shorter date range or fewer group_by dimensions")
@@ -118,8 +128,11 @@ def test_aggregation_past_max_time_ms_answers_503(own_server, aggregation):
 def test_max_time_always_time_out_failpoint_answers_503(own_server, aggregation):
     admin = pymongo.MongoClient(own_server.test_uri)
     seed(admin.get_database("spoo"))
-    client = falcon.testing.TestClient(create_app(
-        ExportSettings(mongodb_uri=own_server.test_uri, database_name="spoo", aggregation=aggregation, **GENEROUS)))
+    client = falcon.testing.TestClient(
+        create_app(
+            ExportSettings(mongodb_uri=own_server.test_uri, database_name="spoo", aggregation=aggregation, **GENEROUS)
+        )
+    )
     admin.admin.command("configureFailPoint", "maxTimeAlwaysTimeOut", mode="alwaysOn")
     try:
         resp = client.simulate_get(ROUTE, params=ANON)
@@ -189,6 +202,7 @@ def test_execution_timeout_from_the_driver_is_503(db, monkeypatch, aggregation):
 
 # --- the per-worker export cap ---------------------------------------------------------------------
 
+
 def open_export(app: Any, params: dict[str, str]) -> tuple[int, dict[str, str], Any]:
     """Call the WSGI app and keep the body iterable open (not consumed)."""
     environ = falcon.testing.create_environ(path=ROUTE, query_string=urlencode(params))
@@ -252,12 +266,16 @@ def test_bad_requests_get_their_own_error_while_every_slot_is_busy(db):
     app = create_app(ExportSettings(database=db, max_concurrent_exports=1, **GENEROUS))
     status, _, running = open_export(app, ANON)
     assert status == 200
-    for params, expected in (({**ANON, "format": "nope"}, 400), ({**ANON, "short_code": "missing"}, 404),
-                             ({"scope": "all", "format": "json"}, 401)):
+    for params, expected in (
+        ({**ANON, "format": "nope"}, 400),
+        ({**ANON, "short_code": "missing"}, 404),
+        ({"scope": "all", "format": "json"}, 401),
+    ):
         status, _, body = open_export(app, params)
         assert status == expected, json.loads(b"".join(body))
-    environ = falcon.testing.create_environ(path=ROUTE, query_string=urlencode(ANON),
-                                            headers={"Authorization": "Bearer spoo_not-a-key"})
+    environ = falcon.testing.create_environ(
+        path=ROUTE, query_string=urlencode(ANON), headers={"Authorization": "Bearer spoo_not-a-key"}
+    )
     seen: dict[str, str] = {}
     app(environ, lambda status, headers, exc_info=None: seen.update(status=status))
     assert seen["status"].startswith("401")
@@ -267,13 +285,17 @@ def test_bad_requests_get_their_own_error_while_every_slot_is_busy(db):
 
 # --- read preference -------------------------------------------------------------------------------
 
+
 @pytest.mark.integration
-@pytest.mark.parametrize("mode, expected", [
-    ("primary", ReadPreference.PRIMARY),
-    ("secondaryPreferred", ReadPreference.SECONDARY_PREFERRED),
-    ("nearest", ReadPreference.NEAREST),
-    ("primaryPreferred", ReadPreference.PRIMARY_PREFERRED),
-])
+@pytest.mark.parametrize(
+    "mode, expected",
+    [
+        ("primary", ReadPreference.PRIMARY),
+        ("secondaryPreferred", ReadPreference.SECONDARY_PREFERRED),
+        ("nearest", ReadPreference.NEAREST),
+        ("primaryPreferred", ReadPreference.PRIMARY_PREFERRED),
+    ],
+)
 def test_read_preference_applies_to_clicks_but_api_keys_stay_on_primary(secantus_uri, mode, expected):
     store = Store(ExportSettings(mongodb_uri=secantus_uri, read_preference=mode))
     assert store.clicks.read_preference == expected
@@ -284,14 +306,16 @@ def test_read_preference_applies_to_clicks_but_api_keys_stay_on_primary(secantus
 @pytest.mark.integration
 def test_export_with_secondary_preferred_reads(mongo_db, secantus_uri):
     seed(mongo_db)
-    settings = ExportSettings(mongodb_uri=secantus_uri, database_name=mongo_db.name,
-                              read_preference="secondaryPreferred", **GENEROUS)
+    settings = ExportSettings(
+        mongodb_uri=secantus_uri, database_name=mongo_db.name, read_preference="secondaryPreferred", **GENEROUS
+    )
     resp = falcon.testing.TestClient(create_app(settings)).simulate_get(ROUTE, params=ANON)
     assert resp.status_code == 200
     assert resp.json["summary"]["total_clicks"] == 3
 
 
 # --- one structured log line per export ------------------------------------------------------------
+
 
 def export_records(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return [json.loads(r.getMessage()) for r in caplog.records if r.name == "spoo_export_plugin.export"]
@@ -302,12 +326,16 @@ def test_one_log_line_per_export_without_personal_data(db, caplog):
     client = falcon.testing.TestClient(create_app(ExportSettings(database=db, trusted_proxies=1, **GENEROUS)))
     caplog.set_level(logging.INFO, logger="spoo_export_plugin.export")
     headers = {"Authorization": f"Bearer {key}", "X-Forwarded-For": "198.51.100.77"}
-    ok = client.simulate_get(ROUTE, params={**ANON, "scope": "all", "short_code": "demo",
-                                            "group_by": "time,browser"},
-                             headers=headers, remote_addr="192.0.2.55")
+    ok = client.simulate_get(
+        ROUTE,
+        params={**ANON, "scope": "all", "short_code": "demo", "group_by": "time,browser"},
+        headers=headers,
+        remote_addr="192.0.2.55",
+    )
     assert ok.status_code == 200
-    bad = client.simulate_get(ROUTE, params={**ANON, "timezone": "Mars/Base"}, headers=headers,
-                              remote_addr="192.0.2.55")
+    bad = client.simulate_get(
+        ROUTE, params={**ANON, "timezone": "Mars/Base"}, headers=headers, remote_addr="192.0.2.55"
+    )
     assert bad.status_code == 400
 
     records = export_records(caplog)
@@ -322,7 +350,7 @@ def test_one_log_line_per_export_without_personal_data(db, caplog):
     assert second["status"] == 400 and second["outcome"] == "error" and second["rows"] == 0
     assert second["bytes"] == len(bad.content)
     text = "\n".join(r.getMessage() for r in caplog.records)
-    for secret in (key, key[len("spoo_"):], "198.51.100.77", "192.0.2.55", "10.0.0.1"):
+    for secret in (key, key[len("spoo_") :], "198.51.100.77", "192.0.2.55", "10.0.0.1"):
         assert secret not in text
 
 
@@ -347,10 +375,15 @@ def test_server_that_stops_answering_mid_query_is_a_503_not_a_hang(own_server):
     pymongo retries the read once, so the worst case is twice that."""
     admin = pymongo.MongoClient(own_server.test_uri)
     seed(admin.get_database("spoo"))
-    client = falcon.testing.TestClient(create_app(
-        ExportSettings(mongodb_uri=own_server.test_uri, database_name="spoo", max_time_ms=500, **GENEROUS)))
-    admin.admin.command("configureFailPoint", "failCommand", mode="alwaysOn",
-                        data={"failCommands": ["aggregate"], "blockConnection": True, "blockTimeMS": 5_500})
+    client = falcon.testing.TestClient(
+        create_app(ExportSettings(mongodb_uri=own_server.test_uri, database_name="spoo", max_time_ms=500, **GENEROUS))
+    )
+    admin.admin.command(
+        "configureFailPoint",
+        "failCommand",
+        mode="alwaysOn",
+        data={"failCommands": ["aggregate"], "blockConnection": True, "blockTimeMS": 5_500},
+    )
     started = time.monotonic()
     try:
         resp = client.simulate_get(ROUTE, params=ANON)

@@ -45,8 +45,9 @@ class WithOverride(ExportResource):
 
 def host_app(resource_class: type, db: Any, **limits: str) -> falcon.testing.TestClient:
     """The resource mounted by a Falcon host, as docs/api.md describes (guard and error handlers)."""
-    settings = ExportSettings(database=db, **{"anonymous_limits": "100/minute", "authenticated_limits": "100/minute",
-                                              **limits})
+    settings = ExportSettings(
+        database=db, **{"anonymous_limits": "100/minute", "authenticated_limits": "100/minute", **limits}
+    )
     app = falcon.App(middleware=[ExportGuard(settings)])
     errors.install(app)
     resource = resource_class(settings)
@@ -67,8 +68,9 @@ def remaining(resp: Any) -> int:
 
 def test_a_new_responder_refuses_a_bad_key_and_counts_it_against_the_ip(db, key):
     client = host_app(WithExtraRoute, db, anonymous_limits="2/minute")
-    refused = [client.simulate_get(EXTRA, headers={"Authorization": "Bearer spoo_nope"}, remote_addr=IP)
-               for _ in range(2)]
+    refused = [
+        client.simulate_get(EXTRA, headers={"Authorization": "Bearer spoo_nope"}, remote_addr=IP) for _ in range(2)
+    ]
     for number, resp in enumerate(refused):
         assert resp.status_code == 401, resp.text
         assert resp.headers["www-authenticate"] == REFUSED
@@ -101,8 +103,7 @@ def test_an_override_calling_its_base_counts_and_renders_once(db, key):
     assert first.headers["x-host"] == "seen" and first.json["summary"]["total_clicks"] == 3
     second = client.simulate_get(ROUTE, params=params, headers=headers, remote_addr=IP)
     assert (remaining(first), remaining(second)) == (99, 98)  # one count per request, not two
-    refused = client.simulate_get(ROUTE, params=params, headers={"Authorization": "Bearer spoo_nope"},
-                                  remote_addr=IP)
+    refused = client.simulate_get(ROUTE, params=params, headers={"Authorization": "Bearer spoo_nope"}, remote_addr=IP)
     assert refused.status_code == 401 and refused.headers["www-authenticate"] == REFUSED
     assert "x-host" not in refused.headers  # the override never ran for a refused caller
     assert remaining(refused) == 99  # the IP's anonymous tier
@@ -110,7 +111,8 @@ def test_an_override_calling_its_base_counts_and_renders_once(db, key):
 
 def test_the_base_routes_keep_their_hooks_in_a_subclass(db):
     client = host_app(WithExtraRoute, db)
-    resp = client.simulate_get(ROUTE, params={"format": "json", "scope": "all"},
-                               headers={"Authorization": "Bearer spoo_nope"}, remote_addr=IP)
+    resp = client.simulate_get(
+        ROUTE, params={"format": "json", "scope": "all"}, headers={"Authorization": "Bearer spoo_nope"}, remote_addr=IP
+    )
     assert resp.status_code == 401 and resp.headers["www-authenticate"] == REFUSED
     assert remaining(resp) == 99

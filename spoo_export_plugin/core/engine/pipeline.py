@@ -32,9 +32,20 @@ from ..request.dimensions import DIRECT, UNKNOWN, URL_ID, field_path, unknown_la
 from ..rows import SUMMARY_KEY
 from ..settings import ClickFields
 
-__all__ = ["DIRECT", "UNKNOWN", "QuerySpec", "breakdown_names", "build_export_pipeline",
-           "build_first_click_pipeline", "build_grouping_stages", "build_match", "build_row_stages", "label_expr",
-           "sort_granularity", "unknown_label"]
+__all__ = [
+    "DIRECT",
+    "UNKNOWN",
+    "QuerySpec",
+    "breakdown_names",
+    "build_export_pipeline",
+    "build_first_click_pipeline",
+    "build_grouping_stages",
+    "build_match",
+    "build_row_stages",
+    "label_expr",
+    "sort_granularity",
+    "unknown_label",
+]
 
 _MS_PER_DAY = 86_400_000
 _MS_PER_MINUTE = 60_000
@@ -141,8 +152,14 @@ def label_expr(field: str, missing: str) -> dict[str, Any]:
 
 
 _PART_OPERATORS = {
-    "y": "$year", "m": "$month", "d": "$dayOfMonth", "h": "$hour",
-    "mi": "$minute", "s": "$second", "ms": "$millisecond", "dow": "$dayOfWeek",
+    "y": "$year",
+    "m": "$month",
+    "d": "$dayOfMonth",
+    "h": "$hour",
+    "mi": "$minute",
+    "s": "$second",
+    "ms": "$millisecond",
+    "dow": "$dayOfWeek",
 }
 _WALL_CLOCK_PARTS = ("y", "m", "d", "h", "mi", "s", "ms")
 _PARTS_FOR = {
@@ -248,23 +265,27 @@ def build_grouping_stages(spec: QuerySpec) -> list[dict[str, Any]]:
     stages: list[dict[str, Any]] = [
         {"$project": {"ip": 1, "ua": 1, "k": {"$objectToArray": "$k"}}},
         {"$unwind": "$k"},
-        {"$group": {
-            "_id": {"b": "$k.k", "t": "$k.v.t", "o": "$k.v.o", "d": "$k.v.d", "ip": "$ip", "ua": "$ua"},
-            "n": {"$sum": 1},
-            "first": {"$min": "$k.v.at"},
-            "last": {"$max": "$k.v.at"},
-            "rs": {"$sum": "$k.v.rm"},
-            "rn": {"$sum": {"$cond": [{"$isNumber": "$k.v.rm"}, 1, 0]}},
-        }},
-        {"$group": {
-            "_id": {"b": "$_id.b", "t": "$_id.t", "o": "$_id.o", "d": "$_id.d"},
-            "clicks": {"$sum": "$n"},
-            "uniques": {"$sum": 1},
-            "first": {"$min": "$first"},
-            "last": {"$max": "$last"},
-            "redirect_ms_sum": {"$sum": "$rs"},
-            "redirect_ms_count": {"$sum": "$rn"},
-        }},
+        {
+            "$group": {
+                "_id": {"b": "$k.k", "t": "$k.v.t", "o": "$k.v.o", "d": "$k.v.d", "ip": "$ip", "ua": "$ua"},
+                "n": {"$sum": 1},
+                "first": {"$min": "$k.v.at"},
+                "last": {"$max": "$k.v.at"},
+                "rs": {"$sum": "$k.v.rm"},
+                "rn": {"$sum": {"$cond": [{"$isNumber": "$k.v.rm"}, 1, 0]}},
+            }
+        },
+        {
+            "$group": {
+                "_id": {"b": "$_id.b", "t": "$_id.t", "o": "$_id.o", "d": "$_id.d"},
+                "clicks": {"$sum": "$n"},
+                "uniques": {"$sum": 1},
+                "first": {"$min": "$first"},
+                "last": {"$max": "$last"},
+                "redirect_ms_sum": {"$sum": "$rs"},
+                "redirect_ms_count": {"$sum": "$rn"},
+            }
+        },
     ]
     return stages + _sort_stages(spec.timezone, sort_granularity(spec))
 
@@ -275,8 +296,12 @@ NO_BUCKET_WALL = datetime(1970, 1, 1)
 
 def _minute_of_day(date: Any, timezone: str) -> dict[str, Any]:
     """Minutes since local midnight: equal for an instant and a wall start iff that start is in force."""
-    return {"$add": [{"$multiply": [{"$hour": {"date": date, "timezone": timezone}}, 60]},
-                     {"$minute": {"date": date, "timezone": timezone}}]}
+    return {
+        "$add": [
+            {"$multiply": [{"$hour": {"date": date, "timezone": timezone}}, 60]},
+            {"$minute": {"date": date, "timezone": timezone}},
+        ]
+    }
 
 
 def _sort_stages(timezone: str, granularity: str | None) -> list[dict[str, Any]]:

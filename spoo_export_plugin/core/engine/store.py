@@ -53,8 +53,10 @@ def owner_id_from_text(text: str) -> Any:
 
 _TIMEOUT_MESSAGE = TIMEOUT_MESSAGE
 _UNREACHABLE_MESSAGE = "the statistics database is unreachable; try again shortly"
-_MEMORY_MESSAGE = ("the export needs more memory than the database allows for one query; "
-                   "try a shorter date range or fewer group_by dimensions")
+_MEMORY_MESSAGE = (
+    "the export needs more memory than the database allows for one query; "
+    "try a shorter date range or fewer group_by dimensions"
+)
 #: Server codes for "a stage ran out of its memory budget": ExceededMemoryLimit,
 #: QueryExceededMemoryLimitNoDiskUseAllowed, the sort limits, and BSONObjectTooLarge.
 _MEMORY_CODES = frozenset({146, 292, 16819, 16820, 16945, 10334})
@@ -79,8 +81,7 @@ def driver_errors(retry_after: int) -> Iterator[None]:
         if exc.code in _MEMORY_CODES:
             raise Unavailable(_MEMORY_MESSAGE, retry_after=retry_after) from None
         if exc.code in _TIMEZONE_CODES:
-            raise BadRequest("the database does not know this timezone; use another IANA name",
-                             "timezone") from None
+            raise BadRequest("the database does not know this timezone; use another IANA name", "timezone") from None
         raise
 
 
@@ -146,8 +147,11 @@ class Store:
         if domain is not None:
             query[field] = {"$in": [None, ""] if domain == "" else sorted({str(domain), str(domain).lower()})}
         with self._guard():
-            docs = list(self.collection(self.settings.urls_collection).find(
-                query, {"owner_id": 1, "created_at": 1, "private_stats": 1, field: 1}).limit(_ALIAS_PROBE))
+            docs = list(
+                self.collection(self.settings.urls_collection)
+                .find(query, {"owner_id": 1, "created_at": 1, "private_stats": 1, field: 1})
+                .limit(_ALIAS_PROBE)
+            )
         return [_url_info(doc, code, field) for doc in docs]
 
     def find_legacy_url(self, short_code: str) -> UrlInfo | None:
@@ -167,20 +171,23 @@ class Store:
         field = self.settings.url_domain_field
         with self._guard():
             doc = self.collection(self.settings.urls_collection).find_one(
-                {"_id": ObjectId(url_id)}, {"alias": 1, "owner_id": 1, "created_at": 1, "private_stats": 1, field: 1})
+                {"_id": ObjectId(url_id)}, {"alias": 1, "owner_id": 1, "created_at": 1, "private_stats": 1, field: 1}
+            )
         if doc is None:
             return None
         return _url_info(doc, str(doc.get("alias") or ""), field)
 
     def oldest_url_created(self, owner_id: Any) -> datetime | None:
         with self._guard():
-            docs = list(self.collection(self.settings.urls_collection)
-                        .find({"owner_id": owner_id, "created_at": {"$type": "date"}}, {"created_at": 1})
-                        .sort("created_at", 1).limit(1))
+            docs = list(
+                self.collection(self.settings.urls_collection)
+                .find({"owner_id": owner_id, "created_at": {"$type": "date"}}, {"created_at": 1})
+                .sort("created_at", 1)
+                .limit(1)
+            )
         return docs[0]["created_at"] if docs else None
 
-    def aggregate(self, pipeline: list[dict[str, Any]], *,
-                  batch_size: int | None = None) -> Iterator[dict[str, Any]]:
+    def aggregate(self, pipeline: list[dict[str, Any]], *, batch_size: int | None = None) -> Iterator[dict[str, Any]]:
         """Run a pipeline with the time budget and disk use allowed; rows stream from the cursor.
 
         The database executor reads through here (the whole export pipeline), the first-click
@@ -190,8 +197,7 @@ class Store:
         """
         options = {"batchSize": int(batch_size)} if batch_size else {}
         with self._guard():
-            cursor = self.clicks.aggregate(pipeline, allowDiskUse=True, maxTimeMS=self.settings.max_time_ms,
-                                           **options)
+            cursor = self.clicks.aggregate(pipeline, allowDiskUse=True, maxTimeMS=self.settings.max_time_ms, **options)
             yield from cursor
 
     def find(self, query: dict[str, Any], projection: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -202,15 +208,15 @@ class Store:
         the result (SecantusDB) cannot make the driver hold every click at once.
         """
         with self._guard():
-            cursor = self.clicks.find(query, projection, max_time_ms=self.settings.max_time_ms,
-                                      batch_size=_FIND_BATCH)
+            cursor = self.clicks.find(query, projection, max_time_ms=self.settings.max_time_ms, batch_size=_FIND_BATCH)
             yield from cursor
 
     def find_api_key(self, token_hash: str) -> dict[str, Any] | None:
         with self._guard():
             # Always the primary: a revoked key must stop working at once, not after replication.
             found: dict[str, Any] | None = self.database[self.settings.api_keys_collection].find_one(
-                {"token_hash": str(token_hash)})
+                {"token_hash": str(token_hash)}
+            )
             return found
 
 
@@ -219,9 +225,15 @@ def _url_info(doc: dict[str, Any], alias: str, domain_field: str) -> UrlInfo:
     domain: Any = doc
     for part in domain_field.split("."):
         domain = domain.get(part) if isinstance(domain, dict) else None
-    return UrlInfo(alias, doc.get("owner_id"), _date_or_none(doc.get("created_at")),
-                   bool(doc.get("private_stats", False)), url_id=str(doc["_id"]), id=doc["_id"],
-                   domain=str(domain) if domain not in (None, "") else None)
+    return UrlInfo(
+        alias,
+        doc.get("owner_id"),
+        _date_or_none(doc.get("created_at")),
+        bool(doc.get("private_stats", False)),
+        url_id=str(doc["_id"]),
+        id=doc["_id"],
+        domain=str(domain) if domain not in (None, "") else None,
+    )
 
 
 def _date_or_none(value: Any) -> datetime | None:

@@ -48,8 +48,10 @@ class Breakdown:
     def dicts(self) -> Iterator[dict[str, Any]]:
         """Rows as ``{column: value}`` with time buckets as their labels."""
         for row in self.rows:
-            yield {col: (str(cell) if isinstance(cell, TimeBucket) else cell)
-                   for col, cell in zip(self.columns, row, strict=True)}
+            yield {
+                col: (str(cell) if isinstance(cell, TimeBucket) else cell)
+                for col, cell in zip(self.columns, row, strict=True)
+            }
 
 
 @dataclass(frozen=True)
@@ -144,8 +146,9 @@ class Report:
             "truncated": s.truncated,
             "truncated_breakdowns": list(s.truncated_breakdowns),
         }
-        return export_header(self, summary, granularity=self.granularity, group_by=list(self.group_by),
-                             metrics=list(self.metrics))
+        return export_header(
+            self, summary, granularity=self.granularity, group_by=list(self.group_by), metrics=list(self.metrics)
+        )
 
     def summary_items(self) -> list[tuple[str, Any]]:
         """The summary as (name, value) pairs for tabular formats; lists joined by commas."""

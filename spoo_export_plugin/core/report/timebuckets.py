@@ -129,8 +129,7 @@ def iter_buckets(start: datetime, end: datetime, granularity: str, zone: ZoneInf
             day = _next_month(day)
 
 
-def _iter_wall_clock_buckets(first: TimeBucket, start: datetime, end: datetime,
-                             zone: ZoneInfo) -> Iterator[TimeBucket]:
+def _iter_wall_clock_buckets(first: TimeBucket, start: datetime, end: datetime, zone: ZoneInfo) -> Iterator[TimeBucket]:
     """Wall-clock buckets in real-time order, by visiting every instant a bucket can start at.
 
     Local boundaries are multiples of the size; offsets and offset changes are multiples of
@@ -141,8 +140,9 @@ def _iter_wall_clock_buckets(first: TimeBucket, start: datetime, end: datetime,
     seen = first
     yield first
     step_from = start.astimezone(timezone.utc)
-    instant = step_from - timedelta(minutes=step_from.minute % step_minutes, seconds=step_from.second,
-                                    microseconds=step_from.microsecond)
+    instant = step_from - timedelta(
+        minutes=step_from.minute % step_minutes, seconds=step_from.second, microseconds=step_from.microsecond
+    )
     step = timedelta(minutes=step_minutes)
     while instant < end:
         instant += step
@@ -162,5 +162,8 @@ def check_bucket_count(start: datetime, end: datetime, granularity: str, zone: Z
         return
     if estimate <= limit + 8 and sum(1 for _ in iter_buckets(start, end, granularity, zone)) <= limit:
         return
-    raise BadRequest(f"the date range holds more than {limit} {granularity} buckets; "
-                     "choose a coarser granularity or a shorter range", "granularity")
+    raise BadRequest(
+        f"the date range holds more than {limit} {granularity} buckets; "
+        "choose a coarser granularity or a shorter range",
+        "granularity",
+    )

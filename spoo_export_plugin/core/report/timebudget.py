@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from ..settings import ExportSettings
 
 #: The 503's message when the file could not be written within ``render_time_ms``.
-RENDER_TIMEOUT_MESSAGE = ("the file took longer to write than its time budget; try a shorter date range, fewer "
-                          "group_by dimensions or another format")
+RENDER_TIMEOUT_MESSAGE = (
+    "the file took longer to write than its time budget; try a shorter date range, fewer "
+    "group_by dimensions or another format"
+)
 
 #: The clock budgets read (seconds); a module attribute so tests can drive it.
 monotonic: Callable[[], float] = time.monotonic

@@ -26,11 +26,34 @@ DIRECT = "Direct"
 NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 #: Query parameters of the routes: a declared dimension gets its own comma parameter, so it
 #: may not take one of these names.
-RESERVED = frozenset({
-    TIME, URL_ID, "format", "scope", "short_code", "start_date", "end_date", "group_by", "metrics",
-    "timezone", "granularity", "exclude_bots", "filters", "exclude", "summary", "clicks", "visitor",
-    "bot_name", "share", "unique_clicks",
-}) | frozenset(BUILTIN) | frozenset(UTM)
+RESERVED = (
+    frozenset(
+        {
+            TIME,
+            URL_ID,
+            "format",
+            "scope",
+            "short_code",
+            "start_date",
+            "end_date",
+            "group_by",
+            "metrics",
+            "timezone",
+            "granularity",
+            "exclude_bots",
+            "filters",
+            "exclude",
+            "summary",
+            "clicks",
+            "visitor",
+            "bot_name",
+            "share",
+            "unique_clicks",
+        }
+    )
+    | frozenset(BUILTIN)
+    | frozenset(UTM)
+)
 #: Click fields (names in ClickFields) no export ever shows: raw clicks promise it, and only the
 #: ``visitor`` pseudonym and the unique counts are made from them.
 PRIVATE_FIELDS = ("ip_address", "user_agent")
@@ -57,7 +80,8 @@ def parse_declared(value: Any) -> dict[str, str]:
             name, sep, path = item.partition("=")
             if not sep:
                 raise ConfigurationError(
-                    f"extra_dimensions: {item.strip()!r} is not name=field_path (e.g. device=device_type)")
+                    f"extra_dimensions: {item.strip()!r} is not name=field_path (e.g. device=device_type)"
+                )
             pairs.append((name.strip(), path.strip()))
     elif isinstance(value, Mapping):
         pairs = list(value.items())
@@ -67,16 +91,23 @@ def parse_declared(value: Any) -> dict[str, str]:
     for name, path in pairs:
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise ConfigurationError(
-                f"extra_dimensions: {str(name)[:40]!r} is not a dimension name ([a-z][a-z0-9_]{{0,31}})")
+                f"extra_dimensions: {str(name)[:40]!r} is not a dimension name ([a-z][a-z0-9_]{{0,31}})"
+            )
         if name in PRIVATE_FIELDS:
-            raise ConfigurationError(f"extra_dimensions: {name!r} would name a column after a value exports never "
-                                     "show (IP addresses and user agents); choose another name")
+            raise ConfigurationError(
+                f"extra_dimensions: {name!r} would name a column after a value exports never "
+                "show (IP addresses and user agents); choose another name"
+            )
         if name in RESERVED:
             raise ConfigurationError(f"extra_dimensions: {name!r} is a built-in name; choose another")
         if name in declared:
             raise ConfigurationError(f"extra_dimensions: {name!r} is declared twice")
-        if (not isinstance(path, str) or not path or "\x00" in path
-                or any(part == "" or part.startswith("$") for part in path.split("."))):
+        if (
+            not isinstance(path, str)
+            or not path
+            or "\x00" in path
+            or any(part == "" or part.startswith("$") for part in path.split("."))
+        ):
             raise ConfigurationError(f"extra_dimensions: {name}={str(path)[:60]!r} is not a field path")
         declared[name] = path
     return declared
@@ -111,4 +142,5 @@ def check_no_private_dimension(fields: Any, declared: Mapping[str, str]) -> None
                 where = "extra_dimensions" if dimension in declared else "fields"
                 raise ConfigurationError(
                     f"{where}: dimension {dimension!r} reads {path!r}, which would show the clicks' {name} "
-                    f"(at {private_path!r}); exports never show IP addresses or user agents")
+                    f"(at {private_path!r}); exports never show IP addresses or user agents"
+                )

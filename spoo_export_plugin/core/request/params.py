@@ -77,8 +77,9 @@ class ExportRequest:
         return {dim: list(values) for dim, values in self.exclude}
 
 
-def parse_export_request(params: Mapping[str, QueryValue], formats: Collection[str],
-                         extra_dimensions: Sequence[str] = ()) -> ExportRequest:
+def parse_export_request(
+    params: Mapping[str, QueryValue], formats: Collection[str], extra_dimensions: Sequence[str] = ()
+) -> ExportRequest:
     """Validate raw query parameters; raise :class:`BadRequest` naming the culprit.
 
     ``formats`` are the names the format registry holds and ``extra_dimensions`` the names the
@@ -100,8 +101,9 @@ def parse_export_request(params: Mapping[str, QueryValue], formats: Collection[s
     try:
         tz_name = resolve_timezone(tz_name)
     except LookupError:
-        raise BadRequest(f"unknown timezone {tz_name[:64]!r}; use an IANA name such as America/New_York",
-                         "timezone") from None
+        raise BadRequest(
+            f"unknown timezone {tz_name[:64]!r}; use an IANA name such as America/New_York", "timezone"
+        ) from None
     start = _date(params, "start_date", tz_name)
     end = _date(params, "end_date", tz_name, last_instant=True)
     if start is not None and end is not None and start > end:
@@ -112,8 +114,9 @@ def parse_export_request(params: Mapping[str, QueryValue], formats: Collection[s
     group_by = _list(params, "group_by") or [TIME]
     for dim in group_by:
         if dim not in dimensions:
-            raise BadRequest(f"unknown group_by dimension {dim[:64]!r}; expected some of {', '.join(dimensions)}",
-                             "group_by")
+            raise BadRequest(
+                f"unknown group_by dimension {dim[:64]!r}; expected some of {', '.join(dimensions)}", "group_by"
+            )
     if scope == "anon" and "short_code" in group_by:
         raise BadRequest("group_by=short_code is only available with scope=all", "group_by")
 
@@ -144,8 +147,9 @@ def parse_export_request(params: Mapping[str, QueryValue], formats: Collection[s
     )
 
 
-def parse_link_request(params: Mapping[str, QueryValue], formats: Collection[str],
-                       extra_dimensions: Sequence[str] = ()) -> ExportRequest:
+def parse_link_request(
+    params: Mapping[str, QueryValue], formats: Collection[str], extra_dimensions: Sequence[str] = ()
+) -> ExportRequest:
     """The per-link route's parameters: the main route's, but the link is in the path.
 
     ``scope`` and ``short_code`` would contradict the path, so either is a 400.
@@ -199,8 +203,11 @@ def _domain(params: Mapping[str, QueryValue]) -> str | None:
     if not isinstance(value, str) and not (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
         raise BadRequest("domain must be text: a host name such as links.example.com", "domain")
     domain = _single(params, "domain") or ""
-    if len(domain) > MAX_DOMAIN_LENGTH or not _is_text(domain) or any(c.isspace() or not c.isprintable()
-                                                                       for c in domain):
+    if (
+        len(domain) > MAX_DOMAIN_LENGTH
+        or not _is_text(domain)
+        or any(c.isspace() or not c.isprintable() for c in domain)
+    ):
         raise BadRequest(f"domain must be a host name of at most {MAX_DOMAIN_LENGTH} characters", "domain")
     return domain
 
@@ -245,8 +252,7 @@ def _bool(params: Mapping[str, QueryValue], name: str) -> bool:
     raise BadRequest(f"{name} must be true, false, 1 or 0", name)
 
 
-def _date(params: Mapping[str, QueryValue], name: str, tz_name: str,
-          last_instant: bool = False) -> datetime | None:
+def _date(params: Mapping[str, QueryValue], name: str, tz_name: str, last_instant: bool = False) -> datetime | None:
     """An instant, or for a date alone the first (or, as an end, the last) millisecond of that day."""
     value = _single(params, name)
     if not value:
@@ -257,15 +263,17 @@ def _date(params: Mapping[str, QueryValue], name: str, tz_name: str,
         else:
             parsed = parse_datetime(value)
     except (ValueError, OverflowError):
-        raise BadRequest(f"{name} must be an ISO 8601 date-time, a date or Unix seconds, got {value[:64]!r}",
-                         name) from None
+        raise BadRequest(
+            f"{name} must be an ISO 8601 date-time, a date or Unix seconds, got {value[:64]!r}", name
+        ) from None
     if not 1970 <= parsed.year <= 9998:
         raise BadRequest(f"{name} is out of range (years 1970 to 9998)", name)
     return parsed
 
 
-def _selection(params: Mapping[str, QueryValue], name: str, field_dims: Sequence[str], scope: str,
-               short_codes: Sequence[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _selection(
+    params: Mapping[str, QueryValue], name: str, field_dims: Sequence[str], scope: str, short_codes: Sequence[str]
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """``filters`` (with the single comma parameters) or ``exclude``, merged and validated.
 
     Within a dimension values are a union; a blank value names nothing; ``url_id`` values
@@ -288,8 +296,9 @@ def _selection(params: Mapping[str, QueryValue], name: str, field_dims: Sequence
             raise BadRequest(f"{name} must be a JSON object such as {example}", name)
         for dim, values in decoded.items():
             if dim not in allowed:
-                raise BadRequest(f"unknown {name} dimension {str(dim)[:64]!r}; expected some of "
-                                 f"{', '.join(allowed)}", name)
+                raise BadRequest(
+                    f"unknown {name} dimension {str(dim)[:64]!r}; expected some of {', '.join(allowed)}", name
+                )
             if isinstance(values, str):
                 values = [values]
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
@@ -316,11 +325,11 @@ def _selection(params: Mapping[str, QueryValue], name: str, field_dims: Sequence
                 raise BadRequest(f"url_id values are 24 hexadecimal digits, got {value[:64]!r}", URL_ID)
         merged[URL_ID] = dict.fromkeys(v.lower() for v in merged[URL_ID])
     if scope == "anon" and merged.get("short_code"):
-        raise BadRequest(f"a short_code {'filter' if name == 'filters' else 'exclusion'} is only available "
-                         "with scope=all", name)
+        raise BadRequest(
+            f"a short_code {'filter' if name == 'filters' else 'exclusion'} is only available with scope=all", name
+        )
     if name == "filters" and scope == "all" and short_codes:
         add("short_code", short_codes)
     if sum(len(v) for v in merged.values()) > MAX_FILTER_VALUES:
         raise BadRequest(f"{name} list too many values (at most {MAX_FILTER_VALUES})", name)
     return tuple((dim, tuple(merged[dim])) for dim in allowed if merged.get(dim))
-

@@ -18,9 +18,25 @@ from zoneinfo import ZoneInfo
 from bson import Decimal128
 from bson.decimal128 import create_decimal128_context
 
-__all__ = ["DATE_PARTS", "MISSING", "LocalTime", "add", "arithmetic", "arithmetic_many", "bson_equal",
-           "date_from_parts", "get_path", "is_nullish", "is_number", "mod", "number", "product", "subtract", "sum_numbers",
-           "truthy"]
+__all__ = [
+    "DATE_PARTS",
+    "MISSING",
+    "LocalTime",
+    "add",
+    "arithmetic",
+    "arithmetic_many",
+    "bson_equal",
+    "date_from_parts",
+    "get_path",
+    "is_nullish",
+    "is_number",
+    "mod",
+    "number",
+    "product",
+    "subtract",
+    "sum_numbers",
+    "truthy",
+]
 
 
 class _Missing:
@@ -36,6 +52,7 @@ MISSING: Any = _Missing()
 
 
 # ----------------------------------------------------------------------------------- field paths
+
 
 def get_path(value: Any, parts: tuple[str, ...]) -> Any:
     """``$a.b.c`` on a document: through an array, the values found in its documents, as an array."""
@@ -53,6 +70,7 @@ def get_path(value: Any, parts: tuple[str, ...]) -> Any:
 
 
 # ------------------------------------------------------------------------------------- semantics
+
 
 def is_nullish(value: Any) -> bool:
     return value is None or value is MISSING

@@ -82,6 +82,7 @@ class _Compiler:
             for step in steps:
                 shared.append(step(doc, shared))
             return evaluate(doc, shared)
+
         return run
 
     def expression(self, expression: Any) -> Evaluate:
@@ -106,8 +107,9 @@ class _Compiler:
             return lambda doc, shared: doc.get(name, MISSING)
         if len(parts) == 2:  # the common a.b: straight through a document, else the general rule
             outer, inner = parts
-            return lambda doc, shared: (value.get(inner, MISSING) if type(value := doc.get(outer, MISSING)) is dict
-                                        else get_path(doc, parts))
+            return lambda doc, shared: (
+                value.get(inner, MISSING) if type(value := doc.get(outer, MISSING)) is dict else get_path(doc, parts)
+            )
         return lambda doc, shared: get_path(doc, parts)
 
     def fields(self, fields: Mapping[str, Any]) -> list[tuple[str, Evaluate]]:
@@ -123,13 +125,14 @@ class _Compiler:
                 if (value := item(doc, shared)) is not MISSING:
                     result[name] = value
             return result
+
         return evaluate
 
     def operator_once(self, expression: Mapping[str, Any]) -> Evaluate:
         key = repr(expression)
         index = self.shared_index.get(key)
         if index is None:
-            (operator, argument), = expression.items()
+            ((operator, argument),) = expression.items()
             evaluate = self.operator(operator, argument)
             if key not in self.repeated:
                 return evaluate
@@ -162,7 +165,7 @@ class _Compiler:
                 return lambda doc, shared: type(value := left(doc, shared)) is str and value == text
             return lambda doc, shared: bson_equal(left(doc, shared), right(doc, shared))
         if operator == "$isNumber":
-            value, = self.arguments(argument if isinstance(argument, list) else [argument], 1, operator)
+            (value,) = self.arguments(argument if isinstance(argument, list) else [argument], 1, operator)
             return lambda doc, shared: is_number(value(doc, shared))
         if operator in ("$subtract", "$mod"):
             left, right = self.arguments(argument, 2, operator)
@@ -176,8 +179,12 @@ class _Compiler:
         if operator == "$dateFromParts":
             if not isinstance(argument, Mapping) or not set(argument) <= set(_DATE_FIELDS) or "year" not in argument:
                 raise ValueError("$dateFromParts takes year, month, day, hour, minute, second")
-            parts = _values([self.expression(argument[name]) if name in argument else _literal(default)
-                             for name, default in _DATE_FIELDS.items()])
+            parts = _values(
+                [
+                    self.expression(argument[name]) if name in argument else _literal(default)
+                    for name, default in _DATE_FIELDS.items()
+                ]
+            )
             return lambda doc, shared: date_from_parts(*parts(doc, shared))
         raise ValueError(f"the worker executor does not evaluate {operator}")
 
@@ -190,17 +197,20 @@ class _Compiler:
         if zone_name not in self.local_times:
             self.local_times[zone_name] = LocalTime(zone_name)
         local, part, date = self.local_times[zone_name], DATE_PARTS[operator], self.expression(argument["date"])
-        return lambda doc, shared: (None if (value := date(doc, shared)) is None or value is MISSING
-                                    else part(local(value)))
+        return lambda doc, shared: (
+            None if (value := date(doc, shared)) is None or value is MISSING else part(local(value))
+        )
 
 
 def _values(items: list[Evaluate]) -> Callable[[Document, list[Any]], list[Any]]:
     """The values of ``items``, in a list."""
+
     def evaluate(doc: Document, shared: list[Any]) -> list[Any]:
         values = []
         for item in items:
             values.append(item(doc, shared))
         return values
+
     return evaluate
 
 
@@ -211,9 +221,10 @@ def _truthy(value: Evaluate) -> Evaluate:
 def _if_null(candidates: list[Evaluate], fallback: Evaluate) -> Evaluate:
     """``$ifNull``: the first candidate neither null nor missing, else the fallback."""
     if len(candidates) == 1:
-        first, = candidates
-        return lambda doc, shared: (value if (value := first(doc, shared)) is not None and value is not MISSING
-                                    else fallback(doc, shared))
+        (first,) = candidates
+        return lambda doc, shared: (
+            value if (value := first(doc, shared)) is not None and value is not MISSING else fallback(doc, shared)
+        )
 
     def evaluate(doc: Document, shared: list[Any]) -> Any:
         for candidate in candidates:
@@ -221,6 +232,7 @@ def _if_null(candidates: list[Evaluate], fallback: Evaluate) -> Evaluate:
             if value is not None and value is not MISSING:
                 return value
         return fallback(doc, shared)
+
     return evaluate
 
 
@@ -269,6 +281,7 @@ def compile_projection(stage: Mapping[str, Any]) -> Callable[[Document], dict[st
             if (value := item(doc, shared)) is not MISSING:
                 row[name] = value
         return row
+
     return compiler.function(project)
 
 

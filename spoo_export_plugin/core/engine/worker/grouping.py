@@ -32,8 +32,14 @@ from ..pipeline import NO_BUCKET_WALL
 from .bson_values import is_number, sum_numbers
 from .expressions import compile_projection, fields_read
 
-__all__ = ["TOO_MANY_CLICKS_MESSAGE", "bson_order", "choose_executor", "group_rows", "report_order_key",
-           "split_row_stages"]
+__all__ = [
+    "TOO_MANY_CLICKS_MESSAGE",
+    "bson_order",
+    "choose_executor",
+    "group_rows",
+    "report_order_key",
+    "split_row_stages",
+]
 
 TOO_MANY_CLICKS_MESSAGE = "too many clicks to group in the web worker; use aggregation=database"
 #: Engines that run in this process: their pipeline stages are Python too, so grouping here is cheaper.
@@ -74,6 +80,7 @@ def split_row_stages(stages: list[Row]) -> tuple[Row, Row, Callable[[Any], Row]]
             document = step(document)
         row: Row = document
         return row
+
     return match["$match"], projection, to_row
 
 
@@ -109,9 +116,16 @@ class _Group:
         self.redirect_ms_count = 0
 
 
-def group_rows(rows: Iterable[dict[str, Any]], *, timezone: str, granularity: str | None,
-               max_clicks: int, max_time_ms: int, retry_after: int,
-               clock: Callable[[], float] = time.monotonic) -> list[GroupRow]:
+def group_rows(
+    rows: Iterable[dict[str, Any]],
+    *,
+    timezone: str,
+    granularity: str | None,
+    max_clicks: int,
+    max_time_ms: int,
+    retry_after: int,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[GroupRow]:
     """The export's group documents (:class:`~...rows.GroupRow`), sorted as the pipeline sorts them,
     from the row stages' rows.
 
@@ -130,8 +144,11 @@ def group_rows(rows: Iterable[dict[str, Any]], *, timezone: str, granularity: st
         visitor = visitor_numbers.setdefault(_hashable((row.get("ip"), row.get("ua"))), len(visitor_numbers))
         for name, value in row["k"].items():
             t, o, d = value.get("t"), value.get("o"), value.get("d")
-            key = ((name, t, o, d) if type(d) in _PLAIN and type(t) in _PLAIN and type(o) in _PLAIN
-                   else _hashable((name, t, o, d)))
+            key = (
+                (name, t, o, d)
+                if type(d) in _PLAIN and type(t) in _PLAIN and type(o) in _PLAIN
+                else _hashable((name, t, o, d))
+            )
             entry = groups.get(key)
             if entry is None:
                 group_id = cast(GroupKey, {"b": name, **{f: value[f] for f in ("t", "o", "d") if f in value}})
@@ -167,9 +184,15 @@ def _document(group_id: GroupKey, group: _Group) -> GroupRow:
     redirect_ms_sum = group.redirect_ms_sum
     if isinstance(redirect_ms_sum, Decimal):  # a sum with a decimal in it is a Decimal128, as the server's
         redirect_ms_sum = Decimal128(redirect_ms_sum)
-    return {"_id": group_id, "clicks": group.clicks, "uniques": len(group.visitors),
-            "first": group.first, "last": group.last,
-            "redirect_ms_sum": redirect_ms_sum, "redirect_ms_count": group.redirect_ms_count}
+    return {
+        "_id": group_id,
+        "clicks": group.clicks,
+        "uniques": len(group.visitors),
+        "first": group.first,
+        "last": group.last,
+        "redirect_ms_sum": redirect_ms_sum,
+        "redirect_ms_count": group.redirect_ms_count,
+    }
 
 
 # ------------------------------------------------------------------------------- equality and order
@@ -202,8 +225,15 @@ def _hashable(value: Any) -> Any:
 
 #: MongoDB's comparison order of BSON types (null and missing first, then numbers, strings...).
 _TYPE_RANK: tuple[tuple[type, int], ...] = (
-    (bool, 8), (int, 2), (float, 2), (str, 3), (dict, 4), (list, 5), (bytes, 6),
-    (ObjectId, 7), (datetime, 9),
+    (bool, 8),
+    (int, 2),
+    (float, 2),
+    (str, 3),
+    (dict, 4),
+    (list, 5),
+    (bytes, 6),
+    (ObjectId, 7),
+    (datetime, 9),
 )
 
 
@@ -249,10 +279,16 @@ def report_order_key(timezone: str, granularity: str | None) -> Callable[[GroupR
     (b, s, r, -clicks, d). ``-clicks`` is "descending"; a missing field sorts as null.
     """
     if granularity not in WALL_CLOCK_MINUTES:
+
         def calendar_key(doc: GroupRow) -> tuple[Any, ...]:
             group_id = doc["_id"]
-            return (bson_order(group_id["b"]), bson_order(group_id.get("t")), -doc["clicks"],
-                    bson_order(group_id.get("d")))
+            return (
+                bson_order(group_id["b"]),
+                bson_order(group_id.get("t")),
+                -doc["clicks"],
+                bson_order(group_id.get("d")),
+            )
+
         return calendar_key
 
     zone = ZoneInfo(timezone)
@@ -266,6 +302,6 @@ def report_order_key(timezone: str, granularity: str | None) -> Callable[[GroupR
         real = wall - timedelta(milliseconds=offset)
         local = real.replace(tzinfo=utc).astimezone(zone)
         in_force = local.hour * 60 + local.minute == wall.hour * 60 + wall.minute
-        return (bson_order(group_id["b"]), real, 0 if in_force else 1, -doc["clicks"],
-                bson_order(group_id.get("d")))
+        return (bson_order(group_id["b"]), real, 0 if in_force else 1, -doc["clicks"], bson_order(group_id.get("d")))
+
     return wall_clock_key
