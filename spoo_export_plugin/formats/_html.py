@@ -8,7 +8,8 @@ to send; its note says the full table is in the other formats. Nothing is loaded
 no web font; the charts are inline SVG drawn by :mod:`._svg`, the style one inline
 ``<style>`` with a print stylesheet, and a Content-Security-Policy forbids anything else: the
 response's header, and the same policy in a ``<meta>`` element for the saved file opened from
-disk (less ``frame-ancestors``, which only a header can carry). Every value is escaped by :func:`._svg.text` (a city named ``<script>`` is text).
+disk (less ``frame-ancestors``, which only a header can carry). Every value is escaped by
+:func:`._svg.text` (a city named ``<script>`` is text).
 The page is written in chunks (head and charts, then each table) so it streams like the others.
 """
 

@@ -2,7 +2,8 @@
 
 Click data in mongomock (one owner, 200 clicks over 3 days, the API key ``spoo_`` +
 ``$RENDER_BUDGET_APP_SECRET``); settings from ``SPOO_EXPORT_*`` variables. Not for importing into
-the test process: it replaces the budgets' clock for the whole process. The budgets' clock ticks one second per reading (as in
+the test process: it replaces the budgets' clock for the whole process. The budgets' clock ticks one
+second per reading (as in
 tests/web/test_render_budget.py), so whether a file passes ``render_time_ms`` depends on how
 often it is looked at, never on this machine's speed. The plugin's log lines go to stderr.
 """
