@@ -26,7 +26,8 @@ from ..core.report.timebudget import budgeted_body, render_budget
 from ..core.request.dimensions import UTM, parse_declared
 from ..core.request.params import ExportRequest, is_object_id, parse_export_request, parse_link_request
 from ..core.service import Exporter, resolve_url
-from ..core.settings import ENV_PREFIX, ExportSettings
+from ..core.setting_checks import ENV_PREFIX
+from ..core.settings import ExportSettings
 from ..formats import FORMATS, click_formats
 from .cli_settings import add_setting_flags, settings_from_args
 from .progress import Progress, human_bytes
