@@ -24,7 +24,8 @@ from ..core.report.filenames import clicks_filename, export_filename
 from ..core.report.report import Report
 from ..core.report.timebudget import budgeted_body, render_budget
 from ..core.request.dimensions import UTM, parse_declared
-from ..core.request.params import ExportRequest, is_object_id, parse_export_request, parse_link_request
+from ..core.request.params import ExportRequest, parse_export_request, parse_link_request
+from ..core.request.query_values import is_object_id
 from ..core.service import Exporter, resolve_url
 from ..core.setting_checks import ENV_PREFIX
 from ..core.settings import ExportSettings
