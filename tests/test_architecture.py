@@ -101,8 +101,8 @@ def test_breaking_a_layer_breaks_the_contract(tmp_path):
     [
         (
             "core/report/report.py",
-            "from ..engine.pipeline import NO_BUCKET_WALL as _oops",
-            "spoo_export_plugin.core.report.report -> spoo_export_plugin.core.engine.pipeline",
+            "from ..engine.time_stages import NO_BUCKET_WALL as _oops",
+            "spoo_export_plugin.core.report.report -> spoo_export_plugin.core.engine.time_stages",
         ),
         (
             "core/request/params.py",

@@ -13,7 +13,8 @@ from typing import Any
 
 from ..core.engine.store import owner_id_from_text
 from ..core.exceptions import ConfigurationError, Forbidden, Unauthorized
-from ..core.settings import HMAC_ALGORITHMS, keyed_algorithms
+from ..core.setting_checks import HMAC_ALGORITHMS
+from ..core.settings import keyed_algorithms
 from .auth import API_KEY_PREFIX, AUTH_PARAM, Authenticator, bearer_token, has_export_scope
 
 

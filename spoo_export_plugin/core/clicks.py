@@ -36,7 +36,8 @@ from .engine.store import UrlInfo
 from .exceptions import BadRequest, Forbidden, Unauthorized
 from .report.click_rows import ClickExport
 from .request.dimensions import UTM, unknown_label
-from .request.params import ExportRequest, QueryValue, parse_export_request
+from .request.params import ExportRequest, parse_export_request
+from .request.query_values import QueryValue
 from .request.timezones import get_zone
 from .service import Exporter, resolve_url
 

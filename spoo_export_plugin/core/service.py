@@ -21,7 +21,8 @@ from .engine.worker.grouping import choose_executor, group_rows, split_row_stage
 from .exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 from .report.report import Report, assemble_report
 from .report.timebuckets import check_bucket_count, choose_granularity
-from .request.params import ExportRequest, is_object_id
+from .request.params import ExportRequest
+from .request.query_values import is_object_id
 from .request.timezones import get_zone
 from .rows import GroupRow
 from .settings import ExportSettings

@@ -14,8 +14,9 @@ from dataclasses import MISSING, fields
 from typing import Any
 
 from ..core.exceptions import ConfigurationError
+from ..core.setting_checks import ENV_PREFIX, convert_env_value
 from ..core.settings import _NOT_FROM_ENV as NOT_ON_COMMAND_LINE  # Python objects, set in code
-from ..core.settings import ENV_PREFIX, ExportSettings, _convert
+from ..core.settings import ExportSettings
 
 SETTING_HELP: dict[str, str] = {
     "mongodb_uri": "MongoDB connection string, `mongodb://...` or `mongodb+srv://...` (required here: a "
@@ -146,7 +147,7 @@ def settings_from_args(
         if isinstance(raw, bool):  # a switch (--csv-bom / --no-csv-bom)
             overrides[name] = raw
         elif raw is not None:
-            overrides[name] = _convert(name, raw, default_of(name))
+            overrides[name] = convert_env_value(name, raw, default_of(name))
     overrides.update(extra)
     env = os.environ if environ is None else environ
     if "database" not in overrides and not (overrides.get("mongodb_uri") or env.get(env_var("mongodb_uri"))):

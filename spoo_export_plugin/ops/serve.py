@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.exceptions import ConfigurationError
-from ..core.settings import ENV_PREFIX, ExportSettings, _convert
+from ..core.setting_checks import ENV_PREFIX, convert_env_value
+from ..core.settings import ExportSettings
 from ..web.app import check_composable
 from .cli_settings import add_setting_flags, settings_from_args
 
@@ -103,7 +104,7 @@ def send_timeout_from_env(environ: Mapping[str, str]) -> int:
     """``SPOO_EXPORT_SEND_TIMEOUT_SECONDS`` as :class:`ExportSettings` reads it (for the host config)."""
     default = ExportSettings.send_timeout_seconds  # the dataclass field's default, as a class attribute
     raw = environ.get(ENV_PREFIX + "SEND_TIMEOUT_SECONDS")
-    value = default if raw is None else _convert("send_timeout_seconds", raw, default)
+    value = default if raw is None else convert_env_value("send_timeout_seconds", raw, default)
     if value < 1:
         raise ConfigurationError("send_timeout_seconds must be a positive integer")
     return value

@@ -13,7 +13,7 @@ from bson import ObjectId
 
 from spoo_export_plugin.access import jwt_auth
 from spoo_export_plugin.core.engine.store import UrlInfo, owner_id_from_text
-from spoo_export_plugin.core.request.params import is_object_id
+from spoo_export_plugin.core.request.query_values import is_object_id
 from spoo_export_plugin.ops import cli_export
 
 HEX = "650000000000000000000001"

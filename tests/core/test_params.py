@@ -18,7 +18,8 @@ import pytest
 from bson import ObjectId
 
 from spoo_export_plugin import BadRequest, ExportSettings, create_app
-from spoo_export_plugin.core.request.params import ExportRequest, parse_datetime, parse_export_request
+from spoo_export_plugin.core.request.dates import parse_datetime
+from spoo_export_plugin.core.request.params import ExportRequest, parse_export_request
 from spoo_export_plugin.formats import FORMATS
 
 from ..factories import ROUTE, add_api_key, add_url, make_click

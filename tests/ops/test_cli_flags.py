@@ -92,7 +92,7 @@ def test_export_picks_a_shared_alias_by_domain(db: Any):
     from spoo_export_plugin.core.request.params import parse_export_request
     from spoo_export_plugin.core.service import Exporter
     from spoo_export_plugin.formats import FORMATS, click_formats
-    from spoo_export_plugin.ops import cli_export
+    from spoo_export_plugin.ops import cli_export, export_files
 
     from ..factories import add_url, make_click
 
@@ -120,13 +120,13 @@ def test_export_picks_a_shared_alias_by_domain(db: Any):
             ]
         )
         query = cli_export.build_query(args)
-        report = cli_export.operator_report(exporter, parse_export_request(query, FORMATS), None)
-        clicks = cli_export.operator_clicks(exporter, parse_clicks_request(query, click_formats()), None)
+        report = export_files.operator_report(exporter, parse_export_request(query, FORMATS), None)
+        clicks = export_files.operator_clicks(exporter, parse_clicks_request(query, click_formats()), None)
         return report.summary.total_clicks, clicks.total_clicks
 
     with pytest.raises(BadRequest) as refused:
         totals()
-    assert refused.value.param == "domain" and cli_export._flag_for(refused.value.param) == " (--domain)"
+    assert refused.value.param == "domain" and export_files.flag_for(refused.value.param) == " (--domain)"
     assert totals("--domain", "") == (1, 1)
     assert totals("--domain", "b.example") == (2, 2)  # the operator reads private statistics too
     assert "--domain DOMAIN" in _help("export")

@@ -25,7 +25,7 @@ from spoo_export_plugin.core.report import timebudget
 from spoo_export_plugin.core.report.report import Breakdown, Report, Summary
 from spoo_export_plugin.core.report.timebudget import RENDER_TIMEOUT_MESSAGE, RenderTimeout, TimeBudget, budgeted_body
 from spoo_export_plugin.formats import _xlsx
-from spoo_export_plugin.ops.cli_export import write_file
+from spoo_export_plugin.ops.export_files import write_file
 from spoo_export_plugin.ops.progress import Progress
 
 from ..factories import ROUTE, add_api_key, add_url, make_click

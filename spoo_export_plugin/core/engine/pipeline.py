@@ -27,10 +27,10 @@ from typing import Any
 
 from bson import ObjectId
 
-from ..report.timebuckets import DAY, MONTH, WALL_CLOCK_MINUTES, WEEK
 from ..request.dimensions import DIRECT, UNKNOWN, URL_ID, field_path, unknown_label
 from ..rows import SUMMARY_KEY
 from ..settings import ClickFields
+from .time_stages import bucket_start_key, local_date_parts, sort_stages
 
 __all__ = [
     "DIRECT",
@@ -46,9 +46,6 @@ __all__ = [
     "sort_granularity",
     "unknown_label",
 ]
-
-_MS_PER_DAY = 86_400_000
-_MS_PER_MINUTE = 60_000
 
 
 @dataclass(frozen=True)
@@ -151,48 +148,6 @@ def label_expr(field: str, missing: str) -> dict[str, Any]:
     return {"$cond": [{"$eq": [{"$ifNull": [_path(field), ""]}, ""]}, missing, _path(field)]}
 
 
-_PART_OPERATORS = {
-    "y": "$year",
-    "m": "$month",
-    "d": "$dayOfMonth",
-    "h": "$hour",
-    "mi": "$minute",
-    "s": "$second",
-    "ms": "$millisecond",
-    "dow": "$dayOfWeek",
-}
-_WALL_CLOCK_PARTS = ("y", "m", "d", "h", "mi", "s", "ms")
-_PARTS_FOR = {
-    **{granularity: _WALL_CLOCK_PARTS for granularity in WALL_CLOCK_MINUTES},
-    DAY: ("y", "m", "d"),
-    WEEK: ("y", "m", "d", "dow"),
-    MONTH: ("y", "m"),
-}
-
-
-def _time_key(granularity: str) -> dict[str, Any]:
-    """Bucket start as a naive local wall time (``t``), plus the UTC offset (``o``) for
-    wall-clock buckets (minute, 10min, hour)."""
-    day = {"$dateFromParts": {"year": "$y", "month": "$m", "day": "$d"}}
-    size = WALL_CLOCK_MINUTES.get(granularity)
-    if size is not None:
-        local = {"$dateFromParts": {"year": "$y", "month": "$m", "day": "$d", "hour": "$h", "minute": "$mi"}}
-        # Back to the bucket's first minute as milliseconds: mongomock's $mod yields a float,
-        # which its $dateFromParts refuses, but a date minus a number works in both.
-        past_start = {"$multiply": [{"$mod": ["$mi", size]}, _MS_PER_MINUTE]}
-        # Offset = local wall time - instant. Seconds and milliseconds are added as numbers:
-        # mongomock's $dateFromParts reads "millisecond" as microseconds.
-        offset = {"$add": [{"$subtract": [local, "$at"]}, {"$multiply": ["$s", 1000]}, "$ms"]}
-        return {"t": {"$subtract": [local, past_start]}, "o": offset}
-    if granularity == DAY:
-        return {"t": day}
-    if granularity == WEEK:
-        # $dayOfWeek: 1 = Sunday ... 7 = Saturday; days back to Monday = (dow + 5) mod 7.
-        back = {"$multiply": [{"$mod": [{"$add": ["$dow", 5]}, 7]}, _MS_PER_DAY]}
-        return {"t": {"$subtract": [day, back]}}
-    return {"t": {"$dateFromParts": {"year": "$y", "month": "$m", "day": 1}}}
-
-
 def build_export_pipeline(spec: QuerySpec) -> list[dict[str, Any]]:
     """The one aggregation of an export: summary plus every breakdown, as sorted rows.
 
@@ -235,11 +190,10 @@ def build_row_stages(spec: QuerySpec) -> list[dict[str, Any]]:
     for dim in dimensions:
         shaped["l_" + dim] = label_expr(spec.field(dim), unknown_label(dim))
     if uses_time:
-        for part in _PARTS_FOR[spec.granularity]:
-            shaped[part] = {_PART_OPERATORS[part]: {"date": _path(fields.clicked_at), "timezone": spec.timezone}}
+        shaped.update(local_date_parts(_path(fields.clicked_at), spec.granularity, spec.timezone))
 
     keys: dict[str, Any] = {SUMMARY_KEY: {"at": "$at", "rm": "$rm"}}
-    time_key = _time_key(spec.granularity) if uses_time else {}
+    time_key = bucket_start_key(spec.granularity) if uses_time else {}
     for name in spec.breakdowns:
         key: dict[str, Any] = {}
         for dim in name.split(","):
@@ -287,41 +241,7 @@ def build_grouping_stages(spec: QuerySpec) -> list[dict[str, Any]]:
             }
         },
     ]
-    return stages + _sort_stages(spec.timezone, sort_granularity(spec))
-
-
-#: The wall start a row without a time bucket sorts by (both executors read it from here).
-NO_BUCKET_WALL = datetime(1970, 1, 1)
-
-
-def _minute_of_day(date: Any, timezone: str) -> dict[str, Any]:
-    """Minutes since local midnight: equal for an instant and a wall start iff that start is in force."""
-    return {
-        "$add": [
-            {"$multiply": [{"$hour": {"date": date, "timezone": timezone}}, 60]},
-            {"$minute": {"date": date, "timezone": timezone}},
-        ]
-    }
-
-
-def _sort_stages(timezone: str, granularity: str | None) -> list[dict[str, Any]]:
-    """Breakdown, then time, then clicks descending, then label.
-
-    Wall-clock buckets (minute, 10min, hour) sort by real time: ``s`` = the bucket's wall
-    start read with its offset. Two buckets can share ``s`` when a change is not on a bucket
-    boundary (Chatham's 03:45 -> 02:45 makes 03:00+13:45 and 02:00+12:45 both 13:15Z, and
-    03:40+13:45 and 02:40+12:45 both 13:55Z); the one whose wall start is really in force at
-    ``s`` (``r`` = 0) comes first, the other starts at the change.
-    """
-    if granularity not in WALL_CLOCK_MINUTES:
-        return [{"$sort": {"_id.b": 1, "_id.t": 1, "clicks": -1, "_id.d": 1}}]
-    wall = {"$ifNull": ["$_id.t", NO_BUCKET_WALL]}
-    in_force = {"$eq": [_minute_of_day("$s", timezone), _minute_of_day(wall, "UTC")]}
-    return [
-        {"$addFields": {"s": {"$subtract": [wall, {"$ifNull": ["$_id.o", 0]}]}}},
-        {"$addFields": {"r": {"$cond": [in_force, 0, 1]}}},
-        {"$sort": {"_id.b": 1, "s": 1, "r": 1, "clicks": -1, "_id.d": 1}},
-    ]
+    return stages + sort_stages(spec.timezone, sort_granularity(spec))
 
 
 def build_first_click_pipeline(spec: QuerySpec) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from pymongo import MongoClient, ReadPreference
 from pymongo import errors as pymongo_errors
 
 from ..exceptions import TIMEOUT_MESSAGE, BadRequest, Unavailable
-from ..request.params import is_object_id
+from ..request.query_values import is_object_id
 from ..settings import ExportSettings
 
 

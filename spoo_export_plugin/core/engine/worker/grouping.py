@@ -28,7 +28,7 @@ from ...exceptions import TIMEOUT_MESSAGE, Unavailable
 from ...report.timebuckets import WALL_CLOCK_MINUTES
 from ...rows import GroupKey, GroupRow
 from ...settings import ExportSettings
-from ..pipeline import NO_BUCKET_WALL
+from ..time_stages import NO_BUCKET_WALL
 from .bson_values import is_number, sum_numbers
 from .expressions import compile_projection, fields_read
 
@@ -268,7 +268,7 @@ def _element_order(value: Any) -> tuple[Any, ...]:
 
 
 def report_order_key(timezone: str, granularity: str | None) -> Callable[[GroupRow], tuple[Any, ...]]:
-    """The Python twin of :func:`.pipeline._sort_stages`, as a key for :meth:`list.sort`.
+    """The Python twin of :func:`..time_stages.sort_stages`, as a key for :meth:`list.sort`.
 
     Without wall-clock buckets, ``{"_id.b": 1, "_id.t": 1, "clicks": -1, "_id.d": 1}`` is the
     tuple (b, t, -clicks, d), each read with :func:`bson_order`. With minute, 10min or hour
