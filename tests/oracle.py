@@ -222,8 +222,10 @@ def selected(clicks: list[dict[str, Any]], q: Query) -> list[dict[str, Any]]:
         elif q.url_id is not None:  # one urlsV2 URL: its clicks carry its id, whatever their short code
             if raw_value(doc, "url_id") != q.url_id:
                 continue
-        elif meta.get("short_code") != q.short_code or meta.get("url_id") is not None:
-            continue  # a legacy URL: its code, on clicks of no urlsV2 URL
+        elif (
+            meta.get("short_code") != q.short_code or meta.get("url_id") is not None or meta.get("owner_id") is not None
+        ):
+            continue  # a legacy URL (ownerless): its code, on ownerless clicks of no urlsV2 URL
         if not q.start <= click_instant(doc) <= q.end:
             continue
         if q.exclude_bots and is_bot(doc):

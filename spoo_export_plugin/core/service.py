@@ -140,6 +140,8 @@ class Exporter:
     def query_spec(self, request: ExportRequest, owner_id: Any, url: UrlInfo | None) -> QuerySpec:
         """Resolve default dates and granularity; 400 when the range holds too many buckets."""
         zone = get_zone(request.timezone)
+        if url is not None and not url.legacy and url.id is None:  # no id to match its clicks on: never all clicks
+            raise NotFound("this short URL has no id its clicks could be matched on", "short_code")
         now = _floor_ms(self.clock().astimezone(timezone.utc))
         end = min(_floor_ms(request.end), now) if request.end is not None else now  # no future buckets
         spec = QuerySpec(
@@ -151,7 +153,7 @@ class Exporter:
             # scope=all and a link read the caller's clicks (the owner index serves both); anon one URL's,
             # by its id (several owners' clicks may share a short code); a legacy URL's by its code
             owner_id=owner_id if request.scope in ("all", "link") else None,
-            short_code=url.short_code if url is not None and request.scope == "anon" and url.id is None else None,
+            short_code=url.short_code if url is not None and request.scope == "anon" and url.legacy else None,
             url_id=url.id if url is not None and request.scope in ("anon", "link") else None,
             filters=request.filters,
             exclude=request.exclude,

@@ -225,6 +225,41 @@ def test_a_legacy_url_reads_its_code_only_on_clicks_of_no_urlsv2_url(db):
     assert body["summary"]["total_clicks"] == 1
 
 
+@pytest.mark.parametrize("aggregation", ["database", "worker"])
+def test_a_legacy_url_never_reads_an_owners_clicks_of_its_code(db, aggregation):
+    """Clicks of an owner that carry the legacy URL's code and no url id (an orphan, or a link stored
+    without one) are that owner's: the ownerless legacy URL reads only ownerless clicks, for its numbers
+    and for its default start."""
+    db.urls.insert_one({"_id": "promo", "url": "https://example.com"})  # no creation date: the first click
+    db.clicks.insert_many(
+        [
+            make_click("promo", None, datetime(2025, 3, 10), legacy=True, city="Legacyville"),
+            make_click("promo", OWNER_B, datetime(2025, 3, 2), legacy=True, **B_VALUES),
+        ]
+    )
+    client = falcon.testing.TestClient(create_app(ExportSettings(database=db, aggregation=aggregation, **GENEROUS)))
+    base = {"scope": "anon", "short_code": "promo", "group_by": EVERY_DIMENSION}
+    for fmt in FORMATS:
+        for method in ("GET", "HEAD"):
+            resp = client.simulate_request(method, ROUTE, params={**base, "format": fmt, **RANGE})
+            assert resp.status_code == 200, (fmt, resp.text)
+            assert_nothing_of_b(resp)
+    body = client.simulate_get(ROUTE, params={**base, "format": "json", **RANGE}).json
+    assert body["summary"]["total_clicks"] == 1
+    defaulted = client.simulate_get(ROUTE, params={**base, "format": "json"}).json
+    assert defaulted["start_date"].startswith("2025-03-10")  # B's earlier click does not set the start
+
+
+def test_a_urlsv2_document_without_an_id_reads_no_clicks(db):
+    """A URL whose ``_id`` is null has nothing its clicks could be matched on: a 404, never every click."""
+    db.urlsV2.insert_one({"_id": None, "alias": "ghost", "owner_id": OWNER_A, "private_stats": False})
+    db.clicks.insert_one(make_click("ghost", OWNER_B, datetime(2025, 3, 10), legacy=True, **B_VALUES))
+    client = falcon.testing.TestClient(create_app(ExportSettings(database=db, **GENEROUS)))
+    resp = client.simulate_get(ROUTE, params={"format": "json", "scope": "anon", "short_code": "ghost", **RANGE})
+    assert resp.status_code == 404 and resp.json["param"] == "short_code"
+    assert_nothing_of_b(resp)
+
+
 @pytest.mark.parametrize(
     "query, problem",
     [

@@ -104,9 +104,10 @@ def build_match(spec: QuerySpec, *, with_range: bool = True) -> dict[str, Any]:
         match[fields.owner_id] = spec.owner_id
     if spec.url_id is not None:  # one URL: its clicks carry its _id as stored (an ObjectId for spoo.me)
         match[fields.url_id] = spec.url_id if not isinstance(spec.url_id, dict) else {"$eq": spec.url_id}
-    if spec.short_code is not None:  # a legacy URL: its code, on clicks no urlsV2 URL claims
+    if spec.short_code is not None:  # a legacy URL (ownerless): its code, on ownerless clicks no urlsV2 URL claims
         match[fields.short_code] = str(spec.short_code)
         match[fields.url_id] = None
+        match.setdefault(fields.owner_id, None)
     if with_range:
         match[fields.clicked_at] = {"$gte": spec.start, "$lte": spec.end}
     # Every filter, exclusion and the bot rule is its own clause: two of them on one field path

@@ -35,6 +35,8 @@ class UrlInfo:
     id: Any = None
     #: Its custom domain; None on the host's main domain.
     domain: str | None = None
+    #: A legacy URL (``urls``, ownerless): its clicks are the ownerless ones with its code and no url id.
+    legacy: bool = False
 
     def owned_by(self, owner_id: Any) -> bool:
         """Whether ``owner_id`` owns the URL (ids compared as text: an ObjectId and its hex alike)."""
@@ -162,7 +164,7 @@ class Store:
         if legacy is None:
             return None
         created = legacy.get("created_at") or legacy.get("creation-date")
-        return UrlInfo(code, None, _date_or_none(created), False)
+        return UrlInfo(code, None, _date_or_none(created), False, legacy=True)
 
     def find_url_by_id(self, url_id: str) -> UrlInfo | None:
         """A urlsV2 URL by its ``_id`` (24 hex digits, checked by the caller)."""
