@@ -32,6 +32,10 @@ LINGER_SECONDS = 2.0
 #: How long accepting pauses after accept() ran out of descriptors, and how often that is logged.
 ACCEPT_PAUSE_SECONDS = 0.5
 OUT_OF_FILES_LOG_SECONDS = 10.0
+#: After this long without running out of descriptors, a connection limit lowered by EMFILE climbs
+#: back (half the way to the configured one, at least 16, each such period): the shortage may have
+#: been passing (an xlsx export holds a temporary file per sheet until it is saved).
+RECOVER_SECONDS = 30.0
 OUT_OF_FILES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
@@ -54,6 +58,7 @@ class RoomKeeping(_Worker):
         self.accept_paused_until = 0.0
         self.out_of_files_logged = -OUT_OF_FILES_LOG_SECONDS
         self.out_of_files_since_log = 0
+        self.out_of_files_at = 0.0  # when EMFILE last lowered the limit, or the limit last climbed back
 
     # -- making room -------------------------------------------------------------------------------
 
@@ -77,8 +82,21 @@ class RoomKeeping(_Worker):
     def keep_room(self) -> None:
         """At ``worker_connections`` the next connection is let in by shedding the oldest waiting one
         (gthread stops accepting instead: half-sent heads would keep everyone out until they time out)."""
+        self.recover_connections()
         if self.alive and self.nr_conns >= self.worker_connections:
             self.make_room(self.nr_conns - self.worker_connections + 1)
+
+    def recover_connections(self) -> None:
+        """Raise a limit EMFILE lowered back toward ``worker_connections`` as configured, step by step,
+        once descriptors have not run out for RECOVER_SECONDS (another EMFILE lowers it again)."""
+        configured = int(self.cfg.worker_connections)
+        now = time.monotonic()
+        if self.worker_connections >= configured or now - self.out_of_files_at < RECOVER_SECONDS:
+            return
+        step = max(16, (configured - self.worker_connections) // 2)
+        self.worker_connections = min(configured, self.worker_connections + step)
+        self.max_keepalived = max(0, self.worker_connections - self.cfg.threads)
+        self.out_of_files_at = now
 
     def out_of_files(self, exc: OSError) -> None:
         """accept() found no descriptor: shed, pause accepting for a moment, and on EMFILE (this
@@ -88,6 +106,7 @@ class RoomKeeping(_Worker):
         if exc.errno == errno.EMFILE and before - margin < self.worker_connections:
             self.worker_connections = max(1, before - margin)
             self.max_keepalived = max(0, self.worker_connections - self.cfg.threads)
+        self.out_of_files_at = time.monotonic()
         closed = self.make_room(max(margin, self.nr_conns - self.worker_connections))
         self.accept_paused_until = time.monotonic() + ACCEPT_PAUSE_SECONDS
         super().set_accept_enabled(False)

@@ -345,3 +345,46 @@ def test_serve_raises_the_soft_open_file_limit_to_the_hard_one():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, preexec_fn=lowered
     ).stdout
     assert out.split() == ["512", "(512,", "512)"]
+
+
+class _GthreadStandIn:
+    """What RoomKeeping reads of gunicorn's ThreadWorker, without a server."""
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        self.accepting = enabled
+
+
+def test_a_limit_emfile_lowered_climbs_back_once_descriptors_stop_running_out(monkeypatch):
+    """One EMFILE (say, while wide xlsx exports held a temporary file per sheet) must not leave the
+    worker shedding every waiting connection at a tiny limit until it restarts."""
+    import errno
+    import types
+
+    from spoo_export_plugin.ops import room
+
+    class Worker(room.RoomKeeping, _GthreadStandIn):
+        pass
+
+    worker = Worker()
+    worker.heads, worker.nr_conns, worker.alive = {}, 80, True
+    worker.cfg = types.SimpleNamespace(worker_connections=100, threads=4)
+    worker.worker_connections, worker.max_keepalived = 100, 96
+    worker.method_queue = types.SimpleNamespace(defer=lambda *args: None)
+    clock = [1000.0]
+    monkeypatch.setattr(room.time, "monotonic", lambda: clock[0])
+
+    worker.out_of_files(OSError(errno.EMFILE, "Too many open files"))
+    assert worker.worker_connections == 64 and worker.accepting is False  # 80 open, less a margin of 16
+    seen = []
+    for _ in range(4):
+        clock[0] += room.RECOVER_SECONDS - 1
+        worker.keep_room()
+        seen.append(worker.worker_connections)  # not yet: another period must pass first
+        clock[0] += 1
+        worker.keep_room()
+        seen.append(worker.worker_connections)
+    assert seen == [64, 82, 82, 98, 98, 100, 100, 100]
+    assert worker.max_keepalived == 96
+    clock[0] += 5
+    worker.out_of_files(OSError(errno.EMFILE, "Too many open files"))  # running out again lowers it again
+    assert worker.worker_connections == 64
