@@ -16,7 +16,7 @@ from ..access.auth import identify
 from ..core.exceptions import ExportError, RateLimited, Unavailable
 from ..core.report.filenames import clicks_filename
 from ..core.report.timebudget import budgeted_body, render_budget
-from ..formats import FORMATS
+from ..formats import FORMATS, Format
 from .disposition import ascii_fallback_filename, content_disposition, export_filename
 from .head import is_head
 
@@ -101,13 +101,10 @@ def render_report(req: falcon.Request, resp: falcon.Response, resource: Any) -> 
     if report is None:
         return
     fmt = FORMATS[req.context.export_request.format]
-    resp.content_type = fmt.media_type
-    resp.set_header(
-        "Content-Disposition",
-        content_disposition(export_filename(report, fmt.extension), ascii_fallback_filename(report, fmt.extension)),
+    disposition = content_disposition(
+        export_filename(report, fmt.extension), ascii_fallback_filename(report, fmt.extension)
     )
-    resp.set_header("X-Content-Type-Options", "nosniff")
-    resp.set_header("Cache-Control", "private, no-store")
+    _file_headers(resp, fmt, disposition)
     for name, value in fmt.headers:
         resp.set_header(name, value)
     resp.stream = (
@@ -123,8 +120,13 @@ def render_clicks(req: falcon.Request, resp: falcon.Response, resource: Any) -> 
     if export is None:
         return
     fmt = FORMATS[req.context.export_request.format]
+    _file_headers(resp, fmt, content_disposition(clicks_filename(export, fmt.extension)))
+    resp.stream = iter(()) if is_head(req) else iter(fmt.write_clicks(export, resource.settings))
+
+
+def _file_headers(resp: falcon.Response, fmt: Format, disposition: str) -> None:
+    """What every downloaded file carries: its type, its name, no sniffing, no shared cache."""
     resp.content_type = fmt.media_type
-    resp.set_header("Content-Disposition", content_disposition(clicks_filename(export, fmt.extension)))
+    resp.set_header("Content-Disposition", disposition)
     resp.set_header("X-Content-Type-Options", "nosniff")
     resp.set_header("Cache-Control", "private, no-store")
-    resp.stream = iter(()) if is_head(req) else iter(fmt.write_clicks(export, resource.settings))
