@@ -43,6 +43,7 @@ PARAMETERS = {
     "utm_campaign",
     "utm_term",
     "utm_content",
+    "device",
     "url_id",
     "domain",
 }
@@ -118,11 +119,11 @@ def test_every_query_parameter_the_parser_reads_is_documented(document):
 
 def test_declared_dimensions_are_in_the_served_document(db):
     client = falcon.testing.TestClient(
-        create_app(ExportSettings(database=db, extra_dimensions={"device": "ua.device"}))
+        create_app(ExportSettings(database=db, extra_dimensions={"platform": "ua.device"}))
     )
     served = client.simulate_get(ROUTE + "/openapi.json").json
     names = [p["name"] for p in served["paths"][ROUTE]["get"]["parameters"]]
-    assert names[-1] == "device" and set(names) == PARAMETERS | {"device"}
+    assert names[-1] == "platform" and set(names) == PARAMETERS | {"platform"}
 
 
 @pytest.mark.parametrize(
