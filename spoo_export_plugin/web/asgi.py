@@ -23,6 +23,7 @@ from typing import Any
 
 import falcon.asgi
 
+from ..core.report.timebudget import RenderTimeout
 from ..core.settings import ExportSettings
 from .app import assemble
 from .cors import cors_middleware
@@ -99,7 +100,9 @@ class ExportASGIApp(falcon.asgi.App):
             return
         try:
             await super().__call__(dict(within_root(scope)), receive, GuardedSend(send, self.send_timeout))
-        except ClientGone as exc:  # the body was closed on the way out: slot freed, export logged
+        except (ClientGone, RenderTimeout) as exc:  # the body was closed on the way out: slot freed, export logged
+            # The response is left unfinished, so the server ends the connection: the client sees an
+            # aborted transfer, never a shorter file that looks whole.
             log.info("export response cut off: %s", exc)
 
 
