@@ -2,7 +2,7 @@
 
 The package is layered (see docs/architecture.md): ``core`` (the query, no web framework),
 ``access`` (who may export, how often), ``formats`` (one module per file format), ``web``
-(the Falcon/WSGI adapter) and ``ops`` (command line, server, demo). The names below are
+(the Falcon adapters: WSGI and ASGI) and ``ops`` (command line, server, demo). The names below are
 the public API.
 
 They are loaded on first use (PEP 562), so importing the core, or ``spoo_export_plugin`` itself,
@@ -35,6 +35,8 @@ _PUBLIC = {
     "ClickFields": ".core.settings",
     "ExportSettings": ".core.settings",
     "create_app": ".web.app",
+    "create_asgi_app": ".web.asgi",
+    "ExportASGIMiddleware": ".web.asgi_middleware",
     "ExportMiddleware": ".web.middleware",
     "ExportResource": ".web.resource",
 }
@@ -54,6 +56,7 @@ __all__ = [
     "BadRequest",
     "ClickFields",
     "ConfigurationError",
+    "ExportASGIMiddleware",
     "ExportError",
     "ExportMiddleware",
     "ExportResource",
@@ -64,6 +67,7 @@ __all__ = [
     "Unauthorized",
     "Unavailable",
     "create_app",
+    "create_asgi_app",
     "__version__",
 ]
 
@@ -80,6 +84,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     )
     from .core.settings import ClickFields, ExportSettings
     from .web.app import create_app
+    from .web.asgi import create_asgi_app
+    from .web.asgi_middleware import ExportASGIMiddleware
     from .web.middleware import ExportMiddleware
     from .web.resource import ExportResource
 

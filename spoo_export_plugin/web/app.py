@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import falcon
 
@@ -45,14 +46,24 @@ def check_composable(settings: ExportSettings) -> None:
 def create_app(settings: ExportSettings) -> falcon.App:
     """A WSGI Falcon app with the export resource at ``settings.route`` (and CORS when configured)."""
     middleware: list[Any] = [*cors_middleware(settings), ExportGuard(settings)]
-    app = falcon.App(middleware=middleware)
+    return assemble(falcon.App(middleware=middleware), settings)
+
+
+FalconApp = TypeVar("FalconApp", bound=falcon.App)
+
+
+def assemble(app: FalconApp, settings: ExportSettings, *, adapt: Callable[[Any], Any] = lambda r: r) -> FalconApp:
+    """What both doors configure alike: request options, error handlers, and the routes.
+
+    ``adapt`` turns each resource into what the app calls (the ASGI door: responders run in threads).
+    """
     app.req_options.keep_blank_qs_values = True
     app.req_options.auto_parse_qs_csv = False
     app.resp_options.secure_cookies_by_default = True
     errors.install(app)
-    exports = ExportResource(settings)
+    exports = adapt(ExportResource(settings))
     app.add_route(settings.route, exports)
     app.add_route(link_route(settings.route), exports, suffix="link")
     app.add_route(clicks_route(settings.route), exports, suffix="clicks")
-    app.add_route(openapi_route(settings.route), OpenAPIResource(settings))
+    app.add_route(openapi_route(settings.route), adapt(OpenAPIResource(settings)))
     return app

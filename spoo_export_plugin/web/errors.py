@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import falcon
+import falcon.asgi
 
 from ..core.exceptions import ExportError
 
@@ -65,7 +67,21 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception
 
 
 def install(app: falcon.App) -> None:
-    # Falcon picks the most specific handler for the exception's class.
-    app.add_error_handler(Exception, handle_unexpected)
-    app.add_error_handler(falcon.HTTPError, handle_http_error)
-    app.add_error_handler(ExportError, handle_export_error)
+    """The handlers on ``app``; on an ASGI app each as the coroutine Falcon requires (the same function)."""
+    for exception, handler in (
+        # Falcon picks the most specific handler for the exception's class.
+        (Exception, handle_unexpected),
+        (falcon.HTTPError, handle_http_error),
+        (ExportError, handle_export_error),
+    ):
+        app.add_error_handler(
+            exception,
+            _coroutine(handler) if isinstance(app, falcon.asgi.App) else handler,  # type: ignore[arg-type]
+        )
+
+
+def _coroutine(handler: Callable[[Any, Any, Any, Any], None]) -> Callable[[Any, Any, Any, Any], Awaitable[None]]:
+    async def handle(req: Any, resp: Any, exc: Any, params: Any) -> None:  # writes a small body: no I/O
+        handler(req, resp, exc, params)
+
+    return handle

@@ -26,6 +26,7 @@ from ..core.exceptions import ContentTooLarge
 from ..core.report.timebudget import RenderTimeout
 from ..core.settings import ExportSettings
 from .observability import ExportTimer, ObservedBody, safe_choice
+from .offload import wrapped_resource
 from .openapi import OpenAPIResource
 from .resource import ExportResource
 
@@ -42,6 +43,7 @@ class ExportGuard:
         self.slots = ExportSlots(settings.max_concurrent_exports, settings.retry_after_seconds)
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:
+        resource = wrapped_resource(resource)  # the ASGI door's adapter holds the same resource
         ours = isinstance(resource, (ExportResource, OpenAPIResource))
         if req.method == "GET" and isinstance(resource, ExportResource):
             req.context.export_timer = ExportTimer()  # the refusal below is logged like any other
@@ -83,3 +85,10 @@ class ExportGuard:
             slot.release()
         body = resp.data or (resp.text.encode() if isinstance(resp.text, str) else b"")
         timer.emit(status=status, outcome="ok" if status < 400 else "error", bytes_sent=len(body or b""))
+
+    # The ASGI door (falcon.asgi wants coroutines): the same methods; neither does I/O.
+    async def process_resource_async(self, req: Any, resp: Any, resource: Any, params: Any) -> None:
+        self.process_resource(req, resp, resource, params)
+
+    async def process_response_async(self, req: Any, resp: Any, resource: Any, req_succeeded: bool) -> None:
+        self.process_response(req, resp, resource, req_succeeded)

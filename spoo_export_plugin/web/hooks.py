@@ -8,9 +8,11 @@ request, so a subclass's responder that calls its base's counts and renders once
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import falcon
+import falcon.asgi
 
 from ..access.auth import identify
 from ..core.exceptions import ExportError, RateLimited, Unavailable
@@ -45,7 +47,7 @@ def rate_limit(req: falcon.Request, resp: falcon.Response, resource: Any, params
     """
     if "ratelimit_headers" in req.context:  # already counted for this request
         return
-    decision = resource.throttle.check(resource.settings.route, req.context.owner_id, req.env)
+    decision = resource.throttle.check(resource.settings.route, req.context.owner_id, client_environ(req))
     req.context.ratelimit_headers = decision.headers()
     resp.set_headers(req.context.ratelimit_headers)
     if decision.allowed:
@@ -57,6 +59,15 @@ def rate_limit(req: falcon.Request, resp: falcon.Response, resource: Any, params
         None,
         retry_after=decision.retry_after,
     )
+
+
+def client_environ(req: falcon.Request) -> Mapping[str, Any]:
+    """What the rate limiter reads of the client: the WSGI environ, or the same two variables read
+    from an ASGI request's scope (the peer's address and ``X-Forwarded-For``)."""
+    if not isinstance(req, falcon.asgi.Request):
+        return req.env
+    client = req.scope.get("client")
+    return {"REMOTE_ADDR": client[0] if client else None, "HTTP_X_FORWARDED_FOR": req.get_header("X-Forwarded-For")}
 
 
 def refuse_bad_credential(req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:

@@ -11,6 +11,21 @@ from .app import clicks_route, create_app, link_route, openapi_route
 WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 
 
+class PluginPaths:
+    """Whether a path (below any mount prefix) is one the plugin's app routes: the route, its OpenAPI
+    document, its raw clicks, or ``<route>/links/<url_id>``. Both doors' middleware ask it."""
+
+    def __init__(self, route: str):
+        self._paths = {route, openapi_route(route), clicks_route(route)}
+        self._link_prefix = link_route(route).partition("{")[0]
+
+    def __call__(self, path: str) -> bool:
+        if path in self._paths:
+            return True
+        rest = path[len(self._link_prefix) :] if path.startswith(self._link_prefix) else ""
+        return bool(rest) and "/" not in rest
+
+
 class ExportMiddleware:
     """Wrap a host WSGI app (Flask, Falcon, Django...)::
 
@@ -26,15 +41,7 @@ class ExportMiddleware:
         self.settings = settings
         # The plugin's own Falcon app; built here unless the host supplies one.
         self.plugin_app = plugin_app or create_app(settings)
-        # the paths create_app routes: the route, its OpenAPI document, its raw clicks, <route>/links/<url_id>
-        self._paths = {settings.route, openapi_route(settings.route), clicks_route(settings.route)}
-        self._link_prefix = link_route(settings.route).partition("{")[0]
-
-    def matches(self, path: str) -> bool:
-        if path in self._paths:
-            return True
-        rest = path[len(self._link_prefix) :] if path.startswith(self._link_prefix) else ""
-        return bool(rest) and "/" not in rest
+        self.matches = PluginPaths(settings.route)
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         if self.matches(environ.get("PATH_INFO", "")):

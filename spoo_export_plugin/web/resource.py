@@ -23,7 +23,7 @@ from .head import answers_head, is_head, report_without_clicks
 Hooked = TypeVar("Hooked")
 
 #: A responder's name, as Falcon routes to it: ``on_<method>`` or ``on_<method>_<suffix>``.
-_RESPONDER = re.compile(r"^on_({})(_\w+)?$".format("|".join(method.lower() for method in COMBINED_METHODS)))
+RESPONDER = re.compile(r"^on_({})(_\w+)?$".format("|".join(method.lower() for method in COMBINED_METHODS)))
 
 
 def with_export_hooks(target: Hooked) -> Hooked:
@@ -51,7 +51,7 @@ class ExportResource:
         """Hook the responders the subclass defines (Falcon's class-level hooks wrapped only the base's)."""
         super().__init_subclass__(**kwargs)
         for name, responder in list(vars(cls).items()):
-            if _RESPONDER.match(name) and callable(responder):
+            if RESPONDER.match(name) and callable(responder):
                 setattr(cls, name, with_export_hooks(responder))
         answers_head(cls)
 
