@@ -30,6 +30,7 @@ from ..slowclients import (
     closed_by_peer,
     export_path,
     probe,
+    stalled_reader,
     wait_until_stalled,
 )
 from .test_slow_clients import _exports, _wait_for_exports, check_probes, run_scenario
@@ -92,6 +93,14 @@ def recipe(request, seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         servers = start_warm(gunicorn_uvicorn_command(port, 2), env, home, workers=2)
     for running in servers:
         yield {**running, "name": request.param}
+
+
+@pytest.fixture
+def one_slot(seeded, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """uvicorn with one export slot and a 2 s send timeout."""
+    port = unused_port()
+    env = _env(seeded, tmp_path, port, SPOO_EXPORT_SEND_TIMEOUT_SECONDS="2", SPOO_EXPORT_MAX_CONCURRENT_EXPORTS="1")
+    yield from start_uvicorn(port, env, tmp_path)
 
 
 def server_side(port: int) -> dict[int, str]:
@@ -196,3 +205,27 @@ def test_behind_uvicorn_slow_clients_do_not_stop_normal_requests(recipe):
     again = [probe(port, export_path(ROUTE, BIG, "city"), limit=60) for _ in range(4)]
     assert [p.status for p in again] == [200] * 4
     assert "Traceback" not in log.read_text()
+
+
+def test_a_reader_that_stops_reading_is_reset_and_its_slot_freed(one_slot):
+    port, log = one_slot["port"], one_slot["log"]
+    since = log.stat().st_size
+    reader = stalled_reader(port, export_path(ROUTE, BIG, "time,city"))
+    assert reader.status == 200
+    client_port = reader.sock.getsockname()[1]
+    busy = probe(port, export_path(ROUTE, SMALL, "time"))  # the only slot is held
+    assert busy.status == 503 and busy.headers["retry-after"].isdigit(), busy
+    # Not reading: the server's sends stop making progress and, after 2 s, it cuts the reader off.
+    started = time.monotonic()
+    assert _wait_for_exports(log, since, "aborted", 1, within=20) == 1, log.read_text()[-3000:]
+    assert 1.5 < time.monotonic() - started < 15
+    # The server's side is gone, not left in FIN_WAIT1 with megabytes queued for a reader that never reads,
+    state, seconds, received = closed_by_peer(reader.sock, 10)
+    reader.sock.close()
+    # and the reader gets a reset, not an end: no more of the ~8 MB file than its own buffer held.
+    assert client_port not in server_side(port)
+    assert state == "reset" and received < 1_000_000, (state, seconds, received)
+    line = next(text for text in log.read_text().splitlines()[::-1] if '"outcome":"aborted"' in text)
+    assert '"status":200' in line and '"format":"json"' in line
+    after = probe(port, export_path(ROUTE, SMALL, "time"))  # the slot is free again
+    assert after.status == 200, after
