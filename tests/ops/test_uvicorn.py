@@ -55,10 +55,10 @@ def _env(seeded: tuple[str, str], home: Path, port: int, **extra: str) -> dict[s
     )
 
 
-def start_uvicorn(port: int, env: dict[str, str], home: Path) -> Iterator[dict[str, Any]]:
+def start_uvicorn(port: int, env: dict[str, str], home: Path, http: str = "h11") -> Iterator[dict[str, Any]]:
     """uvicorn in one process (no worker children for ``start_warm`` to find): started, then
     warmed by small exports until one is answered 200 (the app built, the database reached)."""
-    for running in start_server(uvicorn_command(port), env, home):
+    for running in start_server(uvicorn_command(port, http), env, home):
         deadline = time.monotonic() + 60
         while probe(port, export_path(ROUTE, SMALL, "time"), limit=30).status != 200:
             assert time.monotonic() < deadline, running["log"].read_text()[-3000:]
@@ -66,9 +66,11 @@ def start_uvicorn(port: int, env: dict[str, str], home: Path) -> Iterator[dict[s
         yield running
 
 
-def uvicorn_command(port: int) -> list[str]:
+def uvicorn_command(port: int, http: str = "h11") -> list[str]:
+    """``uvicorn host:app``; ``http`` is uvicorn's HTTP implementation (``uvicorn[standard]`` brings
+    httptools, plain ``uvicorn`` has h11 alone)."""
     assert UVICORN, "uvicorn's script is not installed"
-    return [UVICORN, HOST, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    return [UVICORN, HOST, "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--http", http]
 
 
 def gunicorn_uvicorn_command(port: int, workers: int) -> list[str]:
@@ -95,12 +97,14 @@ def recipe(request, seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield {**running, "name": request.param}
 
 
-@pytest.fixture
-def one_slot(seeded, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """uvicorn with one export slot and a 2 s send timeout."""
+@pytest.fixture(params=["h11", "httptools"])
+def one_slot(request, seeded, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """uvicorn with one export slot and a 2 s send timeout, on either HTTP implementation."""
+    if request.param == "httptools":
+        pytest.importorskip("httptools", reason="httptools is not installed (the test extra has it)")
     port = unused_port()
     env = _env(seeded, tmp_path, port, SPOO_EXPORT_SEND_TIMEOUT_SECONDS="2", SPOO_EXPORT_MAX_CONCURRENT_EXPORTS="1")
-    yield from start_uvicorn(port, env, tmp_path)
+    yield from start_uvicorn(port, env, tmp_path, http=request.param)
 
 
 def server_side(port: int) -> dict[int, str]:
