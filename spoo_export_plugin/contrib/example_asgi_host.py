@@ -16,13 +16,13 @@ host writes ``app.add_middleware(ExportASGIMiddleware, settings=settings)`` inst
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from spoo_export_plugin import ExportASGIMiddleware, ExportSettings
 from spoo_export_plugin.ops.serve import configure_logging
+from spoo_export_plugin.web.asgi import Receive, Scope, Send
 
 
-async def host_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def host_app(scope: Scope, receive: Receive, send: Send) -> None:
     """Stands for the shortener itself: every path but the export route lands here; a POST's body
     is read, as the shortener's own forms and API do. Lifespan events are acknowledged."""
     if scope["type"] == "lifespan":
