@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import struct
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -72,12 +74,23 @@ class GuardedSend:
             raise ClientGone(f"no progress sending for {self._timeout:g} s") from None
 
     def _abort(self) -> None:
-        """Drop the connection now. uvicorn's ``close()`` would wait for a reader that never reads to
-        drain the buffered bytes, keeping its socket open; its transport's ``abort()`` does not wait.
+        """Drop the connection now, with a reset. uvicorn's ``close()`` would wait for a reader that
+        never reads to drain the buffered bytes, keeping its socket open; its transport's ``abort()``
+        does not wait, but alone it leaves the kernel holding the unsent megabytes (FIN_WAIT1) for a
+        reader that never reads: a zero linger discards them, as the WSGI door's worker does.
         Best effort: a server without that shape closes the connection when the app returns."""
-        abort = getattr(getattr(self._connection, "transport", None), "abort", None)
-        if callable(abort):
-            abort()
+        transport = getattr(self._connection, "transport", None)
+        abort = getattr(transport, "abort", None)
+        if not callable(abort):
+            return
+        get_extra_info = getattr(transport, "get_extra_info", None)
+        sock = get_extra_info("socket") if callable(get_extra_info) else None
+        try:
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except (OSError, AttributeError):
+            pass
+        abort()
 
 
 def server_connection(send: Any, depth: int = 6) -> Any:
