@@ -362,3 +362,38 @@ def test_pem_text_changes_only_escaped_pem(value):
     assert pem_text("  -----BEGIN PUBLIC KEY-----\\nMIIB\\r\\nAB\\n-----END PUBLIC KEY-----\\n ") == (
         "-----BEGIN PUBLIC KEY-----\nMIIB\nAB\n-----END PUBLIC KEY-----\n"
     )
+
+
+def spoo_me_access_token(private_key: str, issuer: str = "spoo.me", audience: str = "spoo.me.api") -> str:
+    """An access token as spoo.me's FastAPI app mints it (services/auth_service.py, RS256 with its key pair)."""
+    now = int(time.time())
+    payload = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": str(ME),
+        "iat": now,
+        "exp": now + 900,
+        "amr": ["pwd"],
+        "email_verified": True,
+    }
+    return jwt.encode(payload, private_key, algorithm="RS256")
+
+
+def test_spoo_me_tokens_with_the_settings_docs_mounting_md_gives(db, rsa_keys):
+    """docs/mounting.md: JWT_PUBLIC_KEY, JWT_ISSUER and JWT_AUDIENCE (spoo.me / spoo.me.api by default)."""
+    seed(db)
+    documented = make_client(
+        db, jwt_public_key=rsa_keys[1], jwt_algorithms="RS256", jwt_issuer="spoo.me", jwt_audience="spoo.me.api"
+    )
+    resp = call(documented, "all", cookie=spoo_me_access_token(rsa_keys[0]))
+    assert resp.status_code == 200, resp.text
+    assert resp.json["summary"]["total_clicks"] == CLICKS["pub_me"] + CLICKS["priv_me"]
+    # without jwt_audience its tokens (which always carry aud) are refused
+    assert_error(
+        call(make_client(db, jwt_public_key=rsa_keys[1]), "all", cookie=spoo_me_access_token(rsa_keys[0])),
+        401,
+        "access_token",
+    )
+    # spoo.me run with JWT_ISSUER= and JWT_AUDIENCE= empty mints iss "" and aud "": the plugin's two stay unset
+    empty = make_client(db, jwt_public_key=rsa_keys[1], jwt_issuer="", jwt_audience="")
+    assert call(empty, "all", cookie=spoo_me_access_token(rsa_keys[0], issuer="", audience="")).status_code == 200
