@@ -5,6 +5,9 @@ It reads ``Authorization: Bearer <jwt>`` or, failing that, the session cookie
 button works unchanged. The token's ``sub`` is the owner id. A token that is present but
 invalid, expired, from the wrong issuer or audience, or a refresh token is a 401, never
 anonymous access; a delegated token whose ``scp`` claim lacks an export scope is a 403.
+
+The audience is PyJWT's default: with ``jwt_audience`` unset, a token that names an
+audience (``aud``) is refused, since it was minted for some other service to accept.
 """
 
 from __future__ import annotations
@@ -79,10 +82,14 @@ class JWTAuthenticator:
                 algorithms=[alg],
                 issuer=self.issuer,
                 audience=self.audience,
-                options={"require": ["sub"], "verify_aud": self.audience is not None},
+                options={"require": ["sub"]},  # aud verified as PyJWT does by default (see the docstring)
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the session token has expired", source) from None
+        except jwt.InvalidAudienceError:
+            raise Unauthorized(
+                "the session token is for an audience (aud) this server does not accept", source
+            ) from None
         except jwt.PyJWTError:
             raise Unauthorized("the session token is not valid", source) from None
         subject = claims.get("sub")

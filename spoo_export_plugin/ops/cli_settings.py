@@ -66,7 +66,7 @@ SETTING_HELP: dict[str, str] = {
     "jwt_public_key": "PEM public key for RS256 JWTs (one line with \\n escapes accepted)",
     "jwt_algorithms": "JWT algorithms accepted (comma list)",
     "jwt_issuer": "required JWT `iss`",
-    "jwt_audience": "required JWT `aud`",
+    "jwt_audience": "required JWT `aud` (unset: a token carrying an `aud` is refused)",
     "jwt_cookie": "cookie read for a JWT when there is no `Authorization` header",
 }
 

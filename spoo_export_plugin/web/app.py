@@ -15,21 +15,9 @@ from .cors import cors_middleware
 from .guard import ExportGuard
 from .openapi import OpenAPIResource
 from .resource import ExportResource
+from .routes import clicks_route, link_route, openapi_route
 
-
-def link_route(route: str) -> str:
-    """The per-link route's template: ``<route>/links/{url_id}``."""
-    return route.rstrip("/") + "/links/{url_id}"
-
-
-def clicks_route(route: str) -> str:
-    """The raw-click route: ``<route>/clicks``."""
-    return route.rstrip("/") + "/clicks"
-
-
-def openapi_route(route: str) -> str:
-    """Where the OpenAPI document is served: ``<route>/openapi.json``."""
-    return route.rstrip("/") + "/openapi.json"
+__all__ = ["check_composable", "clicks_route", "create_app", "link_route", "openapi_route"]
 
 
 def check_composable(settings: ExportSettings) -> None:

@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..core.settings import ExportSettings
-from .app import clicks_route, create_app, link_route, openapi_route
+from .app import create_app
+from .routes import clicks_route, link_route, openapi_route
 
 WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 
@@ -20,6 +21,11 @@ class PluginPaths:
         self._link_prefix = link_route(route).partition("{")[0]
 
     def __call__(self, path: str) -> bool:
+        """Only those: with ``route="/"`` the plugin takes ``/``, ``/openapi.json``, ``/clicks`` and
+        ``/links/<url_id>``, and every other path (``/links/``, ``/links/a/b``, ``//clicks``) is the host's.
+        An empty path (a request for the mount itself) is ``/``, as Falcon and Werkzeug read it.
+        """
+        path = path or "/"
         if path in self._paths:
             return True
         rest = path[len(self._link_prefix) :] if path.startswith(self._link_prefix) else ""

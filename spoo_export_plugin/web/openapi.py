@@ -1,11 +1,13 @@
 """The OpenAPI 3.1 document of the export route, served at ``<route>/openapi.json``.
 
 The document ships in the package (``openapi.json``) with the default route; the served
-copy names the route this deployment is configured with.
+copy names the route this deployment is configured with, and, under a mount (WSGI
+``SCRIPT_NAME``, ASGI ``root_path``), a ``servers`` entry with the mount's prefix.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -16,6 +18,7 @@ import falcon
 from .._version import __version__
 from ..core.settings import ExportSettings
 from .head import answers_head
+from .routes import mount_prefix, under
 
 DEFAULT_ROUTE = "/api/v1/export"
 
@@ -28,9 +31,8 @@ def load_document(
     text = resources.files(__package__).joinpath("openapi.json").read_text(encoding="utf-8")
     document = json.loads(text)
     document["info"] = {"title": document["info"]["title"], "version": __version__, **document["info"]}
-    base = route.rstrip("/") or route
     document["paths"] = {
-        (route if path == DEFAULT_ROUTE else base + path[len(DEFAULT_ROUTE) :]): item
+        (route if path == DEFAULT_ROUTE else under(route, path[len(DEFAULT_ROUTE) :])): item
         for path, item in document["paths"].items()
     }
     for name in extra_dimensions:  # each works like a built-in one: its own comma parameter
@@ -132,17 +134,37 @@ _PREFLIGHT_HEADERS = {
 }
 
 
+def with_server(document: dict[str, Any], root_path: str) -> dict[str, Any]:
+    """The document as served under the mount ``root_path``: ``servers: [{"url": <prefix>}]`` after
+    ``info`` when mounted, so server URL + path is the route; unchanged (no ``servers``) when not."""
+    prefix = mount_prefix(root_path)
+    if not prefix:
+        return document
+    head = {key: value for key, value in document.items() if key in ("openapi", "info")}
+    return {**head, "servers": [{"url": prefix}], **document}
+
+
 @answers_head
 class OpenAPIResource:
-    """``GET``/``HEAD <route>/openapi.json``: the document, cacheable (it only changes with the package)."""
+    """``GET``/``HEAD <route>/openapi.json``: the document, cacheable (it only changes with the package
+    and the mount, which a URL names: a cache keyed on the URL keeps each mount's copy apart)."""
 
     def __init__(self, settings: ExportSettings):
-        document = load_document(
+        self._document = load_document(
             settings.route, tuple(settings.extra_dimensions), cors=settings.cors_origins is not None
         )
-        self._body = json.dumps(document, ensure_ascii=False, indent=1).encode()
+        # One encoding per mount prefix: a server has one or two (the prefix comes from its
+        # configuration, not the client), and a few are kept in case a proxy forwards more.
+        self._encode = functools.lru_cache(maxsize=8)(self._encode_for)
+
+    def body(self, root_path: str) -> bytes:
+        """The encoded document for a request under ``root_path`` (``req.root_path``)."""
+        return self._encode(root_path.rstrip("/"))
+
+    def _encode_for(self, root_path: str) -> bytes:
+        return json.dumps(with_server(self._document, root_path), ensure_ascii=False, indent=1).encode()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = falcon.MEDIA_JSON
         resp.set_header("Cache-Control", "public, max-age=3600")
-        resp.data = self._body
+        resp.data = self.body(req.root_path)

@@ -176,10 +176,40 @@ def test_non_hex_sub_stays_a_string(db):
     assert resp.status_code == 200, resp.text
 
 
-def test_without_issuer_or_audience_settings_they_are_not_checked(db):
+def test_without_an_issuer_setting_it_is_not_checked(db):
     seed(db)
     client = make_client(db, jwt_secret=SECRET)
-    assert call(client, "all", cookie=hs(claims(iss="anyone", aud="anything"))).status_code == 200
+    assert call(client, "all", cookie=hs(claims(iss="anyone", aud=None))).status_code == 200
+    assert call(client, "all", header=hs(claims(iss=None, aud=None))).status_code == 200
+
+
+@pytest.mark.parametrize("aud", ["anything", AUDIENCE, ["a", "b"]])
+def test_without_an_audience_setting_a_token_naming_an_audience_is_refused(db, aud):
+    """PyJWT's default: a token minted for an audience is not taken by a server that accepts none."""
+    seed(db)
+    client = make_client(db, jwt_secret=SECRET)
+    token = hs(claims(aud=aud))
+    for resp, param in [
+        (call(client, "all", header=token), "Authorization"),
+        (call(client, "all", cookie=token), "access_token"),
+    ]:
+        assert_error(resp, 401, param)  # with WWW-Authenticate: Bearer error="invalid_token"
+        assert "audience" in resp.json["error"]
+
+
+@pytest.mark.parametrize(
+    "aud, status", [(AUDIENCE, 200), ([AUDIENCE, "other"], 200), ("other", 401), (["x", "y"], 401)]
+)
+def test_with_an_audience_setting_only_that_audience_passes(db, aud, status):
+    seed(db)
+    client = make_client(db, jwt_secret=SECRET, jwt_audience=AUDIENCE)
+    resp = call(client, "all", cookie=hs(claims(iss=None, aud=aud)))
+    if status == 200:
+        assert resp.status_code == 200, resp.text
+        assert resp.json["summary"]["total_clicks"] == CLICKS["pub_me"] + CLICKS["priv_me"]
+    else:
+        assert_error(resp, 401, "access_token")
+    assert_error(call(client, "all", cookie=hs(claims(iss=None, aud=None))), 401, "access_token")  # aud required
 
 
 def test_custom_cookie_name(db):
@@ -220,9 +250,10 @@ def test_bad_jwt_configuration_fails_at_start_up(db, settings, message):
 def test_rs256_only_with_public_key(db, rsa_keys):
     seed(db)
     client = make_client(db, jwt_public_key=rsa_keys[1])
-    assert call(client, "all", header=jwt.encode(claims(), rsa_keys[0], algorithm="RS256")).status_code == 200
+    payload = claims(aud=None)  # no jwt_audience here: a token naming one would be refused for that
+    assert call(client, "all", header=jwt.encode(payload, rsa_keys[0], algorithm="RS256")).status_code == 200
     # An HS256 token signed with the public key text (algorithm confusion) is refused.
-    token = _hs256_with_raw_key(claims(), rsa_keys[1])
+    token = _hs256_with_raw_key(payload, rsa_keys[1])
     assert_error(call(client, "all", header=token), 401, "Authorization")
 
 
@@ -331,3 +362,38 @@ def test_pem_text_changes_only_escaped_pem(value):
     assert pem_text("  -----BEGIN PUBLIC KEY-----\\nMIIB\\r\\nAB\\n-----END PUBLIC KEY-----\\n ") == (
         "-----BEGIN PUBLIC KEY-----\nMIIB\nAB\n-----END PUBLIC KEY-----\n"
     )
+
+
+def spoo_me_access_token(private_key: str, issuer: str = "spoo.me", audience: str = "spoo.me.api") -> str:
+    """An access token as spoo.me's FastAPI app mints it (services/auth_service.py, RS256 with its key pair)."""
+    now = int(time.time())
+    payload = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": str(ME),
+        "iat": now,
+        "exp": now + 900,
+        "amr": ["pwd"],
+        "email_verified": True,
+    }
+    return jwt.encode(payload, private_key, algorithm="RS256")
+
+
+def test_spoo_me_tokens_with_the_settings_docs_mounting_md_gives(db, rsa_keys):
+    """docs/mounting.md: JWT_PUBLIC_KEY, JWT_ISSUER and JWT_AUDIENCE (spoo.me / spoo.me.api by default)."""
+    seed(db)
+    documented = make_client(
+        db, jwt_public_key=rsa_keys[1], jwt_algorithms="RS256", jwt_issuer="spoo.me", jwt_audience="spoo.me.api"
+    )
+    resp = call(documented, "all", cookie=spoo_me_access_token(rsa_keys[0]))
+    assert resp.status_code == 200, resp.text
+    assert resp.json["summary"]["total_clicks"] == CLICKS["pub_me"] + CLICKS["priv_me"]
+    # without jwt_audience its tokens (which always carry aud) are refused
+    assert_error(
+        call(make_client(db, jwt_public_key=rsa_keys[1]), "all", cookie=spoo_me_access_token(rsa_keys[0])),
+        401,
+        "access_token",
+    )
+    # spoo.me run with JWT_ISSUER= and JWT_AUDIENCE= empty mints iss "" and aud "": the plugin's two stay unset
+    empty = make_client(db, jwt_public_key=rsa_keys[1], jwt_issuer="", jwt_audience="")
+    assert call(empty, "all", cookie=spoo_me_access_token(rsa_keys[0], issuer="", audience="")).status_code == 200
