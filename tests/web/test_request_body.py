@@ -19,6 +19,9 @@ from spoo_export_plugin.web.guard import NO_BODY, ExportGuard
 
 from ..factories import ROUTE, add_url
 
+#: HTTP-level: each test runs through both doors (WSGI and ASGI, tests/doors.py).
+pytestmark = pytest.mark.usefixtures("door")
+
 EXPORT = ROUTE + "?format=json&scope=anon&short_code=pub"
 
 
