@@ -313,6 +313,7 @@ def test_xlsx_long_breakdown_continues_on_more_sheets(client, dataset, monkeypat
     assert all(wb[t]["A1"].value == "city" and wb[t].freeze_panes == "A2" for t in titles)
 
 
+@pytest.mark.doors("wsgi")  # the bytes are the same through both doors (test_doors.py)
 def test_xlsx_opens_in_a_real_spreadsheet_application(client, dataset, tmp_path):
     office = shutil.which("soffice") or shutil.which("libreoffice")
     if office is None:

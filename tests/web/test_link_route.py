@@ -146,6 +146,7 @@ def test_through_the_middleware(env):
     assert client.simulate_get(f"{ROUTE}/linksx/{MINE}").text == f"host {ROUTE}/linksx/{MINE}"
 
 
+@pytest.mark.doors("wsgi")  # the command line, no door
 @pytest.mark.slow
 def test_the_cli_exports_one_link_by_id(mongo_db, secantus_uri, tmp_path):
     mongo_db.urlsV2.insert_one({"_id": MINE, "alias": "mine", "owner_id": ME, "created_at": datetime(2025, 3, 1)})

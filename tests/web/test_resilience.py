@@ -108,6 +108,7 @@ def test_mongodb_never_reachable_answers_503_within_about_a_second(own_server):
 # --- query time budget -----------------------------------------------------------------------------
 
 
+@pytest.mark.doors("wsgi")  # the database's time budget; the door's 503 is tested with mongomock
 @pytest.mark.integration
 @pytest.mark.parametrize("aggregation", ["database", "worker"])
 def test_aggregation_past_max_time_ms_answers_503(own_server, aggregation):
@@ -127,6 +128,7 @@ def test_aggregation_past_max_time_ms_answers_503(own_server, aggregation):
     assert resp.json["summary"]["total_clicks"] == 5_000
 
 
+@pytest.mark.doors("wsgi")  # the database's time budget; the door's 503 is tested with mongomock
 @pytest.mark.integration
 @pytest.mark.parametrize("aggregation", ["database", "worker"])
 def test_max_time_always_time_out_failpoint_answers_503(own_server, aggregation):
