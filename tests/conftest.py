@@ -98,6 +98,7 @@ def aggregation(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def example_env(db: Any, aggregation: str) -> ExampleClient:
-    """The hand-computed examples' client over ``db`` (mongomock, or SecantusDB where a module says so)."""
+def example_env(db: Any, aggregation: str, door: str) -> ExampleClient:
+    """The hand-computed examples' client over ``db`` (mongomock, or SecantusDB where a module says so),
+    through each door."""
     return ExampleClient(db, aggregation)

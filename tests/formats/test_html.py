@@ -304,7 +304,7 @@ def test_equal_series_both_show_in_the_line_chart(client, dataset):
     assert [style(n) for n in legend] == [style(clicks), style(uniques)]
 
 
-def test_words_name_dimensions_naturally_and_times_read_to_the_second(settings, dataset):
+def test_words_name_dimensions_naturally_and_times_read_to_the_second(settings, dataset, door):
     """Plural words in chart titles, counted when all rows are charted; singular words in table captions;
     a declared dimension by its name; times without fractions, with the zone's offset."""
     import falcon.testing
