@@ -95,6 +95,11 @@ class WSGIResponse:
             close()
 
 
+class ResponseUnfinished(Exception):
+    """The ASGI app returned without ending its body (no last ``more_body: False``): a server then drops
+    the connection, and the client sees an aborted transfer, as a WSGI body that raised gives it."""
+
+
 class ClientDisconnected(OSError):
     """What the test's ``send`` raises once the test closed the response (the client went away)."""
 
@@ -146,6 +151,7 @@ class ASGIResponse:
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.body":
                 self.sent += len(message.get("body", b""))  # handed over, even if the client has gone
+                finished.append(not message.get("more_body", False))
             if self._closed:
                 raise ClientDisconnected("the test closed the response")
             if message["type"] == "http.response.start":
@@ -158,12 +164,14 @@ class ASGIResponse:
                 if self._closed:
                     raise ClientDisconnected("the test closed the response")
 
+        finished: list[bool] = []
         try:
             await app(scope, receive, send)
         except BaseException as exc:  # handed to the test, as a WSGI body would raise it
             self._out.put(("error", exc))
         else:
-            self._out.put(("end", None))
+            ended = bool(finished) and finished[-1]
+            self._out.put(("end", None) if ended else ("error", ResponseUnfinished("the body was never ended")))
 
     def _release(self) -> None:
         if not self._thread.is_alive():

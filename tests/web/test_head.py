@@ -43,9 +43,11 @@ def make_client(db: Any, **settings: Any) -> falcon.testing.TestClient:
 
 
 def same_headers(head: Any, get: Any) -> None:
-    """Every header of GET on HEAD, with the rate limit's count one request apart."""
+    """Every header of GET on HEAD, with the rate limit's count one request apart (and its reset, a
+    whole second, at most one second apart: the two requests may straddle a second's boundary)."""
     head_headers, get_headers = dict(head.headers), dict(get.headers)
     assert int(head_headers.pop("x-ratelimit-remaining")) == int(get_headers.pop("x-ratelimit-remaining")) + 1
+    assert int(get_headers.pop("x-ratelimit-reset")) - int(head_headers.pop("x-ratelimit-reset")) in (0, 1)
     assert head_headers == get_headers
 
 
