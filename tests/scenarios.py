@@ -18,8 +18,9 @@ from bson import ObjectId
 from hypothesis import event
 from hypothesis import strategies as st
 
-from spoo_export_plugin import ExportSettings, create_app
+from spoo_export_plugin import ExportSettings
 
+from .doors import client_for
 from .factories import ROUTE, add_api_key
 from .oracle import Query, Resolved, expected_clicks, expected_export, raw_columns, resolve_anon
 
@@ -346,11 +347,12 @@ def _iso_param(draw: Any, instant: datetime) -> str:
 
 
 def make_client(db: Any, **settings: Any) -> falcon.testing.TestClient:
-    """The real app over ``db``, with rate limits far out of the way of test loops."""
+    """The real app over ``db`` (through the running test's door, tests/doors.py), with rate limits
+    far out of the way of test loops."""
     settings.setdefault("extra_dimensions", EXTRA)
     settings.setdefault("authenticated_limits", "1000000/minute")
     settings.setdefault("anonymous_limits", "1000000/minute")
-    return falcon.testing.TestClient(create_app(ExportSettings(database=db, **settings)))
+    return client_for(ExportSettings(database=db, **settings))
 
 
 def url_documents() -> list[dict[str, Any]]:

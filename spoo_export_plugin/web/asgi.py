@@ -116,6 +116,15 @@ def server_connection(send: Any, depth: int = 6) -> Any:
     return None
 
 
+def with_client_tuple(scope: Scope) -> Scope:
+    """``scope`` with its ``client`` read once into a tuple: the ASGI spec allows any two-item iterable,
+    a one-shot iterator too (falcon.testing sends one), and both Falcon and the rate limiter read it."""
+    client = scope.get("client")
+    if client is None or isinstance(client, tuple):
+        return scope
+    return {**scope, "client": tuple(client)}
+
+
 def within_root(scope: Scope) -> Scope:
     """``scope`` with ``path`` relative to ``root_path`` when the server put the prefix in both."""
     root = str(scope.get("root_path") or "").rstrip("/")
@@ -136,7 +145,9 @@ class ExportASGIApp(falcon.asgi.App):
             await super().__call__(dict(scope), receive, send)
             return
         try:
-            await super().__call__(dict(within_root(scope)), receive, GuardedSend(send, self.send_timeout))
+            await super().__call__(
+                dict(with_client_tuple(within_root(scope))), receive, GuardedSend(send, self.send_timeout)
+            )
         except (ClientGone, RenderTimeout) as exc:  # the body was closed on the way out: slot freed, export logged
             # The response is left unfinished, so the server ends the connection: the client sees an
             # aborted transfer, never a shorter file that looks whole.

@@ -66,8 +66,12 @@ def client_environ(req: falcon.Request) -> Mapping[str, Any]:
     from an ASGI request's scope (the peer's address and ``X-Forwarded-For``)."""
     if not isinstance(req, falcon.asgi.Request):
         return req.env
-    client = req.scope.get("client")
-    return {"REMOTE_ADDR": client[0] if client else None, "HTTP_X_FORWARDED_FOR": req.get_header("X-Forwarded-For")}
+    try:  # any two-item iterable, says the ASGI spec (falcon.testing sends an iterator; uvicorn may send None)
+        client: Any = req.scope.get("client")
+        host, _port = client
+    except (TypeError, ValueError):
+        host = None
+    return {"REMOTE_ADDR": host, "HTTP_X_FORWARDED_FOR": req.get_header("X-Forwarded-For")}
 
 
 def refuse_bad_credential(req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:

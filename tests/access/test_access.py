@@ -16,9 +16,13 @@ import falcon.testing
 import pytest
 from bson import ObjectId
 
-from spoo_export_plugin import ExportSettings, Unauthorized, create_app
+from spoo_export_plugin import ExportSettings, Unauthorized
 
+from ..doors import make_app
 from ..factories import ROUTE, add_api_key, add_url, make_click
+
+#: HTTP-level: each test runs through both doors (WSGI and ASGI, tests/doors.py).
+pytestmark = pytest.mark.usefixtures("door")
 
 ME = ObjectId("64b7f0c2a1b2c3d4e5f60718")
 OTHER = ObjectId("64b7f0c2a1b2c3d4e5f60999")
@@ -82,7 +86,7 @@ def seed(db: Any) -> dict[str, str]:
 def make_client(db: Any, **settings: Any) -> falcon.testing.TestClient:
     settings.setdefault("authenticated_limits", "100000/minute")
     settings.setdefault("anonymous_limits", "100000/minute")
-    return falcon.testing.TestClient(create_app(ExportSettings(database=db, **settings)))
+    return falcon.testing.TestClient(make_app(ExportSettings(database=db, **settings)))
 
 
 @pytest.fixture
@@ -367,4 +371,4 @@ def test_non_callable_authenticator_fails_at_start_up(db):
     from spoo_export_plugin import ConfigurationError
 
     with pytest.raises(ConfigurationError):
-        create_app(ExportSettings(database=db, authenticator="not callable"))
+        make_app(ExportSettings(database=db, authenticator="not callable"))

@@ -16,10 +16,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from spoo_export_plugin import ConfigurationError, ExportSettings, create_app
+from spoo_export_plugin import ConfigurationError, ExportSettings
 
+from ..doors import make_app
 from ..factories import ROUTE, add_api_key
 from .test_access import CLICKS, ME, OTHER, RANGE, assert_error, make_client, seed
+
+#: HTTP-level: each test runs through both doors (WSGI and ASGI, tests/doors.py).
+pytestmark = pytest.mark.usefixtures("door")
 
 SECRET = "hs256-secret-for-tests-that-is-long-enough-0123456789-0123456789abcdef"
 ISSUER = "spoo.me"
@@ -244,7 +248,7 @@ def test_jwt_is_off_without_a_key(db):
 def test_bad_jwt_configuration_fails_at_start_up(db, settings, message):
     """Names are checked when settings are built; the key itself when the app is composed."""
     with pytest.raises(ConfigurationError, match=message):
-        create_app(ExportSettings(database=db, **settings))
+        make_app(ExportSettings(database=db, **settings))
 
 
 def test_rs256_only_with_public_key(db, rsa_keys):
@@ -280,7 +284,7 @@ def test_jwt_settings_from_env(db, rsa_keys):
         "SPOO_EXPORT_JWT_AUDIENCE": AUDIENCE,
         "SPOO_EXPORT_ANONYMOUS_LIMITS": "1000/minute",
     }
-    client = falcon.testing.TestClient(create_app(ExportSettings.from_env(env, database=db)))
+    client = falcon.testing.TestClient(make_app(ExportSettings.from_env(env, database=db)))
     assert call(client, "all", cookie=hs(claims())).status_code == 200
     assert_error(call(client, "all", cookie=hs(claims(iss="x"))), 401, "access_token")
 
@@ -322,7 +326,7 @@ def test_public_key_with_escaped_newlines_from_the_environment(db, rsa_keys, new
         "SPOO_EXPORT_JWT_ALGORITHMS": "RS256",
         "SPOO_EXPORT_ANONYMOUS_LIMITS": "1000/minute",
     }
-    client = falcon.testing.TestClient(create_app(ExportSettings.from_env(env, database=db)))
+    client = falcon.testing.TestClient(make_app(ExportSettings.from_env(env, database=db)))
     resp = call(client, "all", cookie=jwt.encode(claims(iss=None, aud=None), rsa_keys[0], algorithm="RS256"))
     assert resp.status_code == 200, resp.text
     assert resp.json["summary"]["total_clicks"] == CLICKS["pub_me"] + CLICKS["priv_me"]
@@ -333,7 +337,7 @@ def test_public_key_with_escaped_newlines_from_the_environment(db, rsa_keys, new
 def test_a_broken_one_line_public_key_still_fails_at_start_up(db, rsa_keys):
     broken = _one_line(rsa_keys[1]).replace("MII", "XXX", 1)
     with pytest.raises(ConfigurationError, match="jwt_public_key cannot be used for RS256"):
-        create_app(ExportSettings(database=db, jwt_public_key=broken, jwt_algorithms="RS256"))
+        make_app(ExportSettings(database=db, jwt_public_key=broken, jwt_algorithms="RS256"))
 
 
 def test_a_pem_looking_secret_is_used_exactly_as_given(db):

@@ -21,10 +21,14 @@ import pytest
 from bson import ObjectId
 
 import spoo_export_plugin.access.ratelimit as ratelimit
-from spoo_export_plugin import ConfigurationError, ExportSettings, create_app
+from spoo_export_plugin import ConfigurationError, ExportSettings
 from spoo_export_plugin.access.ratelimit import client_ip
 
+from ..doors import make_app
 from ..factories import ROUTE, add_api_key, add_url, make_click, redis_url_or_skip, unused_port
+
+#: HTTP-level: each test runs through both doors (WSGI and ASGI, tests/doors.py).
+pytestmark = pytest.mark.usefixtures("door")
 
 OWNER = ObjectId()
 MISSING = {"format": "json", "scope": "anon", "short_code": "no-such-code"}
@@ -53,7 +57,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
 
 
 def app(db: Any, **settings: Any) -> falcon.testing.TestClient:
-    return falcon.testing.TestClient(create_app(ExportSettings(database=db, **settings)))
+    return falcon.testing.TestClient(make_app(ExportSettings(database=db, **settings)))
 
 
 def get(
@@ -216,7 +220,7 @@ def test_headers_on_success_and_every_error(db):
 def test_headers_on_503_when_mongodb_is_down():
     closed = unused_port()
     client = falcon.testing.TestClient(
-        create_app(ExportSettings(mongodb_uri=f"mongodb://127.0.0.1:{closed}", server_selection_timeout_ms=100))
+        make_app(ExportSettings(mongodb_uri=f"mongodb://127.0.0.1:{closed}", server_selection_timeout_ms=100))
     )
     resp = get(client)
     assert resp.status_code == 503
@@ -331,7 +335,7 @@ def test_one_store_per_app(db, monkeypatch):
     built = []
     real = ratelimit.build_storage
     monkeypatch.setattr(ratelimit, "build_storage", lambda *a, **k: built.append(1) or real(*a, **k))
-    client = falcon.testing.TestClient(create_app(settings))
+    client = falcon.testing.TestClient(make_app(settings))
     assert len(built) == 1
     assert [get(client).status_code for _ in range(4)] == [404, 404, 404, 429]
     assert len(built) == 1
@@ -362,7 +366,7 @@ def test_a_strategy_the_storage_cannot_run_fails_when_the_app_is_composed(db, mo
     monkeypatch.setattr(ratelimit, "build_storage", lambda uri, timeout_ms: NoMovingWindows())
     settings = ExportSettings(database=db, ratelimit_strategy="moving-window")
     with pytest.raises(ConfigurationError, match="ratelimit_strategy"):
-        create_app(settings)
+        make_app(settings)
 
 
 def test_bad_rate_limit_settings_from_env(db):

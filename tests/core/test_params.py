@@ -17,11 +17,12 @@ import falcon.testing
 import pytest
 from bson import ObjectId
 
-from spoo_export_plugin import BadRequest, ExportSettings, create_app
+from spoo_export_plugin import BadRequest, ExportSettings
 from spoo_export_plugin.core.request.dates import parse_datetime
 from spoo_export_plugin.core.request.params import ExportRequest, parse_export_request
 from spoo_export_plugin.formats import FORMATS
 
+from ..doors import client_for
 from ..factories import ROUTE, add_api_key, add_url, make_click
 
 
@@ -66,10 +67,11 @@ def seeded(db: Any, owner: ObjectId) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app_client(db: Any) -> falcon.testing.TestClient:
-    # Generous limits: these tests are about validation, not rate limiting.
+def app_client(db: Any, door: str) -> falcon.testing.TestClient:
+    """The app through each door (the 400s are HTTP answers). Generous limits: these tests are about
+    validation, not rate limiting."""
     settings = ExportSettings(database=db, anonymous_limits="10000/minute", authenticated_limits="10000/minute")
-    return falcon.testing.TestClient(create_app(settings))
+    return client_for(settings)
 
 
 def _get(client: falcon.testing.TestClient, params: Any, key: str | None = None) -> Any:

@@ -16,9 +16,10 @@ import openpyxl
 import pytest
 from bson import ObjectId
 
-from spoo_export_plugin import ConfigurationError, ExportSettings, create_app
+from spoo_export_plugin import ConfigurationError, ExportSettings
 from spoo_export_plugin.core.settings import ClickFields
 
+from ..doors import make_app
 from ..factories import ROUTE, add_api_key, add_url, make_click
 
 OWNER = ObjectId("650000000000000000000007")
@@ -28,7 +29,7 @@ DAY = {"start_date": "2025-03-09", "end_date": "2025-03-09"}
 
 
 @pytest.fixture
-def env(db: Any) -> dict[str, Any]:
+def env(db: Any, door: str) -> dict[str, Any]:
     add_url(db, "a", OWNER)
     add_url(db, "b", OWNER)
     at = datetime(2025, 3, 9, 12)
@@ -49,7 +50,7 @@ def env(db: Any) -> dict[str, Any]:
     )
     key = add_api_key(db, OWNER)
     client = falcon.testing.TestClient(
-        create_app(
+        make_app(
             ExportSettings(database=db, extra_dimensions={"platform": "ua.device"}, authenticated_limits="1000/minute")
         )
     )
@@ -259,7 +260,7 @@ def test_a_declared_path_part_may_not_start_with_a_dollar(db):
         ExportSettings(database=db, extra_dimensions={"platform": "ua.$device"})
 
 
-def test_a_declared_dimension_on_a_built_in_field_ands_with_it(db):
+def test_a_declared_dimension_on_a_built_in_field_ands_with_it(db, door):
     add_url(db, "a", OWNER)
     db.clicks.insert_many(
         [
@@ -269,7 +270,7 @@ def test_a_declared_dimension_on_a_built_in_field_ands_with_it(db):
     )
     key = add_api_key(db, OWNER)
     client = falcon.testing.TestClient(
-        create_app(
+        make_app(
             ExportSettings(
                 database=db,
                 extra_dimensions={"agent": "browser", "bot": "bot_name"},

@@ -38,6 +38,7 @@ def colour_count(png: bytes, colour: tuple[int, int, int]) -> int:
     return sum(n for n, rgb in image.getcolors(image.width * image.height) if rgb == colour)
 
 
+@pytest.mark.doors("wsgi")  # the bytes are the same through both doors (test_doors.py)
 def test_report_renders_with_javascript_off_and_loads_nothing(browser, client, dataset, tmp_path):
     page = tmp_path / "report.html"
     page.write_bytes(fetch(client, dataset, "html", group_by="time,browser,city").content)
@@ -64,6 +65,7 @@ def test_report_renders_with_javascript_off_and_loads_nothing(browser, client, d
         assert "(A4)" in info  # the print stylesheet's @page size
 
 
+@pytest.mark.doors("wsgi")  # the bytes are the same through both doors (test_doors.py)
 def test_hostile_values_stay_text_in_the_browser(browser, client, dataset, tmp_path):
     page = tmp_path / "cities.html"
     page.write_bytes(fetch(client, dataset, "html", group_by="city").content)

@@ -20,6 +20,7 @@ from xml.etree import ElementTree
 import openpyxl
 import pytest
 
+from ..doors import make_app
 from .hostile_data import ALL_DIMENSIONS, MEDIA_TYPES, fetch, xml_chars
 
 EXTENSIONS = {"json": "json", "xml": "xml", "xlsx": "xlsx", "csv": "zip", "html": "html"}
@@ -130,9 +131,7 @@ def test_xml_survives_hostile_text(client, dataset):
 def test_xml_filters_and_truncation(client, dataset, settings):
     import falcon.testing
 
-    from spoo_export_plugin import create_app
-
-    capped = falcon.testing.TestClient(create_app(settings.replace(row_cap=2)))
+    capped = falcon.testing.TestClient(make_app(settings.replace(row_cap=2)))
     root, tables = read_xml(
         fetch(
             capped, dataset, "xml", group_by="city,browser", filters=json.dumps({"browser": ["Chrome", "Safari"]})
@@ -184,11 +183,9 @@ def test_csv_neutralises_formula_cells(client, dataset):
 def test_csv_bom_is_off_by_default_and_on_by_setting(client, dataset, settings):
     import falcon.testing
 
-    from spoo_export_plugin import create_app
-
     plain = zipfile.ZipFile(io.BytesIO(fetch(client, dataset, "csv").content))
     assert not any(plain.read(n).startswith(b"\xef\xbb\xbf") for n in plain.namelist())
-    with_bom = falcon.testing.TestClient(create_app(settings.replace(csv_bom=True)))
+    with_bom = falcon.testing.TestClient(make_app(settings.replace(csv_bom=True)))
     archive = zipfile.ZipFile(io.BytesIO(fetch(with_bom, dataset, "csv").content))
     assert all(archive.read(n).startswith(b"\xef\xbb\xbf") for n in archive.namelist())
     assert archive.read("by_time.csv").decode("utf-8-sig").startswith("time,clicks,unique_clicks\r\n")
@@ -316,6 +313,7 @@ def test_xlsx_long_breakdown_continues_on_more_sheets(client, dataset, monkeypat
     assert all(wb[t]["A1"].value == "city" and wb[t].freeze_panes == "A2" for t in titles)
 
 
+@pytest.mark.doors("wsgi")  # the bytes are the same through both doors (test_doors.py)
 def test_xlsx_opens_in_a_real_spreadsheet_application(client, dataset, tmp_path):
     office = shutil.which("soffice") or shutil.which("libreoffice")
     if office is None:

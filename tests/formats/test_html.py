@@ -19,6 +19,7 @@ import pytest
 from spoo_export_plugin.core.report.report import Breakdown, Report, Summary
 from spoo_export_plugin.formats import FORMATS
 
+from ..doors import make_app
 from ..factories import ROUTE
 from .hostile_data import fetch, xml_chars
 
@@ -303,14 +304,12 @@ def test_equal_series_both_show_in_the_line_chart(client, dataset):
     assert [style(n) for n in legend] == [style(clicks), style(uniques)]
 
 
-def test_words_name_dimensions_naturally_and_times_read_to_the_second(settings, dataset):
+def test_words_name_dimensions_naturally_and_times_read_to_the_second(settings, dataset, door):
     """Plural words in chart titles, counted when all rows are charted; singular words in table captions;
     a declared dimension by its name; times without fractions, with the zone's offset."""
     import falcon.testing
 
-    from spoo_export_plugin import create_app
-
-    client = falcon.testing.TestClient(create_app(settings.replace(extra_dimensions={"platform": "device_type"})))
+    client = falcon.testing.TestClient(make_app(settings.replace(extra_dimensions={"platform": "device_type"})))
     doc = parse(
         fetch(
             client, dataset, "html", group_by="os,short_code,utm_source,platform,city", timezone="Asia/Kolkata"

@@ -194,6 +194,7 @@ def coloured_pixels(ppm: bytes) -> int:
     return found
 
 
+@pytest.mark.doors("wsgi")  # the bytes are the same through both doors (test_doors.py)
 def test_libreoffice_draws_the_charts_into_a_pdf(client, dataset, tmp_path):
     office = shutil.which("soffice") or shutil.which("libreoffice")
     if office is None:

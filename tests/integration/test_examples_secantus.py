@@ -11,7 +11,8 @@ import pytest
 
 from ..core.test_examples import *  # noqa: F403  (the same tests, collected here again, against this db)
 
-pytestmark = pytest.mark.integration
+#: Over TCP once: the doors are compared on mongomock (tests/core/test_examples.py, tests/web/test_doors.py).
+pytestmark = [pytest.mark.integration, pytest.mark.doors("wsgi")]
 
 
 @pytest.fixture

@@ -3,6 +3,9 @@
 Owner A has a public link ``promo`` on the main domain. Owner B's clicks carry the short code ``promo``
 too: B's private link ``promo`` on ``b.example`` (aliases are unique per domain only), B's link renamed
 from ``promo`` to ``bnew`` (its clicks keep the old code) and one orphan click with no ``url_id``.
+
+#: HTTP-level: each test runs through both doors (WSGI and ASGI, tests/doors.py).
+pytestmark = pytest.mark.usefixtures("door")
 Before the fix, ``scope=anon&short_code=promo`` matched clicks on the short code alone and served B's.
 Every answer here, in every format, for GET, HEAD and the raw clicks, must hold none of B's values
 (searched in the bytes, zip members unpacked), and count A's clicks only.
@@ -19,9 +22,10 @@ import falcon.testing
 import pytest
 from bson import ObjectId
 
-from spoo_export_plugin import ExportSettings, create_app
+from spoo_export_plugin import ExportSettings
 from spoo_export_plugin.formats import FORMATS, click_formats
 
+from ..doors import make_app
 from ..factories import ROUTE, add_api_key, add_url, make_click
 
 OWNER_A = ObjectId("650000000000000000000a0a")
@@ -78,7 +82,7 @@ def shared_world(db: Any) -> dict[str, Any]:
 
 def make_world(db: Any, *, shared: bool, aggregation: str = "auto") -> dict[str, Any]:
     keys = seed(db, shared=shared)
-    client = falcon.testing.TestClient(create_app(ExportSettings(database=db, aggregation=aggregation, **GENEROUS)))
+    client = falcon.testing.TestClient(make_app(ExportSettings(database=db, aggregation=aggregation, **GENEROUS)))
     # With B's promo on b.example the alias is shared: A's (main-domain) URL is asked for with domain=.
     a_url = {"short_code": "promo", **({"domain": ""} if shared else {})}
     return {"client": client, "keys": keys, "shared": shared, "a_url": a_url}
@@ -195,7 +199,7 @@ def test_an_empty_domain_counts_as_absent_for_an_alias_one_url_uses(db):
             make_click("solo", OWNER_A, datetime(2025, 3, 10), url_id=renamed),
         ]
     )
-    client = falcon.testing.TestClient(create_app(ExportSettings(database=db, **GENEROUS)))
+    client = falcon.testing.TestClient(make_app(ExportSettings(database=db, **GENEROUS)))
     for extra in ({}, {"domain": ""}, {"domain": "b.example"}):
         resp = client.simulate_get(
             ROUTE, params={"format": "json", "scope": "anon", "short_code": "solo", **extra, **RANGE}
@@ -215,7 +219,7 @@ def test_a_legacy_url_reads_its_code_only_on_clicks_of_no_urlsv2_url(db):
             make_click("old", OWNER_B, datetime(2025, 3, 10), url_id=ObjectId(), **B_VALUES),
         ]
     )
-    client = falcon.testing.TestClient(create_app(ExportSettings(database=db, **GENEROUS)))
+    client = falcon.testing.TestClient(make_app(ExportSettings(database=db, **GENEROUS)))
     base = {"format": "csv", "scope": "anon", "short_code": "old", "group_by": EVERY_DIMENSION, **RANGE}
     assert client.simulate_get(ROUTE, params=base).json["param"] == "domain"
     resp = client.simulate_get(ROUTE, params={**base, "domain": ""})
@@ -237,7 +241,7 @@ def test_a_legacy_url_never_reads_an_owners_clicks_of_its_code(db, aggregation):
             make_click("promo", OWNER_B, datetime(2025, 3, 2), legacy=True, **B_VALUES),
         ]
     )
-    client = falcon.testing.TestClient(create_app(ExportSettings(database=db, aggregation=aggregation, **GENEROUS)))
+    client = falcon.testing.TestClient(make_app(ExportSettings(database=db, aggregation=aggregation, **GENEROUS)))
     base = {"scope": "anon", "short_code": "promo", "group_by": EVERY_DIMENSION}
     for fmt in FORMATS:
         for method in ("GET", "HEAD"):
@@ -254,7 +258,7 @@ def test_a_urlsv2_document_without_an_id_reads_no_clicks(db):
     """A URL whose ``_id`` is null has nothing its clicks could be matched on: a 404, never every click."""
     db.urlsV2.insert_one({"_id": None, "alias": "ghost", "owner_id": OWNER_A, "private_stats": False})
     db.clicks.insert_one(make_click("ghost", OWNER_B, datetime(2025, 3, 10), legacy=True, **B_VALUES))
-    client = falcon.testing.TestClient(create_app(ExportSettings(database=db, **GENEROUS)))
+    client = falcon.testing.TestClient(make_app(ExportSettings(database=db, **GENEROUS)))
     resp = client.simulate_get(ROUTE, params={"format": "json", "scope": "anon", "short_code": "ghost", **RANGE})
     assert resp.status_code == 404 and resp.json["param"] == "short_code"
     assert_nothing_of_b(resp)

@@ -23,11 +23,15 @@ import openpyxl
 import pytest
 from bson import ObjectId
 
-from spoo_export_plugin import ExportMiddleware, ExportSettings, create_app
+from spoo_export_plugin import ExportMiddleware, ExportSettings
 from spoo_export_plugin.formats import FORMATS, click_formats
 from spoo_export_plugin.web.openapi import load_document
 
+from ..doors import make_app, open_response
 from ..factories import ROUTE, add_api_key, add_url, make_click
+
+#: HTTP-level: each test runs through both doors (WSGI and ASGI, tests/doors.py).
+pytestmark = pytest.mark.usefixtures("door")
 
 CLICKS = ROUTE + "/clicks"
 OWNER = ObjectId("650000000000000000000011")
@@ -139,7 +143,7 @@ def data(db) -> dict[str, Any]:
 
 def app_for(db, **settings: Any) -> falcon.testing.TestClient:
     settings = {**GENEROUS, "extra_dimensions": {"platform": "ua.device"}, "visitor_id_secret": SECRET, **settings}
-    return falcon.testing.TestClient(create_app(ExportSettings(database=db, **settings)))
+    return falcon.testing.TestClient(make_app(ExportSettings(database=db, **settings)))
 
 
 def get(client, auth, **params: str):
@@ -532,28 +536,25 @@ def test_rate_limit_is_shared_with_the_other_routes(data):
     assert third.status_code == 200 and third.headers["x-ratelimit-remaining"] == "0"
     refused = get(client, data["auth"])
     assert refused.status_code == 429 and "retry-after" in refused.headers
-    anonymous = falcon.testing.TestClient(create_app(ExportSettings(database=data["db"], anonymous_limits="1/minute")))
+    anonymous = falcon.testing.TestClient(make_app(ExportSettings(database=data["db"], anonymous_limits="1/minute")))
     assert get(anonymous, None).status_code == 401 and get(anonymous, None).status_code == 429  # counted by IP
 
 
 def _open(app, params: dict, headers: dict):
     """Start a request and keep its body unread (the export holds its slot until the body closes)."""
-    environ = falcon.testing.create_environ(path=CLICKS, query_string=urlencode(params), headers=headers)
-    seen: dict[str, Any] = {}
-    body = app(environ, lambda status, headers, exc_info=None: seen.update(status=int(status.split()[0])))
-    return seen["status"], body
+    response = open_response(app, CLICKS, urlencode(params), headers)
+    return response.status, response
 
 
 def test_the_export_cap_counts_raw_click_exports(data):
-    app = create_app(ExportSettings(database=data["db"], max_concurrent_exports=1, retry_after_seconds=9, **GENEROUS))
+    app = make_app(ExportSettings(database=data["db"], max_concurrent_exports=1, retry_after_seconds=9, **GENEROUS))
     params = {"format": "csv", "start_date": "2025-03-09", "end_date": "2025-03-10"}
     status, running = _open(app, params, data["auth"])
     assert status == 200
     assert _open(app, params, data["auth"])[0] == 503
-    environ = falcon.testing.create_environ(path=ROUTE, query_string="format=json&scope=all", headers=data["auth"])
-    seen: dict[str, Any] = {}
-    app(environ, lambda status, headers, exc_info=None: seen.update(status=status))
-    assert seen["status"].startswith("503")  # the statistics wait for the same slot
+    statistics = open_response(app, ROUTE, "format=json&scope=all", data["auth"])
+    assert statistics.status == 503  # the statistics wait for the same slot
+    statistics.close()
     assert _open(app, {**params, "group_by": "time"}, data["auth"])[0] == 400  # bad input never waits
     b"".join(running)
     running.close()

@@ -9,9 +9,13 @@ from typing import Any
 import falcon.testing
 import pytest
 
-from spoo_export_plugin import ConfigurationError, ExportMiddleware, ExportSettings, create_app
+from spoo_export_plugin import ConfigurationError, ExportMiddleware, ExportSettings
 
+from ..doors import make_app
 from ..factories import ROUTE, add_url, make_click
+
+#: HTTP-level: each test runs through both doors (WSGI and ASGI, tests/doors.py).
+pytestmark = pytest.mark.usefixtures("door")
 
 APP = "https://app.example.com"
 EXPOSED = "Content-Disposition, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"
@@ -26,7 +30,7 @@ def seeded(db: Any) -> Any:
 
 
 def client_for(db: Any, **settings: Any) -> falcon.testing.TestClient:
-    return falcon.testing.TestClient(create_app(ExportSettings(database=db, **settings)))
+    return falcon.testing.TestClient(make_app(ExportSettings(database=db, **settings)))
 
 
 def preflight(client: falcon.testing.TestClient, path: str = ROUTE, origin: str = APP) -> Any:

@@ -21,6 +21,9 @@ from bson import ObjectId
 from ..factories import ROUTE, add_api_key, add_url, make_click
 from ..scenarios import make_client
 
+#: HTTP-level: each test runs through both doors (WSGI and ASGI, tests/doors.py).
+pytestmark = pytest.mark.usefixtures("door")
+
 SEED = int(os.environ.get("FUZZ_SEED", 20261126))
 REQUESTS = int(os.environ.get("FUZZ_REQUESTS", 2500))
 OWNER = ObjectId("650000000000000000000005")

@@ -12,10 +12,14 @@ import falcon.testing
 import pytest
 from bson import ObjectId
 
-from spoo_export_plugin import ExportMiddleware, ExportSettings, create_app
+from spoo_export_plugin import ExportMiddleware, ExportSettings
 from spoo_export_plugin.formats import FORMATS
 
+from ..doors import make_app, open_response
 from ..factories import ROUTE, add_api_key, add_url, make_click, url_id_for
+
+#: HTTP-level: each test runs through both doors (WSGI and ASGI, tests/doors.py).
+pytestmark = pytest.mark.usefixtures("door")
 
 OWNER = ObjectId()
 RANGE = {"start_date": "2025-03-09T02:00:00Z", "end_date": "2025-03-10T12:00:00Z"}
@@ -35,7 +39,7 @@ def seeded(db: Any) -> dict[str, Any]:
 def make_client(db: Any, **settings: Any) -> falcon.testing.TestClient:
     settings.setdefault("authenticated_limits", "1000/minute")
     settings.setdefault("anonymous_limits", "1000/minute")
-    return falcon.testing.TestClient(create_app(ExportSettings(database=db, **settings)))
+    return falcon.testing.TestClient(make_app(ExportSettings(database=db, **settings)))
 
 
 def same_headers(head: Any, get: Any) -> None:
@@ -193,14 +197,12 @@ def test_head_counts_against_the_rate_limit_like_get(db, seeded, aggregations):
 
 def test_head_takes_no_export_slot(db, seeded):
     """With the only slot held by a GET whose file is still being sent, HEAD is answered; another GET is 503."""
-    app = create_app(ExportSettings(database=db, max_concurrent_exports=1, anonymous_limits="1000/minute"))
+    app = make_app(ExportSettings(database=db, max_concurrent_exports=1, anonymous_limits="1000/minute"))
     client = falcon.testing.TestClient(app)
     query = "format=json&scope=anon&short_code=abc&start_date=2025-03-09&end_date=2025-03-10"
-    environ = falcon.testing.create_environ(ROUTE, query_string=query)
-    statuses: list[str] = []
-    body = app(environ, lambda status, headers, exc_info=None: statuses.append(status))
+    body = open_response(app, ROUTE, query)
     try:
-        assert statuses == ["200 OK"]  # the slot is held until the body is sent or closed
+        assert body.status == 200  # the slot is held until the body is sent or closed
         assert client.simulate_head(ROUTE, query_string=query).status_code == 200
         busy = client.simulate_get(ROUTE, query_string=query)
         assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
@@ -219,7 +221,7 @@ def test_head_of_the_openapi_document(db):
 
 def test_every_route_that_answers_get_answers_head(db):
     """Routes added later get HEAD from the same mechanism, or this fails."""
-    routes = falcon.inspect.inspect_app(create_app(ExportSettings(database=db))).routes
+    routes = falcon.inspect.inspect_app(make_app(ExportSettings(database=db))).routes
     assert len(routes) >= 2
     for route in routes:
         served = {m.method: m.function_name for m in route.methods if not m.internal}

@@ -13,9 +13,13 @@ import falcon.testing
 import pytest
 from bson import ObjectId
 
-from spoo_export_plugin import ExportMiddleware, ExportSettings, create_app
+from spoo_export_plugin import ExportMiddleware, ExportSettings
 
+from ..doors import make_app
 from ..factories import ROUTE, add_api_key, make_click
+
+#: HTTP-level: each test runs through both doors (WSGI and ASGI, tests/doors.py).
+pytestmark = pytest.mark.usefixtures("door")
 
 ME, OTHER = ObjectId("650000000000000000000001"), ObjectId("650000000000000000000002")
 MINE, EMOJI, THEIRS = (
@@ -63,7 +67,7 @@ def env(db: Any) -> dict[str, Any]:
     )
     keys = {"me": add_api_key(db, ME), "other": add_api_key(db, OTHER)}
     settings = ExportSettings(database=db, authenticated_limits="1000/minute", anonymous_limits="1000/minute")
-    client = falcon.testing.TestClient(create_app(settings))
+    client = falcon.testing.TestClient(make_app(settings))
 
     def get(link: Any, key: str | None = "me", **params: Any) -> falcon.testing.Result:
         headers = {"Authorization": f"Bearer {keys[key]}"} if key else {}
@@ -142,6 +146,7 @@ def test_through_the_middleware(env):
     assert client.simulate_get(f"{ROUTE}/linksx/{MINE}").text == f"host {ROUTE}/linksx/{MINE}"
 
 
+@pytest.mark.doors("wsgi")  # the command line, no door
 @pytest.mark.slow
 def test_the_cli_exports_one_link_by_id(mongo_db, secantus_uri, tmp_path):
     mongo_db.urlsV2.insert_one({"_id": MINE, "alias": "mine", "owner_id": ME, "created_at": datetime(2025, 3, 1)})
@@ -206,7 +211,7 @@ def test_the_cli_exports_one_link_by_id(mongo_db, secantus_uri, tmp_path):
 
 
 def test_head_on_a_link_answers_like_get_without_aggregating(env, aggregations):
-    client = falcon.testing.TestClient(create_app(env["settings"]))
+    client = falcon.testing.TestClient(make_app(env["settings"]))
     key = add_api_key(env["db"], ME)
     path, query = f"{ROUTE}/links/{EMOJI}", "format=xlsx&end_date=2025-03-10"
     head = client.simulate_head(path, query_string=query, headers={"Authorization": f"Bearer {key}"})

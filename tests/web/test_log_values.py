@@ -10,19 +10,23 @@ from typing import Any
 import falcon.testing
 import pytest
 
-from spoo_export_plugin import ExportSettings, create_app
+from spoo_export_plugin import ExportSettings
 from spoo_export_plugin.core.request.params import LINK_SCOPE, SCOPES
 from spoo_export_plugin.formats import FORMATS, Format
 from spoo_export_plugin.web.observability import safe_choice
 
+from ..doors import make_app
 from ..factories import ROUTE
+
+#: HTTP-level: each test runs through both doors (WSGI and ASGI, tests/doors.py).
+pytestmark = pytest.mark.usefixtures("door")
 
 #: A request refused before it is parsed into an ExportRequest: the log reads the raw parameters.
 REFUSED = {"start_date": "2025-03-31", "end_date": "2025-03-01"}
 
 
 def logged_refusal(db: Any, caplog: pytest.LogCaptureFixture, **params: str) -> dict[str, Any]:
-    client = falcon.testing.TestClient(create_app(ExportSettings(database=db, anonymous_limits="1000/minute")))
+    client = falcon.testing.TestClient(make_app(ExportSettings(database=db, anonymous_limits="1000/minute")))
     caplog.set_level(logging.INFO, logger="spoo_export_plugin.export")
     caplog.clear()
     resp = client.simulate_get(ROUTE, params={**REFUSED, **params})

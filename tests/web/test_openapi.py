@@ -13,12 +13,16 @@ import falcon.testing
 import jsonschema
 import pytest
 
-from spoo_export_plugin import ExportMiddleware, ExportSettings, create_app
+from spoo_export_plugin import ExportMiddleware, ExportSettings
 from spoo_export_plugin.core.request import params, query_values
 from spoo_export_plugin.formats import FORMATS
 from spoo_export_plugin.web.openapi import load_document
 
+from ..doors import make_app
 from ..factories import ROUTE, add_url, make_click
+
+#: HTTP-level: each test runs through both doors (WSGI and ASGI, tests/doors.py).
+pytestmark = pytest.mark.usefixtures("door")
 
 PARAMETERS = {
     "format",
@@ -119,7 +123,7 @@ def test_every_query_parameter_the_parser_reads_is_documented(document):
 
 def test_declared_dimensions_are_in_the_served_document(db):
     client = falcon.testing.TestClient(
-        create_app(ExportSettings(database=db, extra_dimensions={"platform": "ua.device"}))
+        make_app(ExportSettings(database=db, extra_dimensions={"platform": "ua.device"}))
     )
     served = client.simulate_get(ROUTE + "/openapi.json").json
     names = [p["name"] for p in served["paths"][ROUTE]["get"]["parameters"]]
@@ -155,7 +159,7 @@ def test_format_is_an_enum_of_every_format_each_described(db, document):
     link = next(p for p in document["paths"][ROUTE + "/links/{url_id}"]["get"]["parameters"] if p["name"] == "format")
     assert link == schema
     add_url(db, "pub", created_at=datetime(2025, 3, 1))
-    client = falcon.testing.TestClient(create_app(ExportSettings(database=db)))
+    client = falcon.testing.TestClient(make_app(ExportSettings(database=db)))
     for value in schema["schema"]["enum"] + [" json\t"]:  # surrounding whitespace is ignored, as documented
         resp = client.simulate_get(ROUTE, params={"format": value, "scope": "anon", "short_code": "pub"})
         assert resp.status_code == 200, (value, resp.text)
@@ -218,7 +222,7 @@ def test_real_responses_match_the_schemas(db, document):
             for h, b in ((6, "Chrome"), (7, "Firefox"), (8, None))
         ]
     )
-    client = falcon.testing.TestClient(create_app(ExportSettings(database=db, anonymous_limits="1000/minute")))
+    client = falcon.testing.TestClient(make_app(ExportSettings(database=db, anonymous_limits="1000/minute")))
     ok = client.simulate_get(
         ROUTE,
         params={
@@ -242,7 +246,7 @@ def test_real_responses_match_the_schemas(db, document):
 
 
 def test_served_next_to_the_route_with_the_configured_route(db):
-    client = falcon.testing.TestClient(create_app(ExportSettings(database=db, route="/stats/export")))
+    client = falcon.testing.TestClient(make_app(ExportSettings(database=db, route="/stats/export")))
     resp = client.simulate_get("/stats/export/openapi.json")
     assert resp.status_code == 200
     assert resp.headers["content-type"] == "application/json"

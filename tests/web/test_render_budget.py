@@ -20,7 +20,7 @@ import pytest
 from bson import ObjectId
 from openpyxl.worksheet._writer import ALL_TEMP_FILES
 
-from spoo_export_plugin import ExportSettings, create_app
+from spoo_export_plugin import ExportSettings
 from spoo_export_plugin.core.report import timebudget
 from spoo_export_plugin.core.report.report import Breakdown, Report, Summary
 from spoo_export_plugin.core.report.timebudget import RENDER_TIMEOUT_MESSAGE, RenderTimeout, TimeBudget, budgeted_body
@@ -28,7 +28,11 @@ from spoo_export_plugin.formats import _xlsx
 from spoo_export_plugin.ops.export_files import write_file
 from spoo_export_plugin.ops.progress import Progress
 
+from ..doors import ResponseUnfinished, make_app, open_response
 from ..factories import ROUTE, add_api_key, add_url, make_click
+
+#: HTTP-level: each test runs through both doors (WSGI and ASGI, tests/doors.py).
+pytestmark = pytest.mark.usefixtures("door")
 
 OWNER = ObjectId("650000000000000000000099")
 PARAMS = {
@@ -80,17 +84,14 @@ def data(db: Any) -> dict[str, Any]:
 
 
 def app_for(db: Any, **settings: Any) -> Callable[..., Any]:
-    return create_app(ExportSettings(database=db, authenticated_limits="1000/minute", **settings))
+    return make_app(ExportSettings(database=db, authenticated_limits="1000/minute", **settings))
 
 
-def wsgi_get(app: Callable[..., Any], auth: dict[str, str], fmt: str) -> tuple[list[str], Iterator[bytes]]:
-    """Call the WSGI app as a server would: the status (once started) and the body still to iterate."""
-    environ = falcon.testing.create_environ(
-        ROUTE, query_string="&".join(f"{k}={v}" for k, v in {**PARAMS, "format": fmt}.items()), headers=auth
-    )
-    started: list[str] = []
-    body = app(environ, lambda status, headers, exc_info=None: started.append(status))
-    return started, body
+def server_get(app: Callable[..., Any], auth: dict[str, str], fmt: str) -> tuple[list[int], Any]:
+    """Send the request as a server would (tests/doors.py): the status (once started) and the body still to iterate."""
+    query = "&".join(f"{k}={v}" for k, v in {**PARAMS, "format": fmt}.items())
+    body = open_response(app, ROUTE, query, auth)
+    return [body.status], body
 
 
 def export_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
@@ -118,16 +119,17 @@ def test_an_xlsx_past_its_budget_is_a_503_and_frees_the_slot(data, clock, caplog
     assert openpyxl.load_workbook(io.BytesIO(resp.content)).sheetnames[:3] == ["Summary", "time", "browser"]
 
 
-def test_a_streamed_file_past_its_budget_is_cut_not_shortened(data, clock, caplog):
+def test_a_streamed_file_past_its_budget_is_cut_not_shortened(data, clock, caplog, door):
     """json streams: once its first bytes are sent, passing the budget ends the body with an error (the
     server then cuts the connection) and the export is logged ``aborted``; what was sent is not a whole
-    file."""
+    file. Under WSGI the body raises; under ASGI the app returns without ending the body (no last
+    ``more_body: False``), which a server answers by dropping the connection just the same."""
     caplog.set_level(logging.INFO, logger="spoo_export_plugin.export")
     app = app_for(data["db"], render_time_ms=6_500)
-    started, body = wsgi_get(app, data["auth"], "json")
-    assert started == ["200 OK"]
+    started, body = server_get(app, data["auth"], "json")
+    assert started == [200]
     sent = b""
-    with pytest.raises(RenderTimeout):
+    with pytest.raises(RenderTimeout if door == "wsgi" else ResponseUnfinished):
         for chunk in body:
             sent += chunk
     body.close()  # as a server does after an error
@@ -144,13 +146,13 @@ def test_the_budget_counts_producing_chunks_not_sending_them(data, clock):
     is not charged to the file."""
     app = app_for(data["db"], render_time_ms=1_000)
     clock.step = 0.0
-    started, body = wsgi_get(app, data["auth"], "json")
+    started, body = server_get(app, data["auth"], "json")
     sent = b""
     for chunk in body:
         sent += chunk
         clock.now += 3_600  # an hour "sending" each chunk
     body.close()
-    assert started == ["200 OK"] and json.loads(sent)["summary"]["total_clicks"] == 120
+    assert started == [200] and json.loads(sent)["summary"]["total_clicks"] == 120
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "xml", "html", "xlsx"])

@@ -19,6 +19,9 @@ from spoo_export_plugin.web.guard import NO_BODY, ExportGuard
 
 from ..factories import ROUTE, add_url
 
+#: HTTP-level: each test runs through both doors (WSGI and ASGI, tests/doors.py).
+pytestmark = pytest.mark.usefixtures("door")
+
 EXPORT = ROUTE + "?format=json&scope=anon&short_code=pub"
 
 
@@ -65,6 +68,7 @@ def test_other_methods_keep_their_answer(seeded_client):
     assert resp.status_code == 405 and set(resp.json) == {"error", "param"}
 
 
+@pytest.mark.doors("wsgi")  # a WSGI Falcon host of its own
 def test_a_falcon_hosts_own_routes_may_take_bodies(db):
     """The guard is app-wide middleware in a Falcon host (mounted as docs/mounting.md says): it
     refuses bodies on the plugin's routes only."""

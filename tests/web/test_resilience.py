@@ -16,10 +16,14 @@ import pytest
 from bson import ObjectId
 from pymongo import ReadPreference
 
-from spoo_export_plugin import ExportSettings, create_app
+from spoo_export_plugin import ExportSettings
 from spoo_export_plugin.core.engine.store import Store
 
+from ..doors import make_app, open_response
 from ..factories import ROUTE, add_api_key, add_url, make_click
+
+#: HTTP-level: each test runs through both doors (WSGI and ASGI, tests/doors.py).
+pytestmark = pytest.mark.usefixtures("door")
 
 ANON = {
     "format": "json",
@@ -75,7 +79,7 @@ def test_mongodb_stopped_mid_run_answers_503_quickly(own_server):
     db = pymongo.MongoClient(own_server.test_uri).get_database("spoo")
     owner, key = seed(db)
     settings = ExportSettings(mongodb_uri=own_server.test_uri, database_name="spoo", **GENEROUS)
-    client = falcon.testing.TestClient(create_app(settings))
+    client = falcon.testing.TestClient(make_app(settings))
     auth = {"Authorization": f"Bearer {key}"}
     assert client.simulate_get(ROUTE, params=ANON).status_code == 200
     assert client.simulate_get(ROUTE, params={**ANON, "scope": "all"}, headers=auth).status_code == 200
@@ -93,7 +97,7 @@ def test_mongodb_stopped_mid_run_answers_503_quickly(own_server):
 def test_mongodb_never_reachable_answers_503_within_about_a_second(own_server):
     uri = own_server.test_uri
     own_server.stop()  # the port is now closed
-    client = falcon.testing.TestClient(create_app(ExportSettings(mongodb_uri=uri, **GENEROUS)))
+    client = falcon.testing.TestClient(make_app(ExportSettings(mongodb_uri=uri, **GENEROUS)))
     started = time.monotonic()
     resp = client.simulate_get(ROUTE, params=ANON)
     elapsed = time.monotonic() - started
@@ -104,6 +108,7 @@ def test_mongodb_never_reachable_answers_503_within_about_a_second(own_server):
 # --- query time budget -----------------------------------------------------------------------------
 
 
+@pytest.mark.doors("wsgi")  # the database's time budget; the door's 503 is tested with mongomock
 @pytest.mark.integration
 @pytest.mark.parametrize("aggregation", ["database", "worker"])
 def test_aggregation_past_max_time_ms_answers_503(own_server, aggregation):
@@ -113,23 +118,24 @@ def test_aggregation_past_max_time_ms_answers_503(own_server, aggregation):
     settings = ExportSettings(
         mongodb_uri=own_server.test_uri, database_name="spoo", max_time_ms=1, aggregation=aggregation, **GENEROUS
     )
-    client = falcon.testing.TestClient(create_app(settings))
+    client = falcon.testing.TestClient(make_app(settings))
     resp = client.simulate_get(ROUTE, params={**ANON, "group_by": "time,browser,os,country,city,referrer"})
     assert_503(resp, mentions="shorter date range or fewer group_by dimensions")
     # the same export with a normal budget works: it was the budget, not the query
-    ok = falcon.testing.TestClient(create_app(settings.replace(max_time_ms=30_000)))
+    ok = falcon.testing.TestClient(make_app(settings.replace(max_time_ms=30_000)))
     resp = ok.simulate_get(ROUTE, params=ANON)
     assert resp.status_code == 200
     assert resp.json["summary"]["total_clicks"] == 5_000
 
 
+@pytest.mark.doors("wsgi")  # the database's time budget; the door's 503 is tested with mongomock
 @pytest.mark.integration
 @pytest.mark.parametrize("aggregation", ["database", "worker"])
 def test_max_time_always_time_out_failpoint_answers_503(own_server, aggregation):
     admin = pymongo.MongoClient(own_server.test_uri)
     seed(admin.get_database("spoo"))
     client = falcon.testing.TestClient(
-        create_app(
+        make_app(
             ExportSettings(mongodb_uri=own_server.test_uri, database_name="spoo", aggregation=aggregation, **GENEROUS)
         )
     )
@@ -148,7 +154,7 @@ def test_stage_past_the_server_memory_limit_answers_503(mongo_db, monkeypatch):
     secantus_aggregate = pytest.importorskip("secantus.aggregate")
     seed(mongo_db, clicks=40)
     monkeypatch.setattr(secantus_aggregate, "MAX_PIPELINE_DOCS", 100)  # the in-process server's cap
-    client = falcon.testing.TestClient(create_app(ExportSettings(database=mongo_db, **GENEROUS)))
+    client = falcon.testing.TestClient(make_app(ExportSettings(database=mongo_db, **GENEROUS)))
     params = {**ANON, "group_by": "time,browser,os,country,city,referrer"}
     assert_503(client.simulate_get(ROUTE, params=params), mentions="fewer group_by dimensions")
     monkeypatch.undo()
@@ -169,7 +175,7 @@ def test_server_refusals_map_to_client_errors_not_500(db, monkeypatch, code, sta
 
     monkeypatch.setattr(Store, "clicks", property(lambda self: Refusing(self.database.clicks)))
     settings = ExportSettings(database=db, aggregation=aggregation, **GENEROUS)
-    resp = falcon.testing.TestClient(create_app(settings)).simulate_get(ROUTE, params=ANON)
+    resp = falcon.testing.TestClient(make_app(settings)).simulate_get(ROUTE, params=ANON)
     assert resp.status_code == status, resp.text
     assert resp.json["param"] == param
     assert ("retry-after" in resp.headers) == (status == 503)
@@ -194,7 +200,7 @@ class _TimingOutCollection:
 def test_execution_timeout_from_the_driver_is_503(db, monkeypatch, aggregation):
     seed(db)
     settings = ExportSettings(database=db, aggregation=aggregation, **GENEROUS)
-    app = create_app(settings)
+    app = make_app(settings)
     monkeypatch.setattr(Store, "clicks", property(lambda self: _TimingOutCollection(self.database.clicks)))
     resp = falcon.testing.TestClient(app).simulate_get(ROUTE, params=ANON)
     assert_503(resp, mentions="time budget")
@@ -203,22 +209,17 @@ def test_execution_timeout_from_the_driver_is_503(db, monkeypatch, aggregation):
 # --- the per-worker export cap ---------------------------------------------------------------------
 
 
-def open_export(app: Any, params: dict[str, str]) -> tuple[int, dict[str, str], Any]:
-    """Call the WSGI app and keep the body iterable open (not consumed)."""
-    environ = falcon.testing.create_environ(path=ROUTE, query_string=urlencode(params))
-    seen: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        seen["status"] = int(status.split()[0])
-        seen["headers"] = {k.lower(): v for k, v in headers}
-
-    body = app(environ, start_response)
-    return seen["status"], seen["headers"], body
+def open_export(
+    app: Any, params: dict[str, str], headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    """Send the request as a server would and keep the body open (not consumed; tests/doors.py)."""
+    response = open_response(app, ROUTE, urlencode(params), headers)
+    return response.status, response.headers, response
 
 
 def test_export_cap_answers_503_until_a_running_export_finishes(db):
     seed(db)
-    app = create_app(ExportSettings(database=db, max_concurrent_exports=2, retry_after_seconds=7, **GENEROUS))
+    app = make_app(ExportSettings(database=db, max_concurrent_exports=2, retry_after_seconds=7, **GENEROUS))
     first = open_export(app, ANON)
     second = open_export(app, ANON)
     assert first[0] == second[0] == 200
@@ -250,11 +251,11 @@ def test_export_cap_answers_503_until_a_running_export_finishes(db):
 
 def test_errors_do_not_hold_export_slots(db):
     seed(db)
-    app = create_app(ExportSettings(database=db, max_concurrent_exports=1, **GENEROUS))
+    app = make_app(ExportSettings(database=db, max_concurrent_exports=1, **GENEROUS))
     for params in ({"format": "nope"}, {**ANON, "short_code": "missing"}, {"scope": "all", "format": "json"}):
         status, _, body = open_export(app, params)
         assert status in (400, 401, 404)
-        body.close() if hasattr(body, "close") else None
+        body.close()
     status, _, body = open_export(app, ANON)
     assert status == 200
     body.close()
@@ -263,7 +264,7 @@ def test_errors_do_not_hold_export_slots(db):
 def test_bad_requests_get_their_own_error_while_every_slot_is_busy(db):
     """A full worker answers a bad key 401, bad input 400 and an unknown link 404, not 503."""
     seed(db)
-    app = create_app(ExportSettings(database=db, max_concurrent_exports=1, **GENEROUS))
+    app = make_app(ExportSettings(database=db, max_concurrent_exports=1, **GENEROUS))
     status, _, running = open_export(app, ANON)
     assert status == 200
     for params, expected in (
@@ -273,12 +274,9 @@ def test_bad_requests_get_their_own_error_while_every_slot_is_busy(db):
     ):
         status, _, body = open_export(app, params)
         assert status == expected, json.loads(b"".join(body))
-    environ = falcon.testing.create_environ(
-        path=ROUTE, query_string=urlencode(ANON), headers={"Authorization": "Bearer spoo_not-a-key"}
-    )
-    seen: dict[str, str] = {}
-    app(environ, lambda status, headers, exc_info=None: seen.update(status=status))
-    assert seen["status"].startswith("401")
+    status, _, body = open_export(app, ANON, {"Authorization": "Bearer spoo_not-a-key"})
+    assert status == 401
+    body.close()
     assert open_export(app, ANON)[0] == 503  # a valid export still waits for the slot
     running.close()
 
@@ -309,7 +307,7 @@ def test_export_with_secondary_preferred_reads(mongo_db, secantus_uri):
     settings = ExportSettings(
         mongodb_uri=secantus_uri, database_name=mongo_db.name, read_preference="secondaryPreferred", **GENEROUS
     )
-    resp = falcon.testing.TestClient(create_app(settings)).simulate_get(ROUTE, params=ANON)
+    resp = falcon.testing.TestClient(make_app(settings)).simulate_get(ROUTE, params=ANON)
     assert resp.status_code == 200
     assert resp.json["summary"]["total_clicks"] == 3
 
@@ -323,7 +321,7 @@ def export_records(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
 
 def test_one_log_line_per_export_without_personal_data(db, caplog):
     owner, key = seed(db)
-    client = falcon.testing.TestClient(create_app(ExportSettings(database=db, trusted_proxies=1, **GENEROUS)))
+    client = falcon.testing.TestClient(make_app(ExportSettings(database=db, trusted_proxies=1, **GENEROUS)))
     caplog.set_level(logging.INFO, logger="spoo_export_plugin.export")
     headers = {"Authorization": f"Bearer {key}", "X-Forwarded-For": "198.51.100.77"}
     ok = client.simulate_get(
@@ -354,18 +352,22 @@ def test_one_log_line_per_export_without_personal_data(db, caplog):
         assert secret not in text
 
 
-def test_log_line_for_an_export_closed_early_and_unknown_values(db, caplog):
+def test_log_line_for_an_export_closed_early_and_unknown_values(db, caplog, door):
     seed(db)
-    app = create_app(ExportSettings(database=db, **GENEROUS))
+    app = make_app(ExportSettings(database=db, **GENEROUS))
     caplog.set_level(logging.INFO, logger="spoo_export_plugin.export")
     status, _, body = open_export(app, ANON)
     assert status == 200 and export_records(caplog) == []  # nothing logged until the body is done
     body.close()
+    first_sent = body.sent
     status, _, body = open_export(app, {"format": "<script>", "scope": "x\ny"})
     assert status == 400
     records = export_records(caplog)
     assert [r["outcome"] for r in records] == ["aborted", "error"]
-    assert records[0]["bytes"] == 0
+    # what had been handed to the server: nothing under WSGI (the body was never iterated); under ASGI
+    # the app pushes its first chunk with the status line, so the client had that chunk when it left
+    assert records[0]["bytes"] == first_sent
+    assert first_sent == 0 if door == "wsgi" else first_sent > 0
     assert records[1]["format"] == "invalid" and records[1]["scope"] == "invalid"
 
 
@@ -376,7 +378,7 @@ def test_server_that_stops_answering_mid_query_is_a_503_not_a_hang(own_server):
     admin = pymongo.MongoClient(own_server.test_uri)
     seed(admin.get_database("spoo"))
     client = falcon.testing.TestClient(
-        create_app(ExportSettings(mongodb_uri=own_server.test_uri, database_name="spoo", max_time_ms=500, **GENEROUS))
+        make_app(ExportSettings(mongodb_uri=own_server.test_uri, database_name="spoo", max_time_ms=500, **GENEROUS))
     )
     admin.admin.command(
         "configureFailPoint",
