@@ -16,8 +16,10 @@ from zoneinfo import ZoneInfo
 
 UTC = timezone.utc
 UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-DIMENSIONS = ("time", "browser", "os", "country", "city", "referrer", "short_code") + UTM
-FIELD_DIMENSIONS = ("browser", "os", "country", "city", "referrer", "short_code") + UTM
+#: spoo.me's newer click fields (SPEC, Dimensions): ``device`` at the top level, ``domain`` at ``meta.domain``.
+STAMPED = ("device", "domain")
+DIMENSIONS = ("time", "browser", "os", "country", "city", "referrer", "short_code") + UTM + STAMPED
+FIELD_DIMENSIONS = ("browser", "os", "country", "city", "referrer", "short_code") + UTM + STAMPED
 #: Buckets that start at local wall times (minute 0, 10, 20... for 10min) and are labelled
 #: with the UTC offset in force: their size in minutes.
 CLOCK_MINUTES = {"hour": 60, "10min": 10, "minute": 1}
@@ -48,7 +50,7 @@ class Query:
     extra: dict[str, str] = field(default_factory=dict)
 
     def selection_order(self) -> tuple[str, ...]:
-        """The order filters and exclusions are listed in: built-in, UTM, declared, url_id."""
+        """The order filters and exclusions are listed in: built-in, UTM, device, domain, declared, url_id."""
         return FIELD_DIMENSIONS + tuple(self.extra) + ("url_id",)
 
 
@@ -62,8 +64,9 @@ def click_instant(doc: dict[str, Any]) -> datetime:
 
 
 def raw_value(doc: dict[str, Any], dim: str, extra: dict[str, str] | None = None) -> Any:
-    if dim == "short_code":
-        return (doc.get("meta") or {}).get("short_code")
+    if dim in ("short_code", "domain"):  # meta.short_code, meta.domain
+        meta = doc.get("meta")
+        return meta.get(dim) if isinstance(meta, dict) else None
     if dim == "url_id":
         value = (doc.get("meta") or {}).get("url_id")
         return None if value is None else str(value)
@@ -369,7 +372,7 @@ def expected_export(clicks: list[dict[str, Any]], q: Query) -> dict[str, Any]:
 # ---------------------------------------------------------------- raw clicks (<route>/clicks)
 
 #: The raw export's columns read from a click (after ``time``, before the declared ones).
-RAW_FIELD_COLUMNS = ("short_code", "browser", "os", "country", "city", "referrer") + UTM
+RAW_FIELD_COLUMNS = ("short_code", "browser", "os", "country", "city", "referrer") + UTM + STAMPED
 
 
 def raw_columns(extra: dict[str, str] | None = None) -> tuple[str, ...]:

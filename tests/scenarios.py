@@ -62,7 +62,7 @@ ANON_TARGETS = (
 #: ... and now and then one the rule refuses: a shared alias without domain (400), a wrong domain (404).
 ANON_ERRORS = (("promo", None), ("old", None), ("a1", "b.example"), ("b1", "elsewhere.example"), ("zz", None))
 #: The host's declared dimension in every scenario: a nested field.
-EXTRA = {"device": "ua_info.device"}
+EXTRA = {"platform": "ua_info.device"}
 
 ZONES = ("UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham")
 #: UTC instants where each zone's offset changes (2025), where most clicks are placed.
@@ -91,7 +91,11 @@ BOTS = (None, None, None, "", ABSENT, "Googlebot")
 SOURCES = ("newsletter", "twitter", "Twitter", "", None, ABSENT, ABSENT)
 CAMPAIGNS = ("spring", "launch", None, ABSENT, ABSENT)
 MEDIUMS = ("email", "social", ABSENT)
-DEVICES = ("mobile", "desktop", "", None, ABSENT)
+PLATFORMS = ("mobile", "desktop", "", None, ABSENT)
+#: The built-in ``device`` as spoo.me stamps it; its literal ``unknown`` is a value of its own (not ``Unknown``).
+DEVICES = ("mobile", "tablet", "desktop", "unknown", "", None, ABSENT)
+#: ``meta.domain``: the custom domain a click came through (absent on the main domain and on older clicks).
+CLICK_DOMAINS = ("links.example", "b.example", "B.example", "", None, ABSENT, ABSENT)
 #: redirect_ms as stored: numbers (exact in binary, so sums do not depend on order), and not-numbers
 REDIRECTS = (7, 12, 30, 7.5, 12.25, 0, None, "12", True, ABSENT)
 FIELD_POOLS = {
@@ -103,6 +107,7 @@ FIELD_POOLS = {
     "utm_source": SOURCES,
     "utm_campaign": CAMPAIGNS,
     "utm_medium": MEDIUMS,
+    "device": DEVICES,
 }
 #: Values a filter may ask for: real ones, the Unknown/Direct labels, one nobody has.
 FILTER_VALUES = {
@@ -114,7 +119,9 @@ FILTER_VALUES = {
     "short_code": ("a1", "a2", "ü🙂", "b1", "promo", "old", "zz", "Unknown"),
     "utm_source": ("newsletter", "Twitter", "Unknown"),
     "utm_campaign": ("spring", "Unknown", "summer"),
-    "device": ("mobile", "desktop", "Unknown"),
+    "platform": ("mobile", "desktop", "Unknown"),
+    "device": ("mobile", "tablet", "unknown", "Unknown"),
+    "domain": ("links.example", "B.example", "Unknown", ""),
     "url_id": tuple(str(i) for i in URL_IDS.values()) + ("6600000000000000000000ff",),
 }
 #: Exclusions draw from the same values (url_id only with scope=all, like short_code).
@@ -180,9 +187,12 @@ def click_docs(draw: Any, lo: datetime, hi: datetime, edges: tuple[datetime, ...
         value = draw(st.sampled_from(pool))
         if value is not ABSENT:
             doc[name] = value
-    device = draw(st.sampled_from(DEVICES))
-    if device is not ABSENT:
-        doc["ua_info"] = {"device": device}
+    domain = draw(st.sampled_from(CLICK_DOMAINS))
+    if domain is not ABSENT:
+        doc["meta"]["domain"] = domain
+    platform = draw(st.sampled_from(PLATFORMS))
+    if platform is not ABSENT:
+        doc["ua_info"] = {"device": platform}
     elif draw(st.booleans()):
         doc["ua_info"] = "not a document"  # the path reads nothing: Unknown
     return doc
@@ -226,9 +236,19 @@ def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000) -> Sce
                     clicks[i][key] = src[key]
 
     scope = draw(st.sampled_from(("all", "all", "anon")))
-    dims = ["time", "browser", "os", "country", "city", "referrer", "utm_source", "utm_campaign", "device"] + (
-        ["short_code"] if scope == "all" else []
-    )
+    dims = [
+        "time",
+        "browser",
+        "os",
+        "country",
+        "city",
+        "referrer",
+        "utm_source",
+        "utm_campaign",
+        "device",
+        "domain",
+        "platform",
+    ] + (["short_code"] if scope == "all" else [])
     group_by = draw(st.one_of(st.none(), st.lists(st.sampled_from(dims), min_size=1, max_size=7, unique=True)))
     metrics = draw(
         st.one_of(
@@ -268,7 +288,9 @@ def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000) -> Sce
     n_filters = draw(st.sampled_from((0, 0, 0, 1, 1, 2, 3)))
     for dim in draw(st.lists(st.sampled_from(filter_dims), min_size=n_filters, max_size=n_filters, unique=True)):
         values = draw(st.lists(st.sampled_from(FILTER_VALUES[dim]), min_size=1, max_size=3, unique=True))
-        cut = draw(st.integers(0, len(values)))  # some through JSON, the rest as a parameter
+        # some through JSON, the rest as a parameter; with scope=anon the domain parameter picks the URL, so the
+        # domain dimension is filtered there through JSON only
+        cut = len(values) if (scope == "anon" and dim == "domain") else draw(st.integers(0, len(values)))
         as_json, as_param = values[:cut], values[cut:]
         if as_json:
             json_filters[dim] = as_json

@@ -35,7 +35,7 @@ from .engine.pipeline import QuerySpec, build_match, label_expr
 from .engine.store import UrlInfo
 from .exceptions import BadRequest, Forbidden, Unauthorized
 from .report.click_rows import ClickExport
-from .request.dimensions import UTM, unknown_label
+from .request.dimensions import STAMPED, UTM, unknown_label
 from .request.params import ExportRequest, parse_export_request
 from .request.query_values import QueryValue
 from .request.timezones import get_zone
@@ -55,7 +55,7 @@ __all__ = [
 #: Parameters of the statistics that mean nothing for single clicks: a 400 naming them.
 REFUSED_PARAMETERS = ("group_by", "metrics", "granularity", "compare")
 #: Columns read from a click field and labelled as the statistics label them, before the declared ones.
-_FIELD_COLUMNS = ("short_code", "browser", "os", "country", "city", "referrer") + UTM
+_FIELD_COLUMNS = ("short_code", "browser", "os", "country", "city", "referrer") + UTM + STAMPED
 _UTC = timezone.utc
 #: Documents per cursor batch: what the driver holds at once (~1 MB of BSON), not a 16 MB batch
 #: (or, on SecantusDB, the whole rest of the result in one getMore).
@@ -63,7 +63,8 @@ CURSOR_BATCH = 2_000
 
 
 def click_columns(extra_dimensions: Sequence[str] = ()) -> tuple[str, ...]:
-    """``time, short_code, browser, os, country, city, referrer``, UTM, declared, ``bot_name, visitor``."""
+    """``time, short_code, browser, os, country, city, referrer``, UTM, ``device, domain``, declared,
+    ``bot_name, visitor``."""
     return ("time",) + _FIELD_COLUMNS + tuple(extra_dimensions) + ("bot_name", "visitor")
 
 

@@ -51,6 +51,10 @@ class ClickFields:
     utm_campaign: str = "utm_campaign"
     utm_term: str = "utm_term"
     utm_content: str = "utm_content"
+    # Stamped by spoo.me since mid-2026: mobile / tablet / desktop / unknown, and the custom domain the
+    # click came through (absent on older clicks and on the main domain).
+    device: str = "device"
+    domain: str = "meta.domain"
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from .progress import Progress, human_bytes
 
 #: query parameter -> flag, for the parameters that are plain text.
 _TEXT_PARAMS = (
-    "domain",
+    "domain",  # the URL picker with --short-code alone, else the domain dimension's filter
     "start_date",
     "end_date",
     "group_by",
@@ -52,7 +52,9 @@ _TEXT_PARAMS = (
     "country",
     "city",
     "referrer",
-) + UTM
+    *UTM,
+    "device",
+)
 _SETTINGS = (
     "mongodb_uri",
     "database_name",
@@ -85,12 +87,13 @@ _PARAM_HELP = {
     "start_date": "start of the range: ISO 8601 (naive = UTC), Unix seconds, or a date (that day's start in "
     "--timezone)",
     "end_date": "end of the range (inclusive; a date means that day's last millisecond); default now",
-    "group_by": "comma list of time,browser,os,country,city,referrer,short_code, the UTM dimensions and any "
-    "declared one (default time)",
+    "group_by": "comma list of time,browser,os,country,city,referrer,short_code, the UTM dimensions, device, "
+    "domain and any declared one (default time)",
     "metrics": "comma list of clicks,unique_clicks,share (default clicks,unique_clicks)",
     "exclude": 'JSON object of values to leave out, e.g. {"country": ["Unknown"]}',
-    "domain": "with --short-code: the URL's custom domain, needed when the alias is used on several domains "
-    "('' = the main domain)",
+    "domain": "with --short-code alone: the URL's custom domain, needed when the alias is used on several domains "
+    "('' = the main domain); with --owner or --url-id: a comma list of domain values (the custom domain a click "
+    "came through, Unknown for none) to keep",
     "url_id": "one URL by its id (24 hex digits), as the per-link route; with --owner, a comma list of ids to keep",
     "timezone": "IANA time zone of the time buckets (default UTC)",
     "granularity": "minute, 10min, hour, day, week or month (default from the span: never minute or 10min)",

@@ -57,7 +57,7 @@ SETTING_HELP: dict[str, str] = {
     "send_timeout_seconds": "a client that makes no progress reading its response (or sending its request) "
     "for this long is cut off (`spoo-export serve` and the shipped gunicorn config)",
     "extra_dimensions": "dimensions the host declares, `name=field_path` comma list "
-    "(`device=device_type,lang=language`)",
+    "(`platform=device_type,lang=language`)",
     "raw_row_cap": "rows of one raw-click export (`<route>/clicks`); more are cut and the summary says `truncated`",
     "visitor_id_secret": "key of the raw clicks' `visitor` pseudonyms (HMAC-SHA256), at least 32 bytes "
     "(secrets.token_urlsafe(32) makes one); unset: random per export",

@@ -50,13 +50,14 @@ class GuardedSend:
     Why not watch ``receive()`` for ``http.disconnect``: test clients (Falcon's) emit it at once
     while still collecting the whole body, so it cannot tell a gone client from a waiting one.
     uvicorn, the server spoo.me runs, answers a send to a gone client by dropping it silently; its
-    connection object (the ``send`` method's owner) says ``disconnected``, and that is read here.
+    connection object (the ``send`` method's owner, see :func:`server_connection`) says
+    ``disconnected``, and that is read here.
     """
 
     def __init__(self, send: Send, timeout: float):
         self._send = send
         self._timeout = timeout
-        self._connection = getattr(send, "__self__", None)  # uvicorn's request cycle; None elsewhere
+        self._connection = server_connection(send)  # uvicorn's request cycle; None elsewhere
 
     def gone(self) -> bool:
         return getattr(self._connection, "disconnected", False) is True
@@ -77,6 +78,29 @@ class GuardedSend:
         abort = getattr(getattr(self._connection, "transport", None), "abort", None)
         if callable(abort):
             abort()
+
+
+def server_connection(send: Any, depth: int = 6) -> Any:
+    """uvicorn's request cycle behind ``send`` (an object with ``transport`` and ``disconnected``), or None.
+
+    ``send`` is the cycle's bound method when the plugin's app is what uvicorn calls; behind
+    Starlette's middleware stack (``app.add_middleware``) it is a closure over that method (its
+    error middleware wraps ``send``), so the closures' cells are followed, ``depth`` levels at most.
+    """
+    owner = getattr(send, "__self__", None)
+    if hasattr(owner, "transport") and hasattr(owner, "disconnected"):
+        return owner
+    if depth:
+        for cell in getattr(send, "__closure__", None) or ():
+            try:
+                inner = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if callable(inner):
+                found = server_connection(inner, depth - 1)
+                if found is not None:
+                    return found
+    return None
 
 
 def within_root(scope: Scope) -> Scope:

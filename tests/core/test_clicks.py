@@ -151,16 +151,18 @@ def test_the_main_parameters_are_parsed_by_the_main_parser() -> None:
             "scope": "anon",
             "short_code": "abc",
             "browser": "Chrome,Unknown",
-            "exclude": '{"device": ["mobile"]}',
+            "exclude": '{"platform": ["mobile"]}',
+            "domain": "links.example",  # with scope=anon: the URL's domain, not a filter
             "exclude_bots": "1",
             "timezone": "US/Eastern",
         },
         click_formats(),
-        ("device",),
+        ("platform",),
     )
     assert (request.format, request.scope, request.short_codes) == ("xml", "anon", ("abc",))
     assert request.filters == (("browser", ("Chrome", "Unknown")),)
-    assert request.exclude == (("device", ("mobile",)),) and request.exclude_bots
+    assert request.exclude == (("platform", ("mobile",)),) and request.exclude_bots
+    assert request.domain == "links.example"
     assert request.timezone == "US/Eastern" and request.group_by == () and request.metrics == ()
     with pytest.raises(BadRequest) as caught:
         parse_clicks_request({"format": "json"}, {"csv": None})  # a format without raw clicks
@@ -178,7 +180,7 @@ def _spec(**changes: Any) -> QuerySpec:
         granularity="day",
         breakdowns=(),
         owner_id="owner-1",
-        extra_dimensions=(("device", "ua.device"),),
+        extra_dimensions=(("platform", "ua.device"),),
     )
     return QuerySpec(**{**base.__dict__, **changes})
 
@@ -190,9 +192,9 @@ def test_one_cursor_sorted_by_clicked_at_after_the_statistics_match() -> None:
     assert list(stages[0]["$match"])[:2] == ["meta.owner_id", "clicked_at"]  # the index's keys lead
     assert stages[1] == {"$sort": {"clicked_at": 1}} and stages[2] == {"$limit": 7}
     projected = stages[3]["$project"]
-    assert set(projected) == {"_id", "at", "ip", "ua", "bot"} | {f"l{i}" for i in range(12)}  # 11 built-in + device
+    assert set(projected) == {"_id", "at", "ip", "ua", "bot"} | {f"l{i}" for i in range(14)}  # 13 built-in + platform
     assert build_count_pipeline(spec) == [stages[0], {"$count": "n"}]
-    assert click_columns(("device",))[-3:] == ("device", "bot_name", "visitor")
+    assert click_columns(("platform",))[-5:] == ("device", "domain", "platform", "bot_name", "visitor")
 
 
 def test_labels_are_the_statistics_labels() -> None:
@@ -213,12 +215,13 @@ def test_labels_are_the_statistics_labels() -> None:
     )
     spec = _spec()
     doc = next(iter(db.clicks.aggregate(build_clicks_pipeline(spec, 10))))
-    row = next(click_rows([doc], "Europe/Berlin", 12, VisitorIds("k")))
-    columns = click_columns(("device",))
+    row = next(click_rows([doc], "Europe/Berlin", 14, VisitorIds("k")))
+    columns = click_columns(("platform",))
     named = dict(zip(columns, row, strict=True))
     assert named["time"] == "2025-01-05T01:00:00.000+01:00"
     assert named["short_code"] == "Unknown" and named["referrer"] == "Direct" and named["browser"] == "Unknown"
-    assert named["city"] == "42" and named["device"] == "Unknown" and named["bot_name"] == ""
+    assert named["city"] == "42" and named["platform"] == "Unknown" and named["bot_name"] == ""
+    assert named["device"] == named["domain"] == "Unknown"  # absent
     assert named["visitor"] == reference(b"k", "", "")
 
 
@@ -241,7 +244,7 @@ class CountingCursor:
                 "ip": f"10.0.{n % 250}.{n % 7}",
                 "ua": "UA",
                 "bot": "",
-                **{f"l{i}": f"v{i}" for i in range(11)},
+                **{f"l{i}": f"v{i}" for i in range(13)},
             }
 
 
@@ -261,7 +264,7 @@ def test_every_format_streams_rows_as_the_cursor_yields_them(fmt: str) -> None:
         total_clicks=60_000,
         row_count=60_000,
         columns=click_columns(),
-        rows=click_rows(cursor, "UTC", 11, VisitorIds()),
+        rows=click_rows(cursor, "UTC", 13, VisitorIds()),
     )
     settings = ExportSettings(database=mongomock.MongoClient().get_database("x"))
     chunks = iter(FORMATS[fmt].render_clicks(export, settings))
@@ -277,7 +280,11 @@ def test_every_format_streams_rows_as_the_cursor_yields_them(fmt: str) -> None:
     if fmt == "json":
         clicks = json.loads(body)["clicks"]
         assert len(clicks) == 60_000 and list(clicks[0]) == list(click_columns())
-        assert clicks[-1]["utm_content"] == "v10" and clicks[-1]["time"] == "2025-01-01T16:39:59.000+00:00"
+        assert (clicks[-1]["utm_content"], clicks[-1]["device"], clicks[-1]["domain"]) == (
+            "v10",
+            "v11",
+            "v12",
+        ) and clicks[-1]["time"] == "2025-01-01T16:39:59.000+00:00"
     elif fmt == "csv":
         text = zipfile.ZipFile(io.BytesIO(body)).read("clicks.csv").decode()
         assert text.count("\r\n") == 60_001
@@ -300,7 +307,7 @@ def test_the_summary_comes_before_the_rows_in_json_and_xml() -> None:
         total_clicks=9,
         row_count=2,
         columns=click_columns(),
-        rows=itertools.islice(click_rows(CountingCursor(2), "UTC", 11, VisitorIds()), 2),
+        rows=itertools.islice(click_rows(CountingCursor(2), "UTC", 13, VisitorIds()), 2),
     )
     settings = ExportSettings(database=mongomock.MongoClient().get_database("x"))
     body = b"".join(FORMATS["json"].render_clicks(export, settings))

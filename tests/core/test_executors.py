@@ -1,7 +1,7 @@
 """The two executors of ``aggregation`` give the same report: every row, its order, the summary.
 
-Generated scenarios (DST zones, minute/10min/hour buckets, filters, exclusions, UTM and the declared
-``device`` dimension, row caps) run through the app twice over the same clicks; the JSON bodies
+Generated scenarios (DST zones, minute/10min/hour buckets, filters, exclusions, UTM, ``device``, ``domain``
+and the declared ``platform`` dimension, row caps) run through the app twice over the same clicks; the JSON bodies
 must be equal. The worker executor's own limits (``worker_max_clicks``, ``max_time_ms``) and the
 choice ``auto`` makes are checked here too. The SecantusDB twin: integration/test_executors_secantus.py.
 """

@@ -134,7 +134,7 @@ def odd_clicks(*, decimal_is_a_number: bool = True) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Pacific/Chatham", "Asia/Kolkata"])
 def test_odd_field_values_give_the_engines_rows(db: Any, granularity: str, zone: str) -> None:
     db.clicks.insert_many(odd_clicks(decimal_is_a_number=False))
-    group_by = ("time", "browser", "referrer", "short_code", "device")
+    group_by = ("time", "browser", "referrer", "short_code", "platform")
     spec = QuerySpec(
         start=datetime(2025, 3, 1),
         end=datetime(2025, 3, 31),

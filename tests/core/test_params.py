@@ -123,7 +123,7 @@ BAD_VALUES = [
     ({**ANON, "start_date": "1741600000", "end_date": "1741500000"}, "start_date"),
     # group_by
     ({**ANON, "group_by": "day"}, "group_by"),
-    ({**ANON, "group_by": "time,device"}, "group_by"),
+    ({**ANON, "group_by": "time,platform"}, "group_by"),
     ({**ANON, "group_by": "Time"}, "group_by"),
     ({**ANON, "group_by": "time,short_code"}, "group_by"),  # short_code only with scope=all
     # metrics
@@ -163,7 +163,7 @@ BAD_VALUES = [
     ({**ANON, "filters": '{"browser": [1]}'}, "filters"),
     ({**ANON, "filters": '{"browser": true}'}, "filters"),
     ({**ANON, "filters": '{"browser": [["Chrome"]]}'}, "filters"),
-    ({**ANON, "filters": '{"device": ["iPhone"]}'}, "filters"),
+    ({**ANON, "filters": '{"platform": ["iPhone"]}'}, "filters"),
     ({**ANON, "filters": '{"$where": ["1"]}'}, "filters"),
     ({**ANON, "filters": '{"time": ["2025-03-09"]}'}, "filters"),
     ({**ANON, "filters": '{"Browser": ["Chrome"]}'}, "filters"),
@@ -337,7 +337,12 @@ def test_domain_names_the_anon_urls_custom_domain():
     assert parse({**anon, "domain": "  Links.Example.com "}).domain == "Links.Example.com"  # trimmed, case kept
     assert parse({**anon, "domain": ["b.example", "b.example", ""]}).domain == "b.example"
     assert parse({**anon, "domain": "ü.example"}).domain == "ü.example"
-    assert parse({"format": "json", "domain": "b.example"}).domain is None  # scope=all: nothing to pick
+    # scope=all: nothing to pick; domain is the domain dimension's comma parameter (a click filter) instead
+    scope_all = parse({"format": "json", "domain": "b.example, Unknown", "filters": '{"domain": ["c.example"]}'})
+    assert scope_all.domain is None and scope_all.filters == (("domain", ("c.example", "b.example", "Unknown")),)
+    # scope=anon: it picks the URL and filters no click; the domain dimension is filtered through filters/exclude
+    anon_filtered = parse({**anon, "domain": "b.example", "filters": '{"domain": ["Unknown"]}'})
+    assert anon_filtered.domain == "b.example" and anon_filtered.filters == (("domain", ("Unknown",)),)
     for bad in (
         "a" * 254,
         ["a.example", "b.example"],
@@ -351,7 +356,7 @@ def test_domain_names_the_anon_urls_custom_domain():
     ):
         assert _bad({**anon, "domain": bad}).param == "domain", bad
     assert parse({**anon, "domain": "a" * 253}).domain == "a" * 253
-    assert _bad({"format": "json", "domain": "a" * 254}).param == "domain"  # checked on scope=all too
+    assert _bad({"format": "json", "domain": "a" * 3000}).param == "domain"  # a filter value's limit on scope=all
 
 
 @pytest.mark.parametrize(

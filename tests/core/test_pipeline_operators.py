@@ -156,7 +156,7 @@ def _group_bys() -> Iterator[tuple[str, ...]]:
     yield tuple(reversed(DIMS))
 
 
-EXTRA = (("device", "ua_info.device"),)
+EXTRA = (("platform", "ua_info.device"),)
 URL = "650000000000000000000abc"
 Selection = tuple[tuple[str, tuple[str, ...]], ...]
 
@@ -169,11 +169,16 @@ def _filter_sets() -> Iterator[tuple[Selection, Selection]]:
     yield (("os", ("Linux",)), ("city", ("Berlin",)), ("short_code", ("a1", "b2"))), (("city", ("Unknown",)),)
     yield (
         tuple((dim, HOSTILE) for dim in ("browser", "os", "country", "city", "referrer", "short_code")),
-        tuple((dim, HOSTILE) for dim in ("utm_source", "device", "country")),
+        tuple((dim, HOSTILE) for dim in ("utm_source", "device", "domain", "platform", "country")),
     )
     yield (
-        (("utm_campaign", ("spring",)), ("device", ("mobile", "Unknown")), ("url_id", (URL,))),
-        (("url_id", (URL,)), ("utm_medium", ("email",))),
+        (
+            ("utm_campaign", ("spring",)),
+            ("device", ("unknown",)),
+            ("platform", ("mobile", "Unknown")),
+            ("url_id", (URL,)),
+        ),
+        (("url_id", (URL,)), ("utm_medium", ("email",)), ("domain", ("Unknown",))),
     )
 
 
@@ -251,10 +256,10 @@ def test_two_conditions_on_one_field_both_hold() -> None:
         granularity="day",
         breakdowns=("browser",),
         owner_id=OWNER,
-        filters=(("browser", ("Chrome",)), ("device", ("Firefox",)), ("bot", ("Googlebot",))),
-        exclude=(("browser", ("Safari",)), ("device", ("Edge",))),
+        filters=(("browser", ("Chrome",)), ("platform", ("Firefox",)), ("bot", ("Googlebot",))),
+        exclude=(("browser", ("Safari",)), ("platform", ("Edge",))),
         exclude_bots=True,
-        extra_dimensions=(("device", "browser"), ("bot", "bot_name"), ("owner", "meta.owner_id")),
+        extra_dimensions=(("platform", "browser"), ("bot", "bot_name"), ("owner", "meta.owner_id")),
     )
     match = build_export_pipeline(spec)[0]["$match"]
     assert match["meta.owner_id"] == OWNER

@@ -50,7 +50,7 @@ def env(db: Any) -> dict[str, Any]:
     key = add_api_key(db, OWNER)
     client = falcon.testing.TestClient(
         create_app(
-            ExportSettings(database=db, extra_dimensions={"device": "ua.device"}, authenticated_limits="1000/minute")
+            ExportSettings(database=db, extra_dimensions={"platform": "ua.device"}, authenticated_limits="1000/minute")
         )
     )
 
@@ -66,16 +66,16 @@ def rows(body: dict[str, Any], name: str) -> list[tuple[Any, ...]]:
 
 
 def test_utm_and_declared_dimensions_group_like_built_in_ones(env):
-    body = env["get"](group_by="utm_source,device").json
+    body = env["get"](group_by="utm_source,platform").json
     assert rows(body, "utm_source") == [("Unknown", 2, 1), ("newsletter", 2, 2), ("twitter", 1, 1)]
     # a path through a string, an absent sub-document: both Unknown
-    assert rows(body, "device") == [("Unknown", 3, 1), ("desktop", 1, 1), ("mobile", 1, 1)]
+    assert rows(body, "platform") == [("Unknown", 3, 1), ("desktop", 1, 1), ("mobile", 1, 1)]
 
 
 def test_declared_and_utm_dimensions_filter_through_json_and_their_own_parameter(env):
-    assert env["get"](device="mobile,desktop").json["summary"]["total_clicks"] == 2
+    assert env["get"](platform="mobile,desktop").json["summary"]["total_clicks"] == 2
     assert env["get"](filters='{"utm_source": ["Unknown"]}').json["summary"]["total_clicks"] == 2
-    assert env["get"](utm_source="twitter", filters='{"device": ["Unknown"]}').json["summary"]["total_clicks"] == 1
+    assert env["get"](utm_source="twitter", filters='{"platform": ["Unknown"]}').json["summary"]["total_clicks"] == 1
 
 
 def test_exclusions_win_and_unknown_excludes_missing_values(env):
@@ -84,9 +84,9 @@ def test_exclusions_win_and_unknown_excludes_missing_values(env):
     assert body["summary"]["total_clicks"] == 3 and body["exclude"] == {"utm_source": ["Unknown"]}
     # exclusion wins over a filter naming the same value
     assert get(utm_source="newsletter", exclude='{"utm_source": ["newsletter"]}').json["summary"]["total_clicks"] == 0
-    # Direct excludes null, "" and absent referrers; the device path through a string is Unknown too
+    # Direct excludes null, "" and absent referrers; the platform path through a string is Unknown too
     assert get(exclude='{"referrer": ["Direct"]}').json["summary"]["total_clicks"] == 3
-    assert get(exclude='{"device": ["Unknown"]}').json["summary"]["total_clicks"] == 2
+    assert get(exclude='{"platform": ["Unknown"]}').json["summary"]["total_clicks"] == 2
     assert get(exclude='{"url_id": ["660000000000000000000b0b"]}').json["summary"]["total_clicks"] == 3
 
 
@@ -165,10 +165,13 @@ def test_an_end_after_now_is_read_as_now(env):
         ({"url_id": "x"}, "built-in"),
         ({"Device": "x"}, "not a dimension name"),
         ({"d" * 33: "x"}, "not a dimension name"),
-        ({"device": "$where"}, "not a field path"),
-        ({"device": "a..b"}, "not a field path"),
-        ({"device": ""}, "not a field path"),
-        ("device", "name=field_path"),
+        ({"platform": "$where"}, "not a field path"),
+        ({"platform": "a..b"}, "not a field path"),
+        ({"platform": ""}, "not a field path"),
+        ("platform", "name=field_path"),
+        ({"device": "device_type"}, "'device' is a built-in dimension now"),
+        ({"domain": "meta.domain"}, "'domain' is a built-in dimension now"),
+        ("lang=language,domain=host", "'domain' is a built-in dimension now"),
     ],
 )
 def test_declared_dimensions_are_checked_at_start_up(db, declared, message):
@@ -229,9 +232,9 @@ def test_dimensions_beside_the_ip_address_and_user_agent_are_fine(db):
 
 def test_declared_dimensions_from_the_environment(db):
     settings = ExportSettings.from_env(
-        {"SPOO_EXPORT_EXTRA_DIMENSIONS": "device=device_type, lang=meta.lang"}, database=db
+        {"SPOO_EXPORT_EXTRA_DIMENSIONS": "platform=device_type, lang=meta.lang"}, database=db
     )
-    assert settings.extra_dimensions == {"device": "device_type", "lang": "meta.lang"}
+    assert settings.extra_dimensions == {"platform": "device_type", "lang": "meta.lang"}
 
 
 def test_an_undeclared_dimension_is_a_400_naming_the_parameter(env):
@@ -253,7 +256,7 @@ def test_a_lone_surrogate_in_json_is_a_400_not_a_driver_error(env, name):
 
 def test_a_declared_path_part_may_not_start_with_a_dollar(db):
     with pytest.raises(ConfigurationError, match="not a field path"):
-        ExportSettings(database=db, extra_dimensions={"device": "ua.$device"})
+        ExportSettings(database=db, extra_dimensions={"platform": "ua.$device"})
 
 
 def test_a_declared_dimension_on_a_built_in_field_ands_with_it(db):

@@ -115,10 +115,12 @@ def test_spoo_export_export_clicks(mongo_db: Any, secantus_uri: str, tmp_path: A
                 user_agent="Agent/1",
                 city="=1+1" if i == 0 else "Paris",
                 ua={"device": "mobile"},
+                device=("mobile", "tablet", "mobile")[i],
             )
             for i in range(3)
         ]
     )
+    mongo_db.clicks.update_one({"device": "tablet"}, {"$set": {"meta.domain": "links.example"}})
     base = [
         "--mongodb-uri",
         secantus_uri,
@@ -131,7 +133,7 @@ def test_spoo_export_export_clicks(mongo_db: Any, secantus_uri: str, tmp_path: A
     ]
     env = clean_env(
         tmp_path,
-        SPOO_EXPORT_EXTRA_DIMENSIONS="device=ua.device",
+        SPOO_EXPORT_EXTRA_DIMENSIONS="platform=ua.device",
         SPOO_EXPORT_VISITOR_ID_SECRET="cli-secret-0123456789abcdef0123456789",
     )
     out = tmp_path / "clicks.zip"
@@ -144,8 +146,10 @@ def test_spoo_export_export_clicks(mongo_db: Any, secantus_uri: str, tmp_path: A
         "csv",
         "-o",
         str(out),
-        "--device",
+        "--platform",
         "mobile",
+        "--device",
+        "mobile,tablet",
         *base,
         env=env,
     )
@@ -154,14 +158,42 @@ def test_spoo_export_export_clicks(mongo_db: Any, secantus_uri: str, tmp_path: A
     archive = zipfile.ZipFile(out)
     assert archive.namelist() == ["summary.csv", "clicks.csv"]
     rows = list(csv.reader(io.StringIO(archive.read("clicks.csv").decode())))
-    assert rows[0][-3:] == ["device", "bot_name", "visitor"] and len(rows) == 4
+    assert rows[0][-5:] == ["device", "domain", "platform", "bot_name", "visitor"] and len(rows) == 4
+    assert [row[-5:-2] for row in rows[1:]] == [
+        ["mobile", "Unknown", "mobile"],
+        ["tablet", "links.example", "mobile"],
+        ["mobile", "Unknown", "mobile"],
+    ]
     assert rows[1][0] == "2025-03-09T06:00:00.000+00:00" and rows[1][5] == "'=1+1"
     assert b"198.51.100.9" not in archive.read("clicks.csv") and b"Agent/1" not in archive.read("clicks.csv")
 
-    done = cli("export", "--clicks", "--short-code", "mine", "--format", "json", "-o", "-", *base, env=env)
+    # --domain with --owner: the domain dimension's filter
+    done = cli(
+        "export",
+        "--clicks",
+        "--owner",
+        str(owner),
+        "--domain",
+        "links.example",
+        "--format",
+        "json",
+        "-o",
+        "-",
+        *base,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    assert body["filters"] == {"domain": ["links.example"]} and [r["device"] for r in body["clicks"]] == ["tablet"]
+
+    # --domain with --short-code alone: the URL's domain ("" = the main one), not a click filter
+    done = cli(
+        "export", "--clicks", "--short-code", "mine", "--domain", "", "--format", "json", "-o", "-", *base, env=env
+    )
     assert done.returncode == 0, done.stderr
     body = json.loads(done.stdout)
     assert body["scope"] == "anon" and body["summary"] == {"total_clicks": 3, "truncated": False}
+    assert body["filters"] == {}
     assert len({row["visitor"] for row in body["clicks"]}) == 1
 
     url_id = mongo_db.urlsV2.find_one({"alias": "mine"})["_id"]

@@ -54,7 +54,7 @@ def test_odd_field_values_give_the_servers_rows(mongo_db: Any, granularity: str,
         end=datetime(2025, 3, 31),
         timezone=zone,
         granularity=granularity,
-        breakdowns=breakdown_names(("time", "browser", "referrer", "short_code", "device")),
+        breakdowns=breakdown_names(("time", "browser", "referrer", "short_code", "platform")),
         owner_id=OWNER_A,
         extra_dimensions=tuple(EXTRA.items()),
     )

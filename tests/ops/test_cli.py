@@ -623,16 +623,16 @@ def test_unknown_log_level_fails_for_serve_and_the_host_config_alike():
 
 @pytest.mark.slow
 def test_export_a_declared_dimension_with_its_own_flag(mongo_db, secantus_uri, tmp_path):
-    """SPOO_EXPORT_EXTRA_DIMENSIONS=device=ua.device gives `spoo-export export` a --device flag."""
+    """SPOO_EXPORT_EXTRA_DIMENSIONS=platform=ua.device gives `spoo-export export` a --platform flag."""
     owner = ObjectId("650000000000000000000042")
     mongo_db.clicks.insert_many(
         [
-            make_click("d", owner, datetime(2025, 3, 9, 12 + i), ua={"device": device}, utm_campaign="spring")
-            for i, device in enumerate(("mobile", "mobile", "desktop"))
+            make_click("d", owner, datetime(2025, 3, 9, 12 + i), ua={"device": platform}, utm_campaign="spring")
+            for i, platform in enumerate(("mobile", "mobile", "desktop"))
         ]
     )
     out = tmp_path / "devices.json"
-    env = clean_env(tmp_path, SPOO_EXPORT_EXTRA_DIMENSIONS="device=ua.device")
+    env = clean_env(tmp_path, SPOO_EXPORT_EXTRA_DIMENSIONS="platform=ua.device")
     done = cli(
         "export",
         "--owner",
@@ -641,10 +641,10 @@ def test_export_a_declared_dimension_with_its_own_flag(mongo_db, secantus_uri, t
         "json",
         "-o",
         str(out),
-        "--device",
+        "--platform",
         "mobile",
         "--group-by",
-        "device,utm_campaign",
+        "platform,utm_campaign",
         "--utm-campaign",
         "spring",
         "--start-date",
@@ -659,7 +659,7 @@ def test_export_a_declared_dimension_with_its_own_flag(mongo_db, secantus_uri, t
     )
     assert done.returncode == 0, done.stderr
     body = json.loads(out.read_text())
-    assert body["filters"] == {"utm_campaign": ["spring"], "device": ["mobile"]}
-    assert body["breakdowns"]["device"] == [{"device": "mobile", "clicks": 2, "unique_clicks": 1}]
-    assert "--device" in cli("export", "--help", env=env).stdout.decode()
-    assert "--device" not in cli("export", "--help", env=clean_env(tmp_path)).stdout.decode()
+    assert body["filters"] == {"utm_campaign": ["spring"], "platform": ["mobile"]}
+    assert body["breakdowns"]["platform"] == [{"platform": "mobile", "clicks": 2, "unique_clicks": 1}]
+    assert "--platform" in cli("export", "--help", env=env).stdout.decode()
+    assert "--platform" not in cli("export", "--help", env=clean_env(tmp_path)).stdout.decode()

@@ -280,15 +280,19 @@ def test_the_domain_parameter_is_validated(shared_world, query, problem):
         assert problem in resp.json["error"]
 
 
-def test_domain_is_ignored_with_scope_all(world):
-    """scope=all reads the caller's own clicks; a short_code filter there is owner-scoped already."""
-    resp = world["client"].simulate_get(
-        ROUTE,
-        params={"format": "json", "scope": "all", "short_code": "promo", "domain": "b.example", **RANGE},
-        headers=bearer(world["keys"]["a"]),
-    )
-    assert resp.status_code == 200 and resp.json["summary"]["total_clicks"] == A_CLICKS
-    assert_nothing_of_b(resp)
+def test_domain_picks_no_url_with_scope_all(world):
+    """scope=all reads the caller's own clicks (a short_code filter there is owner-scoped already); ``domain``
+    picks no URL there but is the domain dimension's comma parameter (issue 19): A's clicks carry no
+    meta.domain, so b.example keeps none of them and Unknown keeps them all, and nothing of B's shows."""
+    for domain, total in (("b.example", 0), ("Unknown", A_CLICKS), ("b.example,Unknown", A_CLICKS)):
+        resp = world["client"].simulate_get(
+            ROUTE,
+            params={"format": "json", "scope": "all", "short_code": "promo", "domain": domain, **RANGE},
+            headers=bearer(world["keys"]["a"]),
+        )
+        assert resp.status_code == 200 and resp.json["summary"]["total_clicks"] == total, (domain, resp.text)
+        assert resp.json["filters"] == {"short_code": ["promo"], "domain": domain.split(",")}
+        assert_nothing_of_b(resp)
 
 
 @pytest.mark.integration

@@ -56,6 +56,8 @@ COLUMNS = [
     "utm_term",
     "utm_content",
     "device",
+    "domain",
+    "platform",
     "bot_name",
     "visitor",
 ]
@@ -76,60 +78,67 @@ def data(db) -> dict[str, Any]:
     add_url(db, "priv", OWNER, created_at=datetime(2025, 3, 1), private_stats=True)
     add_url(db, "theirs", OTHER, created_at=datetime(2025, 3, 1))
     db.urls.insert_one({"_id": "legacy", "created_at": datetime(2025, 3, 1)})
-    db.clicks.insert_many(
-        [
-            # New York: -05:00 until 2025-03-09 07:00Z, then -04:00
-            make_click(
-                "mine",
-                OWNER,
-                datetime(2025, 3, 9, 6, 59, 59, 999000),
-                ip_address=SECRET_IP,
-                user_agent=SECRET_UA,
-                utm_source="newsletter",
-                ua={"device": "mobile"},
-            ),
-            make_click(
-                "mine",
-                OWNER,
-                datetime(2025, 3, 9, 7, 0, 0, 5000),
-                ip_address=SECRET_IP,
-                user_agent=SECRET_UA,
-                city=HOSTILE,
-                referrer=None,
-                browser="",
-                os=None,
-                bot_name="Googlebot",
-            ),
-            make_click(
-                "priv",
-                OWNER,
-                datetime(2025, 3, 9, 8),
-                ip_address=OTHER_IP,
-                user_agent=None,
-                referrer="",
-                country="<script>alert(1)</script>",
-                city='"><img onerror=x>',
-            ),
-            make_click(
-                "mine",
-                OWNER,
-                datetime(2025, 3, 9, 9),
-                ip_address=SECRET_IP,
-                user_agent=SECRET_UA,
-                city="Nul\x00l\x1b Ville\ufffe",
-                browser="+SUM(A1)",
-                os="@cmd",
-                bot_name="",
-            ),
-            make_click("theirs", OTHER, datetime(2025, 3, 9, 8, 30), ip_address=SECRET_IP, user_agent=SECRET_UA),
-            make_click("mine", OWNER, datetime(2025, 3, 12), ip_address=SECRET_IP),  # after the range
-        ]
-    )
+    clicks = [
+        # New York: -05:00 until 2025-03-09 07:00Z, then -04:00
+        make_click(
+            "mine",
+            OWNER,
+            datetime(2025, 3, 9, 6, 59, 59, 999000),
+            ip_address=SECRET_IP,
+            user_agent=SECRET_UA,
+            utm_source="newsletter",
+            ua={"device": "mobile"},
+            device="mobile",
+        ),
+        make_click(
+            "mine",
+            OWNER,
+            datetime(2025, 3, 9, 7, 0, 0, 5000),
+            ip_address=SECRET_IP,
+            user_agent=SECRET_UA,
+            city=HOSTILE,
+            referrer=None,
+            browser="",
+            os=None,
+            bot_name="Googlebot",
+            device="unknown",  # spoo.me's own literal: a value of its own, not the Unknown label
+        ),
+        make_click(
+            "priv",
+            OWNER,
+            datetime(2025, 3, 9, 8),
+            ip_address=OTHER_IP,
+            user_agent=None,
+            referrer="",
+            country="<script>alert(1)</script>",
+            city='"><img onerror=x>',
+            device=None,
+        ),
+        make_click(
+            "mine",
+            OWNER,
+            datetime(2025, 3, 9, 9),
+            ip_address=SECRET_IP,
+            user_agent=SECRET_UA,
+            city="Nul\x00l\x1b Ville\ufffe",
+            browser="+SUM(A1)",
+            os="@cmd",
+            bot_name="",
+        ),
+        make_click(
+            "theirs", OTHER, datetime(2025, 3, 9, 8, 30), ip_address=SECRET_IP, user_agent=SECRET_UA, device="desktop"
+        ),
+        make_click("mine", OWNER, datetime(2025, 3, 12), ip_address=SECRET_IP),  # after the range
+    ]
+    # meta.domain: the custom domain a click came through ("" and absent: Unknown)
+    for index, domain in ((0, "links.example"), (1, ""), (4, "links.example")):
+        clicks[index]["meta"]["domain"] = domain
+    db.clicks.insert_many(clicks)
     return {"db": db, "auth": {"Authorization": f"Bearer {key}"}, "other": {"Authorization": f"Bearer {other_key}"}}
 
 
 def app_for(db, **settings: Any) -> falcon.testing.TestClient:
-    settings = {**GENEROUS, "extra_dimensions": {"device": "ua.device"}, "visitor_id_secret": SECRET, **settings}
+    settings = {**GENEROUS, "extra_dimensions": {"platform": "ua.device"}, "visitor_id_secret": SECRET, **settings}
     return falcon.testing.TestClient(create_app(ExportSettings(database=db, **settings)))
 
 
@@ -159,6 +168,8 @@ def expected_rows() -> list[dict[str, str]]:
         "utm_term": "Unknown",
         "utm_content": "Unknown",
         "device": "Unknown",
+        "domain": "Unknown",
+        "platform": "Unknown",
         "bot_name": "",
     }
     me = pseudonym(SECRET_IP, SECRET_UA)
@@ -168,6 +179,8 @@ def expected_rows() -> list[dict[str, str]]:
             **base,
             "utm_source": "newsletter",
             "device": "mobile",
+            "domain": "links.example",
+            "platform": "mobile",
             "visitor": me,
         },
         {
@@ -178,6 +191,7 @@ def expected_rows() -> list[dict[str, str]]:
             "city": HOSTILE,
             "referrer": "Direct",
             "bot_name": "Googlebot",
+            "device": "unknown",
             "visitor": me,
         },
         {
@@ -395,8 +409,30 @@ def test_a_format_without_raw_clicks_is_a_400_naming_format(data, monkeypatch):
         ({"exclude_bots": "true"}, ["New York", '"><img onerror=x>', "Nul\x00l\x1b Ville\ufffe"]),
         ({"referrer": "Direct"}, [HOSTILE, '"><img onerror=x>']),
         ({"browser": "Unknown"}, [HOSTILE]),
-        ({"filters": json.dumps({"device": ["mobile"]})}, ["New York"]),
-        ({"device": "Unknown", "exclude": json.dumps({"short_code": ["priv"]})}, [HOSTILE, "Nul\x00l\x1b Ville\ufffe"]),
+        ({"filters": json.dumps({"platform": ["mobile"]})}, ["New York"]),
+        (
+            {"platform": "Unknown", "exclude": json.dumps({"short_code": ["priv"]})},
+            [HOSTILE, "Nul\x00l\x1b Ville\ufffe"],
+        ),
+        # device: spoo.me's literal "unknown" is a value of its own; absent, null or "" is the Unknown label
+        ({"device": "unknown"}, [HOSTILE]),
+        ({"device": "Unknown"}, ['"><img onerror=x>', "Nul\x00l\x1b Ville\ufffe"]),
+        ({"device": "mobile,unknown", "exclude": json.dumps({"device": ["unknown"]})}, ["New York"]),
+        # domain: with scope=all the dimension's comma parameter; absent, null or "" is Unknown
+        ({"domain": "links.example"}, ["New York"]),
+        ({"domain": "Unknown"}, [HOSTILE, '"><img onerror=x>', "Nul\x00l\x1b Ville\ufffe"]),
+        ({"exclude": json.dumps({"domain": ["Unknown"]})}, ["New York"]),
+        # with scope=anon, domain picks the URL (mine, on the main domain) and filters no click; the domain
+        # dimension is filtered there through filters / exclude
+        ({"scope": "anon", "short_code": "mine", "domain": ""}, ["New York", HOSTILE, "Nul\x00l\x1b Ville\ufffe"]),
+        (
+            {"scope": "anon", "short_code": "mine", "domain": "", "filters": json.dumps({"domain": ["Unknown"]})},
+            [HOSTILE, "Nul\x00l\x1b Ville\ufffe"],
+        ),
+        (
+            {"scope": "anon", "short_code": "mine", "exclude": json.dumps({"domain": ["links.example"]})},
+            [HOSTILE, "Nul\x00l\x1b Ville\ufffe"],
+        ),
         ({"utm_source": "newsletter"}, ["New York"]),
         (
             {"start_date": "2025-03-09T03:00:00-04:00", "end_date": "2025-03-09T04:00:00-04:00"},
@@ -594,8 +630,8 @@ def test_openapi_describes_the_route_with_its_own_parameters_and_formats():
     assert schema["type"] == "string" and sorted(schema["enum"]) == sorted(click_formats())  # a drop-down, no html
     assert set(operation["responses"]["200"]["content"]) == {f.media_type for f in click_formats().values()}
     assert set(operation["responses"]) == set(main["responses"])
-    served = load_document(extra_dimensions=("device",))["paths"][CLICKS]["get"]
-    assert [p["name"] for p in served["parameters"]][-1] == "device"
+    served = load_document(extra_dimensions=("platform",))["paths"][CLICKS]["get"]
+    assert [p["name"] for p in served["parameters"]][-1] == "platform"
 
 
 def test_json_body_matches_the_documented_schema(data):

@@ -224,6 +224,7 @@ def test_head_on_a_link_answers_like_get_without_aggregating(env, aggregations):
     [{"url_id": str(EMOJI)}, {"filters": f'{{"url_id": ["{EMOJI}"]}}'}, {"exclude": f'{{"url_id": ["{EMOJI}"]}}'}],
 )
 def test_url_id_selections_are_refused_on_the_link_route(env, params):
-    """The link is in the path: another id must not replace it (nor an exclusion crash the match)."""
+    """The link is in the path: another id must not replace it (nor an exclusion crash the match). The 400
+    names the parameter the caller sent (SPEC: filters, exclude or the single parameter)."""
     resp = env["get"](MINE, **params)
-    assert resp.status_code == 400 and resp.json["param"] == "url_id", resp.json
+    assert resp.status_code == 400 and resp.json["param"] == next(iter(params)), resp.json

@@ -45,6 +45,7 @@ PARAMETERS = {
     "utm_campaign",
     "utm_term",
     "utm_content",
+    "device",
     "url_id",
     "domain",
 }
@@ -120,11 +121,11 @@ def test_every_query_parameter_the_parser_reads_is_documented(document):
 
 def test_declared_dimensions_are_in_the_served_document(db):
     client = falcon.testing.TestClient(
-        create_app(ExportSettings(database=db, extra_dimensions={"device": "ua.device"}))
+        create_app(ExportSettings(database=db, extra_dimensions={"platform": "ua.device"}))
     )
     served = client.simulate_get(ROUTE + "/openapi.json").json
     names = [p["name"] for p in served["paths"][ROUTE]["get"]["parameters"]]
-    assert names[-1] == "device" and set(names) == PARAMETERS | {"device"}
+    assert names[-1] == "platform" and set(names) == PARAMETERS | {"platform"}
 
 
 @pytest.mark.parametrize(
@@ -257,7 +258,10 @@ def test_the_link_route_takes_the_main_parameters_but_scope_and_short_code(docum
     link = document["paths"][ROUTE + "/links/{url_id}"]["get"]
     names = [p["name"] for p in link["parameters"]]
     assert names[0] == "url_id" and link["parameters"][0]["in"] == "path" and link["parameters"][0]["required"]
-    assert set(names[1:]) == PARAMETERS - {"scope", "short_code", "domain"}  # domain picks a scope=anon URL
+    # domain is the domain dimension's comma parameter there (it picks the URL only with scope=anon)
+    assert set(names[1:]) == PARAMETERS - {"scope", "short_code"}
+    domain = next(p for p in link["parameters"] if p["name"] == "domain")
+    assert "scope" not in domain["description"] and "`filters` with key `domain`" in domain["description"]
     assert link["responses"] == operation(document)["responses"]
 
 

@@ -22,7 +22,8 @@ class ClickExport:
     """One raw-click export: who and which clicks (the header), then one row per click.
 
     ``columns`` are ``time, short_code, browser, os, country, city, referrer``, the UTM
-    dimensions, each declared dimension, ``bot_name``, ``visitor``; every cell of a row is text.
+    dimensions, ``device``, ``domain``, each declared dimension, ``bot_name``, ``visitor``; every cell
+    of a row is text.
     """
 
     scope: str

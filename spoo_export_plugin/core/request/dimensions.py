@@ -1,8 +1,9 @@
 """The dimensions a report can be grouped, filtered and excluded by.
 
-Three kinds, one behaviour: the built-in ones (spoo.me's click fields), the UTM ones (click
-fields of the same names by default) and any the host declares
-(``extra_dimensions={"device": "device_type"}``). Each maps a name to a click field path;
+Four kinds, one behaviour: the built-in ones (spoo.me's click fields), the UTM ones (click
+fields of the same names by default), ``device`` and ``domain`` (fields spoo.me stamps since
+mid-2026: ``device`` and ``meta.domain``) and any the host declares
+(``extra_dimensions={"platform": "device_type"}``). Each maps a name to a click field path;
 ``time`` is the only dimension that is not a field. ``url_id`` is a filter, not a
 dimension: it selects clicks by the id of their URL and never labels a row.
 """
@@ -18,6 +19,11 @@ from ..exceptions import ConfigurationError
 TIME = "time"
 BUILTIN = ("browser", "os", "country", "city", "referrer", "short_code")
 UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+#: Built in since spoo.me stamps them (mid-2026); listed after the UTM ones, as in the raw-click columns.
+#: A host may have declared dimensions of these names before: its start-up error says they are built in now.
+STAMPED = ("device", "domain")
+#: Every built-in dimension read from a click field, in report order.
+FIELD_DIMENSIONS = BUILTIN + UTM + STAMPED
 URL_ID = "url_id"
 #: Label of clicks with no value; ``Direct`` for the referrer.
 UNKNOWN = "Unknown"
@@ -26,37 +32,35 @@ DIRECT = "Direct"
 NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 #: Query parameters of the routes: a declared dimension gets its own comma parameter, so it
 #: may not take one of these names.
-RESERVED = (
-    frozenset(
-        {
-            TIME,
-            URL_ID,
-            "format",
-            "scope",
-            "short_code",
-            "start_date",
-            "end_date",
-            "group_by",
-            "metrics",
-            "timezone",
-            "granularity",
-            "exclude_bots",
-            "filters",
-            "exclude",
-            "summary",
-            "clicks",
-            "visitor",
-            "bot_name",
-            "share",
-            "unique_clicks",
-        }
-    )
-    | frozenset(BUILTIN)
-    | frozenset(UTM)
-)
+RESERVED = frozenset(
+    {
+        TIME,
+        URL_ID,
+        "format",
+        "scope",
+        "short_code",
+        "start_date",
+        "end_date",
+        "group_by",
+        "metrics",
+        "timezone",
+        "granularity",
+        "exclude_bots",
+        "filters",
+        "exclude",
+        "summary",
+        "clicks",
+        "visitor",
+        "bot_name",
+        "share",
+        "unique_clicks",
+    }
+) | frozenset(FIELD_DIMENSIONS)
 #: Click fields (names in ClickFields) no export ever shows: raw clicks promise it, and only the
 #: ``visitor`` pseudonym and the unique counts are made from them.
 PRIVATE_FIELDS = ("ip_address", "user_agent")
+#: The click fields of :data:`STAMPED` by default (``ClickFields``), named in the error for a declared one.
+_STAMPED_DEFAULTS = {"device": "device", "domain": "meta.domain"}
 
 
 def unknown_label(dimension: str) -> str:
@@ -65,7 +69,7 @@ def unknown_label(dimension: str) -> str:
 
 
 def parse_declared(value: Any) -> dict[str, str]:
-    """``{"device": "device_type"}`` or ``"device=device_type,lang=language"``, validated.
+    """``{"platform": "device_type"}`` or ``"platform=device_type,lang=language"``, validated.
 
     A name is ``[a-z][a-z0-9_]{0,31}`` and not a built-in dimension or parameter name; a
     path is a MongoDB field path (dotted, no part empty or starting with ``$``).
@@ -80,7 +84,7 @@ def parse_declared(value: Any) -> dict[str, str]:
             name, sep, path = item.partition("=")
             if not sep:
                 raise ConfigurationError(
-                    f"extra_dimensions: {item.strip()!r} is not name=field_path (e.g. device=device_type)"
+                    f"extra_dimensions: {item.strip()!r} is not name=field_path (e.g. platform=device_type)"
                 )
             pairs.append((name.strip(), path.strip()))
     elif isinstance(value, Mapping):
@@ -98,6 +102,12 @@ def parse_declared(value: Any) -> dict[str, str]:
                 f"extra_dimensions: {name!r} would name a column after a value exports never "
                 "show (IP addresses and user agents); choose another name"
             )
+        if name in STAMPED:
+            raise ConfigurationError(
+                f"extra_dimensions: {name!r} is a built-in dimension now (it reads the click field "
+                f"{_STAMPED_DEFAULTS[name]!r} by default; another path goes in fields=ClickFields({name}=...)); "
+                "remove the declaration, or give it another name"
+            )
         if name in RESERVED:
             raise ConfigurationError(f"extra_dimensions: {name!r} is a built-in name; choose another")
         if name in declared:
@@ -114,8 +124,8 @@ def parse_declared(value: Any) -> dict[str, str]:
 
 
 def field_dimensions(declared: Mapping[str, str]) -> tuple[str, ...]:
-    """Every dimension read from a click field, in report order: built-in, UTM, declared."""
-    return BUILTIN + UTM + tuple(declared)
+    """Every dimension read from a click field, in report order: built-in, UTM, device, domain, declared."""
+    return FIELD_DIMENSIONS + tuple(declared)
 
 
 def field_path(fields: Any, declared: Mapping[str, str], dimension: str) -> str:

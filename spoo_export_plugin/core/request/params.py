@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..exceptions import BadRequest
-from .dimensions import BUILTIN, TIME, URL_ID, UTM
+from .dimensions import FIELD_DIMENSIONS, TIME, URL_ID
 from .periods import COMPARISONS, PERIODS
 from .query_values import (
     MAX_FILTER_VALUES,
@@ -36,9 +36,12 @@ SCOPES = ("all", "anon")
 #: The scope of a per-link export (``<route>/links/<url_id>``), set by the route, never sent.
 LINK_SCOPE = "link"
 #: Dimensions every app has; a host may declare more (settings.extra_dimensions).
-DIMENSIONS = (TIME,) + BUILTIN + UTM
+DIMENSIONS = (TIME,) + FIELD_DIMENSIONS
 #: Dimensions read from a click field: filters, exclusions and their comma parameters.
-FILTER_DIMENSIONS = BUILTIN + UTM
+FILTER_DIMENSIONS = FIELD_DIMENSIONS
+#: The query parameter that, with ``scope=anon``, picks the URL by its custom domain; with any other scope
+#: (and on the per-link route) it is the ``domain`` dimension's comma parameter, like ``browser``.
+DOMAIN = "domain"
 METRICS = ("clicks", "unique_clicks", "share")
 DEFAULT_METRICS = ("clicks", "unique_clicks")
 GRANULARITIES = ("minute", "10min", "hour", "day", "week", "month")
@@ -99,9 +102,9 @@ def parse_export_request(
             raise BadRequest("short_code is required when scope=anon", "short_code")
         if len(short_codes) > 1:
             raise BadRequest("scope=anon takes exactly one short_code", "short_code")
-    domain = read_domain(params)  # checked on every scope: a bad value is a 400 wherever it is sent
-    if scope != "anon":
-        domain = None  # it picks the URL: nothing to pick with scope=all
+    # With scope=anon ``domain`` picks the URL (and filters no click: clicks from before mid-2026 carry no
+    # meta.domain); with scope=all it is the domain dimension's comma parameter, read with the filters.
+    domain = read_domain(params) if scope == "anon" else None
 
     tz_name = read_single(params, "timezone") or "UTC"
     try:
@@ -170,8 +173,10 @@ def parse_link_request(
         if name in params:
             raise BadRequest(f"{name} is not a parameter of the per-link route: the link is in the path", name)
     request = parse_export_request(params, formats, extra_dimensions)
-    if any(dim == URL_ID for dim, _ in request.filters + request.exclude):
-        raise BadRequest("url_id is not a filter of the per-link route: the link is in the path", URL_ID)
+    # The url_id parameter was refused above: one here came in the filters or exclude JSON, which is named.
+    for name, selection in (("filters", request.filters), ("exclude", request.exclude)):
+        if any(dim == URL_ID for dim, _ in selection):
+            raise BadRequest("url_id is not a filter of the per-link route: the link is in the path", name)
     return dataclasses.replace(request, scope=LINK_SCOPE)
 
 
@@ -213,17 +218,21 @@ def _selection(
                 raise BadRequest(f"a value of {name}.{dim} is not valid Unicode text", name)
             # A blank value names nothing (blank clicks show as Unknown/Direct), as in a comma list.
             add(dim, [v for v in values if v != ""])
+    # With scope=anon a url_id sent in this JSON object is refused naming the object's parameter; one sent
+    # only as the url_id parameter, naming that parameter.
+    sent_in_json = bool(merged.get(URL_ID))
     if name == "filters":
         for dim in tuple(field_dims) + (URL_ID,):
-            if dim == "short_code":
-                continue  # the short_code parameter is read separately
+            if dim == "short_code" or (dim == DOMAIN and scope == "anon"):
+                continue  # the short_code parameter is read separately; with scope=anon domain picks the URL
             values = read_list(params, dim)
             if values:
                 add(dim, values)
 
     if URL_ID in merged:
         if scope == "anon" and merged[URL_ID]:
-            raise BadRequest("a url_id filter is only available with scope=all", URL_ID)
+            what = "filter" if name == "filters" else "exclusion"
+            raise BadRequest(f"a url_id {what} is only available with scope=all", name if sent_in_json else URL_ID)
         for value in merged[URL_ID]:
             if not is_object_id(value):
                 raise BadRequest(f"url_id values are 24 hexadecimal digits, got {value[:64]!r}", URL_ID)
