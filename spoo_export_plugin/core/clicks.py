@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 #: Parameters of the statistics that mean nothing for single clicks: a 400 naming them.
-REFUSED_PARAMETERS = ("group_by", "metrics", "granularity")
+REFUSED_PARAMETERS = ("group_by", "metrics", "granularity", "compare")
 #: Columns read from a click field and labelled as the statistics label them, before the declared ones.
 _FIELD_COLUMNS = ("short_code", "browser", "os", "country", "city", "referrer") + UTM + STAMPED
 _UTC = timezone.utc
@@ -223,6 +223,7 @@ class ClickExporter:
             timezone=request.timezone,
             start=spec.start.astimezone(zone),
             end=spec.end.astimezone(zone),
+            period=request.period,
             filters=request.filter_dict(),
             exclude=request.exclude_dict(),
             exclude_bots=request.exclude_bots,

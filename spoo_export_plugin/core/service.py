@@ -22,6 +22,7 @@ from .exceptions import BadRequest, Forbidden, NotFound, Unauthorized
 from .report.report import Report, assemble_report
 from .report.timebuckets import check_bucket_count, choose_granularity
 from .request.params import ExportRequest
+from .request.periods import period_range
 from .request.query_values import is_object_id
 from .request.timezones import get_zone
 from .rows import GroupRow
@@ -143,7 +144,10 @@ class Exporter:
         if url is not None and not url.legacy and url.id is None:  # no id to match its clicks on: never all clicks
             raise NotFound("this short URL has no id its clicks could be matched on", "short_code")
         now = _floor_ms(self.clock().astimezone(timezone.utc))
-        end = min(_floor_ms(request.end), now) if request.end is not None else now  # no future buckets
+        asked_start, asked_end = request.start, request.end
+        if request.period is not None:  # a preset is computed at the request's instant, in its zone
+            asked_start, asked_end = period_range(request.period, now, request.timezone)
+        end = min(_floor_ms(asked_end), now) if asked_end is not None else now  # no future buckets
         spec = QuerySpec(
             start=end,  # placeholder until the default start is known
             end=end,
@@ -161,7 +165,7 @@ class Exporter:
             fields=self.settings.fields,
             extra_dimensions=tuple(self.settings.extra_dimensions.items()),
         )
-        start = request.start
+        start = asked_start
         if start is None:
             start = self._default_start(spec, url)
             start = min(start, end)
@@ -232,6 +236,7 @@ class Exporter:
                 "short_code": request.short_code,
                 "url_id": request.url_id,
                 "timezone": request.timezone,
+                "period": request.period,
                 "group_by": request.group_by,
                 "filters": request.filter_dict(),
                 "exclude": request.exclude_dict(),

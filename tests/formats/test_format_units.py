@@ -357,8 +357,9 @@ def test_a_raw_click_file_starts_with_the_reports_header_but_the_grouping() -> N
         url_id=report.url_id,
     )
     grouping = ("granularity", "group_by", "metrics")
-    expected = {k: v for k, v in report.header().items() if k not in grouping}
+    expected = {k: v for k, v in report.header().items() if k not in (*grouping, "period")}  # no period: dates
     expected["summary"] = {"total_clicks": 5, "truncated": False}
     assert list(clicks.header().items()) == list(expected.items())
-    assert list(report.header())[:6] == ["scope", "short_code", "url_id", "timezone", "start_date", "end_date"]
-    assert list(report.header())[6:9] == list(grouping)
+    which = ["scope", "short_code", "url_id", "timezone", "start_date", "end_date", "period"]
+    assert list(report.header())[:7] == which
+    assert list(report.header())[7:10] == list(grouping)

@@ -30,6 +30,8 @@ PARAMETERS = {
     "short_code",
     "start_date",
     "end_date",
+    "period",
+    "compare",
     "group_by",
     "metrics",
     "timezone",

@@ -43,6 +43,8 @@ class ClickExport:
     rows: Iterable[tuple[str, ...]] = field(default=(), repr=False, compare=False)
     #: The URL of a per-link export (the command line's ``--url-id``), else None.
     url_id: str | None = None
+    #: The preset the range came from (``last_month``...); None when dates were given.
+    period: str | None = None
 
     @property
     def truncated(self) -> bool:
@@ -51,7 +53,10 @@ class ClickExport:
 
     def header(self) -> dict[str, Any]:
         """Everything but the rows, JSON-ready (dates as ISO 8601 in the timezone), as a report's starts."""
-        return export_header(self, {"total_clicks": self.total_clicks, "truncated": self.truncated})
+        header = export_header(self, {"total_clicks": self.total_clicks, "truncated": self.truncated})
+        if self.period is None:  # the raw-click summary names a period only when one chose the range
+            del header["period"]
+        return header
 
     def summary_items(self) -> list[tuple[str, Any]]:
         """The header as (name, value) pairs for tabular formats (csv, xlsx), as the report's are."""

@@ -81,7 +81,8 @@ def ratio(part: int, whole: int) -> float | None:
 
 def export_header(export: Report | ClickExport, summary: dict[str, Any], **grouping: Any) -> dict[str, Any]:
     """A file's header, JSON-ready (dates as ISO 8601 in the export's zone), for the report and the
-    raw clicks alike: which clicks (scope, short code, the link's id), the zone and range, then
+    raw clicks alike: which clicks (scope, short code, the link's id), the zone and range (and the
+    period preset it came from), then
     ``grouping`` (the report's granularity, group_by and metrics), the selection and ``summary``."""
     head: dict[str, Any] = {"scope": export.scope, "short_code": export.short_code}
     if export.url_id is not None:
@@ -91,6 +92,7 @@ def export_header(export: Report | ClickExport, summary: dict[str, Any], **group
         "timezone": export.timezone,
         "start_date": _iso(export.start),
         "end_date": _iso(export.end),
+        "period": export.period,
         **grouping,
         "filters": {k: list(v) for k, v in export.filters.items()},
         "exclude": {k: list(v) for k, v in export.exclude.items()},
@@ -132,6 +134,8 @@ class Report:
     exclude_bots: bool = False
     #: The URL of a per-link export (scope "link"), else None.
     url_id: str | None = None
+    #: The preset the range came from (``last_month``...); None when dates were given.
+    period: str | None = None
 
     def header(self) -> dict[str, Any]:
         """Everything but the breakdowns, JSON-ready (dates as ISO 8601 in the timezone)."""
@@ -147,7 +151,11 @@ class Report:
             "truncated_breakdowns": list(s.truncated_breakdowns),
         }
         return export_header(
-            self, summary, granularity=self.granularity, group_by=list(self.group_by), metrics=list(self.metrics)
+            self,
+            summary,
+            granularity=self.granularity,
+            group_by=list(self.group_by),
+            metrics=list(self.metrics),
         )
 
     def summary_items(self) -> list[tuple[str, Any]]:

@@ -45,6 +45,8 @@ RESERVED = frozenset(
         "metrics",
         "timezone",
         "granularity",
+        "period",
+        "compare",
         "exclude_bots",
         "filters",
         "exclude",

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from ..exceptions import BadRequest
 from .dimensions import FIELD_DIMENSIONS, TIME, URL_ID
+from .periods import COMPARISONS, PERIODS
 from .query_values import (
     MAX_FILTER_VALUES,
     MAX_VALUE_LENGTH,
@@ -68,6 +69,10 @@ class ExportRequest:
     url_id: str | None = None
     #: ``scope=anon``: the URL's custom domain; ``""`` the main domain; None not given (any domain).
     domain: str | None = None
+    #: A preset range (``last_month``...), computed in ``timezone`` when the export runs; None with dates.
+    period: str | None = None
+    #: ``previous_period`` or ``previous_year``: the same figures for an earlier range; None for none.
+    compare: str | None = None
 
     @property
     def short_code(self) -> str | None:
@@ -112,6 +117,10 @@ def parse_export_request(
     end = read_date(params, "end_date", tz_name, last_instant=True)
     if start is not None and end is not None and start > end:
         raise BadRequest("start_date is after end_date", "start_date")
+    period = read_choice(params, "period", PERIODS, default="") or None
+    if period is not None and (start is not None or end is not None):
+        raise BadRequest("period replaces start_date and end_date; send one or the other", "period")
+    compare = read_choice(params, "compare", COMPARISONS, default="") or None
 
     field_dims = FILTER_DIMENSIONS + tuple(extra_dimensions)
     dimensions = (TIME,) + field_dims
@@ -148,6 +157,8 @@ def parse_export_request(
         filters=filters,
         exclude=exclude,
         domain=domain,
+        period=period,
+        compare=compare,
     )
 
 
