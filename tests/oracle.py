@@ -9,7 +9,7 @@ so that it is easy to believe.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -413,3 +413,105 @@ def expected_clicks(clicks: list[dict[str, Any]], q: Query, key: bytes | None = 
             row["visitor"] = visitor_pseudonym(key, doc)
         rows.append(row)
     return rows
+
+
+# ---------------------------------------------------------------- compare= (SPEC "Periods and comparisons")
+
+MS = timedelta(milliseconds=1)
+ALL_METRICS = ("clicks", "unique_clicks", "share")
+
+
+def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
+    return instant.astimezone(zone).replace(tzinfo=None)
+
+
+def year_earlier(instant: datetime, zone: ZoneInfo) -> datetime:
+    """The same local wall time a calendar year earlier (29 February: the 28th), by trying every offset the
+    zone uses within a day of it: the first instant showing that wall time; where none does (a DST gap),
+    the wall time read with the offset in force just before the gap."""
+    local = _wall(instant, zone)
+    day = 28 if (local.month, local.day) == (2, 29) else local.day
+    target = local.replace(year=local.year - 1, day=day)
+    probe, offsets, before = target - timedelta(hours=30), set(), None
+    while probe <= target + timedelta(hours=30):  # probe: a UTC minute
+        offset = probe.replace(tzinfo=UTC).astimezone(zone).utcoffset()
+        offsets.add(offset)
+        if _wall(probe.replace(tzinfo=UTC), zone) < target:
+            before = offset
+        probe += timedelta(minutes=15)
+    shown = sorted(
+        (target - o).replace(tzinfo=UTC) for o in offsets if _wall((target - o).replace(tzinfo=UTC), zone) == target
+    )
+    return shown[0] if shown else (target - before).replace(tzinfo=UTC)
+
+
+def earlier_range(compare: str, start: datetime, end: datetime, zone_name: str) -> tuple[datetime, datetime]:
+    """SPEC's three rules: whole local months -> as many months just before; whole local days -> as many
+    days just before; else the same length ending 1 ms before start. previous_year: a year earlier."""
+    zone = ZoneInfo(zone_name)
+    if compare == "previous_year":
+        return year_earlier(start, zone), year_earlier(end, zone)
+    first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    if day_bounds(first, zone)[0] == start and day_bounds(last, zone)[1] == end:
+        days = (last - first).days + 1
+        if first.day == 1 and (last + timedelta(days=1)).day == 1:
+            months = (last.year - first.year) * 12 + last.month - first.month + 1
+            back = first
+            for _ in range(months):  # a month back: the day before the 1st, then its 1st
+                back = (back - timedelta(days=1)).replace(day=1)
+            return day_bounds(back, zone)[0], start - MS
+        return day_bounds(first - timedelta(days=days), zone)[0], start - MS
+    return start - MS - (end - start), start - MS
+
+
+def _change(clicks: int, previous: int | None) -> float | None:
+    return round((clicks - previous) / previous, 4) if previous else None
+
+
+def expected_compared_export(clicks: list[dict[str, Any]], q: Query, compare: str) -> dict[str, Any]:
+    """:func:`expected_export` with ``compare``: the ``comparison`` block after ``summary``, and on ``time``
+    rows (by position) and single-dimension rows (by label, 0 when absent) ``previous_time`` (time only),
+    ``previous_<metric>`` and ``clicks_change``. ``time,<dim>`` rows are unchanged."""
+    out = expected_export(clicks, q)
+    granularity = out["granularity"]
+    full = replace(q, metrics=ALL_METRICS, row_cap=10**9, granularity=granularity)
+    current = expected_export(clicks, full)["breakdowns"]
+    start, end = earlier_range(compare, q.start, q.end, q.timezone)
+    earlier = expected_export(clicks, replace(full, start=start, end=end))
+    total = earlier["summary"]["total_clicks"]
+    zone = ZoneInfo(q.timezone)
+    breakdowns: dict[str, list[dict[str, Any]]] = {}
+    for name, rows in out["breakdowns"].items():
+        if "," in name:
+            breakdowns[name] = rows
+            continue
+        by_label = {row[name]: row for row in earlier["breakdowns"][name]}
+        compared = []
+        for index, row in enumerate(rows):
+            clicks_now = current[name][index]["clicks"]
+            extra: dict[str, Any] = {}
+            if name == "time":
+                before = earlier["breakdowns"]["time"][index] if index < len(earlier["breakdowns"]["time"]) else None
+                extra["previous_time"] = before["time"] if before else None
+                for m in q.metrics:
+                    extra[f"previous_{m}"] = before[m] if before else None
+            else:
+                before = by_label.get(row[name]) or {
+                    "clicks": 0,
+                    "unique_clicks": 0,
+                    "share": round(0 / total, 4) if total else None,
+                }
+                for m in q.metrics:
+                    extra[f"previous_{m}"] = before[m]
+            extra["clicks_change"] = _change(clicks_now, before["clicks"] if before else None)
+            compared.append({**row, **extra})
+        breakdowns[name] = compared
+    summary = earlier["summary"]
+    comparison = {
+        "compare": compare,
+        "start_date": _iso(start, zone),
+        "end_date": _iso(end, zone),
+        "summary": {k: summary[k] for k in ("total_clicks", "unique_clicks", "unique_rate", "avg_redirect_ms")},
+    }
+    head = {k: v for k, v in out.items() if k != "breakdowns"}
+    return {**head, "comparison": comparison, "breakdowns": breakdowns}

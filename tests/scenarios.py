@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import falcon.testing
 from bson import ObjectId
@@ -19,12 +20,26 @@ from hypothesis import event
 from hypothesis import strategies as st
 
 from spoo_export_plugin import ExportSettings
+from spoo_export_plugin.web.offload import wrapped_resource
 
-from .doors import client_for
+from .core.test_periods import expected as expected_period  # brute force: scans minutes for midnights
+from .doors import client_for, current_door
 from .factories import ROUTE, add_api_key
-from .oracle import Query, Resolved, expected_clicks, expected_export, raw_columns, resolve_anon
+from .oracle import (
+    Query,
+    Resolved,
+    day_bounds,
+    earlier_range,
+    expected_clicks,
+    expected_compared_export,
+    expected_export,
+    raw_columns,
+    resolve_anon,
+)
 
 UTC = timezone.utc
+#: SPEC "Periods and comparisons": the comparisons ``compare`` takes.
+COMPARISONS = ("previous_period", "previous_year")
 ABSENT = object()  # a field left out of the document
 
 OWNER_A = ObjectId("650000000000000000000001")
@@ -159,6 +174,26 @@ class Scenario:
     api_key: bool  # send the owner's key
     #: scope=anon: the oracle's resolution of (short_code, domain): a URL, or the error it expects
     resolved: Resolved | None = None
+    #: A ``period=`` scenario: the request's instant (the app's clock is frozen there)
+    now: datetime | None = None
+
+    def client(self, db: Any, aggregation: str) -> falcon.testing.TestClient:
+        """The app of ``aggregation`` over ``db`` (one per executor), its clock at :attr:`now`."""
+        key = (id(db), aggregation, current_door.get())
+        client = _FROZEN.get(key)
+        if client is None:
+            client = _FROZEN[key] = make_client(db, aggregation=aggregation)
+        return freeze(client, self.now or datetime.now(UTC))
+
+
+_FROZEN: dict[tuple[int, str, str], falcon.testing.TestClient] = {}
+
+
+def freeze(client: falcon.testing.TestClient, now: datetime) -> falcon.testing.TestClient:
+    """The client's app with its exporter's clock stopped at ``now`` (periods are computed from it)."""
+    resource = wrapped_resource(client.app._router.find(ROUTE)[0])  # the ASGI door's adapter holds it
+    resource.exporter.clock = lambda: now
+    return client
 
 
 @st.composite
@@ -200,7 +235,9 @@ def click_docs(draw: Any, lo: datetime, hi: datetime, edges: tuple[datetime, ...
 
 
 @st.composite
-def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000) -> Scenario:
+def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000, compare: bool = False) -> Scenario:
+    """A scenario; with ``compare``, a ``compare=`` of either kind, its range often whole local days or
+    months (SPEC's other two rules), and clicks in the earlier range too."""
     zone_name = draw(st.sampled_from(ZONES))
     own = ZONE_ANCHORS[zone_name]
     anchor = draw(st.sampled_from(own if own and draw(st.integers(0, 3)) else ANCHORS))
@@ -212,6 +249,21 @@ def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000) -> Sce
     if end > LATEST_END:  # an end after now is read as now: keep ranges in the past, spans intact
         start, end = start - (end - LATEST_END), LATEST_END
     granularity = draw(st.one_of(st.none(), st.sampled_from(grains)))
+    snap = draw(st.sampled_from((None, "days", "months"))) if compare else None
+    if snap is not None:  # whole local days or months around the anchor
+        zone = ZoneInfo(zone_name)
+        first = (anchor - timedelta(days=draw(st.integers(0, 3)))).astimezone(zone).date()
+        if snap == "days":
+            last = first + timedelta(days=draw(st.integers(0, 9)))
+        else:
+            first = first.replace(day=1)
+            last = first
+            for _ in range(draw(st.integers(1, 3))):
+                last = (last + timedelta(days=32)).replace(day=1)
+            last -= timedelta(days=1)
+        start, end = day_bounds(first, zone)[0], day_bounds(last, zone)[1]
+        span = end - start
+        granularity = draw(st.sampled_from((None, "day", "week", "month") + (("hour",) if snap == "days" else ())))
 
     margin = max(span / 4, timedelta(hours=2))
     # Most clicks fall near the anchor (where DST changes), the rest anywhere around the range;
@@ -227,6 +279,13 @@ def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000) -> Sce
     for _ in range(n):
         lo, hi = draw(st.sampled_from((inside, inside, near, close, around)))
         clicks.append(draw(click_docs(lo, hi, edges)))
+    compared = draw(st.sampled_from(COMPARISONS)) if compare else None
+    if compared is not None:  # clicks in the earlier range, some on its edges
+        earlier = earlier_range(compared, start, end, zone_name)
+        # (a range from a fall-back's first hour into its repeat is upside down a year earlier)
+        low, high = min(earlier), max(earlier)
+        for _ in range(draw(st.integers(0, max_clicks // 2))):
+            clicks.append(draw(click_docs(low, high, earlier)))
     # Repeated visitors: copy some clicks' visitor onto others.
     for i in range(len(clicks)):
         if i and draw(st.integers(0, 3)) == 0:
@@ -275,6 +334,8 @@ def scenarios(draw: Any, *, max_clicks: int = 40, row_cap: int = 100_000) -> Sce
         resolved = resolve_anon(url_documents(), LEGACY_CODES, short_code, domain)
     if granularity:
         params["granularity"] = granularity
+    if compared is not None:
+        params["compare"] = compared
     if group_by is not None:
         params["group_by"] = ",".join(group_by)
     if metrics is not None:
@@ -396,7 +457,17 @@ def check(client: falcon.testing.TestClient, db: Any, scenario: Scenario) -> dic
     assert resp.status_code == 200, (resp.status_code, resp.text, scenario.params)
     assert resp.headers["content-type"] == "application/json"
     body = resp.json
-    expected = expected_export(scenario.clicks, scenario.query)
+    compare = scenario.params.get("compare")
+    if compare:
+        expected = expected_compared_export(scenario.clicks, scenario.query, compare)
+        assert body["comparison"] == expected["comparison"], (body["comparison"], expected["comparison"])
+        assert list(body)[list(body).index("summary") + 1] == "comparison"
+        event(
+            f"{compare}: " + ("no earlier click" if not expected["comparison"]["summary"]["total_clicks"] else "some")
+        )
+    else:
+        expected = expected_export(scenario.clicks, scenario.query)
+        assert "comparison" not in body
     event(f"{expected['granularity']} in {scenario.query.timezone}")
     event(
         "clicks counted: "
@@ -573,3 +644,77 @@ def check_clicks(
         left.subtract(json.dumps(r, sort_keys=True) for r in got)
         assert min(left.values(), default=0) >= 0, (got, rows)
     return body
+
+
+# ---------------------------------------------------------------- period= (SPEC "Periods and comparisons")
+
+#: The presets; ``all`` starts at the URLs' creation (2024-01-01, every scenario URL's).
+PERIODS = (
+    "today",
+    "yesterday",
+    "last_24_hours",
+    "last_7_days",
+    "last_30_days",
+    "last_90_days",
+    "this_week",
+    "last_week",
+    "this_month",
+    "last_month",
+    "this_year",
+    "last_year",
+    "all",
+)
+CREATED = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@st.composite
+def period_scenarios(draw: Any, *, max_clicks: int = 30) -> Scenario:
+    """``period=`` (and now and then ``compare=``) at an instant near a zone's DST change or a year end;
+    the oracle's range by the brute-force calendar of ``core/test_periods.py``."""
+    zone_name = draw(st.sampled_from(ZONES))
+    own = ZONE_ANCHORS[zone_name]
+    anchor = draw(st.sampled_from(own if own and draw(st.integers(0, 3)) else ANCHORS))
+    now = _ms(anchor + timedelta(milliseconds=draw(st.integers(-40 * 86_400_000, 40 * 86_400_000))))
+    period = draw(st.sampled_from(PERIODS))
+    start, end = expected_period(period, now, zone_name)
+    start = start if start is not None else CREATED
+    compared = draw(st.sampled_from((None,) + COMPARISONS))
+    margin = timedelta(days=2)
+    windows = [(start - margin, start + margin), (end - margin, end), (start, end), (anchor - margin, anchor + margin)]
+    edges = (start, end, anchor, now)
+    if compared is not None:
+        earlier = earlier_range(compared, start, end, zone_name)
+        windows += [(min(earlier), max(earlier)), (earlier[0] - margin, earlier[0] + margin)]
+        windows.append((earlier[1] - margin, earlier[1] + margin))
+        edges += earlier
+    clicks = [draw(click_docs(*draw(st.sampled_from(windows)), edges)) for _ in range(draw(st.integers(0, max_clicks)))]
+    group_by = draw(
+        st.lists(st.sampled_from(("time", "browser", "country", "device")), min_size=1, max_size=3, unique=True)
+    )
+    metrics = draw(st.lists(st.sampled_from(("clicks", "unique_clicks", "share")), min_size=1, max_size=3, unique=True))
+    granularity = draw(st.sampled_from((None, "day") if end - start <= timedelta(days=400) else (None,)))
+    params: dict[str, Any] = {
+        "format": "json",
+        "scope": "all",
+        "timezone": zone_name,
+        "period": period,
+        "group_by": ",".join(group_by),
+        "metrics": ",".join(metrics),
+    }
+    if granularity:
+        params["granularity"] = granularity
+    if compared is not None:
+        params["compare"] = compared
+    query = Query(
+        scope="all",
+        start=start,
+        end=end,
+        timezone=zone_name,
+        owner_id=OWNER_A,
+        granularity=granularity,
+        group_by=tuple(group_by),
+        metrics=tuple(metrics),
+        extra=EXTRA,
+    )
+    event(f"period={period}" + (f", compare={compared}" if compared else ""))
+    return Scenario(clicks, params, query, True, now=now)

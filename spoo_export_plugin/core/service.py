@@ -19,10 +19,11 @@ from .engine.pipeline import (
 from .engine.store import Store, UrlInfo
 from .engine.worker.grouping import choose_executor, group_rows, split_row_stages
 from .exceptions import BadRequest, Forbidden, NotFound, Unauthorized
+from .report.comparison import EarlierRange
 from .report.report import Report, assemble_report
 from .report.timebuckets import check_bucket_count, choose_granularity
 from .request.params import ExportRequest
-from .request.periods import period_range
+from .request.periods import period_range, previous_range
 from .request.query_values import is_object_id
 from .request.timezones import get_zone
 from .rows import GroupRow
@@ -177,6 +178,9 @@ class Exporter:
         granularity = request.granularity or choose_granularity(start, end)
         if "time" in request.group_by:  # buckets only exist in time breakdowns
             check_bucket_count(start, end, granularity, zone, self.settings.max_buckets)
+            if request.compare is not None:  # the earlier range may hold a bucket or two more (a longer month)
+                earlier_start, earlier_end = previous_range(request.compare, start, end, request.timezone)
+                check_bucket_count(earlier_start, earlier_end, granularity, zone, self.settings.max_buckets)
         return dataclasses.replace(spec, start=start, granularity=granularity)
 
     def _default_start(self, spec: QuerySpec, url: UrlInfo | None) -> datetime:
@@ -218,7 +222,20 @@ class Exporter:
             clock=self.timer,
         )
 
+    def earlier(self, request: ExportRequest, spec: QuerySpec) -> EarlierRange | None:
+        """``compare=``: the earlier range (SPEC's three rules) and its one query, holding only ``time``
+        and the single-dimension breakdowns (``time,<dim>`` series have no comparison); else None."""
+        if request.compare is None:
+            return None
+        start, end = previous_range(request.compare, spec.start, spec.end, spec.timezone)
+        earlier = dataclasses.replace(
+            spec, start=start, end=end, breakdowns=tuple(name for name in spec.breakdowns if "," not in name)
+        )
+        return EarlierRange(request.compare, start, end, lambda: self.grouped_rows(earlier))
+
     def run(self, request: ExportRequest, spec: QuerySpec) -> Report:
+        """The report of ``spec``: one query over its range, and with ``compare`` one more over the
+        earlier range only (run by :func:`.report.report.assemble_report` once the current rows are kept)."""
         zone = get_zone(spec.timezone)
         generated_at = self.clock().astimezone(zone)
         return assemble_report(
@@ -231,6 +248,7 @@ class Exporter:
             metrics=request.metrics,
             row_cap=self.settings.row_cap,
             max_bytes=self.settings.report_max_bytes,
+            earlier=self.earlier(request, spec),
             header={
                 "scope": request.scope,
                 "short_code": request.short_code,

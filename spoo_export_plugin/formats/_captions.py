@@ -56,6 +56,21 @@ def metric_words(metric: str) -> str:
     return _METRIC_WORDS.get(metric, metric.replace("_", " "))
 
 
+def earlier_metric(report: Report, breakdown: Breakdown) -> str | None:
+    """``compare=``: the metric the line chart draws for the earlier range (the first it charts, clicks
+    when requested), when its ``previous_`` column is there; else None."""
+    charted = charted_metrics(breakdown)
+    if report.comparison is None or not charted or f"previous_{charted[0]}" not in breakdown.columns:
+        return None
+    return charted[0]
+
+
+def earlier_words(report: Report, metric: str) -> str:
+    """``clicks (previous period)``, ``unique clicks (previous year)``: the earlier series' name."""
+    compare = report.comparison.compare if report.comparison is not None else "previous_period"
+    return f"{metric_words(metric)} ({compare.replace('_', ' ')})"
+
+
 def _moment(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M")
 

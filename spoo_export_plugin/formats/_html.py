@@ -17,12 +17,24 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..core.report.report import Breakdown, Report, TimeBucket
 from . import FORMATS, HTML_PAGE_POLICY
-from ._captions import TOP_ROWS, charted_metrics, dimension_words, metric_words, range_words, time_what, top_what
+from ._captions import (
+    TOP_ROWS,
+    charted_metrics,
+    dimension_words,
+    earlier_metric,
+    earlier_words,
+    metric_words,
+    range_words,
+    time_what,
+    top_what,
+)
+from ._html_summary import cell as _cell
+from ._html_summary import moment
+from ._html_summary import summary as _summary
 from ._svg import bar_chart, count, line_chart, percent, text
 
 if TYPE_CHECKING:  # formats read settings values; at run time they import only the report
@@ -68,66 +80,6 @@ table.summary th { font-weight: 600; padding-right: 1.5rem; white-space: nowrap;
 """
 
 
-def _cell(column: str, value: Any) -> str:
-    """One cell's text: counts with thousands separators, shares as percentages, blanks as ``-``."""
-    if value is None:
-        return "-"
-    if isinstance(value, TimeBucket):
-        return value.label
-    if column == "share" and isinstance(value, (int, float)):
-        return percent(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    return count(value)
-
-
-def moment(value: datetime | None) -> str:
-    """``2025-03-09 14:03:22 +01:00``: a time as a person reads it, to the second, with its UTC offset
-    (the json and xml keep ISO 8601 with fractions)."""
-    if value is None:
-        return "none"
-    offset = value.strftime("%z")
-    return value.strftime("%Y-%m-%d %H:%M:%S") + (f" {offset[:3]}:{offset[3:5]}" if offset else "")
-
-
-def _completeness(report: Report) -> str:
-    cut = report.summary.truncated_breakdowns
-    if not cut:
-        return "yes: no breakdown was cut"
-    return f"no: the server's row limits cut {', '.join(cut)} (the notes under their tables say where)"
-
-
-def _summary_tables(report: Report) -> list[tuple[str, list[tuple[str, str]]]]:
-    """(caption, rows) of the two summary tables: the totals, and what was counted."""
-    s = report.summary
-    lists = lambda mapping: "; ".join(f"{k} = {', '.join(v)}" for k, v in mapping.items()) or "none"  # noqa: E731
-    selection = [("Scope", report.scope), ("Short code", report.short_code or "all of the owner's links")]
-    if report.url_id is not None:
-        selection.append(("URL id", report.url_id))
-    selection += [
-        ("Start", moment(report.start)),
-        ("End", moment(report.end)),
-        ("Timezone", report.timezone),
-        ("Granularity", report.granularity),
-        ("Group by", ", ".join(report.group_by)),
-        ("Metrics", ", ".join(report.metrics)),
-        ("Filters", lists(report.filters)),
-        ("Excluded values", lists(report.exclude)),
-        ("Bots excluded", "yes" if report.exclude_bots else "no"),
-    ]
-    totals = [
-        ("Total clicks", count(s.total_clicks)),
-        ("Unique clicks", count(s.unique_clicks)),
-        ("Unique rate", percent(s.unique_rate) if s.unique_rate is not None else "none"),
-        ("Average redirect", f"{s.avg_redirect_ms} ms" if s.avg_redirect_ms is not None else "none"),
-        ("First click", moment(s.first_click)),
-        ("Last click", moment(s.last_click)),
-        ("Complete", _completeness(report)),
-        ("Generated at", moment(report.generated_at)),
-    ]
-    return [("Totals", totals), ("What was counted", selection)]
-
-
 def _head(report: Report) -> str:
     who = report.short_code or report.scope
     return (
@@ -138,19 +90,6 @@ def _head(report: Report) -> str:
         f"<style>{_STYLE}</style></head><body><main>"
         f'<header><h1>Click statistics</h1><p class="lede">{text(who)}: '
         f"{text(range_words(report))}</p></header>"
-    )
-
-
-def _summary(report: Report) -> str:
-    tables = "".join(
-        f'<table class="summary"><caption>{text(caption)}</caption><tbody>'
-        + "".join(f'<tr><th scope="row">{text(name)}</th><td>{text(value)}</td></tr>' for name, value in rows)
-        + "</tbody></table>"
-        for caption, rows in _summary_tables(report)
-    )
-    return (
-        f'<section aria-labelledby="summary"><h2 id="summary">Summary</h2>'
-        f'<div class="summary-tables">{tables}</div></section>'
     )
 
 
@@ -182,6 +121,11 @@ def _time_figure(report: Report, breakdown: Breakdown) -> str:
         + "; ".join(facts)
         + ". The table of the time breakdown below lists every value."
     )
+    earlier = _earlier_series(report, breakdown)
+    if earlier is not None:
+        desc += (
+            f" A grey dashed line draws {earlier[0]} by position: the bucket of the earlier range at the same place."
+        )
     svg = line_chart(
         "chart-time",
         f"{what}, {range_words(report)}",
@@ -189,11 +133,22 @@ def _time_figure(report: Report, breakdown: Breakdown) -> str:
         [_short_time(row[0]) for row in breakdown.rows],
         series,
         fmt,
+        earlier=earlier,
     )
     return (
         f'<section aria-labelledby="over-time"><h2 id="over-time">Over time</h2><figure>'
         f"<figcaption>{text(what)}, {text(range_words(report))}</figcaption>{svg}</figure></section>"
     )
+
+
+def _earlier_series(report: Report, breakdown: Breakdown) -> tuple[str, list[float]] | None:
+    """``compare=``: the earlier range's values of the charted metric, as far as its buckets go."""
+    metric = earlier_metric(report, breakdown)
+    if metric is None:
+        return None
+    at, when = breakdown.columns.index(f"previous_{metric}"), breakdown.columns.index("previous_time")
+    values = [row[at] or 0 for row in breakdown.rows if row[when] is not None]
+    return (earlier_words(report, metric), values) if values else None
 
 
 def _top_figure(report: Report, breakdown: Breakdown, number: int) -> str:

@@ -24,6 +24,8 @@ COLOURS = ("#1d4ed8", "#b45309", "#047857")
 #: the next dashed on top of it, so two equal series (unique clicks = clicks, common on small
 #: links) still show both colours instead of the second hiding the first.
 LINE_STYLES = ((3.0, None), (2.0, "7 5"), (2.0, "2 3"))
+#: The earlier range's series (``compare=``): grey (4.8:1 on white), long dashes, drawn under the others.
+EARLIER_COLOUR, EARLIER_STYLE = "#6b7280", (2.0, "9 5")
 INK, MUTED, GRID = "#111827", "#374151", "#d1d5db"
 _FONT = "font-family=\"system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif\""
 
@@ -72,16 +74,21 @@ def _open(chart_id: str, width: int, height: int, title: str, desc: str) -> list
 
 
 def _stroke(index: int) -> str:
-    """The stroke attributes of a line chart's ``index``-th series (colour, width, dash)."""
-    width, dash = LINE_STYLES[index % len(LINE_STYLES)]
+    """The stroke attributes of a line chart's ``index``-th series (colour, width, dash); -1 the earlier range's."""
+    width, dash = EARLIER_STYLE if index < 0 else LINE_STYLES[index % len(LINE_STYLES)]
+    colour = EARLIER_COLOUR if index < 0 else COLOURS[index % len(COLOURS)]
     dashed = f' stroke-dasharray="{dash}"' if dash else ""
-    return f'stroke="{COLOURS[index % len(COLOURS)]}" stroke-width="{width:g}"{dashed}'
+    return f'stroke="{colour}" stroke-width="{width:g}"{dashed}'
 
 
-def _legend(series: Sequence[Series], x: float, y: float, lines: bool = False) -> list[str]:
-    """A swatch and the name of each series: a square for bars, a stretch of the line (its dash too) for lines."""
+def _legend(
+    series: Sequence[Series], x: float, y: float, lines: bool = False, earlier: Series | None = None
+) -> list[str]:
+    """A swatch and the name of each series: a square for bars, a stretch of the line (its dash too) for
+    lines, the earlier range's last (index -1: its own style)."""
     parts = []
-    for index, (name, _) in enumerate(series):
+    entries = list(enumerate(series)) + ([(-1, earlier)] if earlier is not None else [])
+    for index, (name, _) in entries:
         gap = 27 if lines else 17
         swatch = (
             f'<line class="legend-line" x1="{x:.1f}" x2="{x + 22:.1f}" y1="{y - 3:.1f}" y2="{y - 3:.1f}" '
@@ -118,11 +125,18 @@ def line_chart(
     fmt: Formatter = count,
     width: int = 880,
     height: int = 320,
+    earlier: Series | None = None,
 ) -> str:
     """One polyline per series over ``labels`` (x), with about six x labels and a value grid; each
-    series in its own colour and dash (:data:`LINE_STYLES`), later ones drawn over earlier ones."""
+    series in its own colour and dash (:data:`LINE_STYLES`), later ones drawn over earlier ones.
+
+    ``earlier`` (``compare=``): the earlier range's series, plotted by position against the same
+    x axis (it may be shorter: it stops where the earlier range ends), grey and long-dashed
+    (:data:`EARLIER_STYLE`), drawn first so the current range's lines stay on top.
+    """
     left, right, top_margin, bottom = 64.0, width - 16.0, 34.0, height - 40.0
-    top, step = nice_scale(max((v for _, values in series for v in values), default=0), whole=fmt is count)
+    drawn = list(series) + ([earlier] if earlier is not None else [])
+    top, step = nice_scale(max((v for _, values in drawn for v in values), default=0), whole=fmt is count)
     n = len(labels)
 
     def x_of(index: int) -> float:
@@ -132,7 +146,7 @@ def line_chart(
         return bottom - (bottom - top_margin) * (value / top)
 
     parts = _open(chart_id, width, height, title, desc)
-    parts += _legend(series, left, 16, lines=True)
+    parts += _legend(series, left, 16, lines=True, earlier=earlier)
     parts += _value_grid(top, step, fmt, left, right, y_of)
     every = max(1, math.ceil(n / 6))
     for index in range(0, n, every):
@@ -144,16 +158,18 @@ def line_chart(
             f"{text(labels[index])}</text>"
         )
     parts.append(f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{bottom:.1f}" y2="{bottom:.1f}" stroke="{MUTED}"/>')
-    for index, (name, values) in enumerate(series):
-        colour = COLOURS[index % len(COLOURS)]
+    for index, (name, values) in ([(-1, earlier)] if earlier is not None else []) + list(enumerate(series)):
+        colour = EARLIER_COLOUR if index < 0 else COLOURS[index % len(COLOURS)]
         points = " ".join(f"{x_of(i):.1f},{y_of(v):.1f}" for i, v in decimate(values, int(right - left)))
+        kind = "series earlier" if index < 0 else "series"
         parts.append(
-            f'<polyline class="series" data-series="{text(name)}" fill="none" {_stroke(index)} '
+            f'<polyline class="{kind}" data-series="{text(name)}" fill="none" {_stroke(index)} '
             f'stroke-linejoin="round" points="{points}"/>'
         )
-        if n == 1:  # one bucket: a dot, since a line needs two points (the later, smaller dot inside)
+        if len(values) == 1:  # one bucket: a dot, since a line needs two points (the later, smaller dot inside)
             parts.append(
-                f'<circle cx="{x_of(0):.1f}" cy="{y_of(values[0]):.1f}" r="{5 - 2 * min(index, 1)}" fill="{colour}"/>'
+                f'<circle cx="{x_of(0):.1f}" cy="{y_of(values[0]):.1f}" r="{5 - 2 * min(max(index, 0), 1)}" '
+                f'fill="{colour}"/>'
             )
     parts.append("</svg>")
     return "".join(parts)

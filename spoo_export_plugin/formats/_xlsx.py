@@ -14,12 +14,15 @@ stays flat however many rows; the finished workbook is then read back in chunks.
 - No text becomes a formula or an error value: text that openpyxl would store as one
   (``=HYPERLINK(...)``, ``#N/A``) is written as a string cell. Characters XML 1.0 forbids
   are removed, since a workbook is XML inside.
+- Shares and, with ``compare=``, ``previous_share`` and ``clicks_change`` are numbers shown as
+  percentages; ``previous_time`` is a date like ``time``; an empty cell stands for null.
 - The ``time`` sheet and each single-dimension sheet carry a native chart of their own
   cells (:mod:`._xlsx_charts`).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -51,6 +54,8 @@ _READ_CHUNK = 256 * 1024
 #: Rows appended between two looks at the time budget (~40 ms of openpyxl at 25,000 rows/s).
 _BUDGET_ROWS = 1_000
 _BOLD = Font(bold=True)
+#: Columns of fractions shown as percentages: shares and (``compare=``) the change in clicks.
+PERCENT_COLUMNS = ("share", "previous_share", "clicks_change")
 
 
 def sheet_title(name: str, taken: set[str]) -> str:
@@ -170,17 +175,26 @@ def _fill_workbook(wb: Workbook, report: Report, check: Callable[[], None]) -> N
                 add_chart(ws, report, breakdown, len(part))
             convert = _cell_converter(ws)
             append = ws.append
-            share_at = breakdown.columns.index("share") if "share" in breakdown.columns else None
+            # a column of its own converter each: previous_time's buckets (compare=) alternate with time's
+            special = {
+                i: _cell_converter(ws) for i, column in enumerate(breakdown.columns) if column == "previous_time"
+            }
+            special.update(
+                (i, functools.partial(_percent_cell, ws))
+                for i, column in enumerate(breakdown.columns)
+                if column in PERCENT_COLUMNS
+            )
             for first in range(0, len(part), _BUDGET_ROWS):
                 check()
                 batch = part[first : first + _BUDGET_ROWS]
-                if share_at is None:
+                if not special:
                     for row in batch:
                         append([convert(value) for value in row])
                     continue
                 for row in batch:
                     cells = [convert(value) for value in row]
-                    cells[share_at] = _percent_cell(ws, row[share_at])
+                    for at, special_cell in special.items():
+                        cells[at] = special_cell(row[at])
                     append(cells)
 
 
@@ -207,7 +221,7 @@ def _discard(wb: Workbook) -> None:
 
 
 def _percent_cell(ws: Any, value: Any) -> Any:
-    """A share (0.1234) shown as a percentage (12.34 %), still the number underneath."""
+    """A share or change (0.1234) shown as a percentage (12.34 %), still the number underneath."""
     if value is None:
         return None
     cell = WriteOnlyCell(ws, value=value)

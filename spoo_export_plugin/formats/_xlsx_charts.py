@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from openpyxl.chart import BarChart, LineChart, Reference
+from openpyxl.chart import BarChart, LineChart, Reference, Series
 from openpyxl.chart.axis import DateAxis
 from openpyxl.chart.shapes import GraphicalProperties
 from openpyxl.chart.text import RichText, Text
@@ -30,11 +30,13 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.properties import PageSetupProperties
 
 from ..core.report.report import Breakdown, Report
-from ._captions import TOP_ROWS, charted_metrics, range_words, time_what, top_what
-from ._svg import COLOURS
+from ._captions import TOP_ROWS, charted_metrics, earlier_metric, earlier_words, range_words, time_what, top_what
+from ._svg import COLOURS, EARLIER_COLOUR
 
 #: (width in EMU, preset dash) of the line chart's series: 2.25 pt solid, then 1.5 pt dashed over it.
 _LINE_STYLES = ((28575, "solid"), (19050, "dash"), (19050, "sysDot"))
+#: The earlier range's series (``compare=``): grey, 1.5 pt, long dashes (the html chart's).
+_EARLIER_STYLE = (19050, "lgDash")
 
 _WIDTH_CM, _HEIGHT_CM = 20.0, 11.0
 _DATE_AXIS = {
@@ -124,11 +126,34 @@ def _line_chart(ws: Any, report: Report, breakdown: Breakdown, rows: int) -> Any
         series.graphicalProperties = GraphicalProperties(
             ln=LineProperties(solidFill=COLOURS[index % len(COLOURS)].lstrip("#").upper(), w=width, prstDash=dash)
         )
+    _add_earlier_series(chart, ws, report, breakdown, rows)
     chart.x_axis.title = "time"
     chart.y_axis.title = "clicks" if charted_metrics(breakdown) != ("share",) else "share"
     chart.legend.position = "b"
     _show_axes(chart)
     return chart
+
+
+def _add_earlier_series(chart: Any, ws: Any, report: Report, breakdown: Breakdown, rows: int) -> None:
+    """``compare=``: the earlier range's ``previous_<metric>`` cells as one more, dashed series, plotted
+    by position on the same axis, over the rows whose ``previous_time`` is set (a prefix: the
+    earlier range may have fewer buckets), named ``clicks (previous period)``."""
+    metric = earlier_metric(report, breakdown)
+    if metric is None:
+        return
+    when = breakdown.columns.index("previous_time")
+    dated = sum(1 for row in breakdown.rows[:rows] if row[when] is not None)
+    if not dated:
+        return
+    column = breakdown.columns.index(f"previous_{metric}") + 1
+    series = Series(Reference(ws, min_col=column, min_row=2, max_row=dated + 1), title=earlier_words(report, metric))
+    series.smooth = False
+    series.marker.symbol = "none"
+    width, dash = _EARLIER_STYLE
+    series.graphicalProperties = GraphicalProperties(
+        ln=LineProperties(solidFill=EARLIER_COLOUR.lstrip("#").upper(), w=width, prstDash=dash)
+    )
+    chart.series.append(series)
 
 
 def _bar_chart(ws: Any, report: Report, breakdown: Breakdown, rows: int) -> Any:

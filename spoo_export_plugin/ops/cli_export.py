@@ -18,6 +18,7 @@ from ..core.engine.store import owner_id_from_text
 from ..core.exceptions import BadRequest, ConfigurationError, ExportError
 from ..core.request.dimensions import UTM, parse_declared
 from ..core.request.params import parse_export_request, parse_link_request
+from ..core.request.periods import PERIODS
 from ..core.service import Exporter
 from ..core.setting_checks import ENV_PREFIX
 from ..core.settings import ExportSettings
@@ -40,6 +41,8 @@ _TEXT_PARAMS = (
     "domain",  # the URL picker with --short-code alone, else the domain dimension's filter
     "start_date",
     "end_date",
+    "period",
+    "compare",
     "group_by",
     "metrics",
     "timezone",
@@ -87,6 +90,9 @@ _PARAM_HELP = {
     "start_date": "start of the range: ISO 8601 (naive = UTC), Unix seconds, or a date (that day's start in "
     "--timezone)",
     "end_date": "end of the range (inclusive; a date means that day's last millisecond); default now",
+    "period": "a preset range instead of --start-date/--end-date, computed in --timezone when the export runs: "
+    + ", ".join(PERIODS),
+    "compare": "add the same figures for an earlier range: previous_period or previous_year (not with --clicks)",
     "group_by": "comma list of time,browser,os,country,city,referrer,short_code, the UTM dimensions, device, "
     "domain and any declared one (default time)",
     "metrics": "comma list of clicks,unique_clicks,share (default clicks,unique_clicks)",

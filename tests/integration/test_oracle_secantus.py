@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from ..scenarios import Scenario, check, make_client, scenarios
+from ..scenarios import Scenario, check, freeze, make_client, period_scenarios, scenarios
 
 pytestmark = pytest.mark.integration
 
@@ -60,3 +60,24 @@ def test_row_cap_matches_oracle_over_tcp(mongo_db: Any, scenario: Scenario) -> N
 @given(scenario=scenarios(row_cap=3))
 def test_row_cap_matches_oracle_over_tcp_grouping_in_the_worker(mongo_db: Any, scenario: Scenario) -> None:
     check(make_client(mongo_db, row_cap=3, aggregation="worker"), mongo_db, scenario)
+
+
+@settings(
+    max_examples=max(EXAMPLES // 3, 1),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(scenario=scenarios(compare=True))
+def test_comparison_matches_oracle_over_tcp(mongo_db: Any, scenario: Scenario) -> None:
+    """compare= on the server's executor (the database's): the earlier range's one query over TCP."""
+    check(make_client(mongo_db), mongo_db, scenario)
+
+
+@settings(
+    max_examples=max(EXAMPLES // 6, 1),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(scenario=period_scenarios())
+def test_periods_and_comparisons_match_oracle_over_tcp(mongo_db: Any, scenario: Scenario) -> None:
+    check(freeze(make_client(mongo_db), scenario.now), mongo_db, scenario)

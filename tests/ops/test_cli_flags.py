@@ -130,3 +130,61 @@ def test_export_picks_a_shared_alias_by_domain(db: Any):
     assert totals("--domain", "") == (1, 1)
     assert totals("--domain", "b.example") == (2, 2)  # the operator reads private statistics too
     assert "--domain DOMAIN" in _help("export")
+
+
+def test_export_takes_period_and_compare(db: Any):
+    """``--period last_month --compare previous_period`` become the endpoint's parameters: February
+    (the clock is 10 March) beside January; raw clicks refuse ``--compare`` naming the flag."""
+    from datetime import datetime, timezone
+
+    from bson import ObjectId
+
+    from spoo_export_plugin import ExportSettings
+    from spoo_export_plugin.core.clicks import parse_clicks_request
+    from spoo_export_plugin.core.exceptions import BadRequest
+    from spoo_export_plugin.core.request.params import parse_export_request
+    from spoo_export_plugin.core.service import Exporter
+    from spoo_export_plugin.formats import FORMATS, click_formats
+    from spoo_export_plugin.ops import cli_export, export_files
+
+    from ..factories import add_url, make_click
+
+    owner = ObjectId()
+    add_url(db, "p", owner)
+    db.clicks.insert_many(
+        [make_click("p", owner, datetime(2025, 2, d)) for d in (3, 4, 5)]
+        + [make_click("p", owner, datetime(2025, 1, d)) for d in (6, 7)]
+    )
+    flags = ["export", "--owner", str(owner), "--format", "json", "--period", "last_month"]
+    args = cli.build_parser("export").parse_args([*flags, "--compare", "previous_period", "--group-by", "browser"])
+    query = cli_export.build_query(args)
+    assert (query["period"], query["compare"]) == ("last_month", "previous_period")
+    exporter = Exporter(ExportSettings(database=db), clock=lambda: datetime(2025, 3, 10, tzinfo=timezone.utc))
+    report = export_files.operator_report(exporter, parse_export_request(query, FORMATS), owner)
+    head = report.header()
+    assert (head["period"], head["start_date"], head["end_date"]) == (
+        "last_month",
+        "2025-02-01T00:00:00+00:00",
+        "2025-02-28T23:59:59.999000+00:00",
+    )
+    assert head["summary"]["total_clicks"] == 3
+    assert head["comparison"] == {
+        "compare": "previous_period",
+        "start_date": "2025-01-01T00:00:00+00:00",
+        "end_date": "2025-01-31T23:59:59.999000+00:00",
+        "summary": {"total_clicks": 2, "unique_clicks": 1, "unique_rate": 0.5, "avg_redirect_ms": 12.0},
+    }
+    assert report.to_dict()["breakdowns"]["browser"] == [
+        {
+            "browser": "Chrome",
+            "clicks": 3,
+            "unique_clicks": 1,
+            "previous_clicks": 2,
+            "previous_unique_clicks": 1,
+            "clicks_change": 0.5,
+        }
+    ]
+    with pytest.raises(BadRequest) as refused:
+        parse_clicks_request({k: v for k, v in query.items() if k != "group_by"}, click_formats())
+    assert refused.value.param == "compare" and export_files.flag_for(refused.value.param) == " (--compare)"
+    assert "--period PERIOD" in _help("export") and "--compare COMPARE" in _help("export")

@@ -7,16 +7,26 @@ the number of clicks. A row is a tuple; every row of one time bucket shares one 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..rows import SUMMARY_KEY, GroupRow
+from .comparison import (
+    COMPARED_ROW_BYTES,
+    Comparison,
+    EarlierFigures,
+    EarlierRange,
+    comparison_columns,
+    earlier_summary,
+    fold_earlier,
+    mean_of,
+    ratio,
+)
 from .row_budget import RowBudget
-from .timebuckets import TimeBucket, bucket_from_wall, iter_buckets
+from .timebuckets import TimeBucket, bucket_from_wall, fill_buckets
 
 if TYPE_CHECKING:
     from .click_rows import ClickExport
@@ -74,11 +84,6 @@ class Summary:
         return ratio(self.unique_clicks, self.total_clicks)
 
 
-def ratio(part: int, whole: int) -> float | None:
-    """``part / whole`` rounded to 4 decimals (a share, a rate); None when the whole is 0."""
-    return round(part / whole, 4) if whole else None
-
-
 def export_header(export: Report | ClickExport, summary: dict[str, Any], **grouping: Any) -> dict[str, Any]:
     """A file's header, JSON-ready (dates as ISO 8601 in the export's zone), for the report and the
     raw clicks alike: which clicks (scope, short code, the link's id), the zone and range (and the
@@ -109,6 +114,10 @@ def header_items(header: dict[str, Any]) -> list[tuple[str, Any]]:
     for key, value in header.items():
         if key == "summary":
             items += list(value.items())
+        elif key == "comparison":  # comparison.compare, .start_date, .end_date, then its summary's figures
+            for name, part in value.items():
+                parts = part.items() if name == "summary" else [(name, part)]
+                items += [(f"comparison.{figure}", figure_value) for figure, figure_value in parts]
         elif key in ("filters", "exclude"):
             items.append((key, "; ".join(f"{dim}={','.join(vals)}" for dim, vals in value.items())))
         else:
@@ -136,6 +145,8 @@ class Report:
     url_id: str | None = None
     #: The preset the range came from (``last_month``...); None when dates were given.
     period: str | None = None
+    #: ``compare=``: the earlier range and its summary (its rows' figures are in the breakdowns); else None.
+    comparison: Comparison | None = None
 
     def header(self) -> dict[str, Any]:
         """Everything but the breakdowns, JSON-ready (dates as ISO 8601 in the timezone)."""
@@ -150,13 +161,16 @@ class Report:
             "truncated": s.truncated,
             "truncated_breakdowns": list(s.truncated_breakdowns),
         }
-        return export_header(
+        head = export_header(
             self,
             summary,
             granularity=self.granularity,
             group_by=list(self.group_by),
             metrics=list(self.metrics),
         )
+        if self.comparison is not None:
+            head["comparison"] = self.comparison.header()
+        return head
 
     def summary_items(self) -> list[tuple[str, Any]]:
         """The summary as (name, value) pairs for tabular formats; lists joined by commas."""
@@ -191,6 +205,7 @@ def assemble_report(
     row_cap: int,
     header: dict[str, Any],
     max_bytes: int | None = None,
+    earlier: EarlierRange | None = None,
 ) -> Report:
     """Fold the engine's sorted rows (:class:`~..rows.GroupRow`, either executor's) into a :class:`Report`.
 
@@ -199,9 +214,15 @@ def assemble_report(
     clicks, or for ``time,<dim>`` of its time bucket's (every bucket is known before the cap).
     Each breakdown keeps at most ``row_cap`` rows, and all but ``time`` (at most ``max_buckets``
     rows) share ``max_bytes`` (:mod:`.row_budget`); every row is counted either way, so a cut
-    breakdown is ``truncated``.
+    breakdown is ``truncated``. With ``earlier`` (``compare=``), the earlier range's query runs once
+    the current rows are kept, and ``time`` and single-dimension rows gain its figures (:mod:`.comparison`).
     """
-    kept = RowBudget([name for name in breakdowns if name != "time"], row_cap=row_cap, max_bytes=max_bytes)
+    kept = RowBudget(
+        [name for name in breakdowns if name != "time"],
+        row_cap=row_cap,
+        max_bytes=max_bytes,
+        extra_row_bytes=COMPARED_ROW_BYTES if earlier is not None else 0,
+    )
     collected: dict[str, list[tuple[Cell, ...]]] = kept.rows  # and "time", filled in below
     counts: dict[str, int] = {name: 0 for name in breakdowns}
     time_rows: dict[str, tuple[Cell, ...]] = {}
@@ -238,19 +259,25 @@ def assemble_report(
 
     bucket_clicks: dict[str, int] = {}
     if "time" in counts:
-        filled = [time_rows.pop(b.label, (b, 0, 0)) for b in iter_buckets(start, end, granularity, zone)]
-        if time_rows:  # buckets the server placed outside the enumeration (tz database skew)
-            filled += time_rows.values()
-            filled.sort(key=lambda row: _bucket_instant(row[0]))
+        filled = fill_buckets(time_rows, start, end, granularity, zone)
         bucket_clicks = {row[0].label: row[1] for row in filled}
         counts["time"] = len(filled)
         collected["time"] = filled[:row_cap]
+    figures: EarlierFigures | None = None
+    if earlier is not None:  # the earlier range's one query, now that the rows it is looked up for are known
+        figures = fold_earlier(
+            earlier.rows(),
+            {name: collected[name] for name in breakdowns},
+            bucket,
+            lambda rows: fill_buckets(rows, earlier.start, earlier.end, granularity, zone),
+        )
 
     total = int(summary_doc.get("clicks", 0))
     tables = {}
     for name in breakdowns:
-        columns = tuple(name.split(",")) + tuple(metrics)
-        width = len(columns) - len(metrics)
+        width = len(name.split(","))
+        compared = comparison_columns(name, metrics) if figures is not None else ()
+        columns = tuple(name.split(",")) + tuple(metrics) + compared
 
         def whole(row: tuple[Cell, ...], name: str = name) -> int:
             """What a share is of: the range's clicks, or for time,<dim> its time bucket's."""
@@ -258,7 +285,11 @@ def assemble_report(
 
         table_rows = collected[name]
         for index, row in enumerate(table_rows):  # in place: one tuple per row at any time, not two
-            table_rows[index] = row[:width] + _metric_cells(row[width], row[width + 1], metrics, whole(row))
+            clicks = row[width]
+            done = row[:width] + _metric_cells(clicks, row[width + 1], metrics, whole(row))
+            if compared and figures is not None:
+                done += figures.cells(name, index, row[0], clicks, metrics)
+            table_rows[index] = done
         tables[name] = Breakdown(name, columns, table_rows, counts[name])
 
     first, last = summary_doc.get("first"), summary_doc.get("last")
@@ -269,7 +300,7 @@ def assemble_report(
         first_click=_aware(first, zone) if first else None,
         last_click=_aware(last, zone) if last else None,
         truncated_breakdowns=tuple(name for name, table in tables.items() if table.truncated),
-        avg_redirect_ms=_mean(summary_doc.get("redirect_ms_sum", 0), measured),
+        avg_redirect_ms=mean_of(summary_doc.get("redirect_ms_sum", 0), measured),
     )
     return Report(
         start=start.astimezone(zone),
@@ -278,29 +309,11 @@ def assemble_report(
         metrics=tuple(metrics),
         summary=summary,
         breakdowns=tables,
+        comparison=earlier_summary(earlier, figures, zone) if earlier is not None and figures is not None else None,
         **header,
     )
-
-
-def _mean(total: Any, count: int) -> float | None:
-    """A mean to 0.1; None without values or when not finite (a NaN stored as redirect_ms).
-
-    The total may be a Decimal128 (``$sum`` over decimals): it is read as a float.
-    """
-    if not count:
-        return None
-    value = float(total.to_decimal()) if hasattr(total, "to_decimal") else float(total)
-    mean = value / count
-    return round(mean, 1) if math.isfinite(mean) else None
 
 
 def _metric_cells(clicks: int, uniques: int, metrics: tuple[str, ...], whole: int) -> tuple[Cell, ...]:
     values = {"clicks": clicks, "unique_clicks": uniques, "share": ratio(clicks, whole)}
     return tuple(values[m] for m in metrics)
-
-
-def _bucket_instant(bucket: TimeBucket) -> datetime:
-    offset = timedelta(0)
-    if bucket.wall_clock:
-        offset = datetime.fromisoformat(bucket.label).utcoffset() or offset
-    return bucket.start - offset

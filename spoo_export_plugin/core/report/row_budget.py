@@ -36,13 +36,15 @@ class RowBudget:
     """The rows a report keeps: at most ``row_cap`` per breakdown, at most ``max_bytes`` (None: no
     limit) in all, shared as the module says. :attr:`rows` holds each breakdown's kept rows."""
 
-    def __init__(self, names: Sequence[str], *, row_cap: int, max_bytes: int | None):
+    def __init__(self, names: Sequence[str], *, row_cap: int, max_bytes: int | None, extra_row_bytes: int = 0):
         self.rows: dict[str, list[Row]] = {name: [] for name in names}
         self.row_cap = row_cap
         self.max_bytes = max_bytes
         self.total = 0
         self._bytes = dict.fromkeys(names, 0)
         self._closed: set[str] = set()
+        #: Added to each row's estimate: what a compared row holds besides (``compare=``, :mod:`.comparison`).
+        self.extra_row_bytes = extra_row_bytes
 
     def offer(self, name: str, row: Row) -> None:
         """The next row of ``name`` in its order: kept, or not (then no later one of it is)."""
@@ -52,7 +54,7 @@ class RowBudget:
         kept.append(row)
         if self.max_bytes is None:
             return
-        size = row_bytes(row)
+        size = row_bytes(row) + self.extra_row_bytes
         self._bytes[name] += size
         self.total += size
         while self.total > self.max_bytes:
@@ -61,7 +63,7 @@ class RowBudget:
     def _shed(self) -> None:
         """The breakdown holding most gives up its last row and takes no more."""
         largest = max(self._bytes, key=self._bytes.__getitem__)
-        size = row_bytes(self.rows[largest].pop())
+        size = row_bytes(self.rows[largest].pop()) + self.extra_row_bytes
         self._bytes[largest] -= size
         self.total -= size
         self._closed.add(largest)

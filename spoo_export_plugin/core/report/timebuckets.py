@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from math import gcd
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..exceptions import BadRequest
@@ -167,3 +168,21 @@ def check_bucket_count(start: datetime, end: datetime, granularity: str, zone: Z
         "choose a coarser granularity or a shorter range",
         "granularity",
     )
+
+
+def fill_buckets(
+    time_rows: dict[str, tuple[Any, ...]], start: datetime, end: datetime, granularity: str, zone: ZoneInfo
+) -> list[tuple[Any, ...]]:
+    """Every bucket of the range in order, a counted row or ``(bucket, 0, 0)`` (``time_rows`` is emptied)."""
+    filled = [time_rows.pop(b.label, (b, 0, 0)) for b in iter_buckets(start, end, granularity, zone)]
+    if time_rows:  # buckets the server placed outside the enumeration (tz database skew)
+        filled += time_rows.values()
+        filled.sort(key=lambda row: _bucket_instant(row[0]))
+    return filled
+
+
+def _bucket_instant(bucket: TimeBucket) -> datetime:
+    offset = timedelta(0)
+    if bucket.wall_clock:
+        offset = datetime.fromisoformat(bucket.label).utcoffset() or offset
+    return bucket.start - offset
