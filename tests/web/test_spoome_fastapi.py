@@ -109,7 +109,7 @@ def test_the_dashboard_cookie_exports_the_owners_clicks(spoome: Any, db: Any) ->
     ("claims", "message"),
     [
         ({"type": "refresh"}, "a refresh token cannot be used as an access token"),
-        ({"aud": "another-app"}, "the session token is not valid"),
+        ({"aud": "another-app"}, "the session token is for an audience (aud) this server does not accept"),
         ({"iss": "someone-else"}, "the session token is not valid"),
         ({"exp": 1}, "the session token has expired"),
     ],
