@@ -7,6 +7,8 @@ they live apart from it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any
 
@@ -135,6 +137,46 @@ def parse_algorithms(value: Any) -> tuple[str, ...]:
                 "PS256/384/512, ES256/384/512 or EdDSA"
             )
     return tuple(dict.fromkeys(names))
+
+
+#: ``job_queue`` URI schemes (huey's storages; ``immediate`` runs a job inside its POST).
+JOB_QUEUE_SCHEMES = ("immediate", "sqlite", "redis", "rediss")
+
+
+def check_job_values(settings: Any) -> None:
+    """``job_queue``, ``signing_secret`` and ``webhook_secret``, at start-up; the values of secrets are never echoed."""
+    queue = settings.job_queue
+    if queue == "":
+        object.__setattr__(settings, "job_queue", None)  # an empty variable is an unset one
+    elif queue is not None:
+        scheme = queue.partition("://")[0] if isinstance(queue, str) and "://" in queue else None
+        if scheme not in JOB_QUEUE_SCHEMES:
+            raise ConfigurationError(
+                f"job_queue={str(queue)[:80]!r}: expected immediate://, sqlite:///path/jobs.db or redis://host:6379/0"
+            )
+        if scheme == "sqlite" and not queue[len("sqlite://") :].startswith("/"):
+            raise ConfigurationError("job_queue: sqlite:/// needs a file path, e.g. sqlite:///var/lib/spoo/jobs.db")
+    for name in ("signing_secret", "webhook_secret"):
+        value = getattr(settings, name)
+        if value == "":
+            object.__setattr__(settings, name, None)
+        elif value is not None and not isinstance(value, str):
+            raise ConfigurationError(f"{name} must be a string")
+    if settings.signing_secret is not None and len(settings.signing_secret.encode()) < 32:
+        raise ConfigurationError("signing_secret must be at least 32 bytes (a short key is brute-forced)")
+    if settings.webhook_secret is not None:
+        check_webhook_secret(settings.webhook_secret)
+
+
+def check_webhook_secret(secret: str) -> None:
+    """Standard Webhooks' key format: ``whsec_`` and base64 of at least 24 bytes."""
+    body = secret[len("whsec_") :] if secret.startswith("whsec_") else None
+    try:
+        key = base64.b64decode(body or "", validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if body is None or len(key) < 24:
+        raise ConfigurationError("webhook_secret must be whsec_<base64 of at least 24 random bytes>")
 
 
 def convert_env_value(name: str, raw: str, default: Any) -> Any:

@@ -19,6 +19,7 @@ from .request.dimensions import check_no_private_dimension, parse_declared
 from .setting_checks import (
     ENV_PREFIX,
     HMAC_ALGORITHMS,
+    check_job_values,
     check_mongodb_uri_scheme,
     check_ratelimit_values,
     check_visitor_id_secret,
@@ -146,6 +147,29 @@ class ExportSettings:
     # is brute-forced, and the IP behind an id with it). Never shown in repr or errors.
     visitor_id_secret: str | None = field(default=None, repr=False)
 
+    # Export jobs (``POST <route>/jobs``): off (None, the routes are 404) unless a queue is named:
+    # "immediate://" runs each job inside its POST; "sqlite:///path/jobs.db" (one machine) or
+    # "redis://host:6379/0" (many) queue it for `spoo-export worker` processes (huey's backends).
+    job_queue: str | None = None
+    # Key of the file_url tokens (HMAC-SHA256), at least 32 bytes. None: one is generated and kept in
+    # the jobs collection on first use, so every process of the deployment signs and checks alike.
+    signing_secret: str | None = field(default=None, repr=False)
+    # Seconds a finished job's file is kept (then 410 and deleted).
+    job_ttl_seconds: int = 86_400
+    # Jobs one owner may have queued or running at once; more is a 429.
+    max_jobs_per_owner: int = 3
+    # Where jobs and their files live, in the plugin's database.
+    jobs_collection: str = "export_jobs"
+    files_bucket: str = "export_files"
+    # Standard Webhooks signing key of job webhooks: "whsec_<base64>". None: webhook_url is refused.
+    webhook_secret: str | None = field(default=None, repr=False)
+    # Webhook targets are https and public unless these allow http / private, loopback, link-local
+    # and multicast addresses (a test or an intranet receiver).
+    webhook_allow_http: bool = False
+    webhook_allow_private: bool = False
+    # Seconds one webhook delivery attempt may take.
+    webhook_timeout_seconds: int = 10
+
     def __post_init__(self) -> None:
         if self.database is None and not self.mongodb_uri:
             raise ConfigurationError("ExportSettings needs database= or mongodb_uri=")
@@ -182,6 +206,9 @@ class ExportSettings:
             "send_timeout_seconds",
             "worker_max_clicks",
             "raw_row_cap",
+            "job_ttl_seconds",
+            "max_jobs_per_owner",
+            "webhook_timeout_seconds",
         ):
             if int(getattr(self, name)) < 1:
                 raise ConfigurationError(f"{name} must be a positive integer")
@@ -199,6 +226,7 @@ class ExportSettings:
             check_visitor_id_secret(self.visitor_id_secret)
         if self.trusted_proxies < 0:
             raise ConfigurationError("trusted_proxies must be 0 or more")
+        check_job_values(self)
         if self.aggregation not in AGGREGATIONS:
             raise ConfigurationError(f"aggregation={self.aggregation!r}; expected one of {', '.join(AGGREGATIONS)}")
         if self.read_preference not in _READ_PREFERENCES:

@@ -16,10 +16,8 @@ import falcon.asgi
 
 from ..access.auth import identify
 from ..core.exceptions import ExportError, RateLimited, Unavailable
-from ..core.report.filenames import clicks_filename
-from ..core.report.timebudget import budgeted_body, render_budget
-from ..formats import FORMATS, Format
-from .disposition import ascii_fallback_filename, content_disposition, export_filename
+from ..files.produce import ProducedFile, clicks_file, report_file
+from ..formats import FORMATS
 from .head import is_head
 
 
@@ -113,35 +111,29 @@ def render_report(req: falcon.Request, resp: falcon.Response, resource: Any) -> 
     ``HEAD`` gets the same headers and an empty stream: like the streamed file, no Content-Length.
     """
     report = resp.context.get("report")
-    if report is None:
-        return
-    fmt = FORMATS[req.context.export_request.format]
-    disposition = content_disposition(
-        export_filename(report, fmt.extension), ascii_fallback_filename(report, fmt.extension)
-    )
-    _file_headers(resp, fmt, disposition)
-    for name, value in fmt.headers:
-        resp.set_header(name, value)
-    resp.stream = (
-        iter(())
-        if is_head(req)
-        else budgeted_body(fmt.render(report, resource.settings), render_budget(resource.settings))
-    )
+    if report is not None:
+        _emit(req, resp, report_file(report, FORMATS[req.context.export_request.format], resource.settings))
 
 
 def render_clicks(req: falcon.Request, resp: falcon.Response, resource: Any) -> None:
     """Emit ``resp.context.clicks`` (a raw-click export) with its format's ``render_clicks``; ``HEAD``: no body."""
     export = resp.context.get("clicks")
-    if export is None:
-        return
-    fmt = FORMATS[req.context.export_request.format]
-    _file_headers(resp, fmt, content_disposition(clicks_filename(export, fmt.extension)))
-    resp.stream = iter(()) if is_head(req) else iter(fmt.write_clicks(export, resource.settings))
+    if export is not None:
+        _emit(req, resp, clicks_file(export, FORMATS[req.context.export_request.format], resource.settings))
 
 
-def _file_headers(resp: falcon.Response, fmt: Format, disposition: str) -> None:
-    """What every downloaded file carries: its type, its name, no sniffing, no shared cache."""
-    resp.content_type = fmt.media_type
-    resp.set_header("Content-Disposition", disposition)
+def _emit(req: falcon.Request, resp: falcon.Response, produced: ProducedFile) -> None:
+    """The file's headers, and its body (none for ``HEAD``: the chunks are never started, so nothing runs)."""
+    file_headers(resp, produced)
+    resp.stream = iter(()) if is_head(req) else produced.open()
+
+
+def file_headers(resp: falcon.Response, produced: ProducedFile) -> None:
+    """What every downloaded file carries: its type, its name, no sniffing, no shared cache (and its
+    format's own headers: html's Content-Security-Policy)."""
+    resp.content_type = produced.media_type
+    resp.set_header("Content-Disposition", produced.disposition)
     resp.set_header("X-Content-Type-Options", "nosniff")
     resp.set_header("Cache-Control", "private, no-store")
+    for name, value in produced.headers:
+        resp.set_header(name, value)

@@ -11,14 +11,14 @@ from falcon.constants import COMBINED_METHODS
 from ..access.auth import Authenticator
 from ..access.jwt_auth import build_authenticator
 from ..access.ratelimit import Throttle
-from ..core.clicks import ClickExporter, parse_clicks_request
-from ..core.engine.store import Store, UrlInfo
-from ..core.request.params import ExportRequest, parse_export_request, parse_link_request
+from ..core.clicks import ClickExporter
+from ..core.engine.store import Store
+from ..core.report.report import Report
 from ..core.service import Exporter
 from ..core.settings import ExportSettings
-from ..formats import FORMATS, click_formats
+from ..files.produce import FileProducer, Target, parse_query
 from . import hooks
-from .head import answers_head, is_head, report_without_clicks
+from .head import answers_head, is_head
 
 Hooked = TypeVar("Hooked")
 
@@ -44,7 +44,9 @@ class ExportResource:
     """``GET`` returns the statistics file (``HEAD`` its headers); Falcon hosts can mount it directly.
 
     Every responder, a subclass's own included (:meth:`__init_subclass__`), runs behind the
-    export hooks: a new route cannot skip the credential check or the rate limit.
+    export hooks: a new route cannot skip the credential check or the rate limit. What each
+    route checks and produces is :class:`~spoo_export_plugin.files.produce.FileProducer`'s, the
+    same code an export job runs.
     """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -60,53 +62,40 @@ class ExportResource:
         self.store = store or Store(settings)
         self.exporter = Exporter(settings, self.store)
         self.click_exporter = ClickExporter(self.exporter)
+        self.producer = FileProducer(settings, store=self.store, exporter=self.exporter)
         self.authenticator: Authenticator | None = build_authenticator(settings)
         # One rate-limit store per resource (so per app), never one per request.
         self.throttle = Throttle(settings)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """``GET <route>``: the caller's clicks (``scope=all``) or one public URL's (``scope=anon``)."""
-        request = parse_export_request(self._query(req), FORMATS, tuple(self.settings.extra_dimensions))
-        req.context.export_request = request
-        owner_id = req.context.owner_id
-        url = self.exporter.authorize(request, owner_id)
-        self._export(req, resp, request, owner_id, url)
+        self._export(req, resp, Target("statistics", self._query(req)))
 
     def on_get_link(self, req: falcon.Request, resp: falcon.Response, url_id: str) -> None:
         """``GET <route>/links/<url_id>``: one of the caller's URLs, by id (spoo.me's per-link export)."""
-        owner_id = req.context.owner_id
-        url = self.exporter.authorize_link(url_id, owner_id)
-        request = parse_link_request(self._query(req), FORMATS, tuple(self.settings.extra_dimensions))
-        request = req.context.export_request = self.exporter.for_link(request, url)
-        self._export(req, resp, request, owner_id, url)
+        self._export(req, resp, Target("link", self._query(req), url_id))
 
     def on_get_clicks(self, req: falcon.Request, resp: falcon.Response) -> None:
         """``GET <route>/clicks``: one row per click of the caller's (the owner's credentials, always)."""
-        owner_id = req.context.owner_id
-        exporter = self.click_exporter
-        exporter.require_owner(owner_id)  # before the parameters, as on the per-link route
-        request = parse_clicks_request(self._query(req), click_formats(), tuple(self.settings.extra_dimensions))
-        req.context.export_request = request
-        url = exporter.authorize(request, owner_id)
-        spec = exporter.query_spec(request, owner_id, url)
-        if is_head(req):  # the file's headers: no slot, no count, no rows
-            resp.context.clicks = exporter.export(request, spec, with_rows=False)
-            return
-        hooks.claim_export_slot(req)
-        resp.context.clicks = exporter.export(request, spec)
+        self._export(req, resp, Target("clicks", self._query(req)))
 
     @staticmethod
     def _query(req: falcon.Request) -> dict:
         # Parsed from the raw query string, so a Falcon host's own req_options (auto_parse_qs_csv
         # would split a filters JSON at its commas) cannot change what the plugin reads.
-        return falcon.uri.parse_query_string(req.query_string, keep_blank=True, csv=False)
+        return parse_query(req.query_string)
 
-    def _export(
-        self, req: falcon.Request, resp: falcon.Response, request: ExportRequest, owner_id: Any, url: UrlInfo | None
-    ) -> None:
-        spec = self.exporter.query_spec(request, owner_id, url)
+    def _export(self, req: falcon.Request, resp: falcon.Response, target: Target) -> None:
+        def parsed(request: Any) -> None:  # the log line names format and scope even when access is refused
+            req.context.export_request = request
+
+        planned = self.producer.plan(target, req.context.owner_id, on_parsed=parsed)
         if is_head(req):  # the file's headers without its numbers: no slot, no aggregation
-            resp.context.report = report_without_clicks(self.exporter, request, spec)
-            return
-        hooks.claim_export_slot(req)  # only a valid, permitted request takes a slot
-        resp.context.report = self.exporter.run(request, spec)
+            content = self.producer.without_clicks(planned)
+        else:
+            hooks.claim_export_slot(req)  # only a valid, permitted request takes a slot
+            content = self.producer.run(planned)
+        if isinstance(content, Report):
+            resp.context.report = content
+        else:
+            resp.context.clicks = content

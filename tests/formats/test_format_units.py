@@ -23,9 +23,9 @@ from spoo_export_plugin import ExportSettings
 from spoo_export_plugin.core.report.filenames import export_filename
 from spoo_export_plugin.core.report.report import Breakdown, Report, Summary
 from spoo_export_plugin.core.report.timebuckets import TimeBucket
+from spoo_export_plugin.files.disposition import content_disposition
 from spoo_export_plugin.formats import BUILTINS, FORMATS, Deferred, Format, click_formats, register, register_builtins
 from spoo_export_plugin.formats._xlsx import sheet_title
-from spoo_export_plugin.web.disposition import content_disposition
 
 from ..factories import ROUTE, add_url
 
