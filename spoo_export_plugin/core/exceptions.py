@@ -46,6 +46,18 @@ class NotFound(ExportError):
     status = 404
 
 
+class Conflict(ExportError):
+    """The thing asked for is not in the state the request needs (a job's file before the job is done)."""
+
+    status = 409
+
+
+class Gone(ExportError):
+    """The thing asked for existed and was deleted for good (an expired job's file)."""
+
+    status = 410
+
+
 class ContentTooLarge(ExportError):
     """A request carries a body where none is read (``GET``/``HEAD`` on the plugin's routes)."""
 
