@@ -24,23 +24,34 @@ DEFAULT_ROUTE = "/api/v1/export"
 
 
 def load_document(
-    route: str = DEFAULT_ROUTE, extra_dimensions: Sequence[str] = (), *, cors: bool = False
+    route: str = DEFAULT_ROUTE, extra_dimensions: Sequence[str] = (), *, cors: bool = False, jobs: bool = False
 ) -> dict[str, Any]:
     """The OpenAPI document as a dict, its paths under ``route``, with the host's declared dimensions;
-    HEAD beside every GET, and the CORS preflight (OPTIONS) when ``cors`` (``cors_origins`` is set)."""
-    text = resources.files(__package__).joinpath("openapi.json").read_text(encoding="utf-8")
-    document = json.loads(text)
+    the export jobs' routes when ``jobs`` (``job_queue`` is set); HEAD beside every GET, and the CORS
+    preflight (OPTIONS) when ``cors`` (``cors_origins`` is set)."""
+    document = _shipped("openapi.json", route)
     document["info"] = {"title": document["info"]["title"], "version": __version__, **document["info"]}
+    for name in extra_dimensions:  # each works like a built-in one: its own comma parameter
+        for item in document["paths"].values():
+            _add_parameter(item["get"], name)
+    if jobs:  # shipped apart (openapi_jobs.json): its paths and components join the document's
+        addition = _shipped("openapi_jobs.json", route)
+        document["paths"].update(addition["paths"])
+        for kind, entries in addition["components"].items():
+            document["components"].setdefault(kind, {}).update(entries)
+    add_head_operations(document)
+    if cors:
+        add_preflight_operations(document)
+    return document
+
+
+def _shipped(name: str, route: str) -> dict[str, Any]:
+    """A JSON document shipped beside this module, its paths (written for the default route) under ``route``."""
+    document: dict[str, Any] = json.loads(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
     document["paths"] = {
         (route if path == DEFAULT_ROUTE else under(route, path[len(DEFAULT_ROUTE) :])): item
         for path, item in document["paths"].items()
     }
-    for name in extra_dimensions:  # each works like a built-in one: its own comma parameter
-        for item in document["paths"].values():
-            _add_parameter(item["get"], name)
-    add_head_operations(document)
-    if cors:
-        add_preflight_operations(document)
     return document
 
 
@@ -84,22 +95,36 @@ def add_head_operations(document: dict[str, Any]) -> None:
 
 
 def add_preflight_operations(document: dict[str, Any]) -> None:
-    """Describe the CORS preflight ``OPTIONS`` on every path with a ``GET`` (``web/cors.py``)."""
-    _beside_every_get(
-        document,
-        "options",
-        lambda get: {
+    """Describe the CORS preflight ``OPTIONS`` on every path with a ``GET`` (``web/cors.py``); the methods
+    it allows are the path's own (Falcon answers ``Allow`` from the resource's responders)."""
+    for item in document["paths"].values():
+        get = item.get("get")
+        if get is None or "options" in item:
+            continue
+        methods = ", ".join(method.upper() for method in item if method in _METHODS)
+        item["options"] = {
             "operationId": get["operationId"] + "Preflight",
             "summary": "CORS preflight",
             "description": "Answered without credentials. For an origin listed in `cors_origins` (or any, with "
-            "`*`) and an `Access-Control-Request-Method` header, the answer allows GET and HEAD "
+            f"`*`) and an `Access-Control-Request-Method` header, the answer allows {methods} "
             "with the requested headers (e.g. `Authorization`) for 24 hours; other origins get "
             "no `Access-Control-*` header.",
             "parameters": [p for p in get.get("parameters", []) if p.get("in") == "path"],
             "security": [{}],
-            "responses": {"200": {"description": "No body.", "headers": _PREFLIGHT_HEADERS}},
-        },
-    )
+            "responses": {
+                "200": {
+                    "description": "No body.",
+                    "headers": {
+                        **_PREFLIGHT_HEADERS,
+                        "Access-Control-Allow-Methods": {"description": f"`{methods}`.", "schema": {"type": "string"}},
+                    },
+                }
+            },
+        }
+
+
+#: The operations of a path item (its other keys are ``parameters``, ``summary``...).
+_METHODS = ("get", "head", "post", "put", "patch", "delete")
 
 
 def _beside_every_get(
@@ -117,7 +142,6 @@ _PREFLIGHT_HEADERS = {
         "description": "The calling origin, or `*` when `cors_origins` is `*`.",
         "schema": {"type": "string"},
     },
-    "Access-Control-Allow-Methods": {"description": "`GET, HEAD`.", "schema": {"type": "string"}},
     "Access-Control-Allow-Headers": {
         "description": "The headers the preflight asked for.",
         "schema": {"type": "string"},
@@ -151,7 +175,10 @@ class OpenAPIResource:
 
     def __init__(self, settings: ExportSettings):
         self._document = load_document(
-            settings.route, tuple(settings.extra_dimensions), cors=settings.cors_origins is not None
+            settings.route,
+            tuple(settings.extra_dimensions),
+            cors=settings.cors_origins is not None,
+            jobs=settings.job_queue is not None,
         )
         # One encoding per mount prefix: a server has one or two (the prefix comes from its
         # configuration, not the client), and a few are kept in case a proxy forwards more.
