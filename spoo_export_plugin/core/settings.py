@@ -158,6 +158,9 @@ class ExportSettings:
     job_ttl_seconds: int = 86_400
     # Jobs one owner may have queued or running at once; more is a 429.
     max_jobs_per_owner: int = 3
+    # Seconds a worker's claim on a running job lasts without a heartbeat (it renews it every third of
+    # this while writing): a worker killed mid-job has its job run again this long after its last beat.
+    job_lease_seconds: int = 60
     # Where jobs and their files live, in the plugin's database.
     jobs_collection: str = "export_jobs"
     files_bucket: str = "export_files"
@@ -208,6 +211,7 @@ class ExportSettings:
             "raw_row_cap",
             "job_ttl_seconds",
             "max_jobs_per_owner",
+            "job_lease_seconds",
             "webhook_timeout_seconds",
         ):
             if int(getattr(self, name)) < 1:
