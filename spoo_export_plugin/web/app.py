@@ -60,7 +60,9 @@ def assemble(app: FalconApp, settings: ExportSettings, *, adapt: Callable[[Any],
     return app
 
 
-def add_job_routes(app: falcon.App, settings: ExportSettings, exports: ExportResource, adapt: Callable[[Any], Any]) -> None:
+def add_job_routes(
+    app: falcon.App, settings: ExportSettings, exports: ExportResource, adapt: Callable[[Any], Any]
+) -> None:
     """``<route>/jobs``, ``<route>/jobs/{job_id}`` and its ``/file``, on the export resource's store,
     rate-limit store and authenticator: a submission and a GET share one budget."""
     from .jobs_resource import JobsResource  # only with jobs on: the jobs extra (huey) may be absent

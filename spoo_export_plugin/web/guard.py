@@ -10,10 +10,12 @@ their app's middleware to get the same behaviour.
 
 A ``GET`` or ``HEAD`` to one of the plugin's routes that announces a body is refused (413)
 before anything runs: the plugin reads no body there, and a client trickling one must not get an
-export running for it. The one body it reads, a job submission's small JSON (``POST <route>/jobs``),
-is read here, bounded (``json_body.py``), before the responder runs: in the ASGI door that read is
-awaited on the event loop, as the threaded responder cannot. The body is left unread; under ``spoo-export serve`` the answer says
+export running for it. The body is left unread; under ``spoo-export serve`` the answer says
 ``Connection: close`` and no thread waits for the rest (ops/worker.py).
+
+The one body the plugin reads, a job submission's small JSON (``POST <route>/jobs``), is read here,
+at most 16 KiB (``json_body.py``), before the responder runs: in the ASGI door that read is awaited
+on the event loop, which the threaded responder cannot do.
 """
 
 from __future__ import annotations

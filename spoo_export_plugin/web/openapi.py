@@ -17,6 +17,7 @@ import falcon
 
 from .._version import __version__
 from ..core.settings import ExportSettings
+from .cors import EXPOSED_HEADERS
 from .head import answers_head
 from .routes import mount_prefix, under
 
@@ -41,7 +42,7 @@ def load_document(
             document["components"].setdefault(kind, {}).update(entries)
     add_head_operations(document)
     if cors:
-        add_preflight_operations(document)
+        add_preflight_operations(document, exposes_location=jobs)
     return document
 
 
@@ -94,19 +95,23 @@ def add_head_operations(document: dict[str, Any]) -> None:
     )
 
 
-def add_preflight_operations(document: dict[str, Any]) -> None:
+def add_preflight_operations(document: dict[str, Any], *, exposes_location: bool = False) -> None:
     """Describe the CORS preflight ``OPTIONS`` on every path with a ``GET`` (``web/cors.py``); the methods
-    it allows are the path's own (Falcon answers ``Allow`` from the resource's responders)."""
+    it allows are the path's own (Falcon answers ``Allow`` from the resource's responders). With jobs on
+    the exposed headers include ``Location``."""
+    exposed = ", ".join(EXPOSED_HEADERS + (("Location",) if exposes_location else ()))
     for item in document["paths"].values():
         get = item.get("get")
         if get is None or "options" in item:
             continue
-        methods = ", ".join(method.upper() for method in item if method in _METHODS)
+        allowed = [method.upper() for method in _METHODS if method in item]
+        methods = ", ".join(allowed)
+        in_words = " and ".join([", ".join(allowed[:-1]), allowed[-1]]) if len(allowed) > 1 else methods
         item["options"] = {
             "operationId": get["operationId"] + "Preflight",
             "summary": "CORS preflight",
             "description": "Answered without credentials. For an origin listed in `cors_origins` (or any, with "
-            f"`*`) and an `Access-Control-Request-Method` header, the answer allows {methods} "
+            f"`*`) and an `Access-Control-Request-Method` header, the answer allows {in_words} "
             "with the requested headers (e.g. `Authorization`) for 24 hours; other origins get "
             "no `Access-Control-*` header.",
             "parameters": [p for p in get.get("parameters", []) if p.get("in") == "path"],
@@ -114,17 +119,15 @@ def add_preflight_operations(document: dict[str, Any]) -> None:
             "responses": {
                 "200": {
                     "description": "No body.",
-                    "headers": {
-                        **_PREFLIGHT_HEADERS,
-                        "Access-Control-Allow-Methods": {"description": f"`{methods}`.", "schema": {"type": "string"}},
-                    },
+                    "headers": _preflight_headers(methods, exposed),
                 }
             },
         }
 
 
-#: The operations of a path item (its other keys are ``parameters``, ``summary``...).
-_METHODS = ("get", "head", "post", "put", "patch", "delete")
+#: The operations a path item may hold, in the order Falcon's ``Allow`` lists them (its other keys are
+#: ``parameters``, ``summary``...).
+_METHODS = ("delete", "get", "head", "patch", "post", "put")
 
 
 def _beside_every_get(
@@ -137,25 +140,27 @@ def _beside_every_get(
             item[method] = operation(get)
 
 
-_PREFLIGHT_HEADERS = {
-    "Access-Control-Allow-Origin": {
-        "description": "The calling origin, or `*` when `cors_origins` is `*`.",
-        "schema": {"type": "string"},
-    },
-    "Access-Control-Allow-Headers": {
-        "description": "The headers the preflight asked for.",
-        "schema": {"type": "string"},
-    },
-    "Access-Control-Max-Age": {
-        "description": "Seconds a browser may reuse the answer (86400).",
-        "schema": {"type": "integer", "minimum": 0},
-    },
-    "Access-Control-Expose-Headers": {
-        "description": "`Content-Disposition, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, "
-        "X-RateLimit-Reset` (sent on every answer to an allowed origin).",
-        "schema": {"type": "string"},
-    },
-}
+def _preflight_headers(methods: str, exposed: str) -> dict[str, Any]:
+    """The headers of a preflight answer: the methods the path allows, the headers scripts may read."""
+    return {
+        "Access-Control-Allow-Origin": {
+            "description": "The calling origin, or `*` when `cors_origins` is `*`.",
+            "schema": {"type": "string"},
+        },
+        "Access-Control-Allow-Methods": {"description": f"`{methods}`.", "schema": {"type": "string"}},
+        "Access-Control-Allow-Headers": {
+            "description": "The headers the preflight asked for.",
+            "schema": {"type": "string"},
+        },
+        "Access-Control-Max-Age": {
+            "description": "Seconds a browser may reuse the answer (86400).",
+            "schema": {"type": "integer", "minimum": 0},
+        },
+        "Access-Control-Expose-Headers": {
+            "description": f"`{exposed}` (sent on every answer to an allowed origin).",
+            "schema": {"type": "string"},
+        },
+    }
 
 
 def with_server(document: dict[str, Any], root_path: str) -> dict[str, Any]:

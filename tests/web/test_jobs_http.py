@@ -78,7 +78,7 @@ def test_a_jobs_file_is_the_gets_file(kind, fmt, data, frozen_clock):
     assert submitted.headers["content-type"] == "application/json"
     assert submitted.headers["location"] == f"{JOBS}/{job['id']}"
     assert (job["status"], job["url"], job["error"]) == ("done", url, None)  # immediate:// ran it already
-    assert job["created_at"] == "2026-02-03T04:05:06.789Z"
+    assert job["created_at"] == "2026-02-03T04:05:06Z"
     owned = client.simulate_get(f"{JOBS}/{job['id']}/file", headers=data["auth"])
     file_path, token_query = split(job["file_url"])
     assert file_path == f"{JOBS}/{job['id']}/file" and token_query.startswith("token=")
@@ -140,7 +140,9 @@ def test_another_owners_or_an_unknown_job_is_404(data, job_id):
 
 def test_the_file_url_token(data):
     client = jobs_client(job_settings(data["db"]))
-    first, second = (submit(client, get_path("clicks", data, query_for("clicks", f)), data["auth"]).json for f in ("csv", "json"))
+    first, second = (
+        submit(client, get_path("clicks", data, query_for("clicks", f)), data["auth"]).json for f in ("csv", "json")
+    )
     path, query = split(first["file_url"])
     token = query.removeprefix("token=")
     altered = token[:-1] + ("A" if token[-1] != "A" else "B")
@@ -158,7 +160,9 @@ def test_the_file_url_token(data):
         assert set(refused.json) == {"error", "param"}
         if status == 401:
             assert refused.headers["www-authenticate"] == "Bearer"
-    assert client.simulate_get(path, query_string=query, headers=data["other_auth"]).status_code == 200  # the token suffices
+    assert (
+        client.simulate_get(path, query_string=query, headers=data["other_auth"]).status_code == 200
+    )  # the token suffices
 
 
 def test_an_expired_file_is_410_and_deleted(data):

@@ -47,7 +47,9 @@ def test_without_a_queue_the_job_routes_are_404(data):
     client = falcon.testing.TestClient(make_app(ExportSettings(database=data["db"])))
     for path in JOB_PATHS:
         for method in ("GET", "POST", "DELETE", "HEAD"):
-            answer = client.simulate_request(method, path, headers=data["auth"], json={"url": ROUTE} if method == "POST" else None)
+            answer = client.simulate_request(
+                method, path, headers=data["auth"], json={"url": ROUTE} if method == "POST" else None
+            )
             assert answer.status_code == 404, (method, path)
     assert ROUTE + "/jobs" not in client.simulate_get(ROUTE + "/openapi.json").json["paths"]
 
@@ -151,7 +153,11 @@ def test_real_job_answers_match_the_documented_schemas(data):
 
 
 def preflight(client: falcon.testing.TestClient, path: str, method: str) -> Any:
-    headers = {"Origin": ORIGIN, "Access-Control-Request-Method": method, "Access-Control-Request-Headers": "authorization,content-type"}
+    headers = {
+        "Origin": ORIGIN,
+        "Access-Control-Request-Method": method,
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
     return client.simulate_options(path, headers=headers)
 
 
@@ -162,10 +168,17 @@ def test_cors_preflight_allows_what_each_job_route_takes(data):
         answer = preflight(client, path, "POST" if path == JOBS else "GET")
         assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == ORIGIN
         allowed = answer.headers["access-control-allow-methods"]
-        documented = document["paths"][template]["options"]["responses"]["200"]["headers"]["Access-Control-Allow-Methods"]
+        documented = document["paths"][template]["options"]["responses"]["200"]["headers"][
+            "Access-Control-Allow-Methods"
+        ]
         assert documented["description"] == f"`{allowed}`."
         assert set(allowed.split(", ")) == {m.upper() for m in document["paths"][template] if m != "options"}
-    submitted = client.simulate_post(JOBS, json={"url": get_path("clicks", data, {**RANGE, "format": "csv"})}, headers={**data["auth"], "Origin": ORIGIN})
+    submitted = client.simulate_post(
+        JOBS,
+        json={"url": get_path("clicks", data, {**RANGE, "format": "csv"})},
+        headers={**data["auth"], "Origin": ORIGIN},
+    )
     assert submitted.status_code == 202 and submitted.headers["access-control-allow-origin"] == ORIGIN
+    assert submitted.headers["access-control-expose-headers"].endswith("X-RateLimit-Reset, Location")
     deleted = client.simulate_delete(f"{JOBS}/{submitted.json['id']}", headers={**data["auth"], "Origin": ORIGIN})
     assert deleted.status_code == 204 and deleted.headers["access-control-allow-origin"] == ORIGIN
