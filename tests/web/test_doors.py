@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import zipfile
 from collections.abc import Callable
 from typing import Any
@@ -144,8 +145,35 @@ def _busy(build: Callable[..., Any], data: dict[str, Any]) -> list[Answer]:
         held.close()
 
 
+def _job_request(
+    method: str, path: str, body: bytes = b"", content_type: str = "application/json", auth: bool = True
+) -> Case:
+    """One request to a job route, jobs on (``immediate://``)."""
+
+    def case(build: Callable[..., Any], data: dict[str, Any]) -> list[Answer]:
+        headers = {"Origin": ORIGIN, **({"Content-Type": content_type} if body else {})}
+        if auth:
+            headers["Authorization"] = data["auth"]["Authorization"]
+        app = build(_settings(data, job_queue="immediate://"))
+        return [answer(app, path, {}, headers, method, body)]
+
+    return case
+
+
+def _job_body(url: str) -> bytes:
+    return json.dumps({"url": url}).encode()
+
+
 CASES.update(
     {
+        "jobs-list": (_job_request("GET", ROUTE + "/jobs"), (200,)),
+        "jobs-400-format": (_job_request("POST", ROUTE + "/jobs", _job_body(ROUTE + "?format=nope")), (400,)),
+        "jobs-401": (_job_request("POST", ROUTE + "/jobs", _job_body(ROUTE + "?format=csv"), auth=False), (401,)),
+        "jobs-413": (_job_request("POST", ROUTE + "/jobs", b"{" + b" " * 17_000 + b"}"), (413,)),
+        "jobs-415": (_job_request("POST", ROUTE + "/jobs", _job_body(ROUTE), content_type="text/plain"), (415,)),
+        "jobs-404-job": (_job_request("GET", ROUTE + "/jobs/650000000000000000000123"), (404,)),
+        "jobs-404-file": (_job_request("GET", ROUTE + "/jobs/650000000000000000000123/file"), (404,)),
+        "preflight-jobs-off": (_preflight(ROUTE + "/jobs"), (404,)),  # jobs off: no such route
         "preflight-statistics": (_preflight(ROUTE), (200,)),
         "preflight-clicks": (_preflight(ROUTE + "/clicks"), (200,)),
         "400-format": (_plain(ROUTE, {**STATISTICS, "format": "nope"}), (400,)),
