@@ -59,9 +59,22 @@ class Gone(ExportError):
 
 
 class ContentTooLarge(ExportError):
-    """A request carries a body where none is read (``GET``/``HEAD`` on the plugin's routes)."""
+    """A request carries a body where none is read (``GET``/``HEAD`` on the plugin's routes), or a
+    larger one than the route reads (a job's JSON)."""
 
     status = 413
+
+
+class LengthRequired(ExportError):
+    """A request body of unknown length where the plugin reads one (a chunked body a WSGI server cannot bound)."""
+
+    status = 411
+
+
+class UnsupportedMediaType(ExportError):
+    """A request body that is not of the type the route reads (``application/json``)."""
+
+    status = 415
 
 
 class RateLimited(ExportError):

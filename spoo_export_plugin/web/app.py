@@ -15,7 +15,7 @@ from .cors import cors_middleware
 from .guard import ExportGuard
 from .openapi import OpenAPIResource
 from .resource import ExportResource
-from .routes import clicks_route, link_route, openapi_route
+from .routes import clicks_route, job_file_route, job_route, jobs_route, link_route, openapi_route
 
 __all__ = ["check_composable", "clicks_route", "create_app", "link_route", "openapi_route"]
 
@@ -49,9 +49,27 @@ def assemble(app: FalconApp, settings: ExportSettings, *, adapt: Callable[[Any],
     app.req_options.auto_parse_qs_csv = False
     app.resp_options.secure_cookies_by_default = True
     errors.install(app)
-    exports = adapt(ExportResource(settings))
+    export_resource = ExportResource(settings)
+    exports = adapt(export_resource)
     app.add_route(settings.route, exports)
     app.add_route(link_route(settings.route), exports, suffix="link")
     app.add_route(clicks_route(settings.route), exports, suffix="clicks")
     app.add_route(openapi_route(settings.route), adapt(OpenAPIResource(settings)))
+    if settings.job_queue is not None:  # else the job routes are 404, as any path the plugin does not serve
+        add_job_routes(app, settings, export_resource, adapt)
     return app
+
+
+def add_job_routes(
+    app: falcon.App, settings: ExportSettings, exports: ExportResource, adapt: Callable[[Any], Any]
+) -> None:
+    """``<route>/jobs``, ``<route>/jobs/{job_id}`` and its ``/file``, on the export resource's store,
+    rate-limit store and authenticator: a submission and a GET share one budget."""
+    from .jobs_resource import JobsResource  # only with jobs on: the jobs extra (huey) may be absent
+
+    jobs = adapt(
+        JobsResource(settings, store=exports.store, throttle=exports.throttle, authenticator=exports.authenticator)
+    )
+    app.add_route(jobs_route(settings.route), jobs)
+    app.add_route(job_route(settings.route), jobs, suffix="job")
+    app.add_route(job_file_route(settings.route), jobs, suffix="file")

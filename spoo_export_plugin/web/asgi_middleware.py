@@ -24,7 +24,7 @@ class ExportASGIMiddleware:
         self.settings = settings if settings is not None else ExportSettings.from_env()
         # The plugin's own ASGI app; built here unless the host supplies one.
         self.plugin_app = plugin_app or create_asgi_app(self.settings)
-        self.matches = PluginPaths(self.settings.route)
+        self.matches = PluginPaths(self.settings.route, jobs=self.settings.job_queue is not None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.matches(str(within_root(scope).get("path") or "")):

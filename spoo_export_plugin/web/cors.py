@@ -37,8 +37,8 @@ class ExportCORS(falcon.CORSMiddleware):
     (the OpenAPI document is cacheable) from handing one origin's answer to another.
     """
 
-    def __init__(self, origins: Any):
-        super().__init__(allow_origins=origins, expose_headers=EXPOSED_HEADERS, allow_credentials=None)
+    def __init__(self, origins: Any, expose: tuple[str, ...] = EXPOSED_HEADERS):
+        super().__init__(allow_origins=origins, expose_headers=expose, allow_credentials=None)
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool) -> None:
         super().process_response(req, resp, resource, req_succeeded)
@@ -47,5 +47,11 @@ class ExportCORS(falcon.CORSMiddleware):
 
 
 def cors_middleware(settings: ExportSettings) -> list[ExportCORS]:
-    """The CORS middleware for ``falcon.App(middleware=...)``: one, or none when ``cors_origins`` is unset."""
-    return [ExportCORS(settings.cors_origins)] if settings.cors_origins else []
+    """The CORS middleware for ``falcon.App(middleware=...)``: one, or none when ``cors_origins`` is unset.
+
+    With export jobs on, a script may read a submission's ``Location`` (the job's address) too.
+    """
+    if not settings.cors_origins:
+        return []
+    expose = EXPOSED_HEADERS + (("Location",) if settings.job_queue is not None else ())
+    return [ExportCORS(settings.cors_origins, expose)]

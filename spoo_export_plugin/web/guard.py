@@ -9,9 +9,13 @@ Falcon hosts mounting :class:`ExportResource` directly add ``ExportGuard(setting
 their app's middleware to get the same behaviour.
 
 A ``GET`` or ``HEAD`` to one of the plugin's routes that announces a body is refused (413)
-before anything runs: the plugin reads no body, and a client trickling one must not get an
+before anything runs: the plugin reads no body there, and a client trickling one must not get an
 export running for it. The body is left unread; under ``spoo-export serve`` the answer says
 ``Connection: close`` and no thread waits for the rest (ops/worker.py).
+
+The one body the plugin reads, a job submission's small JSON (``POST <route>/jobs``), is read here,
+at most 16 KiB (``json_body.py``), before the responder runs: in the ASGI door that read is awaited
+on the event loop, which the threaded responder cannot do.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from ..access.slots import ExportSlots
 from ..core.exceptions import ContentTooLarge
 from ..core.report.timebudget import RenderTimeout
 from ..core.settings import ExportSettings
+from .json_body import read_asgi_body, read_wsgi_body
 from .observability import ExportTimer, ObservedBody, safe_choice
 from .offload import wrapped_resource
 from .openapi import OpenAPIResource
@@ -43,14 +48,23 @@ class ExportGuard:
         self.slots = ExportSlots(settings.max_concurrent_exports, settings.retry_after_seconds)
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:
+        if self._admit(req, resource):
+            req.context.request_body = read_wsgi_body(req)
+
+    def _admit(self, req: falcon.Request, resource: Any) -> bool:
+        """Set up the export's bookkeeping, refuse an unwanted body; True when the body is to be read."""
         resource = wrapped_resource(resource)  # the ASGI door's adapter holds the same resource
-        ours = isinstance(resource, (ExportResource, OpenAPIResource))
+        ours = isinstance(resource, (ExportResource, OpenAPIResource)) or getattr(resource, "plugin_route", False)
         if req.method == "GET" and isinstance(resource, ExportResource):
             req.context.export_timer = ExportTimer()  # the refusal below is logged like any other
             req.context.export_slot = None
             req.context.export_slots = self.slots  # claimed once the request is valid and permitted
         if ours and req.method in ("GET", "HEAD") and has_body(req):
             raise ContentTooLarge(NO_BODY)
+        reads_body = ours and req.method in getattr(resource, "json_body_methods", ())
+        if reads_body:
+            req.context.export_slots = self.slots  # a job run inside its POST (immediate://) takes one
+        return reads_body
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool) -> None:
         timer = req.context.get("export_timer")
@@ -86,9 +100,10 @@ class ExportGuard:
         body = resp.data or (resp.text.encode() if isinstance(resp.text, str) else b"")
         timer.emit(status=status, outcome="ok" if status < 400 else "error", bytes_sent=len(body or b""))
 
-    # The ASGI door (falcon.asgi wants coroutines): the same methods; neither does I/O.
+    # The ASGI door (falcon.asgi wants coroutines): the same methods; only a POST's body is awaited.
     async def process_resource_async(self, req: Any, resp: Any, resource: Any, params: Any) -> None:
-        self.process_resource(req, resp, resource, params)
+        if self._admit(req, resource):
+            req.context.request_body = await read_asgi_body(req)
 
     async def process_response_async(self, req: Any, resp: Any, resource: Any, req_succeeded: bool) -> None:
         self.process_response(req, resp, resource, req_succeeded)

@@ -8,8 +8,8 @@ request, so a subclass's responder that calls its base's counts and renders once
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import falcon
 import falcon.asgi
@@ -128,7 +128,18 @@ def _emit(req: falcon.Request, resp: falcon.Response, produced: ProducedFile) ->
     resp.stream = iter(()) if is_head(req) else produced.open()
 
 
-def file_headers(resp: falcon.Response, produced: ProducedFile) -> None:
+class FileDescription(Protocol):
+    """What a file's headers are made of: a produced file's, or a job's stored one (the same values)."""
+
+    @property
+    def media_type(self) -> str: ...
+    @property
+    def disposition(self) -> str: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, str]]: ...
+
+
+def file_headers(resp: falcon.Response, produced: FileDescription) -> None:
     """What every downloaded file carries: its type, its name, no sniffing, no shared cache (and its
     format's own headers: html's Content-Security-Policy)."""
     resp.content_type = produced.media_type

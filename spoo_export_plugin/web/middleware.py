@@ -7,29 +7,47 @@ from typing import Any
 
 from ..core.settings import ExportSettings
 from .app import create_app
-from .routes import clicks_route, link_route, openapi_route
+from .routes import clicks_route, job_route, jobs_route, link_route, openapi_route
 
 WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 
 
 class PluginPaths:
     """Whether a path (below any mount prefix) is one the plugin's app routes: the route, its OpenAPI
-    document, its raw clicks, or ``<route>/links/<url_id>``. Both doors' middleware ask it."""
+    document, its raw clicks, ``<route>/links/<url_id>``, and with ``jobs`` (``job_queue`` set)
+    ``<route>/jobs``, ``<route>/jobs/<job_id>`` and ``<route>/jobs/<job_id>/file``. Both doors'
+    middleware ask it; with jobs off those paths stay the host's, as every path the plugin does not serve.
+    """
 
-    def __init__(self, route: str):
+    def __init__(self, route: str, *, jobs: bool = False):
         self._paths = {route, openapi_route(route), clicks_route(route)}
         self._link_prefix = link_route(route).partition("{")[0]
+        self._job_prefix: str | None = None
+        if jobs:
+            self._paths.add(jobs_route(route))
+            self._job_prefix = job_route(route).partition("{")[0]
 
     def __call__(self, path: str) -> bool:
         """Only those: with ``route="/"`` the plugin takes ``/``, ``/openapi.json``, ``/clicks`` and
         ``/links/<url_id>``, and every other path (``/links/``, ``/links/a/b``, ``//clicks``) is the host's.
+        Likewise ``/jobs/<id>`` and ``/jobs/<id>/file``, not ``/jobsx``, ``/jobs/`` or ``/jobs/<id>/x``.
         An empty path (a request for the mount itself) is ``/``, as Falcon and Werkzeug read it.
         """
         path = path or "/"
         if path in self._paths:
             return True
-        rest = path[len(self._link_prefix) :] if path.startswith(self._link_prefix) else ""
-        return bool(rest) and "/" not in rest
+        if _one_segment_after(path, self._link_prefix):
+            return True
+        if self._job_prefix is None or not path.startswith(self._job_prefix):
+            return False
+        rest = path[len(self._job_prefix) :]
+        job_id, _, tail = rest.partition("/")
+        return bool(job_id) and ("/" not in rest or tail == "file")
+
+
+def _one_segment_after(path: str, prefix: str) -> bool:
+    rest = path[len(prefix) :] if path.startswith(prefix) else ""
+    return bool(rest) and "/" not in rest
 
 
 class ExportMiddleware:
@@ -47,7 +65,7 @@ class ExportMiddleware:
         self.settings = settings
         # The plugin's own Falcon app; built here unless the host supplies one.
         self.plugin_app = plugin_app or create_app(settings)
-        self.matches = PluginPaths(settings.route)
+        self.matches = PluginPaths(settings.route, jobs=settings.job_queue is not None)
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         if self.matches(environ.get("PATH_INFO", "")):

@@ -17,6 +17,7 @@ import falcon
 
 from .._version import __version__
 from ..core.settings import ExportSettings
+from .cors import EXPOSED_HEADERS
 from .head import answers_head
 from .routes import mount_prefix, under
 
@@ -24,23 +25,34 @@ DEFAULT_ROUTE = "/api/v1/export"
 
 
 def load_document(
-    route: str = DEFAULT_ROUTE, extra_dimensions: Sequence[str] = (), *, cors: bool = False
+    route: str = DEFAULT_ROUTE, extra_dimensions: Sequence[str] = (), *, cors: bool = False, jobs: bool = False
 ) -> dict[str, Any]:
     """The OpenAPI document as a dict, its paths under ``route``, with the host's declared dimensions;
-    HEAD beside every GET, and the CORS preflight (OPTIONS) when ``cors`` (``cors_origins`` is set)."""
-    text = resources.files(__package__).joinpath("openapi.json").read_text(encoding="utf-8")
-    document = json.loads(text)
+    the export jobs' routes when ``jobs`` (``job_queue`` is set); HEAD beside every GET, and the CORS
+    preflight (OPTIONS) when ``cors`` (``cors_origins`` is set)."""
+    document = _shipped("openapi.json", route)
     document["info"] = {"title": document["info"]["title"], "version": __version__, **document["info"]}
+    for name in extra_dimensions:  # each works like a built-in one: its own comma parameter
+        for item in document["paths"].values():
+            _add_parameter(item["get"], name)
+    if jobs:  # shipped apart (openapi_jobs.json): its paths and components join the document's
+        addition = _shipped("openapi_jobs.json", route)
+        document["paths"].update(addition["paths"])
+        for kind, entries in addition["components"].items():
+            document["components"].setdefault(kind, {}).update(entries)
+    add_head_operations(document)
+    if cors:
+        add_preflight_operations(document, exposes_location=jobs)
+    return document
+
+
+def _shipped(name: str, route: str) -> dict[str, Any]:
+    """A JSON document shipped beside this module, its paths (written for the default route) under ``route``."""
+    document: dict[str, Any] = json.loads(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
     document["paths"] = {
         (route if path == DEFAULT_ROUTE else under(route, path[len(DEFAULT_ROUTE) :])): item
         for path, item in document["paths"].items()
     }
-    for name in extra_dimensions:  # each works like a built-in one: its own comma parameter
-        for item in document["paths"].values():
-            _add_parameter(item["get"], name)
-    add_head_operations(document)
-    if cors:
-        add_preflight_operations(document)
     return document
 
 
@@ -83,23 +95,39 @@ def add_head_operations(document: dict[str, Any]) -> None:
     )
 
 
-def add_preflight_operations(document: dict[str, Any]) -> None:
-    """Describe the CORS preflight ``OPTIONS`` on every path with a ``GET`` (``web/cors.py``)."""
-    _beside_every_get(
-        document,
-        "options",
-        lambda get: {
+def add_preflight_operations(document: dict[str, Any], *, exposes_location: bool = False) -> None:
+    """Describe the CORS preflight ``OPTIONS`` on every path with a ``GET`` (``web/cors.py``); the methods
+    it allows are the path's own (Falcon answers ``Allow`` from the resource's responders). With jobs on
+    the exposed headers include ``Location``."""
+    exposed = ", ".join(EXPOSED_HEADERS + (("Location",) if exposes_location else ()))
+    for item in document["paths"].values():
+        get = item.get("get")
+        if get is None or "options" in item:
+            continue
+        allowed = [method.upper() for method in _METHODS if method in item]
+        methods = ", ".join(allowed)
+        in_words = " and ".join([", ".join(allowed[:-1]), allowed[-1]]) if len(allowed) > 1 else methods
+        item["options"] = {
             "operationId": get["operationId"] + "Preflight",
             "summary": "CORS preflight",
             "description": "Answered without credentials. For an origin listed in `cors_origins` (or any, with "
-            "`*`) and an `Access-Control-Request-Method` header, the answer allows GET and HEAD "
+            f"`*`) and an `Access-Control-Request-Method` header, the answer allows {in_words} "
             "with the requested headers (e.g. `Authorization`) for 24 hours; other origins get "
             "no `Access-Control-*` header.",
             "parameters": [p for p in get.get("parameters", []) if p.get("in") == "path"],
             "security": [{}],
-            "responses": {"200": {"description": "No body.", "headers": _PREFLIGHT_HEADERS}},
-        },
-    )
+            "responses": {
+                "200": {
+                    "description": "No body.",
+                    "headers": _preflight_headers(methods, exposed),
+                }
+            },
+        }
+
+
+#: The operations a path item may hold, in the order Falcon's ``Allow`` lists them (its other keys are
+#: ``parameters``, ``summary``...).
+_METHODS = ("delete", "get", "head", "patch", "post", "put")
 
 
 def _beside_every_get(
@@ -112,26 +140,27 @@ def _beside_every_get(
             item[method] = operation(get)
 
 
-_PREFLIGHT_HEADERS = {
-    "Access-Control-Allow-Origin": {
-        "description": "The calling origin, or `*` when `cors_origins` is `*`.",
-        "schema": {"type": "string"},
-    },
-    "Access-Control-Allow-Methods": {"description": "`GET, HEAD`.", "schema": {"type": "string"}},
-    "Access-Control-Allow-Headers": {
-        "description": "The headers the preflight asked for.",
-        "schema": {"type": "string"},
-    },
-    "Access-Control-Max-Age": {
-        "description": "Seconds a browser may reuse the answer (86400).",
-        "schema": {"type": "integer", "minimum": 0},
-    },
-    "Access-Control-Expose-Headers": {
-        "description": "`Content-Disposition, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, "
-        "X-RateLimit-Reset` (sent on every answer to an allowed origin).",
-        "schema": {"type": "string"},
-    },
-}
+def _preflight_headers(methods: str, exposed: str) -> dict[str, Any]:
+    """The headers of a preflight answer: the methods the path allows, the headers scripts may read."""
+    return {
+        "Access-Control-Allow-Origin": {
+            "description": "The calling origin, or `*` when `cors_origins` is `*`.",
+            "schema": {"type": "string"},
+        },
+        "Access-Control-Allow-Methods": {"description": f"`{methods}`.", "schema": {"type": "string"}},
+        "Access-Control-Allow-Headers": {
+            "description": "The headers the preflight asked for.",
+            "schema": {"type": "string"},
+        },
+        "Access-Control-Max-Age": {
+            "description": "Seconds a browser may reuse the answer (86400).",
+            "schema": {"type": "integer", "minimum": 0},
+        },
+        "Access-Control-Expose-Headers": {
+            "description": f"`{exposed}` (sent on every answer to an allowed origin).",
+            "schema": {"type": "string"},
+        },
+    }
 
 
 def with_server(document: dict[str, Any], root_path: str) -> dict[str, Any]:
@@ -151,7 +180,10 @@ class OpenAPIResource:
 
     def __init__(self, settings: ExportSettings):
         self._document = load_document(
-            settings.route, tuple(settings.extra_dimensions), cors=settings.cors_origins is not None
+            settings.route,
+            tuple(settings.extra_dimensions),
+            cors=settings.cors_origins is not None,
+            jobs=settings.job_queue is not None,
         )
         # One encoding per mount prefix: a server has one or two (the prefix comes from its
         # configuration, not the client), and a few are kept in case a proxy forwards more.

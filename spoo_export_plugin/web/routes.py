@@ -1,7 +1,7 @@
 """Where each of the plugin's routes lives under ``settings.route``: the one join every door uses.
 
 ``route`` may be ``/``, ``/x`` or ``/x/``; the routes under it never start with ``//``
-(``/`` gives ``/links/{url_id}``, ``/clicks``, ``/openapi.json``). The app's router, the
+(``/`` gives ``/links/{url_id}``, ``/clicks``, ``/openapi.json``, ``/jobs``...). The app's router, the
 WSGI middleware's path matching and the OpenAPI document's paths all read these helpers,
 so they cannot disagree.
 """
@@ -24,6 +24,27 @@ def link_route(route: str) -> str:
 def clicks_route(route: str) -> str:
     """The raw-click route: ``<route>/clicks``."""
     return under(route, "/clicks")
+
+
+def jobs_route(route: str) -> str:
+    """Export jobs (``POST`` submits one, ``GET`` lists the caller's): ``<route>/jobs``."""
+    return under(route, "/jobs")
+
+
+def job_route(route: str) -> str:
+    """One job (``GET`` its state, ``DELETE`` cancels or deletes it): ``<route>/jobs/{job_id}``."""
+    return under(route, "/jobs/{job_id}")
+
+
+def job_file_route(route: str) -> str:
+    """A finished job's file: ``<route>/jobs/{job_id}/file``."""
+    return under(route, "/jobs/{job_id}/file")
+
+
+def job_path(route: str, job_id: str, *, file: bool = False) -> str:
+    """One job's address (its file's with ``file``), the id percent-encoded: a ``Location`` header's path."""
+    template = job_file_route(route) if file else job_route(route)
+    return template.replace("{job_id}", quote(job_id, safe=""))
 
 
 def openapi_route(route: str) -> str:

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+import types
 from typing import Any
 
 import mongomock
+import openpyxl.packaging.core
+import openpyxl.writer.excel
 import pytest
+
+from spoo_export_plugin.core.service import Exporter
+
+#: The instant ``frozen_clock`` stops every clock at.
+FROZEN = dt.datetime(2026, 2, 3, 4, 5, 6, 789_000, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture
@@ -32,3 +42,23 @@ def aggregations(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     monkeypatch.setattr(mongomock.collection.Collection, "aggregate", counting_aggregate)
     monkeypatch.setattr(mongomock.collection.Collection, "find", counting_find)
     return sent
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> dt.datetime:
+    """Every clock an answer shows, stopped at :data:`FROZEN`."""
+    defaults = list(Exporter.__init__.__defaults__ or ())
+    assert len(defaults) == 3, "Exporter(settings, store=None, clock=..., timer=...): its clock moved"
+    defaults[1] = lambda: FROZEN
+    monkeypatch.setattr(Exporter.__init__, "__defaults__", tuple(defaults))
+    monkeypatch.setattr(time, "time", FROZEN.timestamp)
+
+    class FrozenDatetime(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> dt.datetime:  # type: ignore[override]
+            return FROZEN.astimezone(tz) if tz is not None else FROZEN.astimezone().replace(tzinfo=None)
+
+    frozen_module = types.SimpleNamespace(**{**vars(dt), "datetime": FrozenDatetime})
+    monkeypatch.setattr(openpyxl.packaging.core, "datetime", frozen_module)  # the xlsx's created
+    monkeypatch.setattr(openpyxl.writer.excel, "datetime", frozen_module)  # and modified (set when saved)
+    return FROZEN

@@ -3,7 +3,7 @@
 same headers in the same order (names compared case-insensitively; only ``Date`` is left out, a
 server's business) and the same body.
 
-The clocks a body or header reads are frozen (:func:`frozen_clock`): the report's ``generated_at``
+The clocks a body or header reads are frozen (``frozen_clock``, tests/web/conftest.py): the report's ``generated_at``
 (``Exporter``'s default clock), the wall clock (``time.time``: the rate limit's reset, and the zip
 members' dates openpyxl gets from ``zipfile``) and openpyxl's document properties. So the bodies are
 compared whole, the zip (csv) included; an xlsx member by member (:func:`assert_same_workbook` says why).
@@ -13,20 +13,16 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import time
-import types
+import json
 import zipfile
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-import openpyxl.packaging.core
-import openpyxl.writer.excel
 import pytest
 from bson import ObjectId
 
 from spoo_export_plugin import ExportSettings
-from spoo_export_plugin.core.service import Exporter
 from spoo_export_plugin.formats import FORMATS, click_formats
 
 from ..doors import DOORS, make_app, open_response
@@ -34,7 +30,6 @@ from ..factories import ROUTE, add_url, url_id_for
 from ..formats.hostile_data import ALL_DIMENSIONS, seed_hostile_dataset
 from ..scenarios import VISITOR_SECRET
 
-FROZEN = dt.datetime(2026, 2, 3, 4, 5, 6, 789_000, tzinfo=dt.timezone.utc)
 ORIGIN = "https://app.example"
 RANGE = {"start_date": "2025-03-08", "end_date": "2025-03-10T23:59:59"}
 STATISTICS = {**RANGE, "scope": "all", "group_by": ALL_DIMENSIONS, "granularity": "day"}
@@ -42,26 +37,6 @@ GENEROUS = {"anonymous_limits": "1000/minute", "authenticated_limits": "1000/min
 
 #: One answer: its status, its headers (lower-cased names, in order, ``date`` left out) and its body.
 Answer = tuple[int, list[tuple[str, str]], bytes]
-
-
-@pytest.fixture
-def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> dt.datetime:
-    """Every clock an answer shows, stopped at :data:`FROZEN`."""
-    defaults = list(Exporter.__init__.__defaults__ or ())
-    assert len(defaults) == 3, "Exporter(settings, store=None, clock=..., timer=...): its clock moved"
-    defaults[1] = lambda: FROZEN
-    monkeypatch.setattr(Exporter.__init__, "__defaults__", tuple(defaults))
-    monkeypatch.setattr(time, "time", FROZEN.timestamp)
-
-    class FrozenDatetime(dt.datetime):
-        @classmethod
-        def now(cls, tz: dt.tzinfo | None = None) -> dt.datetime:  # type: ignore[override]
-            return FROZEN.astimezone(tz) if tz is not None else FROZEN.astimezone().replace(tzinfo=None)
-
-    frozen_module = types.SimpleNamespace(**{**vars(dt), "datetime": FrozenDatetime})
-    monkeypatch.setattr(openpyxl.packaging.core, "datetime", frozen_module)  # the xlsx's created
-    monkeypatch.setattr(openpyxl.writer.excel, "datetime", frozen_module)  # and modified (set when saved)
-    return FROZEN
 
 
 @pytest.fixture
@@ -170,8 +145,35 @@ def _busy(build: Callable[..., Any], data: dict[str, Any]) -> list[Answer]:
         held.close()
 
 
+def _job_request(
+    method: str, path: str, body: bytes = b"", content_type: str = "application/json", auth: bool = True
+) -> Case:
+    """One request to a job route, jobs on (``immediate://``)."""
+
+    def case(build: Callable[..., Any], data: dict[str, Any]) -> list[Answer]:
+        headers = {"Origin": ORIGIN, **({"Content-Type": content_type} if body else {})}
+        if auth:
+            headers["Authorization"] = data["auth"]["Authorization"]
+        app = build(_settings(data, job_queue="immediate://"))
+        return [answer(app, path, {}, headers, method, body)]
+
+    return case
+
+
+def _job_body(url: str) -> bytes:
+    return json.dumps({"url": url}).encode()
+
+
 CASES.update(
     {
+        "jobs-list": (_job_request("GET", ROUTE + "/jobs"), (200,)),
+        "jobs-400-format": (_job_request("POST", ROUTE + "/jobs", _job_body(ROUTE + "?format=nope")), (400,)),
+        "jobs-401": (_job_request("POST", ROUTE + "/jobs", _job_body(ROUTE + "?format=csv"), auth=False), (401,)),
+        "jobs-413": (_job_request("POST", ROUTE + "/jobs", b"{" + b" " * 17_000 + b"}"), (413,)),
+        "jobs-415": (_job_request("POST", ROUTE + "/jobs", _job_body(ROUTE), content_type="text/plain"), (415,)),
+        "jobs-404-job": (_job_request("GET", ROUTE + "/jobs/650000000000000000000123"), (404,)),
+        "jobs-404-file": (_job_request("GET", ROUTE + "/jobs/650000000000000000000123/file"), (404,)),
+        "preflight-jobs-off": (_preflight(ROUTE + "/jobs"), (404,)),  # jobs off: no such route
         "preflight-statistics": (_preflight(ROUTE), (200,)),
         "preflight-clicks": (_preflight(ROUTE + "/clicks"), (200,)),
         "400-format": (_plain(ROUTE, {**STATISTICS, "format": "nope"}), (400,)),
