@@ -18,29 +18,34 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # huey is the jobs extra: imported when a queue is built, not with the package
     from huey.api import Huey
 
-#: huey's queue name (the Redis key prefix, the SQLite table's ``queue`` column).
-QUEUE_NAME = "spoo-export-jobs"
+#: huey's queue name (the Redis key prefix, the SQLite table's ``queue`` column) starts with this; the
+#: database and jobs collection follow, so deployments sharing one Redis never run each other's jobs.
+QUEUE_PREFIX = "spoo-export-jobs"
 #: The task's registered name: the same in every process whatever module path runs it.
 TASK_NAME = "run_export_job"
 
 
-def make_huey(uri: str) -> Huey:
+def queue_name(database: str, jobs_collection: str) -> str:
+    return f"{QUEUE_PREFIX}:{database}.{jobs_collection}"
+
+
+def make_huey(uri: str, name: str) -> Huey:
     """huey for ``sqlite:///path`` or ``redis://...`` (``rediss://`` too); checked by the settings already."""
     from huey import RedisHuey, SqliteHuey
 
     scheme = uri.partition("://")[0]
     if scheme == "sqlite":
-        return SqliteHuey(QUEUE_NAME, filename=uri[len("sqlite://") :], results=False, utc=True)
+        return SqliteHuey(name, filename=uri[len("sqlite://") :], results=False, utc=True)
     if scheme in ("redis", "rediss"):
-        return RedisHuey(QUEUE_NAME, url=uri, results=False, utc=True)
+        return RedisHuey(name, url=uri, results=False, utc=True)
     raise ValueError(f"job_queue {scheme}:// has no huey storage")
 
 
 class JobQueue:
     """Enqueues job ids for ``run`` (called by a consumer, ``spoo-export worker``)."""
 
-    def __init__(self, uri: str, run: Callable[[str], None]):
-        self.huey = make_huey(uri)
+    def __init__(self, uri: str, name: str, run: Callable[[str], None]):
+        self.huey = make_huey(uri, name)
         self._task: Any = self.huey.task(name=TASK_NAME)(run)
 
     def enqueue(self, job_id: str, delay: float = 0) -> None:

@@ -6,10 +6,10 @@ same whichever process runs what, and whatever dies when:
 - **claim**: queued -> running, attempts + 1, a lease, a fresh file id recorded as
   ``writing_file_id``; the chunks of an earlier attempt's id are removed first (a killed attempt
   leaves no half file behind).
-- **write**: chunks go to GridFS as the export yields them; every third of the lease the attempt
-  renews its lease (heartbeat). A heartbeat that matches nothing means the job was cancelled
-  (deleted by its owner) or reaped (this attempt stalled past its lease): the attempt stops and
-  deletes its own file.
+- **write**: chunks go to GridFS as the export yields them; a thread renews the attempt's lease
+  every third of it (heartbeat), however long the query takes before a chunk comes. A heartbeat
+  that matches nothing means the job was cancelled (deleted by its owner) or reaped (this attempt
+  stalled past its lease): the attempt stops at its next chunk and deletes its own file.
 - **finish**: running (this attempt) -> done in one update. An attempt that loses it deletes its
   own file; only the winner announces the job, so a file is delivered once.
 - **faults**: the database unreachable mid-job (``Unavailable`` from the store, a ``PyMongoError``
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -67,6 +66,35 @@ def filename_of(disposition: str) -> str:
     return disposition[start : disposition.find('"', start)] or "export"
 
 
+class _Heartbeat:
+    """Renews an attempt's lease from a thread of its own every ``seconds``, however long the export
+    goes without yielding a chunk (a statistics job's aggregation, a slow cursor); ``lost`` is set
+    once a renewal matches nothing (the job was cancelled, deleted or reaped)."""
+
+    def __init__(self, records: JobRecords, oid: ObjectId, attempt: int, seconds: float):
+        self.records, self.oid, self.attempt, self.seconds = records, oid, attempt, seconds
+        self.lost = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"spoo-export-lease-{oid}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._done.wait(self.seconds):
+            try:
+                if not self.records.heartbeat(self.oid, self.attempt):
+                    self.lost.set()
+                    return
+            except PyMongoError as exc:  # the lease may run out: then the reaper decides
+                log.warning("export job %s: a lease renewal failed (%s)", self.oid, exc)
+
+
 class JobRunner:
     """Runs jobs of one deployment. ``retry(job_id, delay)`` queues another attempt (None: no queue to
     retry on, ``immediate://``); ``on_end(doc)`` announces a job that ended (the webhook)."""
@@ -101,9 +129,10 @@ class JobRunner:
         attempt = int(before.get("attempts") or 0) + 1
         bucket = self.records.bucket
         try:
-            delete_file(bucket, before.get("writing_file_id"))  # what a killed attempt left
-            produced = self._produce(before)
-            file = self._write(oid, attempt, file_id, produced)
+            with _Heartbeat(self.records, oid, attempt, self.beat_seconds) as beat:
+                delete_file(bucket, before.get("writing_file_id"))  # what a killed attempt left
+                produced = self._produce(before)  # a statistics job's query runs here, beaten all along
+                file = self._write(oid, attempt, file_id, produced, beat)
         except _Lost:
             self._discard(file_id)
             self.records.remove_cancelled(oid)
@@ -147,17 +176,16 @@ class JobRunner:
         planned = producer.plan(target_from_url(self.settings.route, job["url"]), job["owner_id"])
         return producer.produce(planned, budget=False)
 
-    def _write(self, oid: ObjectId, attempt: int, file_id: ObjectId, produced: ProducedFile) -> dict[str, Any]:
+    def _write(
+        self, oid: ObjectId, attempt: int, file_id: ObjectId, produced: ProducedFile, beat: _Heartbeat
+    ) -> dict[str, Any]:
         writer = ChunkWriter(self.records.bucket, file_id, filename_of(produced.disposition), {"job_id": oid})
-        last_beat = time.monotonic()
         for chunk in produced.open():
             writer.write(chunk)
             if self.stopping.is_set():
                 raise _Stopping
-            if time.monotonic() - last_beat >= self.beat_seconds:
-                if not self.records.heartbeat(oid, attempt):
-                    raise _Lost
-                last_beat = time.monotonic()
+            if beat.lost.is_set():
+                raise _Lost
         size = writer.close(self.records.now())
         return {
             "file_id": file_id,
@@ -180,7 +208,8 @@ class JobRunner:
                 if self.records.release(oid, attempt):
                     self.retry(str(oid), RETRY_DELAYS[attempt - 1])
                 return
-            self._fail(oid, attempt, f"{message} (attempt {attempt} of {MAX_ATTEMPTS}); submit the export again later")
+            tries = f" ({attempt} attempts)" if attempt > 1 else ""
+            self._fail(oid, attempt, f"{message}{tries}; submit the export again later")
         except PyMongoError:  # still down: the lease runs out and the reaper retries or fails the job
             log.warning("export job %s: the database is down; the reaper will retry it", oid)
 

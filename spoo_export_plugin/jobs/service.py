@@ -22,7 +22,7 @@ from ..core.exceptions import Conflict, Gone, NotFound, RateLimited, Unauthorize
 from ..core.service import Exporter
 from ..core.settings import ExportSettings
 from ..files.produce import FileProducer, target_from_url
-from .queue import JobQueue
+from .queue import JobQueue, queue_name
 from .records import DONE, FAILED, QUEUED, JobRecords, parse_job_id, to_ms, utcnow
 from .runner import JobRunner
 from .stored_files import delete_file, read_file, utc
@@ -69,7 +69,8 @@ class JobService:
         self.stopping = threading.Event()
         queue_uri = settings.job_queue or IMMEDIATE
         self.immediate = queue_uri == IMMEDIATE
-        self.queue = None if self.immediate else JobQueue(queue_uri, self.run_job)
+        name = queue_name(self.store.database.name, settings.jobs_collection)
+        self.queue = None if self.immediate else JobQueue(queue_uri, name, self.run_job)
         self.runner = JobRunner(
             settings,
             self.store,

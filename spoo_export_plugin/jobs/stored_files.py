@@ -5,7 +5,7 @@ The layout is GridFS's own (``<bucket>.files`` and ``<bucket>.chunks``, chunks o
 reads a job's file. The writer is ours rather than pymongo's ``GridIn`` because ``GridIn`` keeps
 up to 48 MB of chunks in memory before its first insert: a job's file would sit in the worker's
 memory, and a worker killed mid-write would have written nothing yet. :class:`ChunkWriter` inserts
-every :data:`FLUSH_BYTES`; the files document comes last, so a file without one is a partial
+each chunk as it fills; the files document comes last, so a file without one is a partial
 write (what :func:`delete_file` removes after a killed attempt).
 """
 
@@ -19,8 +19,9 @@ from bson import Binary
 
 #: GridFS's default chunk size (255 KiB): one chunk document stays far below MongoDB's 16 MB.
 CHUNK_SIZE = 255 * 1024
-#: Chunks are inserted once this much is pending (four chunks): little memory, few round trips.
-FLUSH_BYTES = 4 * CHUNK_SIZE
+#: Chunks are inserted as soon as one is full: one round trip per 255 KiB costs nothing next to
+#: producing them, and what a job has written is in the database, not in the worker's memory.
+FLUSH_BYTES = CHUNK_SIZE
 
 
 class Bucket:

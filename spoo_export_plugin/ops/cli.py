@@ -13,6 +13,7 @@ COMMANDS = {
     "serve": ("spoo_export_plugin.ops.serve", "serve the export endpoint under gunicorn"),
     "export": ("spoo_export_plugin.ops.cli_export", "write one export file (for operators and cron jobs; no API key)"),
     "ensure-indexes": ("spoo_export_plugin.ops.indexes", "create the MongoDB indexes the export queries rely on"),
+    "worker": ("spoo_export_plugin.ops.jobs_worker", "run export jobs from the job_queue (SQLite or Redis)"),
 }
 
 

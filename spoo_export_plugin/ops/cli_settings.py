@@ -68,6 +68,20 @@ SETTING_HELP: dict[str, str] = {
     "jwt_issuer": "required JWT `iss`",
     "jwt_audience": "required JWT `aud` (unset: a token carrying an `aud` is refused)",
     "jwt_cookie": "cookie read for a JWT when there is no `Authorization` header",
+    "job_queue": "export jobs: `immediate://` (inside the POST), `sqlite:///path/jobs.db` or `redis://host:6379/0` "
+    "(consumed by `spoo-export worker`); unset, jobs are off",
+    "signing_secret": "key of the jobs' `file_url` tokens (HMAC-SHA256), at least 32 bytes; unset, generated once "
+    "and kept in the jobs collection",
+    "job_ttl_seconds": "seconds a finished job's file is kept (then 410 and deleted)",
+    "max_jobs_per_owner": "jobs one owner may have queued or running at once (more is a 429)",
+    "job_lease_seconds": "a running job's claim, renewed every third of it; a worker that dies mid-job has its "
+    "job run again this long after its last renewal",
+    "jobs_collection": "collection of the jobs' state",
+    "files_bucket": "GridFS bucket of the jobs' files",
+    "webhook_secret": "Standard Webhooks key of job webhooks (`whsec_<base64>`); unset, `webhook_url` is refused",
+    "webhook_allow_http": "let job webhooks go to http:// URLs",
+    "webhook_allow_private": "let job webhooks go to loopback, private, link-local and multicast addresses",
+    "webhook_timeout_seconds": "seconds one webhook delivery attempt may take",
 }
 
 
