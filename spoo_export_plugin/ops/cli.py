@@ -14,6 +14,7 @@ COMMANDS = {
     "export": ("spoo_export_plugin.ops.cli_export", "write one export file (for operators and cron jobs; no API key)"),
     "ensure-indexes": ("spoo_export_plugin.ops.indexes", "create the MongoDB indexes the export queries rely on"),
     "worker": ("spoo_export_plugin.ops.jobs_worker", "run export jobs from the job_queue (SQLite or Redis)"),
+    "jobs": ("spoo_export_plugin.ops.cli_jobs", "list export jobs, show one, download its file (operators)"),
 }
 
 

@@ -2,7 +2,9 @@
 
 No database to install: each gunicorn worker builds a mongomock database after the fork
 and seeds it with :mod:`spoo_export_plugin.ops.demo_data` (the same documents in every worker,
-so the API key printed here works whichever worker answers).
+so the API key printed here works whichever worker answers). With one worker (the default)
+export jobs are on: a SQLite queue in a temporary folder, consumed by threads of that worker
+(:mod:`.demo_jobs`).
 """
 
 from __future__ import annotations
@@ -11,18 +13,23 @@ import argparse
 import errno
 import html
 import logging
+import os
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import quote, urlencode
 
 from ..core.exceptions import ConfigurationError
 from ..core.settings import ExportSettings
 from ..web.middleware import ExportMiddleware
+from .demo_banner import DASHBOARD_GROUP_BY, DEMO_ROUTE, banner, curl_commands, demo_url, link_route
 from .demo_data import DEFAULT_CLICKS, DEMO_SEED, DemoDataset, build_dataset, default_anchor, seed_database
+from .demo_jobs import banner_lines, new_webhook_secret, queue_uri, start_job_threads
 
-DASHBOARD_GROUP_BY = "time,browser,os,country,city,referrer,short_code"
+__all__ = ["DASHBOARD_GROUP_BY", "banner", "build_demo_app", "curl_commands", "link_route", "run"]
+
 #: Exit code of a demo that cannot start: the extra is missing, an option is wrong or the port is taken.
 EXIT_MISSING_EXTRA = 2
 
@@ -35,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=DEMO_SEED, help=argparse.SUPPRESS)
 
 
-def demo_settings(database: Any) -> ExportSettings:
-    return ExportSettings(database=database)
+def demo_settings(database: Any, *, job_queue: str | None = None, webhook_secret: str | None = None) -> ExportSettings:
+    return ExportSettings(database=database, job_queue=job_queue, webhook_secret=webhook_secret)
 
 
 def demo_database(dataset: DemoDataset) -> Any:
@@ -48,9 +55,11 @@ def demo_database(dataset: DemoDataset) -> Any:
     return database
 
 
-def build_demo_app(dataset: DemoDataset, base_url: str = "http://127.0.0.1:8000") -> Callable[..., Any]:
+def build_demo_app(
+    dataset: DemoDataset, base_url: str = "http://127.0.0.1:8000", *, job_queue: str | None = None
+) -> Callable[..., Any]:
     """A fresh mongomock database seeded with ``dataset``, and the host app wrapped by the plugin."""
-    settings = demo_settings(demo_database(dataset))
+    settings = demo_settings(demo_database(dataset), job_queue=job_queue)
     return ExportMiddleware(_host_app(dataset, settings.route, base_url), settings)
 
 
@@ -94,11 +103,11 @@ def _home_page(dataset: DemoDataset, route: str, base_url: str) -> str:
         for label, url in (
             (
                 f"public stats of /{dataset.public_code} as JSON",
-                _url(base_url, route, format="json", scope="anon", short_code=dataset.public_code),
+                demo_url(base_url, route, format="json", scope="anon", short_code=dataset.public_code),
             ),
             (
                 f"public stats of /{dataset.emoji_code} as XML",
-                _url(base_url, route, format="xml", scope="anon", short_code=dataset.emoji_code),
+                demo_url(base_url, route, format="xml", scope="anon", short_code=dataset.emoji_code),
             ),
             ("the OpenAPI document", base_url + route.rstrip("/") + "/openapi.json"),
         )
@@ -115,101 +124,9 @@ which the export plugin answers with click statistics as json, xml, xlsx, csv or
 <ul>{links}</ul>
 <p>Statistics across all links of the demo owner need its API key:</p>
 <pre>curl -H 'Authorization: Bearer {html.escape(dataset.api_key)}' \\
-  '{html.escape(_url(base_url, route, format="json", scope="all"))}'</pre>
+  '{html.escape(demo_url(base_url, route, format="json", scope="all"))}'</pre>
 </body></html>
 """
-
-
-def _url(base_url: str, route: str, **params: str) -> str:
-    return f"{base_url}{route}?{urlencode(params, safe=',/', quote_via=quote)}"
-
-
-def link_route(route: str, url_id: str) -> str:
-    """``<route>/links/<url_id>``: one link's statistics, by its id."""
-    return f"{route.rstrip('/')}/links/{url_id}"
-
-
-def curl_commands(dataset: DemoDataset, base_url: str, route: str = "/api/v1/export") -> list[tuple[str, str]]:
-    """(what it shows, command) pairs, ready to paste.
-
-    Each fails loudly (``-f``: an HTTP error is curl's exit code 22 and a message, never an error
-    body saved as the file) and files go to a name given with ``-o``, so running a command twice
-    overwrites its file instead of failing (``-OJ`` refuses to, exit 23). The one meant to show a
-    refusal prints the status line and headers (``-i``) with the JSON error.
-    """
-    auth = f"-H 'Authorization: Bearer {dataset.api_key}'"
-    chrome_or_safari = '{"browser":["Chrome","Safari"]}'
-    requests = [
-        ("all links of the demo owner, JSON", "-fsS " + auth, dict(format="json", scope="all")),
-        (
-            "the same as a ZIP of CSV files, saved as stats.zip",
-            "-fsS -o stats.zip " + auth,
-            dict(format="csv", scope="all", group_by="time,browser,country"),
-        ),
-        (
-            "an Excel workbook, one sheet per breakdown, in New York time, saved as stats.xlsx",
-            "-fsS -o stats.xlsx " + auth,
-            dict(format="xlsx", scope="all", group_by="time,country,referrer", timezone="America/New_York"),
-        ),
-        (
-            "a report page with charts to open in a browser (no script, prints to PDF), saved as report.html",
-            "-fsS -o report.html " + auth,
-            dict(format="html", scope="all", group_by="time,browser,country,referrer"),
-        ),
-        (
-            "XML of one link, by week, bots left out",
-            "-fsS " + auth,
-            dict(format="xml", scope="all", short_code=dataset.public_code, granularity="week", exclude_bots="true"),
-        ),
-        (
-            f"public stats of /{dataset.public_code} without a key (scope=anon)",
-            "-fsS",
-            dict(format="json", scope="anon", short_code=dataset.public_code, group_by="time,browser"),
-        ),
-        (
-            f"the emoji link /{dataset.emoji_code}, clicks from Chrome or Safari by country",
-            "-fsS",
-            dict(
-                format="json", scope="anon", short_code=dataset.emoji_code, group_by="country", filters=chrome_or_safari
-            ),
-        ),
-        (
-            f"/{dataset.private_code} has private stats: 401 without its owner's key (status, headers, error)",
-            "-sS -i",
-            dict(format="json", scope="anon", short_code=dataset.private_code),
-        ),
-        (
-            "spoo.me's dashboard request: all seven dimensions at once, timed, saved as dashboard.json",
-            "-fsS -o dashboard.json -w '%{http_code} %{time_total}s\\n' " + auth,
-            dict(format="json", scope="all", group_by=DASHBOARD_GROUP_BY),
-        ),
-    ]
-    commands = [(what, f"curl {options} '{_url(base_url, route, **params)}'") for what, options, params in requests]
-    link = _url(base_url, link_route(route, dataset.public_url_id), format="json", group_by="time,browser")
-    commands.insert(
-        5,
-        (
-            f"one link by its url_id (/{dataset.public_code}, the id printed above): "  # after its XML
-            f"{link_route('<route>', '<url_id>')}, JSON",
-            f"curl -fsS {auth} '{link}'",
-        ),
-    )
-    return commands
-
-
-def banner(dataset: DemoDataset, base_url: str, route: str = "/api/v1/export") -> str:
-    lines = [
-        "",
-        f"spoo_export_plugin demo on {base_url}/  (Ctrl-C stops it)",
-        f"  data: {len(dataset.collections['urlsV2'])} links + 1 legacy link, {len(dataset.collections['clicks'])} "
-        f"clicks from {dataset.start:%Y-%m-%d} to {dataset.anchor:%Y-%m-%d %H:%M} UTC (in memory, mongomock)",
-        f"  API key of the demo owner (scope stats:read): {dataset.api_key}",
-        f"  url_id of its link /{dataset.public_code} (for {link_route(route, '<url_id>')}): {dataset.public_url_id}",
-        "",
-    ]
-    for what, command in curl_commands(dataset, base_url, route):
-        lines += [f"# {what}", command, ""]
-    return "\n".join(lines)
 
 
 def bind_problem(host: str, port: int) -> OSError | None:
@@ -234,10 +151,11 @@ def _application_class() -> type:
     class DemoServer(BaseApplication):
         """gunicorn serving the demo; :meth:`load` runs in each worker, after the fork."""
 
-        def __init__(self, dataset: DemoDataset, base_url: str, options: dict[str, Any]):
+        def __init__(self, dataset: DemoDataset, base_url: str, options: dict[str, Any], jobs: dict[str, str]):
             self.dataset = dataset
             self.base_url = base_url
             self.options = options
+            self.jobs = jobs  # job_queue and webhook_secret, or empty: jobs off
             super().__init__()
 
         def load_config(self) -> None:
@@ -246,7 +164,10 @@ def _application_class() -> type:
                     self.cfg.set(key, value)
 
         def load(self) -> Any:
-            return build_demo_app(self.dataset, self.base_url)
+            settings = demo_settings(demo_database(self.dataset), **self.jobs)
+            if settings.job_queue:
+                start_job_threads(settings)  # beside the app, over the same in-memory database
+            return ExportMiddleware(_host_app(self.dataset, settings.route, self.base_url), settings)
 
     return DemoServer
 
@@ -254,6 +175,7 @@ def _application_class() -> type:
 def run(args: argparse.Namespace) -> int:
     try:
         import gunicorn  # noqa: F401
+        import huey  # noqa: F401  (the demo's export jobs)
         import mongomock  # noqa: F401
     except ImportError as exc:
         sys.stderr.write(f"spoo-export demo needs the demo extra: pip install 'spoo_export_plugin[demo]' ({exc})\n")
@@ -276,7 +198,13 @@ def run(args: argparse.Namespace) -> int:
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "", "::") else args.host
     base_url = f"http://{f'[{shown_host}]' if ':' in shown_host else shown_host}:{args.port}"
     bind = f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}"
-    text = banner(dataset, base_url)
+    # Jobs need the one process holding the data (demo_jobs.py): on with one worker.
+    folder = tempfile.mkdtemp(prefix="spoo-export-demo-") if args.workers == 1 else None
+    jobs = {"job_queue": queue_uri(folder), "webhook_secret": new_webhook_secret()} if folder else {}
+    jobs_part = banner_lines(
+        dataset, base_url, DEMO_ROUTE, queue=jobs.get("job_queue"), webhook_secret=jobs.get("webhook_secret")
+    )
+    text = banner(dataset, base_url, DEMO_ROUTE, jobs_part)
 
     def when_ready(server: Any) -> None:
         print(text, flush=True)
@@ -301,5 +229,10 @@ def run(args: argparse.Namespace) -> int:
         "control_socket_disable": True,
         "when_ready": when_ready,
     }
-    _application_class()(dataset, base_url, options).run()
+    arbiter = os.getpid()
+    try:
+        _application_class()(dataset, base_url, options, jobs).run()
+    finally:
+        if folder is not None and os.getpid() == arbiter:  # a worker leaving must not take the queue with it
+            shutil.rmtree(folder, ignore_errors=True)
     return 0

@@ -6,7 +6,9 @@ the plugin's pipeline.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import re
@@ -16,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import zipfile
 from collections import Counter
@@ -297,39 +300,58 @@ def test_a_busy_port_is_one_line_naming_the_option_and_exit_code_2(tmp_path):
     assert "Traceback" not in done.stderr and "gunicorn" not in done.stderr.lower()
 
 
-@pytest.mark.slow
-def test_demo_command_serves_over_http(tmp_path):
+def _start_demo(tmp_path: Path, *options: str) -> tuple[subprocess.Popen, int, str]:
+    """``spoo-export demo`` on a free port, once it answers: (process, port, what it printed)."""
     port = unused_port()
-    command = _demo_command()
     env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
     env["HOME"] = str(tmp_path)
-    out = (tmp_path / "stdout").open("w+")
-    proc = subprocess.Popen(
-        command + ["demo", "--port", str(port), "--workers", "2"],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=tmp_path,
-    )
+    with (tmp_path / "stdout").open("w+") as out:
+        proc = subprocess.Popen(
+            _demo_command() + ["demo", "--port", str(port), *options],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+        )
+    deadline = time.monotonic() + 60
+    text = ""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail("the demo exited:\n" + (tmp_path / "stdout").read_text())
+        text = (tmp_path / "stdout").read_text()
+        if "API key" in text:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+                    assert resp.status == 200
+                    return proc, port, text
+            except OSError:
+                pass
+        time.sleep(0.2)
+    _stop_demo(proc)
+    pytest.fail("the demo did not answer within 60 s:\n" + text)
+
+
+def _stop_demo(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
     try:
-        deadline = time.monotonic() + 60
-        text = ""
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (tmp_path / "stdout").read_text()
-            text = (tmp_path / "stdout").read_text()
-            if "API key" in text:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
-                        assert resp.status == 200
-                        break
-                except OSError:
-                    pass
-            time.sleep(0.2)
-        else:
-            pytest.fail("the demo did not answer within 60 s:\n" + text)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _dataset_printed(text: str) -> Any:
+    """The documents the demo seeded (the anchor it prints fixes them)."""
+    anchor = datetime.strptime(re.search(r"to (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", text).group(1), "%Y-%m-%d %H:%M")
+    return build_dataset(anchor)
+
+
+@pytest.mark.slow
+def test_demo_command_serves_over_http(tmp_path):
+    proc, port, text = _start_demo(tmp_path, "--workers", "2")
+    try:
         key = re.search(r"API key of the demo owner.*?: (spoo_\S+)", text).group(1)
-        anchor = datetime.strptime(re.search(r"to (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", text).group(1), "%Y-%m-%d %H:%M")
-        expected = build_dataset(anchor)  # the same documents the workers seeded after the fork
+        expected = _dataset_printed(text)  # the same documents the workers seeded after the fork
         assert key == expected.api_key
         mine = _clicks(expected, owner_id=expected.owner_id)
         request = urllib.request.Request(
@@ -344,14 +366,87 @@ def test_demo_command_serves_over_http(tmp_path):
                 body = json.loads(resp.read())
             assert body["summary"]["total_clicks"] == len(mine)
             assert body["summary"]["unique_clicks"] == _uniques(mine)
+        # Each worker holds its own in-memory data: no jobs, and the banner says why.
+        assert "# export jobs are off with --workers above 1" in text and "JOB=" not in text
+        submit = urllib.request.Request(
+            f"http://127.0.0.1:{port}{ROUTE}/jobs", data=b"{}", headers={"Authorization": f"Bearer {key}"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(submit, timeout=30)
+        assert refused.value.code == 404
         _run_printed_curl_commands(text, key, tmp_path / "curl")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        out.close()
+        _stop_demo(proc)
     assert proc.returncode == 0, (tmp_path / "stdout").read_text()
     assert not (tmp_path / ".gunicorn").exists()  # the control socket is disabled
+
+
+def _call(url: str, key: str | None = None, body: dict[str, Any] | None = None) -> tuple[int, Any, bytes]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers), timeout=30) as resp:
+        return resp.status, resp.headers, resp.read()
+
+
+def _clicks_in_zip(data: bytes) -> int:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        rows = list(csv.reader(io.StringIO(archive.read("clicks.csv").decode("utf-8-sig"))))
+    return len(rows) - 1  # less the header
+
+
+@pytest.mark.slow
+def test_demo_runs_export_jobs_over_http(tmp_path):
+    """One worker (the default): a job submitted over HTTP is queued in SQLite, run by the demo's own
+    consumer threads, and its file downloaded through file_url; the printed job commands work in a shell."""
+    proc, port, text = _start_demo(tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    queue_folder = Path(re.search(r"# export jobs: queued in (/\S+)/jobs\.db, run by 2 threads", text).group(1))
+    try:
+        key = re.search(r"API key of the demo owner.*?: (spoo_\S+)", text).group(1)
+        expected = _dataset_printed(text)
+        mine = _clicks(expected, owner_id=expected.owner_id)
+        assert (queue_folder / "jobs.db").exists()
+        status, headers, body = _call(f"{base}{ROUTE}/jobs", key, {"url": f"{ROUTE}/clicks?format=csv"})
+        job = json.loads(body)
+        assert status == 202 and headers["Content-Type"] == "application/json"
+        assert job["status"] in ("queued", "running", "done") and headers["Location"] == f"{ROUTE}/jobs/{job['id']}"
+        deadline = time.monotonic() + 60
+        while job["status"] != "done":
+            assert job["status"] in ("queued", "running") and time.monotonic() < deadline, job
+            time.sleep(0.2)
+            job = json.loads(_call(f"{base}{ROUTE}/jobs/{job['id']}", key)[2])
+        status, headers, data = _call(base + job["file_url"])  # no key: the signed link
+        assert status == 200 and headers["Content-Type"] == "application/zip"
+        assert len(data) == job["size"] and _clicks_in_zip(data) == len(mine) > 100
+        _run_printed_job_commands(text, tmp_path / "shell", len(mine))
+    finally:
+        _stop_demo(proc)
+    assert proc.returncode == 0, (tmp_path / "stdout").read_text()
+    assert not queue_folder.exists()  # the demo's temporary queue goes with it
+
+
+def _run_printed_job_commands(banner: str, folder: Path, clicks: int) -> None:
+    """The printed submit, poll and download, as printed, in one bash script (polling until done)."""
+    if not (shutil.which("curl") and shutil.which("bash") and shutil.which("python3")):
+        return  # the in-process test (test_demo_jobs.py) still checks every command against the app
+    part = banner[banner.index("# export jobs:") :]
+    submit, poll, download = [line for line in part.splitlines() if line.startswith(("JOB=", "curl "))]
+    script = "\n".join(
+        [
+            "set -eu",
+            submit,
+            "for attempt in $(seq 100); do",
+            f"  {poll} > job.json",
+            '  grep -q \'"status": "done"\' job.json && break',
+            "  sleep 0.2",
+            "done",
+            download,
+        ]
+    )
+    folder.mkdir()
+    done = subprocess.run(["bash", "-c", script], cwd=folder, capture_output=True, timeout=120)
+    assert done.returncode == 0, (script, done.stderr)
+    assert _clicks_in_zip((folder / "clicks.zip").read_bytes()) == clicks
