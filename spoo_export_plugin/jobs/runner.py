@@ -15,6 +15,8 @@ same whichever process runs what, and whatever dies when:
 - **faults**: the database unreachable mid-job (``Unavailable`` from the store, a ``PyMongoError``
   from the file writes): the partial file is removed when it can be, and the job goes back to the
   queue for a later attempt (:data:`RETRY_DELAYS`), or fails after :data:`~.records.MAX_ATTEMPTS`.
+  A query past its time budget (``max_time_ms`` of the worker's settings) fails the job at once:
+  it would run out of time again.
   A refusal (the URL was deleted since the submission: 404) fails the job with the GET's message.
   A worker asked to stop (SIGTERM) puts its job back without counting the attempt.
 """
@@ -30,7 +32,7 @@ from bson import ObjectId
 from pymongo.errors import PyMongoError
 
 from ..core.engine.store import Store
-from ..core.exceptions import ExportError, Unavailable
+from ..core.exceptions import TIMEOUT_MESSAGE, ExportError, Unavailable
 from ..core.service import Exporter
 from ..core.settings import ExportSettings
 from ..files.produce import FileProducer, ProducedFile, target_from_url
@@ -144,8 +146,11 @@ class JobRunner:
             return
         except (Unavailable, PyMongoError) as exc:
             self._discard(file_id)
-            message = exc.message if isinstance(exc, ExportError) else "the statistics database is unreachable"
-            self._retry_or_fail(oid, attempt, message)
+            if isinstance(exc, Unavailable) and exc.message == TIMEOUT_MESSAGE:  # would time out again
+                self._fail(oid, attempt, exc.message)
+            else:
+                message = exc.message if isinstance(exc, ExportError) else "the statistics database is unreachable"
+                self._retry_or_fail(oid, attempt, message)
             return
         except ExportError as exc:  # refused now (the URL deleted, access revoked): the GET's words
             self._discard(file_id)

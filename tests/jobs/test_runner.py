@@ -11,8 +11,9 @@ from typing import Any
 import mongomock
 import pytest
 from bson import ObjectId
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, ExecutionTimeout
 
+from spoo_export_plugin.core.exceptions import TIMEOUT_MESSAGE
 from spoo_export_plugin.files.produce import ProducedFile
 from spoo_export_plugin.jobs.records import MAX_ATTEMPTS
 from spoo_export_plugin.jobs.service import JobService
@@ -238,3 +239,21 @@ def test_a_lost_queued_task_is_enqueued_again(world: World, queued: JobService) 
     queued.upkeep()  # once
     assert queued.queue.huey.pending_count() == 1
     assert doc(world, job["id"])["status"] == "queued"
+
+
+def test_a_query_past_its_time_budget_fails_at_once(
+    world: World, queued: JobService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = queued.submit(ME, BIG, None)
+    real = mongomock.collection.Collection.aggregate
+
+    def too_slow(self: Any, pipeline: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.name == "clicks":
+            raise ExecutionTimeout("operation exceeded time limit", 50)
+        return real(self, pipeline, *args, **kwargs)
+
+    monkeypatch.setattr(mongomock.collection.Collection, "aggregate", too_slow)
+    queued.run_job(job["id"])
+    failed = queued.get(ME, job["id"])
+    assert failed["status"] == "failed" and failed["error"] == TIMEOUT_MESSAGE  # not retried: it would time out again
+    assert doc(world, job["id"])["attempts"] == 1 and files_in(world.db) == (0, 0)
