@@ -487,23 +487,19 @@ def expected_compared_export(clicks: list[dict[str, Any]], q: Query, compare: st
             continue
         by_label = {row[name]: row for row in earlier["breakdowns"][name]}
         compared = []
+        nothing = {"clicks": 0, "unique_clicks": 0, "share": round(0 / total, 4) if total else None}
         for index, row in enumerate(rows):
             clicks_now = current[name][index]["clicks"]
             extra: dict[str, Any] = {}
-            if name == "time":
-                before = earlier["breakdowns"]["time"][index] if index < len(earlier["breakdowns"]["time"]) else None
-                extra["previous_time"] = before["time"] if before else None
-                for m in q.metrics:
-                    extra[f"previous_{m}"] = before[m] if before else None
+            if name == "time":  # past the end of a shorter earlier range: no bucket, nothing counted
+                earlier_time = earlier["breakdowns"]["time"]
+                extra["previous_time"] = earlier_time[index]["time"] if index < len(earlier_time) else None
+                before = earlier_time[index] if index < len(earlier_time) else nothing
             else:
-                before = by_label.get(row[name]) or {
-                    "clicks": 0,
-                    "unique_clicks": 0,
-                    "share": round(0 / total, 4) if total else None,
-                }
-                for m in q.metrics:
-                    extra[f"previous_{m}"] = before[m]
-            extra["clicks_change"] = _change(clicks_now, before["clicks"] if before else None)
+                before = by_label.get(row[name]) or nothing
+            for m in q.metrics:
+                extra[f"previous_{m}"] = before[m]
+            extra["clicks_change"] = _change(clicks_now, before["clicks"])
             compared.append({**row, **extra})
         breakdowns[name] = compared
     summary = earlier["summary"]

@@ -351,8 +351,8 @@ def test_past_the_end_of_a_shorter_earlier_range(db, aggregation):
             "clicks": 0,
             "share": 0.0,
             "previous_time": None,
-            "previous_clicks": None,
-            "previous_share": None,
+            "previous_clicks": 0,
+            "previous_share": 0.0,
             "clicks_change": None,
         }
         for d in (29, 30)
@@ -362,8 +362,8 @@ def test_past_the_end_of_a_shorter_earlier_range(db, aggregation):
             "clicks": 1,
             "share": 0.5,  # of March's two clicks (1 March 00:30 is the other)
             "previous_time": None,
-            "previous_clicks": None,
-            "previous_share": None,
+            "previous_clicks": 0,
+            "previous_share": 0.0,
             "clicks_change": None,
         }
     ]

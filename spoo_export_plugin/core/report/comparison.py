@@ -115,8 +115,8 @@ class EarlierFigures:
     def cells(self, name: str, index: int, label: Any, clicks: int, metrics: tuple[str, ...]) -> tuple[Any, ...]:
         """The comparison cells of the current row ``index`` of ``name`` (``label`` its first cell)."""
         if name == "time":
-            if index >= len(self.time):  # past the end of the earlier range: nothing to compare with
-                return (None,) * (len(metrics) + 1) + (None,)
+            if index >= len(self.time):  # past the end of the earlier range: no bucket there, nothing counted
+                return (None,) + self._metrics(0, 0, metrics) + (None,)
             bucket, earlier, uniques = self.time[index]
             return (bucket,) + self._metrics(earlier, uniques, metrics) + (clicks_change(clicks, earlier),)
         earlier, uniques = self.counts[name].get(label, (0, 0))
