@@ -46,6 +46,7 @@ def has_body(req: falcon.Request) -> bool:
 class ExportGuard:
     def __init__(self, settings: ExportSettings):
         self.slots = ExportSlots(settings.max_concurrent_exports, settings.retry_after_seconds)
+        self.body_timeout = float(settings.send_timeout_seconds)  # a job submission's body, in the ASGI door
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:
         if self._admit(req, resource):
@@ -103,7 +104,7 @@ class ExportGuard:
     # The ASGI door (falcon.asgi wants coroutines): the same methods; only a POST's body is awaited.
     async def process_resource_async(self, req: Any, resp: Any, resource: Any, params: Any) -> None:
         if self._admit(req, resource):
-            req.context.request_body = await read_asgi_body(req)
+            req.context.request_body = await read_asgi_body(req, timeout=self.body_timeout)
 
     async def process_response_async(self, req: Any, resp: Any, resource: Any, req_succeeded: bool) -> None:
         self.process_response(req, resp, resource, req_succeeded)

@@ -2,9 +2,10 @@
 
 The plugin's ``POST`` routes take a JSON object of a few string fields (a job: ``url``,
 ``webhook_url``). Everything about that body is refused as a 4xx naming what is wrong, never a
-500: too large (413, ``body``), of unknown length where the server cannot bound it (411), not
-``application/json`` (415, ``body``), not UTF-8 JSON, not an object, a key twice or a key the
-route does not know (400, ``body``), a field of the wrong type (400 naming the field).
+500: too large (413, ``body``), not sent in time (408, the ASGI door), of unknown length where
+the server cannot bound it (411), not ``application/json`` (415, ``body``), not UTF-8 JSON, not
+an object, a key twice or a key the route does not know (400, ``body``), a field of the wrong
+type (400 naming the field).
 
 Why ``application/json`` only: a browser sends a cross-site ``text/plain`` or form ``POST`` without
 asking (no CORS preflight), with the visitor's cookies; spoo.me's dashboard authenticates with a
@@ -19,13 +20,14 @@ responder runs and leaves the bytes in ``req.context.request_body``. Either way 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import falcon
 
-from ..core.exceptions import BadRequest, ContentTooLarge, LengthRequired, UnsupportedMediaType
+from ..core.exceptions import BadRequest, ContentTooLarge, ExportError, LengthRequired, UnsupportedMediaType
 
 #: The largest body a job submission may have: a URL and a webhook URL fit many times over.
 MAX_BODY_BYTES = 16 * 1024
@@ -55,10 +57,24 @@ def read_wsgi_body(req: falcon.Request, limit: int = MAX_BODY_BYTES) -> bytes:
     return _read_up_to(req.bounded_stream.read, limit)
 
 
-async def read_asgi_body(req: Any, limit: int = MAX_BODY_BYTES) -> bytes:
-    """At most ``limit`` bytes of a ``falcon.asgi`` request's body, or 413 (awaited on the event loop)."""
+class BodyTimeout(ExportError):
+    """The request body did not arrive in time (a client that stopped sending it)."""
+
+    status = 408
+
+
+async def read_asgi_body(req: Any, limit: int = MAX_BODY_BYTES, *, timeout: float = 30.0) -> bytes:
+    """At most ``limit`` bytes of a ``falcon.asgi`` request's body, or 413 (awaited on the event loop).
+
+    The whole body must arrive within ``timeout`` seconds (408 otherwise): a waiting read holds no
+    thread, but a client that never finishes its request must not hold the connection for ever
+    (under a WSGI server, ``spoo-export serve`` bounds the body the same way: ops/worker.py).
+    """
     refuse_announced_size(req, limit)
-    data: bytes = await req.stream.read(limit + 1)  # reads until that many bytes or the end
+    try:  # reads until that many bytes or the end
+        data: bytes = await asyncio.wait_for(req.stream.read(limit + 1), timeout)
+    except asyncio.TimeoutError:
+        raise BodyTimeout(f"the request body did not arrive within {timeout:g} s", BODY) from None
     if len(data) > limit:
         raise too_large(limit)
     return data

@@ -9,6 +9,7 @@ export parameter; here a generated ``url`` is almost always refused at once (400
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -46,8 +47,9 @@ def live(secantus_uri: str) -> Iterator[dict[str, Any]]:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
 )
 def test_every_job_answer_matches_the_openapi_document(case: Any, live: dict[str, Any]) -> None:
-    # Half the requests carry the owner's key (see test_schemathesis.py), chosen by what was generated.
-    chosen = hash(repr((case.body, case.path_parameters, case.query))) % 2
+    # Submissions carry the owner's key (without it every one is the same 401), other requests half the
+    # time, chosen by what was generated; never one whose headers schemathesis made invalid on purpose.
+    chosen = case.method == "POST" or zlib.crc32(repr((case.path_parameters, case.query)).encode()) % 2
     headers = {"Authorization": f"Bearer {live['key']}"} if chosen and not headers_made_invalid(case) else None
     # Excluded: "schema-valid data is accepted": a schema-valid `url` string is rarely an export GET.
     case.call_and_validate(
@@ -93,5 +95,5 @@ def test_the_run_was_broad_and_cheap(live: dict[str, Any]) -> None:
     print(f"\nschemathesis (jobs): {total} requests, statuses {dict(sorted(STATS.items()))}, {jobs} jobs made")
     assert not [status for status in STATS if status >= 500]
     assert {"POST", "GET", "HEAD", "DELETE"} <= set(METHODS)
-    assert STATS[400] >= 20 and STATS[401] >= 20 and STATS[404] >= 20 and STATS[202] >= 1
+    assert STATS[400] >= 10 and STATS[401] >= 20 and STATS[404] >= 20 and STATS[202] >= 1
     assert jobs < 100

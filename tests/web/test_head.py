@@ -219,10 +219,12 @@ def test_head_of_the_openapi_document(db):
     assert int(head.headers["content-length"]) == len(get.content)
 
 
-def test_every_route_that_answers_get_answers_head(db):
-    """Routes added later get HEAD from the same mechanism, or this fails."""
-    routes = falcon.inspect.inspect_app(make_app(ExportSettings(database=db))).routes
-    assert len(routes) >= 2
+@pytest.mark.parametrize("job_queue", [None, "immediate://"], ids=["jobs-off", "jobs-on"])
+def test_every_route_that_answers_get_answers_head(db, job_queue):
+    """Routes added later get HEAD from the same mechanism, or this fails (the job routes too)."""
+    routes = falcon.inspect.inspect_app(make_app(ExportSettings(database=db, job_queue=job_queue))).routes
+    jobs = {ROUTE + "/jobs", ROUTE + "/jobs/{job_id}", ROUTE + "/jobs/{job_id}/file"}
+    assert len(routes) >= 4 and (jobs <= {route.path for route in routes}) is bool(job_queue)
     for route in routes:
         served = {m.method: m.function_name for m in route.methods if not m.internal}
         assert "GET" in served and served.get("HEAD") == served["GET"], route.path

@@ -4,7 +4,9 @@ never a 500."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -179,6 +181,30 @@ def test_a_body_of_unknown_length(data, door):
             environ["wsgi.input_terminated"] = True
         answer = open_response_from_environ(app, environ)
         assert answer.status == status
+
+
+@pytest.mark.doors("asgi")
+def test_a_body_that_stops_arriving_is_408_in_the_asgi_door(data, door):
+    """The read waits on the event loop (no thread), but not for ever: ``send_timeout_seconds`` in all."""
+    app = make_app(job_settings(data["db"], send_timeout_seconds=1))
+    headers = {**data["auth"], "Content-Type": "application/json"}
+    scope = falcon.testing.create_scope(JOBS, method="POST", headers=headers, content_length=100)
+    parts = [{"type": "http.request", "body": b'{"url": ', "more_body": True}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if parts:
+            return parts.pop()
+        await asyncio.sleep(3600)  # the client stopped sending
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    started = time.monotonic()
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 408 and time.monotonic() - started < 10
+    assert json.loads(b"".join(m.get("body", b"") for m in sent[1:]))["param"] == "body"
 
 
 def open_response_from_environ(app: Any, environ: dict[str, Any]) -> Any:
