@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
+from urllib.parse import unquote
 
 from ..core.request.timezones import get_zone
 from ..core.schedule_settings import SmtpTarget, parse_smtp_url, sender_address
@@ -35,6 +36,8 @@ SMTP_TIMEOUT_SECONDS = 30
 SEND_ATTEMPTS = 3
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _MS = timedelta(milliseconds=1)
+_EXTENDED_FILENAME = re.compile(r"filename\*\s*=\s*UTF-8''([^;\s]+)", re.IGNORECASE)
+_PLAIN_FILENAME = re.compile(r'filename\s*=\s*"([^"]*)"', re.IGNORECASE)
 
 
 class MailError(Exception):
@@ -50,6 +53,16 @@ class ReportFile:
     open: Callable[[], Iterable[bytes]]
     link: str
     link_expires_at: datetime | None = None
+
+
+def filename_of(disposition: str, default: str = "report") -> str:
+    """The file name a ``Content-Disposition`` gives, its RFC 5987 ``filename*`` first (an emoji alias
+    travels only there): what a job's file is called, for its attachment."""
+    extended = _EXTENDED_FILENAME.search(disposition)
+    if extended:
+        return one_line(unquote(extended.group(1), errors="replace"), 200) or default
+    plain = _PLAIN_FILENAME.search(disposition)
+    return one_line(plain.group(1), 200) if plain and plain.group(1).strip() else default
 
 
 def one_line(text: str, limit: int = 200) -> str:
@@ -107,6 +120,8 @@ def report_message(
     attached when it is at most ``email_attachment_max_bytes``, else the body carries ``file.link``."""
     if settings.email_from is None:
         raise MailError("email_from is not set: this server sends no e-mail")
+    if not recipients:
+        raise MailError("the schedule has no e-mail recipients")
     name, address = sender_address(settings.email_from)
     shown_title = one_line(title, 150)
     shown_range = describe_range(start, end, zone)
@@ -272,4 +287,12 @@ def send_report(
     send_message(settings, message, ssl_context=ssl_context, sleep=sleep)
 
 
-__all__ = ["MailError", "ReportFile", "describe_range", "report_message", "send_message", "send_report"]
+__all__ = [
+    "MailError",
+    "ReportFile",
+    "describe_range",
+    "filename_of",
+    "report_message",
+    "send_message",
+    "send_report",
+]

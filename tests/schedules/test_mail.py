@@ -10,7 +10,15 @@ from datetime import datetime, timezone
 import pytest
 
 from spoo_export_plugin import ExportSettings
-from spoo_export_plugin.schedules.mail import MailError, ReportFile, describe_range, report_message, send_report
+from spoo_export_plugin.files.disposition import content_disposition
+from spoo_export_plugin.schedules.mail import (
+    MailError,
+    ReportFile,
+    describe_range,
+    filename_of,
+    report_message,
+    send_report,
+)
 
 from .smtp_server import Inbox, self_signed_certificate, server_context, smtp_server
 
@@ -278,3 +286,30 @@ def test_credentials_for_a_server_that_offers_no_login(db):
     with smtp_server(Inbox(password=b"x")) as port, pytest.raises(MailError) as failed:
         send(settings_for(db, f"smtp://u:{PASSWORD}@127.0.0.1:{port}"), sleep=pytest.fail)
     assert str(failed.value) == f"the SMTP server 127.0.0.1:{port} (none) offers no login (AUTH) on this connection"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["spoo-export-all-2025-03-03.csv", "spoo-export-🔥fire-2025-03-03.xlsx", "clicks-ünïcode.json"],
+)
+def test_the_attachment_is_named_as_the_job_file_is(db, name):
+    """A job's file carries the GET's Content-Disposition (an emoji alias travels in ``filename*``): the
+    e-mail's attachment has the same name."""
+    disposition = content_disposition(name)
+    assert filename_of(disposition) == name
+    message = report_message(
+        settings_for(db, "smtp://127.0.0.1:25"),
+        ["a@example.com"],
+        title="T",
+        start=START,
+        end=END,
+        zone="Europe/Berlin",
+        file=report_file(name=filename_of(disposition)),
+    )
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_filename() == name
+
+
+def test_no_recipients_no_message(db):
+    with pytest.raises(MailError, match="no e-mail recipients"):
+        send(settings_for(db, "smtp://127.0.0.1:25"), recipients=[])
