@@ -62,7 +62,8 @@ _FIELDS = (
     _Field("minute", 0, 59),
     _Field("hour", 0, 23),
     _Field("day of month", 1, 31),
-    _Field("month", 1, 12, tuple(calendar.month_abbr[m].lower() for m in range(1, 13))),
+    # English, whatever the process's locale (calendar.month_abbr would follow it)
+    _Field("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
     # 0 and 7 are both Sunday
     _Field("day of week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
 )

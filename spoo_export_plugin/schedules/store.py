@@ -28,7 +28,7 @@ from typing import Any
 from bson import ObjectId
 
 from ..core.engine.store import Store, driver_errors
-from ..core.exceptions import NotFound, RateLimited
+from ..core.exceptions import NotFound, RateLimited, Unauthorized
 from ..core.settings import ExportSettings
 from .slots import next_run_at
 from .validation import ScheduleSpec
@@ -126,13 +126,21 @@ class ScheduleStore:
     def _now(self, now: datetime | None) -> datetime:
         return to_ms(now if now is not None else self.clock())
 
-    # -- the owner's doors: every one scoped by owner_id
+    # -- the owner's doors: every one scoped by owner_id, and none open without one
+
+    @staticmethod
+    def _owner(owner_id: Any) -> Any:
+        if owner_id is None:
+            raise Unauthorized(
+                "scheduled reports need credentials: send Authorization: Bearer spoo_<key>", "Authorization"
+            )
+        return owner_id
 
     def create(self, owner_id: Any, spec: ScheduleSpec, *, now: datetime | None = None) -> dict[str, Any]:
         """A new schedule (its first slot is after ``now``); 429 past ``max_schedules_per_owner``."""
         created = self._now(now)
         doc: dict[str, Any] = {
-            "owner_id": owner_id,
+            "owner_id": self._owner(owner_id),
             "url": spec.url,
             "cron": spec.cron,
             "timezone": spec.timezone,
@@ -188,6 +196,7 @@ class ScheduleStore:
 
     def delete(self, owner_id: Any, schedule_id: Any) -> None:
         """Delete the owner's schedule (its jobs and their files stay until they expire); NotFound otherwise."""
+        self._owner(owner_id)
         key = parse_schedule_id(schedule_id)
         with self._guard():
             deleted = key is not None and self.schedules.delete_one({"_id": key, "owner_id": owner_id}).deleted_count
@@ -195,6 +204,7 @@ class ScheduleStore:
             raise NotFound("no such schedule", None)
 
     def _find(self, owner_id: Any, schedule_id: Any) -> dict[str, Any] | None:
+        self._owner(owner_id)
         key = parse_schedule_id(schedule_id)
         if key is None:
             return None
@@ -274,6 +284,7 @@ class ScheduleStore:
 
     def list(self, owner_id: Any) -> list[dict[str, Any]]:
         """The owner's schedules, newest first."""
+        self._owner(owner_id)
         with self._guard():
             cursor = self.schedules.find({"owner_id": owner_id}).sort([("created_at", -1), ("_id", -1)])
             return list(cursor.limit(LIST_LIMIT))

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 from bson import ObjectId
 
-from spoo_export_plugin.core.exceptions import NotFound, RateLimited
+from spoo_export_plugin.core.exceptions import NotFound, RateLimited, Unauthorized
 from spoo_export_plugin.schedules.slots import slots_between
 from spoo_export_plugin.schedules.store import schedule_object
 
@@ -201,3 +201,20 @@ def test_after_downtime_only_the_latest_missed_slot_runs(db):
     assert ran == [*before, missed[-1], *after]
     assert len(missed) == 10  # 00:00Z to 05:30Z but 01:00Z and 01:30Z (the repeated 02:00 and 02:30 CET)
     assert missed[-1] == datetime(2025, 10, 26, 5, 30, tzinfo=UTC)
+
+
+def test_no_owner_no_schedules(store):
+    """An anonymous caller (owner None) never reaches, nor makes, a schedule with no owner."""
+    doc = store.create(OWNER, spec(), now=CREATED)
+    calls = [
+        lambda: store.create(None, spec(), now=CREATED),
+        lambda: store.get(None, doc["_id"]),
+        lambda: store.list(None),
+        lambda: store.set_paused(None, doc["_id"], True),
+        lambda: store.delete(None, doc["_id"]),
+    ]
+    for call in calls:
+        with pytest.raises(Unauthorized) as refused:
+            call()
+        assert (refused.value.status, refused.value.param) == (401, "Authorization")
+    assert store.get(OWNER, doc["_id"])["paused"] is False
