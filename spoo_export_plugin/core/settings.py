@@ -16,6 +16,7 @@ from limits import parse_many
 
 from .exceptions import ConfigurationError
 from .request.dimensions import check_no_private_dimension, parse_declared
+from .schedule_settings import check_schedule_values
 from .setting_checks import (
     ENV_PREFIX,
     HMAC_ALGORITHMS,
@@ -173,6 +174,19 @@ class ExportSettings:
     # Seconds one webhook delivery attempt may take.
     webhook_timeout_seconds: int = 10
 
+    # Scheduled reports (``POST <route>/schedules``, with job_queue): e-mail goes out through
+    # "smtp://user:pass@host:587?starttls=true" or "smtps://user:pass@host:465" (certificates verified)
+    # from email_from ("reports@example.com" or "Reports <reports@example.com>"). None: e-mail
+    # recipients are refused (webhooks only). smtp_url is never shown in repr or errors.
+    smtp_url: str | None = field(default=None, repr=False)
+    email_from: str | None = None
+    # A file larger than this is not attached: the e-mail carries its signed link instead (0: always the link).
+    email_attachment_max_bytes: int = 10_000_000
+    # Schedules one owner may have; more is refused.
+    max_schedules_per_owner: int = 20
+    # Where schedules live, in the plugin's database.
+    schedules_collection: str = "export_schedules"
+
     def __post_init__(self) -> None:
         if self.database is None and not self.mongodb_uri:
             raise ConfigurationError("ExportSettings needs database= or mongodb_uri=")
@@ -213,6 +227,7 @@ class ExportSettings:
             "max_jobs_per_owner",
             "job_lease_seconds",
             "webhook_timeout_seconds",
+            "max_schedules_per_owner",
         ):
             if int(getattr(self, name)) < 1:
                 raise ConfigurationError(f"{name} must be a positive integer")
@@ -231,6 +246,7 @@ class ExportSettings:
         if self.trusted_proxies < 0:
             raise ConfigurationError("trusted_proxies must be 0 or more")
         check_job_values(self)
+        check_schedule_values(self)
         if self.aggregation not in AGGREGATIONS:
             raise ConfigurationError(f"aggregation={self.aggregation!r}; expected one of {', '.join(AGGREGATIONS)}")
         if self.read_preference not in _READ_PREFERENCES:
