@@ -15,7 +15,16 @@ from .cors import cors_middleware
 from .guard import ExportGuard
 from .openapi import OpenAPIResource
 from .resource import ExportResource
-from .routes import clicks_route, job_file_route, job_route, jobs_route, link_route, openapi_route
+from .routes import (
+    clicks_route,
+    job_file_route,
+    job_route,
+    jobs_route,
+    link_route,
+    openapi_route,
+    schedule_route,
+    schedules_route,
+)
 
 __all__ = ["check_composable", "clicks_route", "create_app", "link_route", "openapi_route"]
 
@@ -63,8 +72,9 @@ def assemble(app: FalconApp, settings: ExportSettings, *, adapt: Callable[[Any],
 def add_job_routes(
     app: falcon.App, settings: ExportSettings, exports: ExportResource, adapt: Callable[[Any], Any]
 ) -> None:
-    """``<route>/jobs``, ``<route>/jobs/{job_id}`` and its ``/file``, on the export resource's store,
-    rate-limit store and authenticator: a submission and a GET share one budget."""
+    """``<route>/jobs``, ``<route>/jobs/{job_id}`` and its ``/file``, and ``<route>/schedules`` and
+    ``<route>/schedules/{schedule_id}``, on the export resource's store, rate-limit store and
+    authenticator: a submission, a schedule's creation and a GET share one budget."""
     from .jobs_resource import JobsResource  # only with jobs on: the jobs extra (huey) may be absent
 
     jobs = adapt(
@@ -73,3 +83,11 @@ def add_job_routes(
     app.add_route(jobs_route(settings.route), jobs)
     app.add_route(job_route(settings.route), jobs, suffix="job")
     app.add_route(job_file_route(settings.route), jobs, suffix="file")
+    # Scheduled reports: each slot runs as an export job, so they exist exactly when jobs do.
+    from .schedules_resource import SchedulesResource
+
+    schedules = adapt(
+        SchedulesResource(settings, store=exports.store, throttle=exports.throttle, authenticator=exports.authenticator)
+    )
+    app.add_route(schedules_route(settings.route), schedules)
+    app.add_route(schedule_route(settings.route), schedules, suffix="schedule")

@@ -22,21 +22,24 @@ from .head import answers_head
 from .routes import mount_prefix, under
 
 DEFAULT_ROUTE = "/api/v1/export"
+#: The parts of the document served only with ``job_queue`` set.
+JOBS_DOCUMENTS = ("openapi_jobs.json", "openapi_schedules.json")
 
 
 def load_document(
     route: str = DEFAULT_ROUTE, extra_dimensions: Sequence[str] = (), *, cors: bool = False, jobs: bool = False
 ) -> dict[str, Any]:
     """The OpenAPI document as a dict, its paths under ``route``, with the host's declared dimensions;
-    the export jobs' routes when ``jobs`` (``job_queue`` is set); HEAD beside every GET, and the CORS
-    preflight (OPTIONS) when ``cors`` (``cors_origins`` is set)."""
+    the export jobs' and scheduled reports' routes when ``jobs`` (``job_queue`` is set); HEAD beside
+    every GET, and the CORS preflight (OPTIONS) when ``cors`` (``cors_origins`` is set)."""
     document = _shipped("openapi.json", route)
     document["info"] = {"title": document["info"]["title"], "version": __version__, **document["info"]}
     for name in extra_dimensions:  # each works like a built-in one: its own comma parameter
         for item in document["paths"].values():
             _add_parameter(item["get"], name)
-    if jobs:  # shipped apart (openapi_jobs.json): its paths and components join the document's
-        addition = _shipped("openapi_jobs.json", route)
+    # Shipped apart: the export jobs' routes and the scheduled reports' (whose slots run as jobs) join
+    # the document's paths and components.
+    for addition in [_shipped(name, route) for name in JOBS_DOCUMENTS] if jobs else []:
         document["paths"].update(addition["paths"])
         for kind, entries in addition["components"].items():
             document["components"].setdefault(kind, {}).update(entries)

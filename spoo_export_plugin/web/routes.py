@@ -1,9 +1,9 @@
 """Where each of the plugin's routes lives under ``settings.route``: the one join every door uses.
 
 ``route`` may be ``/``, ``/x`` or ``/x/``; the routes under it never start with ``//``
-(``/`` gives ``/links/{url_id}``, ``/clicks``, ``/openapi.json``, ``/jobs``...). The app's router, the
-WSGI middleware's path matching and the OpenAPI document's paths all read these helpers,
-so they cannot disagree.
+(``/`` gives ``/links/{url_id}``, ``/clicks``, ``/openapi.json``, ``/jobs``, ``/schedules``...).
+The app's router, the WSGI middleware's path matching and the OpenAPI document's paths all read
+these helpers, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -45,6 +45,21 @@ def job_path(route: str, job_id: str, *, file: bool = False) -> str:
     """One job's address (its file's with ``file``), the id percent-encoded: a ``Location`` header's path."""
     template = job_file_route(route) if file else job_route(route)
     return template.replace("{job_id}", quote(job_id, safe=""))
+
+
+def schedules_route(route: str) -> str:
+    """Scheduled reports (``POST`` creates one, ``GET`` lists the caller's): ``<route>/schedules``."""
+    return under(route, "/schedules")
+
+
+def schedule_route(route: str) -> str:
+    """One schedule (``GET``, ``PATCH`` pauses or resumes, ``DELETE``): ``<route>/schedules/{schedule_id}``."""
+    return under(route, "/schedules/{schedule_id}")
+
+
+def schedule_path(route: str, schedule_id: str) -> str:
+    """One schedule's address, the id percent-encoded: a ``Location`` header's path."""
+    return schedule_route(route).replace("{schedule_id}", quote(schedule_id, safe=""))
 
 
 def openapi_route(route: str) -> str:

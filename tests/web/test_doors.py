@@ -164,6 +164,100 @@ def _job_body(url: str) -> bytes:
     return json.dumps({"url": url}).encode()
 
 
+#: Scheduled reports: jobs on, a loopback webhook allowed (nothing is sent: no slot runs here).
+SCHEDULE_SETTINGS = {
+    "job_queue": "immediate://",
+    "webhook_secret": "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "webhook_allow_http": True,
+    "webhook_allow_private": True,
+}
+SCHEDULES = ROUTE + "/schedules"
+
+
+def _schedule_body(**fields: Any) -> bytes:
+    body = {"url": ROUTE + "?format=csv&period=last_week", "cron": "0 8 * * 1", "timezone": "Europe/Berlin"}
+    return json.dumps({**body, "webhook_url": "http://127.0.0.1:9/hook", **fields}).encode()
+
+
+def _schedule_request(method: str, path: str, body: bytes = b"", *, auth: bool = True, **settings: Any) -> Case:
+    """One request to a schedule route (jobs on)."""
+
+    def case(build: Callable[..., Any], data: dict[str, Any]) -> list[Answer]:
+        headers = {"Origin": ORIGIN, **({"Content-Type": "application/json"} if body else {})}
+        if auth:
+            headers["Authorization"] = data["auth"]["Authorization"]
+        app = build(_settings(data, **{**SCHEDULE_SETTINGS, **settings}))
+        return [answer(app, path, {}, headers, method, body)]
+
+    return case
+
+
+def _schedule_life(build: Callable[..., Any], data: dict[str, Any]) -> list[Answer]:
+    """Create, list, look at, pause, resume, delete, look again. Each door creates its own schedule, so its
+    id (in the body and ``Location``) is replaced by ``<id>`` before the answers are compared."""
+    app = build(_settings(data, **SCHEDULE_SETTINGS))
+    data["db"]["export_schedules"].delete_many({})
+    auth = {"Origin": ORIGIN, "Authorization": data["auth"]["Authorization"]}
+    json_auth = {**auth, "Content-Type": "application/json"}
+    created = answer(app, SCHEDULES, {}, json_auth, "POST", _schedule_body())
+    schedule_id = json.loads(created[2])["id"]
+    one = f"{SCHEDULES}/{schedule_id}"
+    answers = [
+        created,
+        answer(app, SCHEDULES, {}, auth),
+        answer(app, one, {}, auth),
+        answer(app, one, {}, json_auth, "PATCH", b'{"paused": true}'),
+        answer(app, one, {}, json_auth, "PATCH", b'{"paused": false}'),
+        answer(app, one, {}, json_auth, "PATCH", b'{"paused": 1}'),
+        answer(app, one, {}, auth, "DELETE"),
+        answer(app, one, {}, auth),
+    ]
+
+    def anonymous(text: str) -> str:
+        return text.replace(schedule_id, "<id>")
+
+    return [
+        (status, [(name, anonymous(value)) for name, value in headers], anonymous(body.decode()).encode())
+        for status, headers, body in answers
+    ]
+
+
+def _schedule_cap(build: Callable[..., Any], data: dict[str, Any]) -> list[Answer]:
+    """The owner's one schedule made, the next is refused (only the refusal is compared: ids differ)."""
+    app = build(_settings(data, **SCHEDULE_SETTINGS, max_schedules_per_owner=1))
+    data["db"]["export_schedules"].delete_many({})
+    headers = {"Origin": ORIGIN, "Authorization": data["auth"]["Authorization"], "Content-Type": "application/json"}
+    assert answer(app, SCHEDULES, {}, headers, "POST", _schedule_body())[0] == 201
+    return [answer(app, SCHEDULES, {}, headers, "POST", _schedule_body())]
+
+
+def _schedule_preflight(build: Callable[..., Any], data: dict[str, Any]) -> list[Answer]:
+    headers = {
+        "Origin": ORIGIN,
+        "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "Authorization",
+    }
+    app = build(_settings(data, **SCHEDULE_SETTINGS))
+    return [answer(app, path, {}, headers, "OPTIONS") for path in (SCHEDULES, SCHEDULES + "/650000000000000000000123")]
+
+
+CASES.update(
+    {
+        "schedules-life": (_schedule_life, (201, 200, 200, 200, 200, 400, 204, 404)),
+        "schedules-400-cron": (_schedule_request("POST", SCHEDULES, _schedule_body(cron="@daily")), (400,)),
+        "schedules-400-format": (
+            _schedule_request("POST", SCHEDULES, _schedule_body(url=ROUTE + "?format=nope&period=last_week")),
+            (400,),
+        ),
+        "schedules-401": (_schedule_request("POST", SCHEDULES, _schedule_body(), auth=False), (401,)),
+        "schedules-404": (_schedule_request("GET", SCHEDULES + "/650000000000000000000123"), (404,)),
+        "schedules-413": (_schedule_request("PATCH", SCHEDULES + "/x", b"{" + b" " * 17_000 + b"}"), (413,)),
+        "schedules-429-cap": (_schedule_cap, (429,)),
+        "preflight-schedules": (_schedule_preflight, (200, 200)),
+        "preflight-schedules-off": (_preflight(SCHEDULES), (404,)),  # jobs off: no such route
+    }
+)
+
 CASES.update(
     {
         "jobs-list": (_job_request("GET", ROUTE + "/jobs"), (200,)),

@@ -119,7 +119,8 @@ def test_the_document_lists_the_job_routes_only_when_on(data):
     off = jobs_client(ExportSettings(database=data["db"])).simulate_get(ROUTE + "/openapi.json").json
     validator.validate(on)
     assert on == load_document(jobs=True) and off == load_document()
-    assert set(on["paths"]) - set(off["paths"]) == {JOBS, JOBS + "/{job_id}", JOBS + "/{job_id}/file"}
+    schedules = {ROUTE + "/schedules", ROUTE + "/schedules/{schedule_id}"}  # test_schedules_routing.py
+    assert set(on["paths"]) - set(off["paths"]) == {JOBS, JOBS + "/{job_id}", JOBS + "/{job_id}/file", *schedules}
     assert set(on["paths"][JOBS]) == {"get", "head", "post"}
     assert set(on["paths"][JOBS + "/{job_id}"]) == {"get", "head", "delete"}
     assert set(on["paths"][JOBS + "/{job_id}/file"]) == {"get", "head"}
