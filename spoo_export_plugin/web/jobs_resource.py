@@ -26,7 +26,6 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import falcon
 
@@ -41,7 +40,7 @@ from ..jobs.service import JobService
 from . import hooks
 from .head import answers_head, is_head
 from .json_body import parse_fields, request_body
-from .routes import job_path, mount_prefix
+from .routes import below_mount, job_path, mount_prefix
 
 Responder = TypeVar("Responder", bound=Callable[..., Any])
 
@@ -158,14 +157,7 @@ class JobsResource:
         return job
 
     def _below_mount(self, url: str, prefix: str) -> str:
-        """``url`` as the plugin routes it: under a mount (``/stats``) a client may name the GET as it sends
-        it (``/stats/api/v1/export?...``): when what follows the prefix is under the route, the prefix goes."""
-        if not prefix or not url.startswith(prefix + "/"):
-            return url
-        rest = url[len(prefix) :]
-        base = self.settings.route.rstrip("/")
-        path = urlsplit(rest).path
-        return rest if path == base or path.startswith(base + "/") else url
+        return below_mount(self.settings.route, url, prefix)
 
     @contextmanager
     def _export_slot(self, req: falcon.Request) -> Iterator[None]:

@@ -8,7 +8,7 @@ these helpers, so they cannot disagree.
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 
 def under(route: str, tail: str) -> str:
@@ -74,3 +74,14 @@ def mount_prefix(root_path: str) -> str:
     client joining it with a path (``/stats`` + ``/clicks``) reaches the route.
     """
     return quote(root_path.rstrip("/"), safe="/:@!$&'()*+,;=")
+
+
+def below_mount(route: str, url: str, prefix: str) -> str:
+    """A body's ``url`` as the plugin routes it: under a mount (``/stats``) a client may name the GET as it
+    sends it (``/stats/api/v1/export?...``): when what follows the prefix is under the route, the prefix goes."""
+    if not prefix or not url.startswith(prefix + "/"):
+        return url
+    rest = url[len(prefix) :]
+    base = route.rstrip("/")
+    path = urlsplit(rest).path
+    return rest if path == base or path.startswith(base + "/") else url

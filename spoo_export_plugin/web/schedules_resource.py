@@ -35,7 +35,7 @@ from ..schedules.owners import OwnerSchedules
 from .head import answers_head
 from .jobs_resource import export_tier, poll_tier
 from .json_body import parse_object, request_body
-from .routes import mount_prefix, schedule_path
+from .routes import below_mount, mount_prefix, schedule_path
 
 #: A schedule's body, as the error messages show it.
 EXAMPLE_BODY = (
@@ -77,9 +77,12 @@ class SchedulesResource:
         """Create: the body is checked field by field, and the GET its url names as a slot will run it."""
         owner_id = self.schedules.owner(req.context.owner_id)
         body = parse_object(request_body(req), req.content_type, example=EXAMPLE_BODY)
+        prefix = mount_prefix(req.root_path)
+        if isinstance(body.get("url"), str):  # named with the mount prefix or without, as for jobs
+            body["url"] = below_mount(self.settings.route, body["url"], prefix)
         schedule = self.schedules.create(owner_id, body)
         resp.status = falcon.HTTP_201
-        resp.set_header("Location", mount_prefix(req.root_path) + schedule_path(self.settings.route, schedule["id"]))
+        resp.set_header("Location", prefix + schedule_path(self.settings.route, schedule["id"]))
         _json(resp, schedule)
 
     @poll_tier

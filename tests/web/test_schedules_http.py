@@ -273,3 +273,17 @@ def test_head_answers_like_get(client, data):
         assert head.headers["content-type"] == get.headers["content-type"]
     assert client.simulate_head(f"{SCHEDULES}/{UNKNOWN_ID}", headers=data["auth"]).status_code == 404
     assert client.simulate_get(SCHEDULES, body=b"{}", headers=data["auth"]).status_code == 413
+
+
+def test_under_a_mount_prefix(client, data):
+    """``Location`` carries the prefix; ``url`` may name the GET with the prefix (as the client sends it) or
+    without, and is kept without it (a slot's job runs it below the mount)."""
+    for url in ("/stats" + WEEKLY_URL, WEEKLY_URL):
+        created = client.simulate_post(SCHEDULES, json={**BODY, "url": url}, headers=data["auth"], root_path="/stats")
+        assert created.status_code == 201, created.text
+        assert created.headers["location"] == f"/stats{SCHEDULES}/{created.json['id']}"
+        assert created.json["url"] == WEEKLY_URL
+    elsewhere = client.simulate_post(
+        SCHEDULES, json={**BODY, "url": "/stats/other?period=last_week"}, headers=data["auth"], root_path="/stats"
+    )
+    assert (elsewhere.status_code, elsewhere.json["param"]) == (400, "url")
