@@ -9,7 +9,6 @@ MongoDB (:mod:`.records`), so any web process answers for any job.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from .runner import JobRunner
 from .stored_files import delete_file, read_file, utc
 from .tokens import check_token, make_token
 from .upkeep import upkeep
+from .webhooks import check_webhook_url, deliver
 
 log = logging.getLogger("spoo_export_plugin.jobs")
 
@@ -51,11 +51,6 @@ def _iso(value: Any) -> str | None:
     """A stored time as ISO 8601 UTC with ``Z`` (whole seconds, as people read them)."""
     aware = utc(value)
     return aware.strftime("%Y-%m-%dT%H:%M:%SZ") if aware is not None else None
-
-
-def _webhooks() -> Any:
-    """``jobs/webhooks.py`` (Standard Webhooks delivery), imported where it is used."""
-    return importlib.import_module(__package__ + ".webhooks")
 
 
 class JobService:
@@ -93,7 +88,7 @@ class JobService:
             exporter = Exporter(self.settings, self.store, clock=lambda: as_of)
             FileProducer(self.settings, store=self.store, exporter=exporter).plan(target, owner_id)
             if webhook_url is not None:
-                _webhooks().check_webhook_url(webhook_url, self.settings)
+                check_webhook_url(webhook_url, self.settings)
             doc: dict[str, Any] = {
                 "owner_id": owner_id,
                 "url": url,
@@ -251,6 +246,6 @@ class JobService:
         kind = "export.completed" if doc.get("status") == DONE else "export.failed"
         event = {"type": kind, "timestamp": _iso(to_ms(self.clock())), "data": self.job_object(doc)}
         try:
-            _webhooks().deliver(doc["webhook_url"], event, self.settings)
+            deliver(doc["webhook_url"], event, self.settings)
         except Exception:  # the job's outcome stands whatever the receiver does
             log.exception("export job %s: the webhook to its receiver failed", doc.get("_id"))
