@@ -299,3 +299,27 @@ def test_a_refused_mail_is_recorded(db: Any, inbox: Inbox) -> None:
     doc = schedule_doc(settings, schedule_id)
     assert doc["last_job_id"] == job["id"] and doc["mail_pending"] is False
     assert doc["last_error"].startswith("the report e-mail was not sent: ") and "550" in doc["last_error"]
+
+
+def test_a_paused_schedule_does_not_run_and_resuming_skips_what_was_missed(db: Any, receiver: Receiver) -> None:
+    fill(db)
+    settings = settings_for(db)
+    schedule_id = create(settings, webhook_url=receiver.url())
+    store = ScheduleStore(settings)
+    store.set_paused(ME, schedule_id, True, now=MONDAY_10 - timedelta(hours=1))
+    assert run_schedules(settings, MONDAY_10 + timedelta(hours=1)) == []
+    store.set_paused(ME, schedule_id, False, now=MONDAY_10 + timedelta(hours=2))
+    assert run_schedules(settings, MONDAY_10 + timedelta(hours=3)) == []  # the 10th's slot was missed while paused
+    assert [as_of(settings, job) for job in run_schedules(settings, MONDAY_17)] == [MONDAY_17]
+
+
+def test_submit_reads_the_period_at_as_of_and_keeps_the_range(db: Any) -> None:
+    fill(db)
+    service = JobService(settings_for(db))
+    job = service.submit(ME, url_for_slot(URL, "Europe/Berlin"), None, as_of=MONDAY_10)
+    saved = job_doc(service.settings, job["id"])
+    assert saved["as_of"] == datetime(2025, 3, 10, 7, 0) and "schedule_id" not in saved
+    assert saved["range_start"] == datetime(2025, 3, 2, 23, 0)  # Monday 3 March, 00:00 in Berlin
+    assert saved["range_end"] == datetime(2025, 3, 9, 22, 59, 59, 999000)
+    with pytest.raises(ValueError, match="aware"):
+        service.submit(ME, URL, None, as_of=datetime(2025, 3, 10, 7, 0))
