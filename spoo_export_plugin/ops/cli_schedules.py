@@ -73,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
     except ExportError as exc:  # the database unreachable (503)
         sys.stderr.write(f"spoo-export: error: {exc.message}\n")
         return EXIT_FAILED
+    finally:
+        scheduler.close()
     for job in runs:
         sys.stdout.write(json.dumps(job, sort_keys=True) + "\n")
     return 0

@@ -66,6 +66,12 @@ class Scheduler:
         self.mailer.send_pending()
         return runs
 
+    def close(self) -> None:
+        """Close the MongoDB client this scheduler opened (none when the settings hand it a ``database``)."""
+        opened = self.store._database if self.settings.database is None else None
+        if opened is not None:
+            opened.client.close()
+
     def run_slot(self, schedule: dict[str, Any], now: datetime) -> dict[str, Any] | None:
         """Claim and submit the schedule's latest due slot; its job object, or None (not ours, or refused)."""
         since = as_utc(schedule["slots_after"])
@@ -108,7 +114,11 @@ def run_schedules(
     ``clock`` is the jobs' own clock (their ``created_at``, ``finished_at``, expiry); ``ssl_context``
     verifies the SMTP server (the system's trust store when None); ``sleep`` waits between mail tries.
     """
-    return Scheduler(settings, clock=clock, ssl_context=ssl_context, sleep=sleep).run(now)
+    scheduler = Scheduler(settings, clock=clock, ssl_context=ssl_context, sleep=sleep)
+    try:
+        return scheduler.run(now)
+    finally:
+        scheduler.close()  # a caller's loop calling this each minute leaves no client behind
 
 
 __all__ = ["Scheduler", "run_schedules"]

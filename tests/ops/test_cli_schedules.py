@@ -159,3 +159,15 @@ def test_the_scheduler_runs_due_slots_and_stops_on_sigterm(
 def test_a_bad_interval_is_exit_2(capsys: Any) -> None:
     assert cli.main(["scheduler", "--interval", "0", "--mongodb-uri", "mongodb://127.0.0.1:1"]) == 2
     assert capsys.readouterr().err == "spoo-export: error: --interval must be a positive number of seconds\n"
+
+
+def test_an_unreachable_database_is_exit_1(capsys: Any) -> None:
+    from ..factories import unused_port
+
+    uri = f"mongodb://127.0.0.1:{unused_port()}/"
+    code, out, err = run(
+        capsys, "--now", "2025-03-17T07:30:00Z", "--mongodb-uri", uri, "--server-selection-timeout-ms", "300",
+        "--job-queue", "immediate://",
+    )  # fmt: skip
+    assert (code, out) == (1, "")
+    assert err == "spoo-export: error: the statistics database is unreachable; try again shortly\n"
