@@ -4,8 +4,9 @@ job is done, a short notice when it failed.
 A job queued on SQLite or Redis ends later, in a worker; so the scheduler looks at every schedule whose
 latest run still owes its e-mail (``mail_pending``) at each tick, and sends the e-mails of the jobs that
 have ended. :meth:`ScheduleStore.claim_mail` takes each e-mail once, however many schedulers look. A
-delivery the mail server refused after :func:`~.mail.send_message`'s own tries (three, 2 s and 4 s
-apart) is not tried again at later ticks (a refusal that outlasts that is not a blip); it is recorded on
+delivery that failed after :func:`~.mail.send_message`'s own tries (three, 2 s and 4 s apart) because
+the server was unreachable (or answered 4xx) is owed again at the next tick, at :data:`MAIL_TICKS`
+ticks at most; one the server refused (5xx, a login refused) is not tried again. Either is recorded on
 the schedule as ``last_error``, in words.
 """
 
@@ -33,6 +34,9 @@ from .store import ScheduleStore, as_utc
 
 log = logging.getLogger("spoo_export_plugin.schedules")
 
+#: Ticks at which one run's e-mail is tried while the mail server is unreachable (each tick: three tries,
+#: 2 s and 4 s apart); then the run's ``last_error`` says it was not sent.
+MAIL_TICKS = 3
 _KINDS = {"statistics": "Click statistics", "link": "Link statistics", "clicks": "Raw clicks"}
 
 
@@ -115,7 +119,12 @@ class ReportMailer:
             if not self.schedules.claim_mail(doc["_id"], job_id):
                 continue  # another scheduler has it
             taken += 1
-            error = self._deliver(doc, job)
+            try:
+                error = self._deliver(doc, job)
+            except MailError as failed:
+                error = f"the report e-mail was not sent: {failed}"
+                if failed.transient and self._try_again_later(doc, job_id, error):
+                    continue
             if error is not None:
                 log.warning("schedule %s: %s", doc["_id"], error)
             slot = as_utc(doc["last_slot"])
@@ -123,8 +132,22 @@ class ReportMailer:
             self.schedules.record_run(doc["_id"], slot, job_id=job_id, error=error)
         return taken
 
+    def _try_again_later(self, schedule: dict[str, Any], job_id: str, error: str) -> bool:
+        """Owe the e-mail again for a later tick, unless it was tried at :data:`MAIL_TICKS` ticks already
+        (the count belongs to this run's job: a later run starts from none). Recorded as ``last_error``."""
+        tries = int(schedule.get("mail_tries") or 0) if schedule.get("mail_tries_of") == job_id else 0
+        if tries + 1 >= MAIL_TICKS:
+            return False
+        log.warning("schedule %s: %s; trying again at the next tick", schedule["_id"], error)
+        change = {"mail_pending": True, "mail_tries_of": job_id, "mail_tries": tries + 1, "last_error": error}
+        owed = self.schedules.schedules.update_one(
+            {"_id": schedule["_id"], "last_job_id": job_id, "mail_pending": False}, {"$set": change}
+        )
+        return bool(owed.matched_count)
+
     def _deliver(self, schedule: dict[str, Any], job: dict[str, Any] | None) -> str | None:
-        """Send the run's e-mail; None when it went out, else what went wrong (for ``last_error``)."""
+        """Send the run's e-mail; None when it went out, else what went wrong (for ``last_error``); a
+        :class:`MailError` that may pass (the server unreachable) is raised."""
         if job is None:
             return "the report's job was deleted before its e-mail was sent; no e-mail went out"
         recipients = list(schedule.get("email") or [])
@@ -153,6 +176,8 @@ class ReportMailer:
                 sleep=self.sleep,
             )
         except MailError as failed:
+            if failed.transient:
+                raise
             return f"the report e-mail was not sent: {failed}"
         except ExportError as failed:  # the file expired or went away before the e-mail
             return f"the report e-mail was not sent: {failed.message}"

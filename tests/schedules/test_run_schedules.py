@@ -323,3 +323,37 @@ def test_submit_reads_the_period_at_as_of_and_keeps_the_range(db: Any) -> None:
     assert saved["range_end"] == datetime(2025, 3, 9, 22, 59, 59, 999000)
     with pytest.raises(ValueError, match="aware"):
         service.submit(ME, URL, None, as_of=datetime(2025, 3, 10, 7, 0))
+
+
+def test_a_mail_server_answering_later_gets_the_mail_at_a_later_tick(db: Any, inbox: Inbox) -> None:
+    """451 to each of the first tick's three tries: the e-mail is owed again, and the next tick sends it."""
+    fill(db)
+    inbox.data_replies = ["451 4.3.0 try again later"] * 3
+    settings = settings_for(db, inbox)
+    schedule_id = create(settings, email=TO)
+    waits: list[float] = []
+    [job] = run_schedules(settings, MONDAY_10, sleep=waits.append)
+    doc = schedule_doc(settings, schedule_id)
+    assert (inbox.data_commands, waits, doc["mail_pending"]) == (3, [2.0, 4.0], True)
+    assert "451" in doc["last_error"]
+    run_schedules(settings, MONDAY_10 + timedelta(minutes=1), sleep=waits.append)
+    assert len(inbox.received) == 1
+    doc = schedule_doc(settings, schedule_id)
+    assert (doc["mail_pending"], doc["last_error"], doc["last_job_id"]) == (False, None, job["id"])
+
+
+def test_an_unreachable_mail_server_is_tried_at_three_ticks_then_recorded(db: Any) -> None:
+    from ..factories import unused_port
+
+    fill(db)
+    settings = settings_for(db, smtp_url=f"smtp://127.0.0.1:{unused_port()}", email_from=FROM)
+    schedule_id = create(settings, email=TO)
+    waits: list[float] = []
+    run_schedules(settings, MONDAY_10, sleep=waits.append)
+    for minute in (1, 2, 3, 4):
+        run_schedules(settings, MONDAY_10 + timedelta(minutes=minute), sleep=waits.append)
+    assert len(waits) == 3 * 2  # three ticks of three tries each (two waits per tick)
+    doc = schedule_doc(settings, schedule_id)
+    assert doc["mail_pending"] is False
+    assert doc["last_error"].startswith("the report e-mail was not sent: the SMTP server 127.0.0.1:")
+    assert "could not be reached" in doc["last_error"]
