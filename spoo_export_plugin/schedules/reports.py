@@ -37,6 +37,7 @@ log = logging.getLogger("spoo_export_plugin.schedules")
 #: Ticks at which one run's e-mail is tried while the mail server is unreachable (each tick: three tries,
 #: 2 s and 4 s apart); then the run's ``last_error`` says it was not sent.
 MAIL_TICKS = 3
+SERVER_ERROR = "the report e-mail was not sent because of an error in the server; the operator's log has the details"
 _KINDS = {"statistics": "Click statistics", "link": "Link statistics", "clicks": "Raw clicks"}
 
 
@@ -125,6 +126,9 @@ class ReportMailer:
                 error = f"the report e-mail was not sent: {failed}"
                 if failed.transient and self._try_again_later(doc, job_id, error):
                     continue
+            except Exception:  # one schedule's fault stops no other e-mail
+                log.exception("schedule %s: the report e-mail of job %s failed", doc["_id"], job_id)
+                error = SERVER_ERROR
             if error is not None:
                 log.warning("schedule %s: %s", doc["_id"], error)
             slot = as_utc(doc["last_slot"])

@@ -357,3 +357,23 @@ def test_an_unreachable_mail_server_is_tried_at_three_ticks_then_recorded(db: An
     assert doc["mail_pending"] is False
     assert doc["last_error"].startswith("the report e-mail was not sent: the SMTP server 127.0.0.1:")
     assert "could not be reached" in doc["last_error"]
+
+
+def test_a_file_gone_from_gridfs_is_recorded_and_other_mail_still_goes(
+    db: Any, inbox: Inbox, tmp_path: Path, caplog: Any
+) -> None:
+    """The first run's file lost (its chunks deleted by hand) between the job's end and the e-mail: that
+    run's e-mail is recorded as failed, and the other schedule's still goes out."""
+    fill(db)
+    settings = settings_for(db, inbox, job_queue=f"sqlite:///{tmp_path}/jobs.db")
+    broken = create(settings, email=TO)
+    fine = create(settings, email=["boss@example.org"], now=CREATED + timedelta(seconds=1))
+    jobs = run_schedules(settings, MONDAY_10)
+    for job in jobs:
+        JobService(settings).run_job(job["id"])
+    lost = job_doc(settings, schedule_doc(settings, broken)["last_job_id"])["file_id"]
+    db["export_files.chunks"].delete_many({"files_id": lost})
+    run_schedules(settings, MONDAY_10 + timedelta(minutes=1))
+    assert [recipients for _, recipients, _ in inbox.received] == [["boss@example.org"]]
+    assert schedule_doc(settings, broken)["last_error"].startswith("the report e-mail was not sent because of an error")
+    assert schedule_doc(settings, fine)["last_error"] is None
