@@ -39,6 +39,7 @@ _PUBLIC = {
     "ExportASGIMiddleware": ".web.asgi_middleware",
     "ExportMiddleware": ".web.middleware",
     "ExportResource": ".web.resource",
+    "run_schedules": ".schedules.runner",
 }
 
 #: Module paths documented before the package had layers -> their modules now. Each old path is
@@ -68,6 +69,7 @@ __all__ = [
     "Unavailable",
     "create_app",
     "create_asgi_app",
+    "run_schedules",
     "__version__",
 ]
 
@@ -83,6 +85,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
         Unavailable,
     )
     from .core.settings import ClickFields, ExportSettings
+    from .schedules.runner import run_schedules
     from .web.app import create_app
     from .web.asgi import create_asgi_app
     from .web.asgi_middleware import ExportASGIMiddleware

@@ -126,12 +126,28 @@ def sender_address(email_from: str) -> tuple[str, str]:
     return name, address
 
 
+def check_public_url(url: Any) -> None:
+    """``public_url``: ``http(s)://host[:port][/prefix]``, no query or fragment (a file's path is joined to it)."""
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        port_ok = parts is not None and (parts.port or 1) > 0
+    except ValueError:
+        parts, port_ok = None, False
+    if parts is not None and "@" in parts.netloc:  # never echo credentials
+        raise ConfigurationError("public_url must not carry a user or password: scheme://host[:port][/path]")
+    shown = str(url)[:120]
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ConfigurationError(f"public_url={shown!r} must be an http(s) URL such as https://spoo.me")
+    if parts.query or parts.fragment or url.endswith(("?", "#")) or any(c.isspace() or ord(c) < 32 for c in url):
+        raise ConfigurationError(f"public_url={shown!r} must be scheme://host[:port][/path] with no query or fragment")
+
+
 def check_schedule_values(settings: Any) -> None:
     """``smtp_url``, ``email_from``, ``email_attachment_max_bytes`` and ``schedules_collection``, at start-up.
 
     ``max_schedules_per_owner`` is checked with the other positive counts in ``settings.py``.
     """
-    for name in ("smtp_url", "email_from"):
+    for name in ("smtp_url", "email_from", "public_url"):
         if getattr(settings, name) == "":
             object.__setattr__(settings, name, None)  # an empty variable is an unset one
     if settings.smtp_url is not None:
@@ -142,6 +158,8 @@ def check_schedule_values(settings: Any) -> None:
         if not isinstance(settings.email_from, str) or "\r" in settings.email_from or "\n" in settings.email_from:
             raise ConfigurationError("email_from must be one line of text, e.g. Reports <reports@example.com>")
         sender_address(settings.email_from)
+    if settings.public_url is not None:
+        check_public_url(settings.public_url)
     size = settings.email_attachment_max_bytes
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise ConfigurationError("email_attachment_max_bytes must be 0 or a positive integer (0: always send the link)")

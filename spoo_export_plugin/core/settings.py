@@ -182,6 +182,8 @@ class ExportSettings:
     email_from: str | None = None
     # A file larger than this is not attached: the e-mail carries its signed link instead (0: always the link).
     email_attachment_max_bytes: int = 10_000_000
+    # Where users reach this server ("https://spoo.me"): a report e-mail's link is this joined with the file's path.
+    public_url: str | None = None
     # Schedules one owner may have; more is refused.
     max_schedules_per_owner: int = 20
     # Where schedules live, in the plugin's database.

@@ -9,7 +9,6 @@ MongoDB (:mod:`.records`), so any web process answers for any job.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from .runner import JobRunner
 from .stored_files import delete_file, read_file, utc
 from .tokens import check_token, make_token
 from .upkeep import upkeep
+from .webhooks import check_webhook_url, deliver
 
 log = logging.getLogger("spoo_export_plugin.jobs")
 
@@ -51,11 +51,6 @@ def _iso(value: Any) -> str | None:
     """A stored time as ISO 8601 UTC with ``Z`` (whole seconds, as people read them)."""
     aware = utc(value)
     return aware.strftime("%Y-%m-%dT%H:%M:%SZ") if aware is not None else None
-
-
-def _webhooks() -> Any:
-    """``jobs/webhooks.py`` (Standard Webhooks delivery), imported where it is used."""
-    return importlib.import_module(__package__ + ".webhooks")
 
 
 class JobService:
@@ -83,25 +78,42 @@ class JobService:
 
     # -- the routes
 
-    def submit(self, owner_id: Any, url: str, webhook_url: str | None) -> dict[str, Any]:
-        """Check like the GET, queue (or, ``immediate://``, run) the job; its job object (the 202 body)."""
+    def submit(
+        self,
+        owner_id: Any,
+        url: str,
+        webhook_url: str | None,
+        *,
+        as_of: datetime | None = None,
+        schedule_id: Any = None,
+    ) -> dict[str, Any]:
+        """Check like the GET, queue (or, ``immediate://``, run) the job; its job object (the 202 body).
+
+        ``as_of`` (aware) is the instant the period and default dates are read at, now when None: a
+        scheduled report's slot. ``schedule_id`` marks the job as that schedule's run. The planned range
+        is kept on the job (``range_start``, ``range_end``) for what announces it (a report e-mail)."""
         if owner_id is None:
             raise Unauthorized("export jobs need credentials: send Authorization: Bearer spoo_<key>", "Authorization")
         target = target_from_url(self.settings.route, url)
         with self._guard():
-            as_of = self.records.now()
-            exporter = Exporter(self.settings, self.store, clock=lambda: as_of)
-            FileProducer(self.settings, store=self.store, exporter=exporter).plan(target, owner_id)
+            now = self.records.now()
+            if as_of is not None and (as_of.tzinfo is None or as_of.utcoffset() is None):
+                raise ValueError("as_of must be an aware datetime (a naive one names no instant)")
+            fixed = now if as_of is None else to_ms(as_of)
+            exporter = Exporter(self.settings, self.store, clock=lambda: fixed)
+            planned = FileProducer(self.settings, store=self.store, exporter=exporter).plan(target, owner_id)
             if webhook_url is not None:
-                _webhooks().check_webhook_url(webhook_url, self.settings)
+                check_webhook_url(webhook_url, self.settings)
             doc: dict[str, Any] = {
                 "owner_id": owner_id,
                 "url": url,
                 "webhook_url": webhook_url,
                 "status": QUEUED,
-                "created_at": as_of,
-                "as_of": as_of,
-                "enqueued_at": as_of,
+                "created_at": now,
+                "as_of": fixed,
+                "range_start": planned.spec.start,
+                "range_end": planned.spec.end,
+                "enqueued_at": now,
                 "started_at": None,
                 "finished_at": None,
                 "expires_at": None,
@@ -111,6 +123,8 @@ class JobService:
                 "size": None,
                 "error": None,
             }
+            if schedule_id is not None:
+                doc["schedule_id"] = schedule_id
             job_id = self.records.insert(doc)
             # Insert, then count: of submissions racing for the last slot none can slip past the cap
             # (each counts the others that were inserted first, and at worst both step back).
@@ -251,6 +265,6 @@ class JobService:
         kind = "export.completed" if doc.get("status") == DONE else "export.failed"
         event = {"type": kind, "timestamp": _iso(to_ms(self.clock())), "data": self.job_object(doc)}
         try:
-            _webhooks().deliver(doc["webhook_url"], event, self.settings)
+            deliver(doc["webhook_url"], event, self.settings)
         except Exception:  # the job's outcome stands whatever the receiver does
             log.exception("export job %s: the webhook to its receiver failed", doc.get("_id"))

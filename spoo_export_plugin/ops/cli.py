@@ -15,6 +15,11 @@ COMMANDS = {
     "ensure-indexes": ("spoo_export_plugin.ops.indexes", "create the MongoDB indexes the export queries rely on"),
     "worker": ("spoo_export_plugin.ops.jobs_worker", "run export jobs from the job_queue (SQLite or Redis)"),
     "jobs": ("spoo_export_plugin.ops.cli_jobs", "list export jobs, show one, download its file (operators)"),
+    "scheduler": ("spoo_export_plugin.ops.scheduler", "run scheduled reports continuously (each slot once)"),
+    "run-schedules": (
+        "spoo_export_plugin.ops.cli_schedules",
+        "run the scheduled slots due at or before --now that have not run, then exit",
+    ),
 }
 
 

@@ -82,6 +82,7 @@ SETTING_HELP: dict[str, str] = {
     "webhook_allow_http": "let job webhooks go to http:// URLs",
     "webhook_allow_private": "let job webhooks go to loopback, private, link-local and multicast addresses",
     "webhook_timeout_seconds": "seconds one webhook delivery attempt may take",
+    "public_url": "where users reach this server (https://spoo.me): joined with a job's file_url in report e-mails",
 }
 
 

@@ -41,7 +41,12 @@ _PLAIN_FILENAME = re.compile(r'filename\s*=\s*"([^"]*)"', re.IGNORECASE)
 
 
 class MailError(Exception):
-    """A report e-mail that was not sent (or not to everyone); the message is fit for ``last_error``."""
+    """A report e-mail that was not sent (or not to everyone); the message is fit for ``last_error``.
+    ``transient``: the server was unreachable or answered 4xx on every try (a later try may succeed)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -187,7 +192,7 @@ def send_message(
         except (OSError, smtplib.SMTPException) as exc:
             problem = _describe(exc, target)
             if attempt == attempts or _is_permanent_reply(exc):
-                raise MailError(problem) from None
+                raise MailError(problem, transient=not _is_permanent_reply(exc)) from None
             log.warning("sending a report e-mail failed (attempt %d of %d): %s", attempt, attempts, problem)
             sleep(2.0**attempt)
 

@@ -55,11 +55,11 @@ def test_a_failed_job_posts_export_failed(world: World, receiver: Receiver, tmp_
 
 def test_a_receiver_that_fails_does_not_change_the_job(world: World, receiver: Receiver, monkeypatch: Any) -> None:
     """Five 500s: the job is still done (the webhook is the announcement, not the job)."""
-    from spoo_export_plugin.jobs import webhooks
+    from spoo_export_plugin.jobs import service, webhooks
 
     waits: list[float] = []
     real_deliver = webhooks.deliver
-    monkeypatch.setattr(webhooks, "deliver", lambda *a, **k: real_deliver(*a, **{**k, "sleep": waits.append}))
+    monkeypatch.setattr(service, "deliver", lambda *a, **k: real_deliver(*a, **{**k, "sleep": waits.append}))
     receiver.script = [Answer(500)] * 5
     job = hooked(world).submit(ME, CSV, receiver.url())
     assert job["status"] == "done" and len(receiver.requests) == 5 and waits == [1, 2, 4, 8]

@@ -29,9 +29,11 @@ from .conftest import ME, VISITOR_KEY
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SCRIPT = shutil.which("spoo-export", path=str(Path(sys.executable).parent)) or shutil.which("spoo-export")
-#: 25,000 raw clicks as csv: a zip of ~450 KB, several chunks, written over a few seconds on SecantusDB.
+#: 25,000 raw clicks as json: ~7 MB, some 30 GridFS chunks written over seconds on SecantusDB, so a
+#: signal sent once the first chunk is stored lands mid-write even on a loaded machine (a csv zip of
+#: the same clicks is 2 chunks: the worker could finish between the check and the signal).
 CLICKS = 25_000
-URL = f"{ROUTE}/clicks?format=csv&start_date=2025-02-01&end_date=2025-02-28"
+URL = f"{ROUTE}/clicks?format=json&start_date=2025-02-01&end_date=2025-02-28"
 LEASE = 2
 
 

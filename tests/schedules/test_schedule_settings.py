@@ -166,3 +166,31 @@ def test_bad_numbers_and_names_fail(db, values, says):
 )
 def test_plausible_addresses(address, plausible):
     assert is_plausible_address(address) is plausible
+
+
+@pytest.mark.parametrize("url", ["https://spoo.me", "http://127.0.0.1:8000", "https://stats.example.com/prefix/"])
+def test_public_urls(db, url):
+    assert ExportSettings(database=db, public_url=url).public_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("ftp://spoo.me", "public_url='ftp://spoo.me' must be an http(s) URL such as https://spoo.me"),
+        ("spoo.me", "public_url='spoo.me' must be an http(s) URL"),
+        ("https://", "must be an http(s) URL"),
+        ("https://spoo.me:99999", "must be an http(s) URL"),
+        ("https://spoo.me/?a=1", "with no query or fragment"),
+        ("https://spoo.me/#top", "with no query or fragment"),
+        ("https://spoo.me/a b", "with no query or fragment"),
+        ("https://admin:hunter2@spoo.me", "public_url must not carry a user or password"),
+    ],
+)
+def test_bad_public_urls_fail_at_start_up(db, url, says):
+    with pytest.raises(ConfigurationError, match=None) as failed:
+        ExportSettings(database=db, public_url=url)
+    assert says in str(failed.value) and "hunter2" not in str(failed.value)
+
+
+def test_an_empty_public_url_is_unset(db):
+    assert ExportSettings(database=db, public_url="").public_url is None
