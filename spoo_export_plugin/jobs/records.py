@@ -61,7 +61,7 @@ def to_ms(value: datetime) -> datetime:
 
 
 def parse_job_id(text: Any) -> ObjectId | None:
-    """A job id from a URL (24 hex digits), else None (an unknown job)."""
+    """A job's (or schedule's) id from a URL (24 hex digits), else None: an unknown one, 404 not 400."""
     if isinstance(text, ObjectId):
         return text
     if isinstance(text, str) and len(text) == 24 and ObjectId.is_valid(text):

@@ -24,7 +24,7 @@ from ..files.produce import FileProducer, target_from_url
 from .queue import JobQueue, queue_name
 from .records import DONE, FAILED, QUEUED, JobRecords, parse_job_id, to_ms, utcnow
 from .runner import JobRunner
-from .stored_files import delete_file, read_file, utc
+from .stored_files import delete_file, iso, read_file, utc
 from .tokens import check_token, make_token
 from .upkeep import upkeep
 from .webhooks import check_webhook_url, deliver
@@ -45,12 +45,6 @@ class JobFile:
     headers: tuple[tuple[str, str], ...]
     size: int
     open: Callable[[], Iterator[bytes]]
-
-
-def _iso(value: Any) -> str | None:
-    """A stored time as ISO 8601 UTC with ``Z`` (whole seconds, as people read them)."""
-    aware = utc(value)
-    return aware.strftime("%Y-%m-%dT%H:%M:%SZ") if aware is not None else None
 
 
 class JobService:
@@ -209,12 +203,12 @@ class JobService:
             "id": str(doc["_id"]),
             "status": doc.get("status"),
             "url": doc.get("url"),
-            "created_at": _iso(doc.get("created_at")),
-            "started_at": _iso(doc.get("started_at")),
-            "finished_at": _iso(doc.get("finished_at")),
+            "created_at": iso(doc.get("created_at")),
+            "started_at": iso(doc.get("started_at")),
+            "finished_at": iso(doc.get("finished_at")),
             "size": doc.get("size") if done else None,
             "file_url": file_url,
-            "expires_at": _iso(expires_at) if done else None,
+            "expires_at": iso(expires_at) if done else None,
             "error": doc.get("error") if doc.get("status") == FAILED else None,
         }
 
@@ -263,7 +257,7 @@ class JobService:
         if not doc.get("webhook_url"):
             return
         kind = "export.completed" if doc.get("status") == DONE else "export.failed"
-        event = {"type": kind, "timestamp": _iso(to_ms(self.clock())), "data": self.job_object(doc)}
+        event = {"type": kind, "timestamp": iso(to_ms(self.clock())), "data": self.job_object(doc)}
         try:
             deliver(doc["webhook_url"], event, self.settings)
         except Exception:  # the job's outcome stands whatever the receiver does

@@ -120,3 +120,9 @@ def utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def iso(value: datetime | None) -> str | None:
+    """A stored time as ISO 8601 UTC with ``Z``, whole seconds (as job and schedule objects show times)."""
+    aware = utc(value)
+    return aware.strftime("%Y-%m-%dT%H:%M:%SZ") if aware is not None else None

@@ -25,11 +25,12 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from bson import ObjectId
-
 from ..core.engine.store import Store, driver_errors
 from ..core.exceptions import NotFound, RateLimited, Unauthorized
 from ..core.settings import ExportSettings
+from ..jobs.records import parse_job_id, utcnow
+from ..jobs.stored_files import iso
+from ..jobs.stored_files import utc as as_utc
 from .slots import next_run_at
 from .validation import ScheduleSpec
 
@@ -50,10 +51,6 @@ def _atomic(collection: Any) -> contextlib.AbstractContextManager[Any]:
     return contextlib.nullcontext()
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def to_ms(value: datetime) -> datetime:
     """``value`` in UTC, truncated to the millisecond MongoDB keeps (so what is compared is what was stored)."""
     if value.tzinfo is None or value.utcoffset() is None:
@@ -62,26 +59,8 @@ def to_ms(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-def as_utc(value: datetime | None) -> datetime | None:
-    """A time read from MongoDB (naive UTC, or aware with ``tz_aware``) as an aware UTC datetime."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 UTC with ``Z``, whole seconds (as job objects show times)."""
-    aware = as_utc(value)
-    return aware.strftime("%Y-%m-%dT%H:%M:%SZ") if aware is not None else None
-
-
-def parse_schedule_id(text: Any) -> ObjectId | None:
-    """A schedule id from a URL (24 hex digits), else None (an unknown schedule: 404, not 400)."""
-    if isinstance(text, ObjectId):
-        return text
-    if isinstance(text, str) and len(text) == 24 and ObjectId.is_valid(text):
-        return ObjectId(text)
-    return None
+#: A schedule's id from a URL (24 hex digits), else None (an unknown schedule: 404, not 400).
+parse_schedule_id = parse_job_id
 
 
 def schedule_object(doc: dict[str, Any]) -> dict[str, Any]:
@@ -163,7 +142,9 @@ class ScheduleStore:
             # counts the others inserted first; at worst both step back).
             if self.schedules.count_documents({"owner_id": owner_id}) > cap:
                 self.schedules.delete_one({"_id": doc["_id"]})
-                raise RateLimited(f"at most {cap} schedules per owner; delete one to make room", None)
+                raise RateLimited(
+                    f"at most {cap} schedule{'' if cap == 1 else 's'} per owner; delete one to make room", None
+                )
         return doc
 
     def get(self, owner_id: Any, schedule_id: Any) -> dict[str, Any]:
