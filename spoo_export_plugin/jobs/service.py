@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ..core.engine.store import Store, driver_errors
-from ..core.exceptions import Conflict, Gone, NotFound, RateLimited, Unauthorized
+from ..core.exceptions import Conflict, ExportError, Gone, NotFound, RateLimited, Unauthorized
 from ..core.service import Exporter
 from ..core.settings import ExportSettings
 from ..files.produce import FileProducer, target_from_url
@@ -80,6 +81,7 @@ class JobService:
         *,
         as_of: datetime | None = None,
         schedule_id: Any = None,
+        running: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ) -> dict[str, Any]:
         """Check like the GET, queue (or, ``immediate://``, run) the job; its job object (the 202 body).
 
@@ -131,7 +133,13 @@ class JobService:
                     retry_after=self.settings.retry_after_seconds,
                 )
             if self.queue is None:
-                self.run_job(str(job_id))
+                with ExitStack() as stack:
+                    try:  # what running inside this call needs (the web's export slot), once checks passed
+                        stack.enter_context(running())
+                    except ExportError:
+                        self.records.remove(job_id)
+                        raise
+                    self.run_job(str(job_id))
             else:
                 self.queue.enqueue(str(job_id))
             return self.job_object(self.records.find(job_id, any_owner=True) or doc)

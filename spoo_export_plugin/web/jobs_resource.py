@@ -112,8 +112,7 @@ class JobsResource:
         fields = parse_fields(request_body(req), req.content_type, SUBMISSION_FIELDS, example=EXAMPLE_BODY)
         prefix = mount_prefix(req.root_path)
         url = self._below_mount(str(fields["url"]), prefix)
-        with self._export_slot(req):
-            job = self.service.submit(owner_id, url, fields["webhook_url"])
+        job = self.service.submit(owner_id, url, fields["webhook_url"], running=lambda: self._export_slot(req))
         resp.status = falcon.HTTP_202
         resp.set_header("Location", prefix + job_path(self.settings.route, str(job["id"])))
         _json(resp, self._served(job, prefix))
@@ -161,8 +160,9 @@ class JobsResource:
 
     @contextmanager
     def _export_slot(self, req: falcon.Request) -> Iterator[None]:
-        """With ``immediate://`` the export runs inside the POST: it takes one of the worker's export
-        slots for that time, as a ``GET`` does (503 + Retry-After when all are taken)."""
+        """With ``immediate://`` the export runs inside the POST: once the submission has passed every
+        check (a bad one gets its own 4xx, never a busy 503), it takes one of the worker's export slots
+        for that time, as a ``GET`` does (503 + Retry-After when all are taken)."""
         slots = req.context.get("export_slots")
         slot = slots.acquire() if self.runs_inside_post and slots is not None else None
         try:

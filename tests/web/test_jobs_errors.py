@@ -276,6 +276,10 @@ def test_immediate_jobs_take_an_export_slot(data):
     try:
         busy = submit(client, url, data["auth"])
         assert (busy.status_code, busy.headers["retry-after"]) == (503, "7")
+        bad = submit(client, get_path("clicks", data, {**RANGE, "format": "pdf"}), data["auth"])
+        assert (bad.status_code, bad.json["param"]) == (400, "format")  # its own 400 first, never a busy 503
+        listed = client.simulate_get(JOBS, headers=data["auth"])
+        assert listed.json == {"jobs": []}  # the refused submission left no job waiting for a run
     finally:
         held.close()
     assert submit(client, url, data["auth"]).status_code == 202  # and gives it back
