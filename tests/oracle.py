@@ -450,7 +450,10 @@ def earlier_range(compare: str, start: datetime, end: datetime, zone_name: str) 
     days just before; else the same length ending 1 ms before start. previous_year: a year earlier."""
     zone = ZoneInfo(zone_name)
     if compare == "previous_year":
-        return year_earlier(start, zone), year_earlier(end, zone)
+        earlier_start, earlier_end = year_earlier(start, zone), year_earlier(end, zone)
+        # From a repeated hour's first pass into its second the wall times run backwards a year
+        # earlier: then the same length from the earlier start.
+        return earlier_start, earlier_end if earlier_end >= earlier_start else earlier_start + (end - start)
     first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
     if day_bounds(first, zone)[0] == start and day_bounds(last, zone)[1] == end:
         days = (last - first).days + 1

@@ -94,7 +94,10 @@ def previous_range(compare: str, start: datetime, end: datetime, tz_name: str) -
     """The earlier range a comparison reads (SPEC "Periods and comparisons"). Raises KeyError for
     an unknown comparison."""
     if compare == "previous_year":
-        return _year_earlier(start, tz_name), _year_earlier(end, tz_name)
+        earlier_start, earlier_end = _year_earlier(start, tz_name), _year_earlier(end, tz_name)
+        if earlier_end < earlier_start:  # a range from a repeated hour's first pass into its second:
+            earlier_end = earlier_start + (end - start)  # its wall times run backwards a year earlier
+        return earlier_start, earlier_end
     if compare != "previous_period":
         raise KeyError(compare)
     days = _whole_days(start, end, tz_name)
