@@ -15,6 +15,10 @@ COMMANDS = {
     "ensure-indexes": ("spoo_export_plugin.ops.indexes", "create the MongoDB indexes the export queries rely on"),
     "worker": ("spoo_export_plugin.ops.jobs_worker", "run export jobs from the job_queue (SQLite or Redis)"),
     "jobs": ("spoo_export_plugin.ops.cli_jobs", "list export jobs, show one, download its file (operators)"),
+    "schedules": (
+        "spoo_export_plugin.ops.cli_schedules_admin",
+        "list scheduled reports, show one, pause, resume or delete it (operators)",
+    ),
     "scheduler": ("spoo_export_plugin.ops.scheduler", "run scheduled reports continuously (each slot once)"),
     "run-schedules": (
         "spoo_export_plugin.ops.cli_schedules",
