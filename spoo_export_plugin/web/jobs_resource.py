@@ -22,15 +22,13 @@ client's IP, as on every route, so the job routes are no free oracle for guessin
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import falcon
 
 from ..access.auth import Authenticator
-from ..access.jwt_auth import build_authenticator
 from ..access.ratelimit import Throttle
 from ..core.engine.store import Store
 from ..core.exceptions import BadRequest, Unauthorized
@@ -40,9 +38,8 @@ from ..jobs.service import JobService
 from . import hooks
 from .head import answers_head, is_head
 from .json_body import parse_fields, request_body
+from .owner_routes import OwnerRoutes, export_tier, json_answer, poll_tier
 from .routes import below_mount, job_path, mount_prefix
-
-Responder = TypeVar("Responder", bound=Callable[..., Any])
 
 #: A submission's body, as the error messages show it.
 EXAMPLE_BODY = '{"url": "<route>?format=csv&period=last_30_days"}'
@@ -55,37 +52,11 @@ NEEDS_CREDENTIALS_OR_TOKEN = (
 )
 
 
-def count_refused_credential(req: falcon.Request, resp: falcon.Response, resource: Any, params: Any) -> None:
-    """A status poll is free, unless its credential was refused: that counts against the IP as anywhere."""
-    if req.context.auth_error is not None:
-        hooks.rate_limit(req, resp, resource, params)
-
-
-def _behind(*before: Callable[..., None]) -> Callable[[Responder], Responder]:
-    """Falcon ``before`` hooks around a responder, the first listed running first."""
-
-    def wrap(responder: Responder) -> Responder:
-        for hook in reversed(before):
-            responder = falcon.before(hook)(responder)
-        return responder
-
-    return wrap
-
-
-#: The export's own checks: who, the export rate limit, a refused credential raised once counted.
-export_tier = _behind(hooks.identify_caller, hooks.rate_limit, hooks.refuse_bad_credential)
-#: A status poll's: who, and a refused credential (counted against the IP) raised.
-poll_tier = _behind(hooks.identify_caller, count_refused_credential, hooks.refuse_bad_credential)
-
-
 @answers_head
-class JobsResource:
+class JobsResource(OwnerRoutes):
     """Export jobs over HTTP. Build it with the export resource's store, throttle and authenticator
     (``assemble`` does), so a submission and a ``GET`` share one rate-limit budget."""
 
-    #: For :class:`~spoo_export_plugin.web.guard.ExportGuard`: one of the plugin's routes (a GET with a
-    #: body is refused), and the methods whose JSON body it reads, bounded, before the responder runs.
-    plugin_route = True
     json_body_methods = ("POST",)
 
     def __init__(
@@ -97,11 +68,7 @@ class JobsResource:
         authenticator: Authenticator | None = None,
         service: JobService | None = None,
     ):
-        self.settings = settings
-        self.store = store or Store(settings)
-        # The hooks read these three names, as on ExportResource.
-        self.throttle = throttle or Throttle(settings)
-        self.authenticator = authenticator if authenticator is not None else build_authenticator(settings)
+        super().__init__(settings, store=store, throttle=throttle, authenticator=authenticator)
         self.service = service or JobService(settings, store=self.store)
         self.runs_inside_post = str(settings.job_queue or "").startswith("immediate:")
 
@@ -115,20 +82,20 @@ class JobsResource:
         job = self.service.submit(owner_id, url, fields["webhook_url"], running=lambda: self._export_slot(req))
         resp.status = falcon.HTTP_202
         resp.set_header("Location", prefix + job_path(self.settings.route, str(job["id"])))
-        _json(resp, self._served(job, prefix))
+        json_answer(resp, self._served(job, prefix))
 
     @poll_tier
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """The caller's jobs, newest first (at most 100)."""
         jobs = self.service.list(_owner(req, NEEDS_CREDENTIALS))
         prefix = mount_prefix(req.root_path)
-        _json(resp, {"jobs": [self._served(job, prefix) for job in jobs]})
+        json_answer(resp, {"jobs": [self._served(job, prefix) for job in jobs]})
 
     @poll_tier
     def on_get_job(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
         """One of the caller's jobs (404 for anyone else's, or none)."""
         job = self.service.get(_owner(req, NEEDS_CREDENTIALS), job_id)
-        _json(resp, self._served(job, mount_prefix(req.root_path)))
+        json_answer(resp, self._served(job, mount_prefix(req.root_path)))
 
     @poll_tier
     def on_delete_job(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
@@ -186,10 +153,3 @@ def _token(req: falcon.Request) -> str | None:
     if isinstance(value, list):
         raise BadRequest("token is given more than once; send the file_url as it was given", "token")
     return value or None
-
-
-def _json(resp: falcon.Response, document: dict[str, Any]) -> None:
-    """A JSON answer that no shared cache keeps (a job names its owner's data and a download token)."""
-    resp.content_type = falcon.MEDIA_JSON
-    resp.set_header("Cache-Control", "private, no-store")
-    resp.data = json.dumps(document, ensure_ascii=False).encode()

@@ -21,20 +21,16 @@ url's access as the GET would), and the reads, the pause and the delete are not 
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import falcon
 
 from ..access.auth import Authenticator
-from ..access.jwt_auth import build_authenticator
 from ..access.ratelimit import Throttle
 from ..core.engine.store import Store
 from ..core.settings import ExportSettings
 from ..schedules.owners import OwnerSchedules
 from .head import answers_head
-from .jobs_resource import export_tier, poll_tier
 from .json_body import parse_object, request_body
+from .owner_routes import OwnerRoutes, export_tier, json_answer, poll_tier
 from .routes import below_mount, mount_prefix, schedule_path
 
 #: A schedule's body, as the error messages show it.
@@ -47,13 +43,10 @@ EXAMPLE_PATCH = '{"paused": true}'
 
 
 @answers_head
-class SchedulesResource:
+class SchedulesResource(OwnerRoutes):
     """Scheduled reports over HTTP. Built by ``assemble`` with the export resource's store, throttle and
     authenticator, so creating a schedule and a ``GET`` share one rate-limit budget."""
 
-    #: For :class:`~spoo_export_plugin.web.guard.ExportGuard`: one of the plugin's routes (a GET with a
-    #: body is refused), and the methods whose JSON body it reads, bounded, before the responder runs.
-    plugin_route = True
     json_body_methods = ("POST", "PATCH")
 
     def __init__(
@@ -65,11 +58,7 @@ class SchedulesResource:
         authenticator: Authenticator | None = None,
         schedules: OwnerSchedules | None = None,
     ):
-        self.settings = settings
-        self.store = store or Store(settings)
-        # The hooks read these three names, as on ExportResource.
-        self.throttle = throttle or Throttle(settings)
-        self.authenticator = authenticator if authenticator is not None else build_authenticator(settings)
+        super().__init__(settings, store=store, throttle=throttle, authenticator=authenticator)
         self.schedules = schedules or OwnerSchedules(settings, store=self.store)
 
     @export_tier
@@ -83,34 +72,27 @@ class SchedulesResource:
         schedule = self.schedules.create(owner_id, body)
         resp.status = falcon.HTTP_201
         resp.set_header("Location", prefix + schedule_path(self.settings.route, schedule["id"]))
-        _json(resp, schedule)
+        json_answer(resp, schedule)
 
     @poll_tier
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """The caller's schedules, newest first."""
-        _json(resp, {"schedules": self.schedules.list(req.context.owner_id)})
+        json_answer(resp, {"schedules": self.schedules.list(req.context.owner_id)})
 
     @poll_tier
     def on_get_schedule(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
         """One of the caller's schedules (404 for anyone else's, or none)."""
-        _json(resp, self.schedules.get(req.context.owner_id, schedule_id))
+        json_answer(resp, self.schedules.get(req.context.owner_id, schedule_id))
 
     @poll_tier
     def on_patch_schedule(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
         """Pause or resume: ``{"paused": true|false}``; 200 and the schedule."""
         owner_id = self.schedules.owner(req.context.owner_id)
         body = parse_object(request_body(req), req.content_type, example=EXAMPLE_PATCH)
-        _json(resp, self.schedules.set_paused(owner_id, schedule_id, body))
+        json_answer(resp, self.schedules.set_paused(owner_id, schedule_id, body))
 
     @poll_tier
     def on_delete_schedule(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
         """Delete the schedule (the files of its past runs stay until they expire): 204."""
         self.schedules.delete(req.context.owner_id, schedule_id)
         resp.status = falcon.HTTP_204
-
-
-def _json(resp: falcon.Response, document: dict[str, Any]) -> None:
-    """A JSON answer no shared cache keeps (a schedule names its owner's data and recipients)."""
-    resp.content_type = falcon.MEDIA_JSON
-    resp.set_header("Cache-Control", "private, no-store")
-    resp.data = json.dumps(document, ensure_ascii=False).encode()
